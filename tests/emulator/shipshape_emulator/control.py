@@ -1,0 +1,224 @@
+"""Call counting and fault injection in front of moto, under ``/_shipshape/``.
+
+Tests and benchmarks count API calls, and make calls fail the way AWS fails under load:
+
+- ``GET  /_shipshape/calls`` -> ``{"ecs:ListContainerInstances": 2, ...}``: every AWS request received
+  since start or the last reset, faulted ones included, keyed ``<signing service>:<Operation>``.
+- ``POST /_shipshape/calls/reset`` -> forget the counts.
+- ``POST /_shipshape/faults`` with ``{"operation": "UpdateContainerInstancesState", "count": 2,
+  "error": "ThrottlingException"}``: the next ``count`` calls of that operation fail. Optional fields:
+  ``service`` (only calls signed for it), ``status`` (HTTP status; derived from ``error`` by default),
+  ``message``, ``delay_ms`` (answer late; with no ``error`` the call is then answered normally).
+  ``error`` may also be the bare status ``"500"``. Faults queue up per operation in arrival order.
+- ``GET /_shipshape/faults`` lists what is still queued; ``DELETE /_shipshape/faults`` clears it.
+
+Error bodies follow each protocol's documented wire format, so the SDKs classify them exactly as they
+classify AWS's own (throttling and 5xx are retried):
+- awsJson 1.0/1.1 (ECS, ...): ``{"__type": code, "message": ...}`` with ``X-Amzn-ErrorType``
+  (https://smithy.io/2.0/aws/protocols/aws-json-1_1-protocol.html#operation-error-serialization);
+- awsQuery (Auto Scaling, SNS, ...): ``<ErrorResponse><Error><Type/><Code/><Message/></Error>``
+  (https://smithy.io/2.0/aws/protocols/aws-query-protocol.html#operation-error-serialization);
+- restJson1 (Lambda, ...): ``X-Amzn-ErrorType`` header and ``{"message": ...}``
+  (https://smithy.io/2.0/aws/protocols/aws-restjson1-protocol.html#operation-error-serialization).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qs
+
+PREFIX = "/_shipshape"
+_SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
+
+# The HTTP status AWS uses for the error codes tests inject most.
+DEFAULT_STATUS = {
+    "ThrottlingException": 400,
+    "Throttling": 400,
+    "TooManyRequestsException": 429,
+    "RequestLimitExceeded": 503,
+    "ServiceUnavailable": 503,
+    "ServiceUnavailableException": 503,
+    "InternalFailure": 500,
+    "InternalError": 500,
+    "ServerException": 500,
+}
+
+
+@dataclass
+class Fault:
+    operation: str
+    remaining: int
+    service: str | None = None
+    error: str | None = None
+    status: int | None = None
+    message: str | None = None
+    delay_ms: int = 0
+
+    def http_status(self) -> int:
+        if self.status is not None:
+            return self.status
+        if self.error and self.error.isdigit():
+            return int(self.error)
+        return DEFAULT_STATUS.get(self.error or "", 400)
+
+    def code(self) -> str:
+        if self.error is None or self.error.isdigit():
+            return "InternalFailure" if self.http_status() >= 500 else "BadRequest"
+        return self.error
+
+
+def identify(environ: dict[str, Any], body: bytes) -> tuple[str, str, str]:
+    """(service, operation, protocol) of an AWS request, from what every SDK sends."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    m = _SCOPE.search(auth)
+    service = m.group(1) if m else "unknown"
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return service, target.rsplit(".", 1)[-1], "json"
+    path = environ.get("PATH_INFO", "")
+    if "/operation/" in path:  # Smithy RPC v2: /service/<Service>/operation/<Operation>
+        return service, path.rsplit("/", 1)[-1], "json"
+    action = parse_qs(environ.get("QUERY_STRING", "")).get("Action")
+    if not action and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        action = parse_qs(body.decode("utf-8", "replace")).get("Action")
+    if action:
+        return service, action[0], "query"
+    return service, f"{environ.get('REQUEST_METHOD', 'GET')} {path}", "rest-json"
+
+
+def error_response(fault: Fault, protocol: str) -> tuple[str, list[tuple[str, str]], bytes]:
+    status = fault.http_status()
+    code = fault.code()
+    message = fault.message or f"Injected by the shipshape emulator: {code}"
+    request_id = str(uuid.uuid4())
+    if protocol == "query":
+        kind = "Receiver" if status >= 500 else "Sender"
+        body = (
+            f"<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message>"
+            f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+        ).encode()
+        headers = [("Content-Type", "text/xml")]
+    else:
+        payload: dict[str, str] = {"message": message}
+        if protocol == "json":
+            payload["__type"] = code
+            headers = [("Content-Type", "application/x-amz-json-1.1")]
+        else:
+            headers = [("Content-Type", "application/json")]
+        body = json.dumps(payload).encode()
+        headers.append(("X-Amzn-ErrorType", code))
+    headers += [("x-amzn-RequestId", request_id), ("Content-Length", str(len(body)))]
+    return f"{status} Injected", headers, body
+
+
+class Control:
+    """WSGI middleware: counts calls, applies queued faults, serves the control endpoints."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]):
+        self.app = app
+        self.lock = threading.Lock()
+        self.calls: Counter[str] = Counter()
+        self.faults: deque[Fault] = deque()
+
+    def _take_fault(self, service: str, operation: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.operation == operation and fault.service in (None, service):
+                    fault.remaining -= 1
+                    if fault.remaining <= 0:
+                        self.faults.remove(fault)
+                    return fault
+        return None
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(PREFIX):
+            return self._control(environ, start_response, path[len(PREFIX) :])
+        if path.startswith("/moto-api"):
+            return self.app(environ, start_response)
+
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        service, operation, protocol = identify(environ, body)
+        with self.lock:
+            self.calls[f"{service}:{operation}"] += 1
+        fault = self._take_fault(service, operation)
+        if fault is not None:
+            if fault.delay_ms:
+                time.sleep(fault.delay_ms / 1000)
+            if fault.error is not None or fault.status is not None:
+                status, headers, payload = error_response(fault, protocol)
+                start_response(status, headers)
+                return [payload]
+        return self.app(environ, start_response)
+
+    def _control(self, environ: dict[str, Any], start_response: Callable[..., Any], path: str) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        try:
+            if path == "/calls" and method == "GET":
+                with self.lock:
+                    return _json(start_response, 200, dict(sorted(self.calls.items())))
+            if path == "/calls/reset" and method == "POST":
+                with self.lock:
+                    self.calls.clear()
+                return _json(start_response, 200, {})
+            if path == "/faults" and method == "GET":
+                with self.lock:
+                    return _json(start_response, 200, [asdict(f) for f in self.faults])
+            if path == "/faults" and method == "DELETE":
+                with self.lock:
+                    self.faults.clear()
+                return _json(start_response, 200, {})
+            if path == "/faults" and method == "POST":
+                fault = _parse_fault(environ)
+                with self.lock:
+                    self.faults.append(fault)
+                return _json(start_response, 200, asdict(fault))
+            if path == "/health":
+                return _json(start_response, 200, {"status": "ok"})
+        except ValueError as err:
+            return _json(start_response, 400, {"error": str(err)})
+        return _json(start_response, 404, {"error": f"no control endpoint {method} {PREFIX}{path}"})
+
+
+def _parse_fault(environ: dict[str, Any]) -> Fault:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    try:
+        spec = json.loads(environ["wsgi.input"].read(length) or b"{}")
+    except json.JSONDecodeError as err:
+        raise ValueError(f"body is not JSON: {err}")
+    if not isinstance(spec, dict):
+        raise ValueError("body must be a JSON object")
+    unknown = set(spec) - {"operation", "service", "count", "error", "status", "message", "delay_ms"}
+    if unknown:
+        raise ValueError(f"unknown fields: {sorted(unknown)}")
+    operation = spec.get("operation")
+    if not isinstance(operation, str) or not operation:
+        raise ValueError("operation: required, the API operation name, e.g. UpdateContainerInstancesState")
+    count = spec.get("count", 1)
+    if not isinstance(count, int) or count < 1:
+        raise ValueError("count: must be a whole number of at least 1")
+    delay_ms = spec.get("delay_ms", 0)
+    if not isinstance(delay_ms, int) or delay_ms < 0:
+        raise ValueError("delay_ms: must be a whole number of milliseconds, 0 or more")
+    error, status = spec.get("error"), spec.get("status")
+    if error is None and status is None and delay_ms == 0:
+        raise ValueError("a fault needs error, status or delay_ms")
+    if status is not None and (not isinstance(status, int) or not 400 <= status <= 599):
+        raise ValueError("status: must be an HTTP error status, 400 to 599")
+    return Fault(operation, count, spec.get("service"), error, status, spec.get("message"), delay_ms)
+
+
+def _json(start_response: Callable[..., Any], status: int, payload: Any) -> list[bytes]:
+    body = json.dumps(payload).encode()
+    start_response(f"{status} X", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]

@@ -1,0 +1,112 @@
+"""ListContainerInstances as AWS documents it, through the real wire protocol (boto3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+
+def test_filter_by_ec2_instance_id_returns_only_that_instance(emulator: Any, cluster: dict) -> None:
+    ecs = emulator.client("ecs")
+    target = cluster["instance_ids"][1]
+    resp = ecs.list_container_instances(cluster="web", filter=f"ec2InstanceId == {target}")
+    assert resp["containerInstanceArns"] == [cluster["arns"][target]]
+
+
+def test_filter_matching_nothing_returns_an_empty_list(emulator: Any, cluster: dict) -> None:
+    resp = emulator.client("ecs").list_container_instances(cluster="web", filter="ec2InstanceId == i-0000")
+    assert resp["containerInstanceArns"] == []
+
+
+def test_filter_by_running_tasks_count(emulator: Any, cluster: dict) -> None:
+    ecs = emulator.client("ecs")
+    busy = cluster["instance_ids"][0]
+    ecs.register_task_definition(
+        family="app", containerDefinitions=[{"name": "app", "image": "nginx", "cpu": 256, "memory": 256}]
+    )
+    ecs.start_task(cluster="web", taskDefinition="app", containerInstances=[cluster["arns"][busy]])
+    idle = ecs.list_container_instances(cluster="web", filter="runningTasksCount == 0")
+    assert sorted(idle["containerInstanceArns"]) == sorted(
+        arn for i, arn in cluster["arns"].items() if i != busy
+    )
+    both = ecs.list_container_instances(
+        cluster="web", filter=f"runningTasksCount == 1 and ec2InstanceId == {busy}"
+    )
+    assert both["containerInstanceArns"] == [cluster["arns"][busy]]
+
+
+def test_filter_in_list_and_attribute_exists(emulator: Any, cluster: dict) -> None:
+    ecs = emulator.client("ecs")
+    first, second, _ = cluster["instance_ids"]
+    resp = ecs.list_container_instances(cluster="web", filter=f"ec2InstanceId in [{first}, {second}]")
+    assert sorted(resp["containerInstanceArns"]) == sorted([cluster["arns"][first], cluster["arns"][second]])
+    resp = ecs.list_container_instances(cluster="web", filter="attribute:ecs.instance-type exists")
+    assert len(resp["containerInstanceArns"]) == 3
+    resp = ecs.list_container_instances(cluster="web", filter="attribute:ecs.instance-type == m5.large")
+    assert len(resp["containerInstanceArns"]) == 3
+
+
+def test_status_filters_and_default_excludes_nothing_active_or_draining(emulator: Any, cluster: dict) -> None:
+    ecs = emulator.client("ecs")
+    drained = cluster["arns"][cluster["instance_ids"][2]]
+    ecs.update_container_instances_state(cluster="web", containerInstances=[drained], status="DRAINING")
+    assert ecs.list_container_instances(cluster="web", status="DRAINING")["containerInstanceArns"] == [drained]
+    assert len(ecs.list_container_instances(cluster="web", status="ACTIVE")["containerInstanceArns"]) == 2
+    assert len(ecs.list_container_instances(cluster="web")["containerInstanceArns"]) == 3
+
+
+def test_pagination_follows_next_token_and_never_exceeds_max_results(emulator: Any, cluster: dict) -> None:
+    ecs = emulator.client("ecs")
+    seen: list[str] = []
+    kwargs: dict[str, Any] = {"cluster": "web", "maxResults": 2}
+    pages = 0
+    while True:
+        resp = ecs.list_container_instances(**kwargs)
+        assert len(resp["containerInstanceArns"]) <= 2
+        seen += resp["containerInstanceArns"]
+        pages += 1
+        if "nextToken" not in resp:
+            break
+        kwargs["nextToken"] = resp["nextToken"]
+    assert pages == 2
+    assert sorted(seen) == sorted(cluster["arns"].values())
+
+
+def test_default_page_is_one_hundred(emulator: Any) -> None:
+    ec2, ecs = emulator.client("ec2"), emulator.client("ecs")
+    image_id = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    ids = [i["InstanceId"] for i in ec2.run_instances(ImageId=image_id, MinCount=101, MaxCount=101)["Instances"]]
+    ecs.create_cluster(clusterName="big")
+    for instance_id in ids:
+        ecs.register_container_instance(cluster="big", instanceIdentityDocument=f'{{"instanceId": "{instance_id}"}}')
+    first = ecs.list_container_instances(cluster="big")
+    assert len(first["containerInstanceArns"]) == 100
+    second = ecs.list_container_instances(cluster="big", nextToken=first["nextToken"])
+    assert len(second["containerInstanceArns"]) == 1
+    assert "nextToken" not in second
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"maxResults": 101}, "maxResults"),
+        ({"status": "SLEEPING"}, "status"),
+        ({"nextToken": "garbage"}, "nextToken"),
+        ({"filter": "registeredAt > 2020"}, "not emulated"),
+        ({"filter": "ec2InstanceId == a or ec2InstanceId == b"}, "not emulated"),
+        ({"filter": "task:group == x"}, "not emulated"),
+    ],
+)
+def test_bad_parameters_are_rejected_by_name(emulator: Any, cluster: dict, kwargs: dict, fragment: str) -> None:
+    with pytest.raises(ClientError) as err:
+        emulator.client("ecs").list_container_instances(cluster="web", **kwargs)
+    assert err.value.response["Error"]["Code"] == "InvalidParameterException"
+    assert fragment in err.value.response["Error"]["Message"]
+
+
+def test_unknown_cluster_is_cluster_not_found(emulator: Any) -> None:
+    with pytest.raises(ClientError) as err:
+        emulator.client("ecs").list_container_instances(cluster="nope")
+    assert err.value.response["Error"]["Code"] == "ClusterNotFoundException"
