@@ -1,0 +1,351 @@
+//! ECS pieces the drainers and the scale-in cleaner share.
+//!
+//! API calls: `ecs:ListClusters` (only when every cluster is in scope), `ecs:ListContainerInstances`,
+//! `ecs:DescribeContainerInstances`, `ecs:UpdateContainerInstancesState`, `ecs:ListTasks`,
+//! `ecs:DescribeTasks`.
+
+use aws_sdk_ecs::Client;
+use aws_sdk_ecs::types::{ContainerInstance, ContainerInstanceStatus, DesiredStatus};
+use futures_util::{StreamExt, stream};
+use serde::Serialize;
+
+use crate::config::Env;
+use crate::error::{AwsError, aws};
+
+/// `DescribeContainerInstances` and `DescribeTasks` take at most 100 ARNs per call.
+pub const DESCRIBE_BATCH: usize = 100;
+/// `UpdateContainerInstancesState` takes at most 10 ARNs per call.
+pub const UPDATE_STATE_BATCH: usize = 10;
+/// Clusters searched at once when looking for an instance: enough to answer within one or two round
+/// trips for a typical account, few enough not to trip ECS's request rate limits.
+const CLUSTER_SEARCH_CONCURRENCY: usize = 8;
+
+/// Which clusters a function acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterScope {
+    /// The clusters named (names or ARNs, as given).
+    Listed(Vec<String>),
+    /// Every cluster in the region, listed when needed.
+    All,
+}
+
+impl ClusterScope {
+    /// Reads a comma-separated list of names or ARNs; empty means every cluster.
+    pub fn from_env(env: &mut Env<'_>, name: &str) -> Self {
+        let clusters = env.list(name);
+        for c in &clusters {
+            if let Err(reason) = check_cluster(c) {
+                env.problem(name, Some(c), reason);
+            }
+        }
+        if clusters.is_empty() { ClusterScope::All } else { ClusterScope::Listed(clusters) }
+    }
+
+    /// The clusters to search, in the configured order.
+    pub async fn resolve(&self, ecs: &Client) -> Result<Vec<String>, AwsError> {
+        match self {
+            ClusterScope::Listed(c) => Ok(c.clone()),
+            ClusterScope::All => ecs
+                .list_clusters()
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .map_err(aws("ListClusters")),
+        }
+    }
+}
+
+/// Cluster names are 1-255 letters, digits, `-` and `_`; an ARN is `arn:<partition>:ecs:...:cluster/<name>`.
+fn check_cluster(c: &str) -> Result<(), String> {
+    let name = if c.starts_with("arn:") {
+        let parts: Vec<&str> = c.splitn(6, ':').collect();
+        match parts.as_slice() {
+            [_, _, "ecs", _, _, resource] => resource
+                .strip_prefix("cluster/")
+                .ok_or_else(|| "not a cluster ARN (expected ...:cluster/<name>)".to_owned())?,
+            _ => return Err("not an ECS cluster ARN".to_owned()),
+        }
+    } else {
+        c
+    };
+    let ok = (1..=255).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok { Ok(()) } else { Err("not a cluster name (letters, digits, - and _, up to 255)".to_owned()) }
+}
+
+/// What we know of a container instance after `DescribeContainerInstances`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Found {
+    /// The cluster as configured (name or ARN).
+    pub cluster: String,
+    pub container_instance_arn: String,
+    pub ec2_instance_id: String,
+    /// `ACTIVE`, `DRAINING`, `REGISTERING`, `DEREGISTERING`, `REGISTRATION_FAILED`.
+    pub status: String,
+    pub running_tasks: i32,
+    pub pending_tasks: i32,
+    pub agent_connected: bool,
+}
+
+impl Found {
+    fn from_described(cluster: &str, ci: &ContainerInstance) -> Option<Self> {
+        Some(Found {
+            cluster: cluster.to_owned(),
+            container_instance_arn: ci.container_instance_arn()?.to_owned(),
+            ec2_instance_id: ci.ec2_instance_id()?.to_owned(),
+            status: ci.status().unwrap_or("UNKNOWN").to_owned(),
+            running_tasks: ci.running_tasks_count(),
+            pending_tasks: ci.pending_tasks_count(),
+            agent_connected: ci.agent_connected(),
+        })
+    }
+}
+
+/// The result of looking for an EC2 instance across clusters.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Search {
+    pub found: Option<Found>,
+    /// Configured clusters that do not exist (deleted since deploy, or a typo): skipped, reported.
+    pub missing_clusters: Vec<String>,
+}
+
+enum InCluster {
+    Found(Found),
+    NotHere,
+    NoSuchCluster,
+}
+
+/// Finds the container instance of `instance_id` in `clusters`: `ListContainerInstances` with an
+/// `ec2InstanceId` filter in each cluster (several at once, stopping at the first hit, in cluster order),
+/// then `DescribeContainerInstances` to confirm the instance id before anyone acts on it.
+pub async fn find_container_instance(
+    ecs: &Client,
+    clusters: &[String],
+    instance_id: &str,
+) -> Result<Search, AwsError> {
+    crate::events::check_instance_id("instance_id", instance_id).map_err(|e| AwsError {
+        operation: "ListContainerInstances",
+        code: None,
+        message: e.to_string(),
+    })?;
+    let mut search = Search::default();
+    let mut results = stream::iter(clusters)
+        .map(|cluster| async move { (cluster, search_cluster(ecs, cluster, instance_id).await) })
+        .buffered(CLUSTER_SEARCH_CONCURRENCY);
+    while let Some((cluster, result)) = results.next().await {
+        match result? {
+            InCluster::Found(found) => {
+                search.found = Some(found);
+                break;
+            }
+            InCluster::NotHere => {}
+            InCluster::NoSuchCluster => search.missing_clusters.push(cluster.clone()),
+        }
+    }
+    Ok(search)
+}
+
+async fn search_cluster(ecs: &Client, cluster: &str, instance_id: &str) -> Result<InCluster, AwsError> {
+    let listed: Result<Vec<String>, _> = ecs
+        .list_container_instances()
+        .cluster(cluster)
+        .filter(format!("ec2InstanceId == {instance_id}"))
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await;
+    let arns = match listed.map_err(aws("ListContainerInstances")) {
+        Ok(arns) => arns,
+        Err(e) if e.code_is("ClusterNotFoundException") => return Ok(InCluster::NoSuchCluster),
+        Err(e) => return Err(e),
+    };
+    if arns.is_empty() {
+        return Ok(InCluster::NotHere);
+    }
+    let described = describe_container_instances(ecs, cluster, &arns).await?;
+    Ok(described
+        .into_iter()
+        .find(|f| f.ec2_instance_id == instance_id)
+        .map_or(InCluster::NotHere, InCluster::Found))
+}
+
+/// `DescribeContainerInstances` in batches of 100. ARNs ECS reports as failures (deregistered meanwhile)
+/// are left out.
+pub async fn describe_container_instances(
+    ecs: &Client,
+    cluster: &str,
+    arns: &[String],
+) -> Result<Vec<Found>, AwsError> {
+    let mut out = Vec::with_capacity(arns.len());
+    for batch in arns.chunks(DESCRIBE_BATCH) {
+        let resp = ecs
+            .describe_container_instances()
+            .cluster(cluster)
+            .set_container_instances(Some(batch.to_vec()))
+            .send()
+            .await
+            .map_err(aws("DescribeContainerInstances"))?;
+        out.extend(resp.container_instances().iter().filter_map(|ci| Found::from_described(cluster, ci)));
+    }
+    Ok(out)
+}
+
+/// What `UpdateContainerInstancesState` did.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct StateChange {
+    /// ARNs ECS accepted.
+    pub updated: Vec<String>,
+    /// ARNs ECS refused, with its reason; the call itself answers HTTP 200 for these.
+    pub failures: Vec<StateFailure>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StateFailure {
+    pub arn: String,
+    pub reason: String,
+}
+
+/// Sets container instances to `status` (DRAINING or ACTIVE), 10 per call, reading the per-instance
+/// failures. Setting the status an instance already has is accepted by ECS, so this is idempotent.
+pub async fn set_status(
+    ecs: &Client,
+    cluster: &str,
+    arns: &[String],
+    status: ContainerInstanceStatus,
+) -> Result<StateChange, AwsError> {
+    let mut change = StateChange::default();
+    for batch in arns.chunks(UPDATE_STATE_BATCH) {
+        let resp = ecs
+            .update_container_instances_state()
+            .cluster(cluster)
+            .set_container_instances(Some(batch.to_vec()))
+            .status(status.clone())
+            .send()
+            .await
+            .map_err(aws("UpdateContainerInstancesState"))?;
+        change.updated.extend(
+            resp.container_instances().iter().filter_map(|ci| ci.container_instance_arn().map(str::to_owned)),
+        );
+        change.failures.extend(resp.failures().iter().map(|f| StateFailure {
+            arn: f.arn().unwrap_or_default().to_owned(),
+            reason: match (f.reason(), f.detail()) {
+                (Some(r), Some(d)) => format!("{r}: {d}"),
+                (r, d) => r.or(d).unwrap_or("unknown").to_owned(),
+            },
+        }));
+    }
+    Ok(change)
+}
+
+/// A task that has not reached STOPPED yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskLeft {
+    pub task_arn: String,
+    pub last_status: String,
+    /// `service:<name>` for service tasks, `family:<name>` (or what the starter set) otherwise.
+    pub group: Option<String>,
+}
+
+/// Whether a task still occupies the instance. Everything short of STOPPED counts: PROVISIONING and
+/// PENDING tasks are about to run, DEACTIVATING and STOPPING ones still serve their last requests. A task
+/// with no status yet is counted too; counting one too many only makes us wait a poll longer.
+pub fn occupies_instance(last_status: Option<&str>) -> bool {
+    last_status != Some("STOPPED")
+}
+
+/// Every task on a container instance that is not STOPPED. `runningTasksCount` alone misses tasks that
+/// were told to stop but have not yet (desired STOPPED, last status still RUNNING), so both desired
+/// statuses are listed and each task's last status is read with `DescribeTasks`.
+pub async fn tasks_left(
+    ecs: &Client,
+    cluster: &str,
+    container_instance_arn: &str,
+) -> Result<Vec<TaskLeft>, AwsError> {
+    let mut arns = Vec::new();
+    for desired in [DesiredStatus::Running, DesiredStatus::Stopped] {
+        let page: Vec<String> = ecs
+            .list_tasks()
+            .cluster(cluster)
+            .container_instance(container_instance_arn)
+            .desired_status(desired)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(aws("ListTasks"))?;
+        arns.extend(page);
+    }
+    arns.sort_unstable();
+    arns.dedup();
+    let mut left = Vec::new();
+    for batch in arns.chunks(DESCRIBE_BATCH) {
+        let resp = ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(batch.to_vec()))
+            .send()
+            .await
+            .map_err(aws("DescribeTasks"))?;
+        left.extend(resp.tasks().iter().filter(|t| occupies_instance(t.last_status())).map(|t| TaskLeft {
+            task_arn: t.task_arn().unwrap_or_default().to_owned(),
+            last_status: t.last_status().unwrap_or("UNKNOWN").to_owned(),
+            group: t.group().map(str::to_owned),
+        }));
+    }
+    Ok(left)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[test]
+    fn only_stopped_tasks_are_gone() {
+        for status in
+            ["PROVISIONING", "PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING", "STOPPING", "DEPROVISIONING"]
+        {
+            assert!(occupies_instance(Some(status)), "{status}");
+        }
+        assert!(occupies_instance(None));
+        assert!(!occupies_instance(Some("STOPPED")));
+    }
+
+    #[test]
+    fn cluster_scope_from_env() {
+        let map = HashMap::from([("CLUSTERS", "web, arn:aws:ecs:us-east-1:123456789012:cluster/batch_2")]);
+        let mut env = Env::from_map(&map);
+        let scope = ClusterScope::from_env(&mut env, "CLUSTERS");
+        assert_eq!(env.finish(), Ok(()));
+        assert_eq!(
+            scope,
+            ClusterScope::Listed(vec![
+                "web".into(),
+                "arn:aws:ecs:us-east-1:123456789012:cluster/batch_2".into()
+            ])
+        );
+
+        let map = HashMap::new();
+        let mut env = Env::from_map(&map);
+        assert_eq!(ClusterScope::from_env(&mut env, "CLUSTERS"), ClusterScope::All);
+    }
+
+    #[test]
+    fn bad_clusters_are_named() {
+        let map = HashMap::from([(
+            "CLUSTERS",
+            "web,my cluster,arn:aws:sns:us-east-1:1:t,arn:aws:ecs:r:1:service/x",
+        )]);
+        let mut env = Env::from_map(&map);
+        ClusterScope::from_env(&mut env, "CLUSTERS");
+        let err = env.finish().unwrap_err();
+        let values: Vec<_> = err.problems.iter().map(|p| p.value.clone().unwrap_or_default()).collect();
+        assert_eq!(values, ["my cluster", "arn:aws:sns:us-east-1:1:t", "arn:aws:ecs:r:1:service/x"]);
+        assert!(err.problems.iter().all(|p| p.variable == "CLUSTERS"));
+    }
+}
