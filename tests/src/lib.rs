@@ -1,0 +1,282 @@
+//! The test harness: a local AWS emulator per test, SDK clients bound to it, and fixtures built with the
+//! same SDK the functions use.
+//!
+//! The emulator is moto in server mode with shipshape's extensions (`tests/emulator/`), run from the
+//! project's virtualenv (`make venv` creates it; `SHIPSHAPE_EMULATOR_PYTHON` points elsewhere). Each test
+//! gets its own process on a free loopback port, so call counts and faults never leak between tests.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "a harness failure must stop the test, loudly")]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ecs::config::Credentials;
+use serde_json::{Value, json};
+
+pub const REGION: &str = "us-east-1";
+/// moto accepts any well-formed AMI id.
+pub const AMI: &str = "ami-12c6146b";
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// One emulator process; stopped when dropped.
+#[derive(Debug)]
+pub struct Emulator {
+    child: Child,
+    pub url: String,
+    addr: String,
+}
+
+impl Emulator {
+    pub fn start() -> Self {
+        let root = repo_root();
+        let python = std::env::var_os("SHIPSHAPE_EMULATOR_PYTHON")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join(".venv/bin/python"));
+        assert!(
+            python.exists(),
+            "the emulator's Python is missing at {}: run `make venv` first (or set SHIPSHAPE_EMULATOR_PYTHON)",
+            python.display()
+        );
+        let mut child = Command::new(&python)
+            .args(["-m", "shipshape_emulator", "--port", "0", "--quiet"])
+            .current_dir(root.join("tests/emulator"))
+            .env("PYTHONUNBUFFERED", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the emulator with {}: {e}", python.display()));
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            let _ = BufReader::new(out).read_line(&mut line);
+        }
+        let url = match line.trim().rsplit_once(' ') {
+            Some((head, url)) if head.ends_with("listening on") => url.to_owned(),
+            _ => {
+                let _ = child.kill();
+                panic!("the emulator did not start (first line: {line:?}); see its stderr above");
+            }
+        };
+        let addr = url.trim_start_matches("http://").to_owned();
+        Emulator { child, url, addr }
+    }
+
+    /// An SDK configuration aimed at this emulator: the functions' own retry policy, with short backoffs
+    /// so that retried throttles do not slow the suite down.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.url)
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "emulator"))
+            .retry_config(shared::aws::retry_config().with_initial_backoff(Duration::from_millis(10)))
+            .timeout_config(shared::aws::timeout_config())
+            .load()
+            .await
+    }
+
+    /// A request to the control endpoint under `/_shipshape`; the JSON answer, or a panic naming the path.
+    pub fn control(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let mut stream =
+            TcpStream::connect(&self.addr).unwrap_or_else(|e| panic!("emulator at {}: {e}", self.addr));
+        let request = format!(
+            "{method} /_shipshape{path} HTTP/1.0\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        );
+        let mut response = String::new();
+        stream
+            .write_all(request.as_bytes())
+            .and_then(|()| stream.read_to_string(&mut response))
+            .unwrap_or_else(|e| panic!("control {method} {path}: {e}"));
+        let (head, payload) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        assert!(
+            head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+            "control {method} {path}: {head}\n{payload}"
+        );
+        serde_json::from_str(payload).unwrap_or_else(|e| panic!("control {method} {path}: {e}: {payload}"))
+    }
+
+    /// Calls received per `<service>:<Operation>` since start or the last [`Emulator::reset_calls`].
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        serde_json::from_value(self.control("GET", "/calls", None)).unwrap_or_default()
+    }
+
+    /// Calls of one operation, e.g. `calls_of("ecs:UpdateContainerInstancesState")`.
+    pub fn calls_of(&self, key: &str) -> u64 {
+        self.calls().get(key).copied().unwrap_or(0)
+    }
+
+    /// All calls, summed.
+    pub fn total_calls(&self) -> u64 {
+        self.calls().values().sum()
+    }
+
+    pub fn reset_calls(&self) {
+        self.control("POST", "/calls/reset", None);
+    }
+
+    /// The next `count` calls of `operation` fail with the AWS error `error`.
+    pub fn fail(&self, operation: &str, count: u32, error: &str) {
+        self.control(
+            "POST",
+            "/faults",
+            Some(json!({"operation": operation, "count": count, "error": error})),
+        );
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An emulator with clients and fixture builders.
+#[derive(Debug)]
+pub struct World {
+    pub emulator: Emulator,
+    pub sdk: SdkConfig,
+    pub ecs: aws_sdk_ecs::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub sns: aws_sdk_sns::Client,
+}
+
+impl World {
+    pub async fn new() -> Self {
+        let emulator = Emulator::start();
+        let sdk = emulator.sdk_config().await;
+        World {
+            ecs: aws_sdk_ecs::Client::new(&sdk),
+            autoscaling: aws_sdk_autoscaling::Client::new(&sdk),
+            sns: aws_sdk_sns::Client::new(&sdk),
+            sdk,
+            emulator,
+        }
+    }
+
+    /// An Auto Scaling group `name` of `count` running instances; their EC2 ids.
+    pub async fn group(&self, name: &str, count: i32) -> Vec<String> {
+        let lc = format!("{name}-lc");
+        self.autoscaling
+            .create_launch_configuration()
+            .launch_configuration_name(&lc)
+            .image_id(AMI)
+            .instance_type("m5.large")
+            .send()
+            .await
+            .expect("CreateLaunchConfiguration");
+        self.autoscaling
+            .create_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .launch_configuration_name(&lc)
+            .min_size(0)
+            .max_size(count.max(1) * 2)
+            .desired_capacity(count)
+            .availability_zones(format!("{REGION}a"))
+            .send()
+            .await
+            .expect("CreateAutoScalingGroup");
+        let groups = self
+            .autoscaling
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(name)
+            .send()
+            .await
+            .expect("DescribeAutoScalingGroups");
+        groups.auto_scaling_groups()[0]
+            .instances()
+            .iter()
+            .filter_map(|i| i.instance_id().map(str::to_owned))
+            .collect()
+    }
+
+    pub async fn cluster(&self, name: &str) -> String {
+        let out = self.ecs.create_cluster().cluster_name(name).send().await.expect("CreateCluster");
+        out.cluster().and_then(|c| c.cluster_arn()).unwrap_or_default().to_owned()
+    }
+
+    /// Registers an EC2 instance with a cluster, as the ECS agent does at boot; the container instance ARN.
+    pub async fn register(&self, cluster: &str, instance_id: &str) -> String {
+        let document =
+            json!({"instanceId": instance_id, "region": REGION, "availabilityZone": format!("{REGION}a")});
+        let out = self
+            .ecs
+            .register_container_instance()
+            .cluster(cluster)
+            .instance_identity_document(document.to_string())
+            .send()
+            .await
+            .expect("RegisterContainerInstance");
+        out.container_instance().and_then(|c| c.container_instance_arn()).unwrap_or_default().to_owned()
+    }
+
+    /// Starts `count` copies of a small standalone task on a container instance; their ARNs.
+    pub async fn start_tasks(
+        &self,
+        cluster: &str,
+        container_instance_arn: &str,
+        count: usize,
+    ) -> Vec<String> {
+        use aws_sdk_ecs::types::ContainerDefinition;
+        self.ecs
+            .register_task_definition()
+            .family("web")
+            .container_definitions(
+                ContainerDefinition::builder().name("app").image("nginx").cpu(256).memory(512).build(),
+            )
+            .send()
+            .await
+            .expect("RegisterTaskDefinition");
+        let mut arns = Vec::new();
+        for _ in 0..count {
+            let out = self
+                .ecs
+                .start_task()
+                .cluster(cluster)
+                .task_definition("web")
+                .container_instances(container_instance_arn)
+                .send()
+                .await
+                .expect("StartTask");
+            arns.extend(out.tasks().iter().filter_map(|t| t.task_arn().map(str::to_owned)));
+        }
+        arns
+    }
+
+    /// A container instance's status as ECS reports it now.
+    pub async fn status(&self, cluster: &str, container_instance_arn: &str) -> String {
+        let out = self
+            .ecs
+            .describe_container_instances()
+            .cluster(cluster)
+            .container_instances(container_instance_arn)
+            .send()
+            .await
+            .expect("DescribeContainerInstances");
+        out.container_instances()[0].status().unwrap_or_default().to_owned()
+    }
+}
+
+/// A sample event from `events/`.
+pub fn sample_event(name: &str) -> Value {
+    let path = repo_root().join("events").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A sample spot event with its instance id replaced by `instance_id`.
+pub fn spot_event(name: &str, instance_id: &str) -> Value {
+    let mut event = sample_event(name);
+    event["detail"]["instance-id"] = json!(instance_id);
+    event
+}

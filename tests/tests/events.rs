@@ -1,0 +1,22 @@
+//! Every sample in `events/` parses into its handler's input type.
+
+use integration_tests::{repo_root, sample_event};
+
+#[test]
+fn every_sample_event_parses() {
+    let mut names: Vec<String> = std::fs::read_dir(repo_root().join("events"))
+        .expect("events/")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    assert!(!names.is_empty());
+    for name in &names {
+        let event = sample_event(name);
+        if name.starts_with("spot-") {
+            spot_drainer::SpotEvent::parse(&event).unwrap_or_else(|e| panic!("{name}: {e}"));
+        } else {
+            panic!("{name}: no handler claims this sample; map its prefix to a parser here");
+        }
+    }
+}
