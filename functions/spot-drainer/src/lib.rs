@@ -125,6 +125,19 @@ pub enum Action {
     NotDrainable,
 }
 
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Drained => "drained",
+            Action::AlreadyDraining => "already-draining",
+            Action::NotAnEcsInstance => "not-an-ecs-instance",
+            Action::Ignored => "ignored",
+            Action::DryRun => "dry-run",
+            Action::NotDrainable => "not-drainable",
+        }
+    }
+}
+
 /// The summary returned to the caller and logged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Outcome {
@@ -231,7 +244,7 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Outcome, 
     info!(
         instance_id = %outcome.instance_id,
         trigger = spot.trigger.name(),
-        action = ?outcome.action,
+        action = outcome.action.as_str(),
         cluster = outcome.cluster.as_deref(),
         container_instance_arn = outcome.container_instance_arn.as_deref(),
         status_before = outcome.status_before.as_deref(),
@@ -422,6 +435,20 @@ mod tests {
         let map = HashMap::from([("DRAIN_ON", "Terminate, rebalance,terminate")]);
         let c = Config::from_env(Env::from_map(&map)).unwrap();
         assert_eq!(c.drain_on, [Trigger::Terminate, Trigger::Rebalance]);
+    }
+
+    #[test]
+    fn action_names_match_the_summary() {
+        for a in [
+            Action::Drained,
+            Action::AlreadyDraining,
+            Action::NotAnEcsInstance,
+            Action::Ignored,
+            Action::DryRun,
+            Action::NotDrainable,
+        ] {
+            assert_eq!(serde_json::to_value(a).unwrap(), a.as_str());
+        }
     }
 
     #[test]

@@ -1,0 +1,145 @@
+"""``make demo``: the functions' real binaries, run the way Lambda runs them, against the local emulator.
+
+Usage: ``python demo.py <directory with the built binaries>`` (the Makefile builds them first).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from shipshape_emulator.lambda_runtime import FunctionProcess
+from shipshape_emulator.process import EmulatorProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+AMI = "ami-12c6146b"
+BOLD, DIM, GREEN, RED, RESET = ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
+
+
+def say(text: str) -> None:
+    print(f"\n{BOLD}{text}{RESET}", flush=True)
+
+
+def log_line(line: str) -> None:
+    print(f"    {DIM}log | {line}{RESET}", flush=True)
+
+
+class Aws:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        kw = dict(endpoint_url=url, region_name=REGION, aws_access_key_id="demo", aws_secret_access_key="demo")
+        self.ecs = boto3.client("ecs", **kw)
+        self.autoscaling = boto3.client("autoscaling", **kw)
+        self.sns = boto3.client("sns", **kw)
+        self.sqs = boto3.client("sqs", **kw)
+
+    def calls(self) -> dict[str, int]:
+        with urllib.request.urlopen(f"{self.url}/_shipshape/calls") as r:
+            return json.loads(r.read())
+
+    def reset_calls(self) -> None:
+        urllib.request.urlopen(urllib.request.Request(f"{self.url}/_shipshape/calls/reset", method="POST"))
+
+    def group(self, name: str, count: int) -> list[str]:
+        self.autoscaling.create_launch_configuration(
+            LaunchConfigurationName=f"{name}-lc", ImageId=AMI, InstanceType="m5.large"
+        )
+        self.autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName=name,
+            LaunchConfigurationName=f"{name}-lc",
+            MinSize=0,
+            MaxSize=count * 2,
+            DesiredCapacity=count,
+            AvailabilityZones=[f"{REGION}a"],
+        )
+        group = self.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+        return [i["InstanceId"] for i in group["Instances"]]
+
+    def register(self, cluster: str, instance_id: str) -> str:
+        doc = json.dumps({"instanceId": instance_id, "region": REGION})
+        ci = self.ecs.register_container_instance(cluster=cluster, instanceIdentityDocument=doc)
+        return ci["containerInstance"]["containerInstanceArn"]
+
+    def show_cluster(self, cluster: str) -> None:
+        arns = self.ecs.list_container_instances(cluster=cluster)["containerInstanceArns"]
+        described = self.ecs.describe_container_instances(cluster=cluster, containerInstances=arns)
+        print(f"    {'EC2 instance':<22}{'status':<11}{'tasks':>5}  container instance")
+        for ci in described["containerInstances"]:
+            colour = GREEN if ci["status"] == "ACTIVE" else RED
+            print(
+                f"    {ci['ec2InstanceId']:<22}{colour}{ci['status']:<11}{RESET}"
+                f"{ci['runningTasksCount'] + ci['pendingTasksCount']:>5}  {ci['containerInstanceArn'].rsplit('/', 1)[-1]}"
+            )
+
+
+def invoke(fn: FunctionProcess, aws: Aws, title: str, event: Any) -> Any:
+    say(title)
+    aws.reset_calls()
+    result = fn.invoke(event)
+    calls = aws.calls()
+    total = sum(calls.values())
+    detail = ", ".join(f"{k.split(':', 1)[1]} x{v}" if v > 1 else k.split(":", 1)[1] for k, v in calls.items())
+    status = f"{GREEN}ok{RESET}" if result.ok else f"{RED}error {result.payload.get('errorType') if isinstance(result.payload, dict) else ''}{RESET}"
+    print(f"    -> {status} in {result.duration_ms:.0f} ms, {total} AWS call(s){': ' + detail if detail else ''}")
+    print("    " + json.dumps(result.payload, indent=2).replace("\n", "\n    "))
+    return result
+
+
+def spot_event(name: str, instance_id: str) -> dict[str, Any]:
+    event = json.loads((ROOT / "events" / name).read_text())
+    event["detail"]["instance-id"] = instance_id
+    return event
+
+
+def spot_drainer(bin_dir: Path, aws: Aws) -> None:
+    say("spot-drainer: a Spot interruption warning drains the container instance")
+    instances = aws.group("demo-spot-asg", 3)
+    aws.ecs.create_cluster(clusterName="demo")
+    arns = [aws.register("demo", i) for i in instances]
+    aws.ecs.register_task_definition(
+        family="web", containerDefinitions=[{"name": "app", "image": "nginx", "cpu": 256, "memory": 512}]
+    )
+    for _ in range(2):
+        aws.ecs.start_task(cluster="demo", taskDefinition="web", containerInstances=[arns[0]])
+    print("    Seeded: Auto Scaling group 'demo-spot-asg' (3 instances), ECS cluster 'demo', 2 tasks on the first.")
+    aws.show_cluster("demo")
+
+    env = {
+        "AWS_ENDPOINT_URL": aws.url,
+        "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "demo",
+        "AWS_SECRET_ACCESS_KEY": "demo",
+        "CLUSTERS": "demo",
+    }
+    with FunctionProcess(bin_dir / "spot-drainer", env, name="spot-drainer", on_log=log_line) as fn:
+        print(f"    spot-drainer started through the Lambda Runtime API; ready for work after {fn.init_ms:.0f} ms.")
+        invoke(fn, aws, f"1. Spot interruption warning for {instances[0]}", spot_event("spot-interruption-terminate.json", instances[0]))
+        aws.show_cluster("demo")
+        invoke(fn, aws, "2. The same warning again (EventBridge delivers at least once): nothing to do", spot_event("spot-interruption-terminate.json", instances[0]))
+        invoke(fn, aws, "3. A warning for an instance that is not in ECS: a normal outcome", spot_event("spot-interruption-terminate.json", "i-0abcdef1234567890"))
+        invoke(fn, aws, "4. A rebalance recommendation: ignored, DRAIN_ON does not include rebalance", spot_event("spot-rebalance-recommendation.json", instances[1]))
+        bad = spot_event("spot-interruption-terminate.json", instances[1])
+        bad["detail"]["instance-action"] = "reboot"
+        invoke(fn, aws, "5. A malformed event: a clear error, nothing touched", bad)
+    say("The cluster afterwards: only the warned instance is DRAINING")
+    aws.show_cluster("demo")
+
+
+def main() -> None:
+    bin_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "target" / "debug"
+    print(f"{BOLD}shipshape demo{RESET}: each function's real binary, run as Lambda runs it, against a local AWS emulator.")
+    with EmulatorProcess() as emulator:
+        print(f"    AWS emulator (moto + shipshape extensions) at {emulator.url}")
+        aws = Aws(emulator.url)
+        spot_drainer(bin_dir, aws)
+    say("Done.")
+
+
+if __name__ == "__main__":
+    main()
