@@ -1,0 +1,54 @@
+# shipshape: `make test` checks everything, `make demo` runs the bundle against a local AWS emulator.
+# Both install what they need into a project-local virtualenv (.venv) on first use.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CARGO ?= cargo
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): tests/emulator/requirements.txt
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV) || { echo "cannot create $(VENV): install Python 3.10+ with the venv module" >&2; exit 1; }
+	$(VPY) -m pip install --quiet --disable-pip-version-check -r tests/emulator/requirements.txt
+	@touch $@
+
+.PHONY: venv
+venv: $(STAMP) ## Create the emulator's virtualenv (moto, pytest, cfn-lint)
+
+.PHONY: fmt-check
+fmt-check:
+	$(CARGO) fmt --all --check
+
+.PHONY: lint
+lint: $(STAMP) ## Clippy with -D warnings and cfn-lint on the template
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(VENV)/bin/cfn-lint template.yaml
+
+.PHONY: test-emulator
+test-emulator: $(STAMP) ## The emulator extensions' own tests
+	cd tests/emulator && ../../$(VPY) -m pytest -q tests
+
+.PHONY: test-rust
+test-rust: $(STAMP) ## Unit and integration tests (the integration tests start emulators)
+	$(CARGO) test --workspace --locked
+
+.PHONY: test
+test: fmt-check lint test-rust test-emulator ## Everything CI runs: format, lints, all tests, template lint
+
+.PHONY: demo
+demo: $(STAMP) ## Run the functions' binaries as Lambda does, against the local emulator
+	$(CARGO) build --locked --bins
+	cd tests/emulator && ../../$(VPY) demo.py ../../target/debug
+
+.PHONY: clean
+clean: ## Remove build output and the virtualenv
+	$(CARGO) clean
+	rm -rf $(VENV)
