@@ -15,7 +15,7 @@ import sys
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from . import ecs
+from . import autoscaling, ecs
 from .control import Control
 
 
@@ -29,7 +29,17 @@ def main() -> None:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     ecs.install()
-    app = Control(DomainDispatcherApplication(create_backend_app))
+    ecs.keep_tasks_running()
+    autoscaling.install()
+    app = Control(
+        DomainDispatcherApplication(create_backend_app),
+        ticks=[autoscaling.tick, ecs.tick],
+        resets=[autoscaling.reset, ecs.reset_draining],
+        endpoints={
+            "/autoscaling": lambda method, body: autoscaling.configure(body) if method == "POST" else autoscaling.status(),
+            "/ecs/draining": lambda method, body: ecs.configure_draining(body) if method == "POST" else dict(ecs.DRAINING),
+        },
+    )
     server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
     os.environ.setdefault("MOTO_PORT", str(server.port))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -11,6 +11,8 @@ Tests and benchmarks count API calls, and make calls fail the way AWS fails unde
   ``message``, ``delay_ms`` (answer late; with no ``error`` the call is then answered normally).
   ``error`` may also be the bare status ``"500"``. Faults queue up per operation in arrival order.
 - ``GET /_shipshape/faults`` lists what is still queued; ``DELETE /_shipshape/faults`` clears it.
+- Service extensions add their own endpoints (``/_shipshape/autoscaling``, ``/_shipshape/ecs/draining``:
+  GET shows the state, POST changes settings); see ``__main__``.
 
 Error bodies follow each protocol's documented wire format, so the SDKs classify them exactly as they
 classify AWS's own (throttling and 5xx are retried):
@@ -122,8 +124,19 @@ def error_response(fault: Fault, protocol: str) -> tuple[str, list[tuple[str, st
 class Control:
     """WSGI middleware: counts calls, applies queued faults, serves the control endpoints."""
 
-    def __init__(self, app: Callable[..., Iterable[bytes]]):
+    def __init__(
+        self,
+        app: Callable[..., Iterable[bytes]],
+        ticks: Iterable[Callable[[], None]] = (),
+        resets: Iterable[Callable[[], None]] = (),
+        endpoints: dict[str, Callable[[str, Any], Any]] | None = None,
+    ):
+        """``ticks`` run before every AWS request (timers of the emulated services); ``resets`` run after
+        ``POST /moto-api/reset``; ``endpoints`` add ``/_shipshape/<path>`` handlers taking (method, body)."""
         self.app = app
+        self.ticks = list(ticks)
+        self.resets = list(resets)
+        self.endpoints = dict(endpoints or {})
         self.lock = threading.Lock()
         self.calls: Counter[str] = Counter()
         self.faults: deque[Fault] = deque()
@@ -143,11 +156,17 @@ class Control:
         if path.startswith(PREFIX):
             return self._control(environ, start_response, path[len(PREFIX) :])
         if path.startswith("/moto-api"):
-            return self.app(environ, start_response)
+            response = self.app(environ, start_response)
+            if path.rstrip("/") == "/moto-api/reset":
+                for reset in self.resets:
+                    reset()
+            return response
 
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
+        for tick in self.ticks:
+            tick()
         service, operation, protocol = identify(environ, body)
         with self.lock:
             self.calls[f"{service}:{operation}"] += 1
@@ -185,12 +204,17 @@ class Control:
                 return _json(start_response, 200, asdict(fault))
             if path == "/health":
                 return _json(start_response, 200, {"status": "ok"})
+            if path in self.endpoints and method in ("GET", "POST"):
+                body = _read_json(environ) if method == "POST" else None
+                for tick in self.ticks:
+                    tick()
+                return _json(start_response, 200, self.endpoints[path](method, body))
         except ValueError as err:
             return _json(start_response, 400, {"error": str(err)})
         return _json(start_response, 404, {"error": f"no control endpoint {method} {PREFIX}{path}"})
 
 
-def _parse_fault(environ: dict[str, Any]) -> Fault:
+def _read_json(environ: dict[str, Any]) -> dict[str, Any]:
     length = int(environ.get("CONTENT_LENGTH") or 0)
     try:
         spec = json.loads(environ["wsgi.input"].read(length) or b"{}")
@@ -198,6 +222,11 @@ def _parse_fault(environ: dict[str, Any]) -> Fault:
         raise ValueError(f"body is not JSON: {err}")
     if not isinstance(spec, dict):
         raise ValueError("body must be a JSON object")
+    return spec
+
+
+def _parse_fault(environ: dict[str, Any]) -> Fault:
+    spec = _read_json(environ)
     unknown = set(spec) - {"operation", "service", "count", "error", "status", "message", "delay_ms"}
     if unknown:
         raise ValueError(f"unknown fields: {sorted(unknown)}")

@@ -147,3 +147,89 @@ def list_container_instances(self: EC2ContainerServiceResponse) -> ActionResult:
 
 def install() -> None:
     EC2ContainerServiceResponse.list_container_instances = list_container_instances  # type: ignore[method-assign]
+
+
+# --- Draining ------------------------------------------------------------------------------------------
+# moto sets the status to DRAINING and nothing more. In AWS, "service tasks on the container instance that
+# are in the RUNNING state are stopped and replaced"; "tasks that are not part of a service aren't
+# affected" (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/container-instance-draining.html).
+# A stopping task passes through DEACTIVATING, STOPPING and DEPROVISIONING before STOPPED
+# (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-lifecycle-explanation.html); its
+# desired status is STOPPED from the start, so runningTasksCount no longer counts it while it still runs.
+# Here a service task (group "service:<name>") on a DRAINING instance starts stopping `stop_after_ms` after
+# the drain began and moves one state every `step_ms`. An instance whose agent is disconnected freezes,
+# as in AWS. Set the timings with POST /_shipshape/ecs/draining.
+
+import threading as _threading
+import time as _time
+
+from moto.ecs.models import ecs_backends
+from moto.moto_api import state_manager
+
+DRAINING: dict[str, Any] = {"stop_after_ms": 1000, "step_ms": 300}
+_STOPPING = ["DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED"]
+_drain_lock = _threading.RLock()
+
+
+def keep_tasks_running() -> None:
+    # moto advances a task's lastStatus on every DescribeTasks by default; AWS does not.
+    state_manager.set_transition(model_name="ecs::task", transition={"progression": "manual", "times": 10**12})
+
+
+def reset_draining() -> None:
+    DRAINING.update(stop_after_ms=1000, step_ms=300)
+    keep_tasks_running()
+
+
+def configure_draining(spec: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(spec) - set(DRAINING)
+    if unknown:
+        raise ValueError(f"unknown fields: {sorted(unknown)}")
+    for key, value in spec.items():
+        if not isinstance(value, int) or value < 0:
+            raise ValueError(f"{key}: a whole number of milliseconds, 0 or more")
+    DRAINING.update(spec)
+    return dict(DRAINING)
+
+
+def tick() -> None:
+    now = _time.monotonic()
+    stop_after, step = DRAINING["stop_after_ms"] / 1000, DRAINING["step_ms"] / 1000
+    with _drain_lock:
+        for regions in list(ecs_backends.values()):
+            for backend in list(regions.values()):
+                _tick_backend(backend, now, stop_after, step)
+
+
+def _tick_backend(backend: Any, now: float, stop_after: float, step: float) -> None:
+    for cluster_name, instances in list(backend.container_instances.items()):
+        draining = {}
+        for ci in instances.values():
+            if ci.status == "DRAINING":
+                since = ci.__dict__.setdefault("_shipshape_draining_since", now)
+                if ci.agent_connected:
+                    draining[ci.container_instance_arn] = (ci, since)
+            else:
+                ci.__dict__.pop("_shipshape_draining_since", None)
+        if not draining:
+            continue
+        cluster = backend.clusters.get(cluster_name)
+        for task in list(backend.tasks.get(cluster_name, {}).values()):
+            entry = draining.get(task.container_instance_arn)
+            if entry is None or not str(task.group or "").startswith("service:"):
+                continue
+            ci, since = entry
+            started = task.__dict__.get("_shipshape_stop_started")
+            if started is None:
+                if task.desired_status != "RUNNING" or task.last_status != "RUNNING" or now < since + stop_after:
+                    continue
+                task.__dict__["_shipshape_stop_started"] = now
+                task.desired_status = "STOPPED"
+                task.stopped_reason = "Service tasks on a DRAINING container instance are stopped and replaced"
+                task.last_status = _STOPPING[0]
+                backend.update_container_instance_resources(ci, task.resource_requirements, removing=True)
+                if cluster is not None:
+                    backend.update_cluster_resources(cluster, -1, task_state="RUNNING")
+                continue
+            index = min(len(_STOPPING) - 1, int((now - started) / step) if step > 0 else len(_STOPPING) - 1)
+            task.last_status = _STOPPING[index]

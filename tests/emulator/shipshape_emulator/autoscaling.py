@@ -1,0 +1,333 @@
+"""Auto Scaling lifecycle hooks, which moto 5.x does not emulate.
+
+moto keeps a hook's name, transition, heartbeat timeout and default result, but discards its notification
+target and role, never sends a notification, has no ``Terminating:Wait`` state, and answers
+``CompleteLifecycleAction`` and ``RecordLifecycleActionHeartbeat`` with HTTP 500. This module adds what
+AWS documents (https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-hooks-overview.html):
+
+- ``PutLifecycleHook`` keeps ``NotificationTargetARN``, ``RoleARN`` and ``NotificationMetadata``,
+  validates ``HeartbeatTimeout`` (30 to 7200 seconds) and ``DefaultResult`` (CONTINUE | ABANDON), and
+  sends ``autoscaling:TEST_NOTIFICATION`` to an SNS target when the hook is created
+  (https://docs.aws.amazon.com/autoscaling/ec2/userguide/prepare-for-lifecycle-notifications.html).
+- ``TerminateInstanceInAutoScalingGroup`` on a group with a terminating hook puts the instance in
+  ``Terminating:Wait``, creates a lifecycle action with a token, and publishes the lifecycle message to
+  the hook's SNS target in AWS's format (``Origin``, ``Destination``, ``LifecycleTransition``,
+  ``LifecycleActionToken``, ``EC2InstanceId``, ...). Desired capacity drops at once when asked to.
+- ``CompleteLifecycleAction`` (by ``LifecycleActionToken`` or ``InstanceId``): the instance moves on and
+  terminates, with CONTINUE or ABANDON alike for a terminating hook
+  (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_CompleteLifecycleAction.html).
+  Without an active action: ``ValidationError`` "No active Lifecycle Action found with instance ID ...".
+- ``RecordLifecycleActionHeartbeat`` restarts the heartbeat timeout
+  (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RecordLifecycleActionHeartbeat.html).
+- When the heartbeat timeout passes, the hook's default result is applied; the global timeout is
+  100 x the heartbeat timeout or 48 hours, whichever is smaller.
+
+Test-only knob (``POST /_shipshape/autoscaling {"min_heartbeat_timeout": 1}``): accept heartbeat timeouts
+shorter than AWS's 30 seconds so a test can watch a timeout without waiting half a minute.
+Timers are checked on every request the emulator receives (see ``tick``).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from moto.autoscaling.exceptions import ValidationError
+from moto.autoscaling.responses import AutoScalingResponse
+from moto.core.responses import ActionResult, EmptyResult
+from moto.ecs.models import ecs_backends
+from moto.sns.models import sns_backends
+
+TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
+LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
+GLOBAL_TIMEOUT_MAX = 172800
+
+SETTINGS: dict[str, Any] = {"min_heartbeat_timeout": 30}
+_lock = threading.RLock()
+
+
+@dataclass
+class Action:
+    backend: Any
+    group: str
+    hook: Any
+    instance_id: str
+    token: str
+    heartbeat_deadline: float
+    global_deadline: float
+
+
+ACTIONS: dict[str, Action] = {}  # by instance id
+HISTORY: list[dict[str, Any]] = []  # finished actions, for tests: GET /_shipshape/autoscaling
+
+
+def reset() -> None:
+    with _lock:
+        ACTIONS.clear()
+        HISTORY.clear()
+        SETTINGS["min_heartbeat_timeout"] = 30
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _publish(backend: Any, hook: Any, message: dict[str, Any], subject: str) -> None:
+    target = getattr(hook, "notification_target_arn", None) or ""
+    if not target.startswith("arn:") or ":sns:" not in target:
+        return
+    _, _, _, region, account, _ = target.split(":", 5)
+    try:
+        sns_backends[account][region].publish(message=json.dumps(message), arn=target, subject=subject)
+    except Exception as err:  # AWS drops undeliverable notifications; so do we, loudly
+        print(f"shipshape-emulator: lifecycle notification to {target} failed: {err}", flush=True)
+
+
+def _group_arn(backend: Any, group: str) -> str:
+    g = backend.autoscaling_groups.get(group)
+    return getattr(g, "arn", "") if g else ""
+
+
+def put_lifecycle_hook(self: AutoScalingResponse) -> ActionResult:
+    name = self._get_param("LifecycleHookName")
+    group = self._get_param("AutoScalingGroupName")
+    transition = self._get_param("LifecycleTransition")
+    timeout = self._get_int_param("HeartbeatTimeout")
+    result = self._get_param("DefaultResult")
+    backend = self.autoscaling_backend
+    if group not in backend.autoscaling_groups:
+        raise ValidationError(f"No AutoScalingGroup named {group}")
+    existing = backend.lifecycle_hooks.get(f"{group}_{name}")
+    if existing is None and transition not in (TERMINATING, LAUNCHING):
+        raise ValidationError(f"Invalid Lifecycle Transition: {transition}")
+    if timeout is not None and not (SETTINGS["min_heartbeat_timeout"] <= timeout <= 7200):
+        raise ValidationError("HeartbeatTimeout must be between 30 and 7200 seconds")
+    if result is not None and result not in ("CONTINUE", "ABANDON"):
+        raise ValidationError(f"Invalid Default Result: {result}")
+    # PutLifecycleHook creates or updates: unspecified fields keep their values on update.
+    hook = backend.create_lifecycle_hook(
+        name=name,
+        as_name=group,
+        transition=transition or (existing.lifecycle_transition if existing else None),
+        timeout=timeout or (existing.heartbeat_timeout if existing else None),
+        result=result or (existing.default_result if existing else None),
+    )
+    hook.notification_target_arn = self._get_param("NotificationTargetARN") or (
+        existing.notification_target_arn if existing else None
+    )
+    hook.role_arn = self._get_param("RoleARN") or (existing.role_arn if existing else None)
+    hook.notification_metadata = self._get_param("NotificationMetadata") or (
+        getattr(existing, "notification_metadata", None) if existing else None
+    )
+    hook.global_timeout = min(GLOBAL_TIMEOUT_MAX, 100 * hook.heartbeat_timeout)
+    if existing is None or existing.notification_target_arn != hook.notification_target_arn:
+        _publish(
+            backend,
+            hook,
+            {
+                "AccountId": backend.account_id,
+                "RequestId": str(uuid.uuid4()),
+                "AutoScalingGroupARN": _group_arn(backend, group),
+                "AutoScalingGroupName": group,
+                "Service": "AWS Auto Scaling",
+                "Event": "autoscaling:TEST_NOTIFICATION",
+                "Time": _now_iso(),
+            },
+            f"Auto Scaling: test notification for group \"{group}\"",
+        )
+    return EmptyResult()
+
+
+def _instance_state(backend: Any, instance_id: str) -> Any:
+    for group in backend.autoscaling_groups.values():
+        for state in group.instance_states:
+            if state.instance.id == instance_id:
+                return state
+    return None
+
+
+def terminate_instance_in_auto_scaling_group(self: AutoScalingResponse) -> ActionResult:
+    instance_id = self._get_param("InstanceId")
+    should_decrement = self._get_bool_param("ShouldDecrementDesiredCapacity", False)
+    backend = self.autoscaling_backend
+    with _lock:
+        state = _instance_state(backend, instance_id)
+        if state is None:
+            raise ValidationError(f"Instance Id not found - No managed instance found for instance ID: {instance_id}")
+        if instance_id in ACTIONS or state.lifecycle_state.startswith("Terminating"):
+            raise ValidationError(f"The instance {instance_id} is already terminating")
+        group = state.auto_scaling_group
+        hooks = [h for h in backend.describe_lifecycle_hooks(group.name) if h.lifecycle_transition == TERMINATING]
+        if not hooks:
+            response = _original_terminate(self)
+            _deregister_from_ecs(backend, instance_id)
+            return response
+        # One pending action per instance; with several hooks AWS waits for each. Ours are used one at a time.
+        hook = hooks[0]
+        original = group.desired_capacity
+        state.lifecycle_state = "Terminating:Wait"
+        if should_decrement:
+            group.set_desired_capacity(group.desired_capacity - 1)
+        now = time.monotonic()
+        action = Action(
+            backend=backend,
+            group=group.name,
+            hook=hook,
+            instance_id=instance_id,
+            token=str(uuid.uuid4()),
+            heartbeat_deadline=now + hook.heartbeat_timeout,
+            global_deadline=now + hook.global_timeout,
+        )
+        ACTIONS[instance_id] = action
+    message = {
+        "Origin": "AutoScalingGroup",
+        "Destination": "EC2",
+        "Service": "AWS Auto Scaling",
+        "Time": _now_iso(),
+        "AccountId": backend.account_id,
+        "LifecycleTransition": TERMINATING,
+        "AutoScalingGroupName": group.name,
+        "LifecycleActionToken": action.token,
+        "EC2InstanceId": instance_id,
+        "LifecycleHookName": hook.name,
+        "RequestId": str(uuid.uuid4()),
+    }
+    if getattr(hook, "notification_metadata", None):
+        message["NotificationMetadata"] = hook.notification_metadata
+    _publish(
+        backend,
+        hook,
+        message,
+        f"Auto Scaling:  Lifecycle action 'TERMINATING' for instance {instance_id} in progress.",
+    )
+    activity = {
+        "ActivityId": str(uuid.uuid4()),
+        "AutoScalingGroupName": group.name,
+        "Description": f"Terminating EC2 instance: {instance_id}",
+        "Cause": f"At {_now_iso()} instance {instance_id} was taken out of service in response to a user request"
+        + (f", shrinking the capacity from {original} to {group.desired_capacity}." if should_decrement else "."),
+        "StartTime": datetime.now(timezone.utc),
+        "StatusCode": "InProgress",
+        "Progress": 0,
+    }
+    return ActionResult({"Activity": activity})
+
+
+def _find_action(self: AutoScalingResponse) -> Action:
+    group = self._get_param("AutoScalingGroupName")
+    hook_name = self._get_param("LifecycleHookName")
+    token = self._get_param("LifecycleActionToken")
+    instance_id = self._get_param("InstanceId")
+    if not token and not instance_id:
+        raise ValidationError("Either LifecycleActionToken or InstanceId must be specified")
+    with _lock:
+        action = None
+        if token:
+            action = next((a for a in ACTIONS.values() if a.token == token), None)
+        elif instance_id:
+            action = ACTIONS.get(instance_id)
+        if (
+            action is None
+            or action.group != group
+            or action.hook.name != hook_name
+            or (instance_id and action.instance_id != instance_id)
+        ):
+            which = f"instance ID {instance_id}" if instance_id else f"token {token}"
+            raise ValidationError(
+                f"No active Lifecycle Action found with {which} and lifecycle hook name {hook_name} "
+                f"for Auto Scaling group {group}"
+            )
+        return action
+
+
+def complete_lifecycle_action(self: AutoScalingResponse) -> ActionResult:
+    result = self._get_param("LifecycleActionResult")
+    if result not in ("CONTINUE", "ABANDON"):
+        raise ValidationError(f"Invalid LifecycleActionResult: {result} (CONTINUE or ABANDON)")
+    action = _find_action(self)
+    _finish(action, result, "completed")
+    return EmptyResult()
+
+
+def record_lifecycle_action_heartbeat(self: AutoScalingResponse) -> ActionResult:
+    action = _find_action(self)
+    with _lock:
+        action.heartbeat_deadline = time.monotonic() + action.hook.heartbeat_timeout
+    return EmptyResult()
+
+
+def _finish(action: Action, result: str, how: str) -> None:
+    with _lock:
+        if ACTIONS.get(action.instance_id) is not action:
+            return
+        del ACTIONS[action.instance_id]
+        HISTORY.append({"instance_id": action.instance_id, "group": action.group, "hook": action.hook.name,
+                        "result": result, "how": how})
+    backend = action.backend
+    state = _instance_state(backend, action.instance_id)
+    if state is not None:
+        # Both results terminate the instance for a terminating hook; the desired capacity was already set.
+        group = state.auto_scaling_group
+        group.instance_states = [s for s in group.instance_states if s is not state]
+        backend.ec2_backend.terminate_instances([action.instance_id])
+        group.set_desired_capacity(group.desired_capacity)
+    _deregister_from_ecs(backend, action.instance_id)
+
+
+def _deregister_from_ecs(backend: Any, instance_id: str) -> None:
+    """ECS deregisters the container instance of a terminated EC2 instance: it becomes INACTIVE and no
+    longer shows in ListContainerInstances
+    (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deregister_container_instance.html).
+    moto leaves it ACTIVE with the agent connected."""
+    ecs = ecs_backends[backend.account_id][backend.region_name]
+    for cluster_name, instances in list(ecs.container_instances.items()):
+        for ci in list(instances.values()):
+            if ci.ec2_instance_id == instance_id:
+                ecs.deregister_container_instance(cluster_name, ci.container_instance_arn, force=True)
+
+
+def tick() -> None:
+    """Applies the default result to lifecycle actions whose heartbeat or global timeout has passed."""
+    now = time.monotonic()
+    with _lock:
+        expired = [a for a in ACTIONS.values() if now >= a.heartbeat_deadline or now >= a.global_deadline]
+    for action in expired:
+        _finish(action, action.hook.default_result, "timed-out")
+
+
+def status() -> dict[str, Any]:
+    with _lock:
+        return {
+            "settings": dict(SETTINGS),
+            "pending": [
+                {"instance_id": a.instance_id, "group": a.group, "hook": a.hook.name, "token": a.token}
+                for a in ACTIONS.values()
+            ],
+            "finished": list(HISTORY),
+        }
+
+
+def configure(spec: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(spec) - {"min_heartbeat_timeout"}
+    if unknown:
+        raise ValueError(f"unknown fields: {sorted(unknown)}")
+    value = spec.get("min_heartbeat_timeout", 30)
+    if not isinstance(value, int) or not 1 <= value <= 30:
+        raise ValueError("min_heartbeat_timeout: a whole number of seconds from 1 to 30")
+    SETTINGS["min_heartbeat_timeout"] = value
+    return status()
+
+
+_original_terminate = AutoScalingResponse.terminate_instance_in_auto_scaling_group
+
+
+def install() -> None:
+    AutoScalingResponse.put_lifecycle_hook = put_lifecycle_hook  # type: ignore[method-assign]
+    AutoScalingResponse.terminate_instance_in_auto_scaling_group = terminate_instance_in_auto_scaling_group  # type: ignore[method-assign]
+    AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action  # type: ignore[attr-defined]
+    AutoScalingResponse.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat  # type: ignore[attr-defined]

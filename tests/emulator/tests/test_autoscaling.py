@@ -1,0 +1,192 @@
+"""Lifecycle hooks and ECS draining, as the emulator extends moto."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import AMI, Emulator
+
+
+@pytest.fixture
+def hooked(emulator: Emulator) -> dict[str, Any]:
+    """A group of 3 with a terminating hook whose SNS topic feeds an SQS queue."""
+    asg, sns, sqs = emulator.client("autoscaling"), emulator.client("sns"), emulator.client("sqs")
+    topic = sns.create_topic(Name="hooks")["TopicArn"]
+    queue = sqs.create_queue(QueueName="hooks")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    asg.create_launch_configuration(LaunchConfigurationName="lc", ImageId=AMI, InstanceType="m5.large")
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="web", LaunchConfigurationName="lc", MinSize=0, MaxSize=5, DesiredCapacity=3,
+        AvailabilityZones=["us-east-1a"],
+    )
+    ids = [i["InstanceId"] for i in asg.describe_auto_scaling_groups()["AutoScalingGroups"][0]["Instances"]]
+    return {"asg": asg, "sqs": sqs, "queue": queue, "topic": topic, "ids": ids}
+
+
+def put_hook(h: dict[str, Any], timeout: int = 300, result: str = "ABANDON") -> None:
+    h["asg"].put_lifecycle_hook(
+        LifecycleHookName="drain", AutoScalingGroupName="web",
+        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING", HeartbeatTimeout=timeout,
+        DefaultResult=result, NotificationTargetARN=h["topic"],
+        RoleARN="arn:aws:iam::123456789012:role/hooks",
+    )
+
+
+def messages(h: dict[str, Any]) -> list[dict[str, Any]]:
+    out = h["sqs"].receive_message(QueueUrl=h["queue"], MaxNumberOfMessages=10, WaitTimeSeconds=0)
+    return [json.loads(json.loads(m["Body"])["Message"]) for m in out.get("Messages", [])]
+
+
+def lifecycle_state(h: dict[str, Any], instance_id: str) -> str | None:
+    found = h["asg"].describe_auto_scaling_instances(InstanceIds=[instance_id])["AutoScalingInstances"]
+    return found[0]["LifecycleState"] if found else None
+
+
+def desired(h: dict[str, Any]) -> int:
+    return h["asg"].describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]["DesiredCapacity"]
+
+
+def test_hook_keeps_its_target_and_sends_a_test_notification(hooked):
+    put_hook(hooked)
+    hook = hooked["asg"].describe_lifecycle_hooks(AutoScalingGroupName="web")["LifecycleHooks"][0]
+    assert hook["NotificationTargetARN"] == hooked["topic"]
+    assert hook["RoleARN"] == "arn:aws:iam::123456789012:role/hooks"
+    assert hook["HeartbeatTimeout"] == 300
+    assert hook["GlobalTimeout"] == 30000
+    [test] = messages(hooked)
+    assert test["Event"] == "autoscaling:TEST_NOTIFICATION"
+    assert test["AutoScalingGroupName"] == "web"
+
+
+def test_hook_validation(hooked):
+    with pytest.raises(ClientError, match="HeartbeatTimeout"):
+        put_hook(hooked, timeout=10)
+    with pytest.raises(ClientError, match="No AutoScalingGroup"):
+        hooked["asg"].put_lifecycle_hook(
+            LifecycleHookName="x", AutoScalingGroupName="nope", LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING"
+        )
+
+
+def test_terminate_waits_for_the_hook_then_completes_by_token(hooked, emulator):
+    put_hook(hooked)
+    messages(hooked)  # the test notification
+    victim = hooked["ids"][0]
+    activity = hooked["asg"].terminate_instance_in_auto_scaling_group(InstanceId=victim, ShouldDecrementDesiredCapacity=True)
+    assert activity["Activity"]["StatusCode"] == "InProgress"
+    assert lifecycle_state(hooked, victim) == "Terminating:Wait"
+    assert desired(hooked) == 2
+    [msg] = messages(hooked)
+    assert msg["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_TERMINATING"
+    assert msg["EC2InstanceId"] == victim and msg["LifecycleHookName"] == "drain"
+    assert msg["AutoScalingGroupName"] == "web" and msg["Origin"] == "AutoScalingGroup"
+
+    hooked["asg"].complete_lifecycle_action(
+        LifecycleHookName="drain", AutoScalingGroupName="web", LifecycleActionResult="CONTINUE",
+        LifecycleActionToken=msg["LifecycleActionToken"], InstanceId=victim,
+    )
+    assert lifecycle_state(hooked, victim) is None
+    ec2 = emulator.client("ec2")
+    state = ec2.describe_instances(InstanceIds=[victim])["Reservations"][0]["Instances"][0]["State"]["Name"]
+    assert state == "terminated"
+    assert desired(hooked) == 2
+    assert len(hooked["asg"].describe_auto_scaling_groups()["AutoScalingGroups"][0]["Instances"]) == 2
+    _, status = emulator.control("GET", "/autoscaling")
+    assert status["finished"] == [{"instance_id": victim, "group": "web", "hook": "drain", "result": "CONTINUE", "how": "completed"}]
+
+    with pytest.raises(ClientError, match="No active Lifecycle Action found"):
+        hooked["asg"].complete_lifecycle_action(
+            LifecycleHookName="drain", AutoScalingGroupName="web", LifecycleActionResult="CONTINUE", InstanceId=victim
+        )
+
+
+def test_complete_by_instance_id_and_wrong_hook(hooked):
+    put_hook(hooked)
+    victim = hooked["ids"][1]
+    hooked["asg"].terminate_instance_in_auto_scaling_group(InstanceId=victim, ShouldDecrementDesiredCapacity=False)
+    with pytest.raises(ClientError, match="No active Lifecycle Action found"):
+        hooked["asg"].complete_lifecycle_action(
+            LifecycleHookName="other", AutoScalingGroupName="web", LifecycleActionResult="CONTINUE", InstanceId=victim
+        )
+    hooked["asg"].complete_lifecycle_action(
+        LifecycleHookName="drain", AutoScalingGroupName="web", LifecycleActionResult="ABANDON", InstanceId=victim
+    )
+    assert lifecycle_state(hooked, victim) is None
+    # Not decremented: the group replaces the instance.
+    assert len(hooked["asg"].describe_auto_scaling_groups()["AutoScalingGroups"][0]["Instances"]) == 3
+
+
+def test_heartbeat_timeout_applies_the_default_result(hooked, emulator):
+    emulator.control("POST", "/autoscaling", {"min_heartbeat_timeout": 1})
+    put_hook(hooked, timeout=1, result="CONTINUE")
+    kept, dropped = hooked["ids"][0], hooked["ids"][1]
+    for victim in (kept, dropped):
+        hooked["asg"].terminate_instance_in_auto_scaling_group(InstanceId=victim, ShouldDecrementDesiredCapacity=True)
+    for _ in range(3):
+        time.sleep(0.5)
+        hooked["asg"].record_lifecycle_action_heartbeat(
+            LifecycleHookName="drain", AutoScalingGroupName="web", InstanceId=kept
+        )
+    assert lifecycle_state(hooked, kept) == "Terminating:Wait"
+    assert lifecycle_state(hooked, dropped) is None
+    _, status = emulator.control("GET", "/autoscaling")
+    assert {"instance_id": dropped, "group": "web", "hook": "drain", "result": "CONTINUE", "how": "timed-out"} in status["finished"]
+
+
+def test_without_a_hook_terminate_is_immediate(hooked):
+    victim = hooked["ids"][2]
+    hooked["asg"].terminate_instance_in_auto_scaling_group(InstanceId=victim, ShouldDecrementDesiredCapacity=True)
+    assert lifecycle_state(hooked, victim) is None
+    assert desired(hooked) == 2
+
+
+def test_draining_stops_service_tasks_and_keeps_standalone_ones(cluster, emulator):
+    emulator.control("POST", "/ecs/draining", {"stop_after_ms": 200, "step_ms": 100})
+    ecs = emulator.client("ecs")
+    ecs.register_task_definition(family="web", containerDefinitions=[{"name": "a", "image": "nginx", "cpu": 256, "memory": 256}])
+    arn = cluster["arns"][cluster["instance_ids"][0]]
+    service = ecs.start_task(cluster="web", taskDefinition="web", containerInstances=[arn], group="service:web")["tasks"][0]["taskArn"]
+    alone = ecs.start_task(cluster="web", taskDefinition="web", containerInstances=[arn])["tasks"][0]["taskArn"]
+
+    def tasks() -> dict[str, tuple[str, str]]:
+        described = ecs.describe_tasks(cluster="web", tasks=[service, alone])["tasks"]
+        return {t["taskArn"]: (t["desiredStatus"], t["lastStatus"]) for t in described}
+
+    def running_count() -> int:
+        return ecs.describe_container_instances(cluster="web", containerInstances=[arn])["containerInstances"][0]["runningTasksCount"]
+
+    assert tasks()[service] == ("RUNNING", "RUNNING")  # describing does not move a task along
+    ecs.update_container_instances_state(cluster="web", containerInstances=[arn], status="DRAINING")
+    assert tasks()[service] == ("RUNNING", "RUNNING")
+    time.sleep(0.25)
+    assert tasks()[service] == ("STOPPED", "DEACTIVATING")
+    assert running_count() == 1  # desired STOPPED no longer counts, though the task still runs
+    seen = set()
+    for _ in range(20):
+        time.sleep(0.05)
+        seen.add(tasks()[service][1])
+    assert {"STOPPING", "DEPROVISIONING", "STOPPED"} <= seen
+    assert tasks()[service] == ("STOPPED", "STOPPED")
+    assert tasks()[alone] == ("RUNNING", "RUNNING")
+
+
+def test_a_terminated_instance_leaves_its_cluster(hooked, emulator):
+    put_hook(hooked)
+    ecs = emulator.client("ecs")
+    ecs.create_cluster(clusterName="web")
+    for i in hooked["ids"]:
+        ecs.register_container_instance(cluster="web", instanceIdentityDocument=json.dumps({"instanceId": i, "region": "us-east-1"}))
+    victim = hooked["ids"][0]
+    hooked["asg"].terminate_instance_in_auto_scaling_group(InstanceId=victim, ShouldDecrementDesiredCapacity=True)
+    assert len(ecs.list_container_instances(cluster="web")["containerInstanceArns"]) == 3  # still waiting
+    hooked["asg"].complete_lifecycle_action(
+        LifecycleHookName="drain", AutoScalingGroupName="web", LifecycleActionResult="CONTINUE", InstanceId=victim
+    )
+    left = ecs.list_container_instances(cluster="web", filter=f"ec2InstanceId == {victim}")["containerInstanceArns"]
+    assert left == []
+    assert len(ecs.list_container_instances(cluster="web")["containerInstanceArns"]) == 2
