@@ -147,3 +147,24 @@ mod tests {
         assert!(err.to_string().contains("instance-action"), "{err}");
     }
 }
+
+pub const SOURCE_AUTOSCALING: &str = "aws.autoscaling";
+/// <https://docs.aws.amazon.com/autoscaling/ec2/userguide/prepare-for-lifecycle-notifications.html>
+pub const INSTANCE_TERMINATE_LIFECYCLE_ACTION: &str = "EC2 Instance-terminate Lifecycle Action";
+pub const TRANSITION_TERMINATING: &str = "autoscaling:EC2_INSTANCE_TERMINATING";
+pub const TEST_NOTIFICATION: &str = "autoscaling:TEST_NOTIFICATION";
+
+/// The Auto Scaling lifecycle message: the SNS `Message` of a hook with an SNS target, and the `detail`
+/// of the EventBridge "EC2 Instance-terminate Lifecycle Action" event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LifecycleMessage {
+    pub lifecycle_transition: String,
+    pub auto_scaling_group_name: String,
+    pub lifecycle_hook_name: String,
+    pub lifecycle_action_token: String,
+    #[serde(rename = "EC2InstanceId")]
+    pub ec2_instance_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification_metadata: Option<String>,
+}
