@@ -115,6 +115,25 @@ impl Emulator {
         self.calls().get(key).copied().unwrap_or(0)
     }
 
+    /// Lifecycle actions pending and finished (`{"pending": [...], "finished": [...]}`).
+    pub fn lifecycle_actions(&self) -> Value {
+        self.control("GET", "/autoscaling", None)
+    }
+
+    /// How fast service tasks on a DRAINING instance stop.
+    pub fn draining(&self, stop_after_ms: u64, step_ms: u64) {
+        self.control(
+            "POST",
+            "/ecs/draining",
+            Some(json!({"stop_after_ms": stop_after_ms, "step_ms": step_ms})),
+        );
+    }
+
+    /// Accept hook heartbeat timeouts down to `seconds` (AWS: 30).
+    pub fn min_heartbeat_timeout(&self, seconds: u64) {
+        self.control("POST", "/autoscaling", Some(json!({"min_heartbeat_timeout": seconds})));
+    }
+
     /// All calls, summed.
     pub fn total_calls(&self) -> u64 {
         self.calls().values().sum()
@@ -149,6 +168,7 @@ pub struct World {
     pub ecs: aws_sdk_ecs::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub sns: aws_sdk_sns::Client,
+    pub sqs: aws_sdk_sqs::Client,
 }
 
 impl World {
@@ -159,6 +179,7 @@ impl World {
             ecs: aws_sdk_ecs::Client::new(&sdk),
             autoscaling: aws_sdk_autoscaling::Client::new(&sdk),
             sns: aws_sdk_sns::Client::new(&sdk),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
             sdk,
             emulator,
         }
@@ -227,6 +248,28 @@ impl World {
         container_instance_arn: &str,
         count: usize,
     ) -> Vec<String> {
+        self.start_tasks_in(cluster, container_instance_arn, count, None).await
+    }
+
+    /// Starts `count` tasks of service `service` (group `service:<name>`, as ECS sets for service tasks):
+    /// the emulator stops these when their instance drains.
+    pub async fn start_service_tasks(
+        &self,
+        cluster: &str,
+        container_instance_arn: &str,
+        service: &str,
+        count: usize,
+    ) -> Vec<String> {
+        self.start_tasks_in(cluster, container_instance_arn, count, Some(format!("service:{service}"))).await
+    }
+
+    async fn start_tasks_in(
+        &self,
+        cluster: &str,
+        container_instance_arn: &str,
+        count: usize,
+        group: Option<String>,
+    ) -> Vec<String> {
         use aws_sdk_ecs::types::ContainerDefinition;
         self.ecs
             .register_task_definition()
@@ -245,6 +288,7 @@ impl World {
                 .cluster(cluster)
                 .task_definition("web")
                 .container_instances(container_instance_arn)
+                .set_group(group.clone())
                 .send()
                 .await
                 .expect("StartTask");
@@ -264,6 +308,136 @@ impl World {
             .await
             .expect("DescribeContainerInstances");
         out.container_instances()[0].status().unwrap_or_default().to_owned()
+    }
+}
+
+/// An SNS topic with an SQS queue subscribed, to read what is published to it.
+#[derive(Debug, Clone)]
+pub struct Topic {
+    pub arn: String,
+    pub queue_url: String,
+}
+
+impl World {
+    pub async fn topic(&self, name: &str) -> Topic {
+        let arn = self
+            .sns
+            .create_topic()
+            .name(name)
+            .send()
+            .await
+            .expect("CreateTopic")
+            .topic_arn
+            .unwrap_or_default();
+        let queue_url = self
+            .sqs
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .expect("CreateQueue")
+            .queue_url
+            .unwrap_or_default();
+        let attrs = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("GetQueueAttributes");
+        let queue_arn = attrs
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+            .cloned()
+            .unwrap_or_default();
+        self.sns
+            .subscribe()
+            .topic_arn(&arn)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .send()
+            .await
+            .expect("Subscribe");
+        Topic { arn, queue_url }
+    }
+
+    /// What reached the topic since the last call, each as the SNS event Lambda would receive.
+    pub async fn sns_events(&self, topic: &Topic) -> Vec<Value> {
+        let mut events = Vec::new();
+        loop {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&topic.queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("ReceiveMessage");
+            if out.messages().is_empty() {
+                return events;
+            }
+            for m in out.messages() {
+                let envelope: Value = serde_json::from_str(m.body().unwrap_or("{}")).expect("SNS envelope");
+                events.push(json!({"Records": [{
+                    "EventSource": "aws:sns", "EventVersion": "1.0",
+                    "EventSubscriptionArn": format!("{}:sub", topic.arn),
+                    "Sns": {
+                        "Type": "Notification", "MessageId": envelope["MessageId"], "TopicArn": topic.arn,
+                        "Subject": envelope["Subject"], "Message": envelope["Message"], "Timestamp": envelope["Timestamp"],
+                        "SignatureVersion": "1", "Signature": "", "SigningCertUrl": "", "UnsubscribeUrl": "",
+                        "MessageAttributes": {}
+                    }
+                }]}));
+                if let Some(handle) = m.receipt_handle() {
+                    self.sqs
+                        .delete_message()
+                        .queue_url(&topic.queue_url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await
+                        .expect("DeleteMessage");
+                }
+            }
+        }
+    }
+
+    /// A terminating lifecycle hook `drain` on `group` that notifies `topic`.
+    pub async fn hook(&self, group: &str, topic: &Topic, heartbeat_timeout: i32, default_result: &str) {
+        self.autoscaling
+            .put_lifecycle_hook()
+            .auto_scaling_group_name(group)
+            .lifecycle_hook_name("drain")
+            .lifecycle_transition("autoscaling:EC2_INSTANCE_TERMINATING")
+            .heartbeat_timeout(heartbeat_timeout)
+            .default_result(default_result)
+            .notification_target_arn(&topic.arn)
+            .role_arn("arn:aws:iam::123456789012:role/hooks")
+            .send()
+            .await
+            .expect("PutLifecycleHook");
+    }
+
+    /// The group's lifecycle state for an instance; `None` once it left the group.
+    pub async fn lifecycle_state(&self, instance_id: &str) -> Option<String> {
+        let out = self
+            .autoscaling
+            .describe_auto_scaling_instances()
+            .instance_ids(instance_id)
+            .send()
+            .await
+            .expect("DescribeAutoScalingInstances");
+        out.auto_scaling_instances().first().and_then(|i| i.lifecycle_state().map(str::to_owned))
+    }
+
+    pub async fn terminate(&self, instance_id: &str) {
+        self.autoscaling
+            .terminate_instance_in_auto_scaling_group()
+            .instance_id(instance_id)
+            .should_decrement_desired_capacity(true)
+            .send()
+            .await
+            .expect("TerminateInstanceInAutoScalingGroup");
     }
 }
 

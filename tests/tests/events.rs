@@ -15,6 +15,8 @@ fn every_sample_event_parses() {
         let event = sample_event(name);
         if name.starts_with("spot-") {
             spot_drainer::SpotEvent::parse(&event).unwrap_or_else(|e| panic!("{name}: {e}"));
+        } else if name.starts_with("lifecycle-") {
+            lifecycle_drainer::input::parse(&event).unwrap_or_else(|e| panic!("{name}: {e}"));
         } else {
             panic!("{name}: no handler claims this sample; map its prefix to a parser here");
         }

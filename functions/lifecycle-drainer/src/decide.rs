@@ -13,7 +13,6 @@ pub struct Poll {
     pub deadline: DateTime<Utc>,
     /// When this invocation must stop polling (its window, or the Lambda deadline less a margin).
     pub window_end: DateTime<Utc>,
-    pub poll_interval: Duration,
     pub last_heartbeat_at: DateTime<Utc>,
     pub heartbeat_interval: Duration,
     pub hop: u32,
@@ -37,7 +36,7 @@ pub enum Decision {
     TimeOut(TimeoutCause),
     /// Hand the drain to a fresh invocation, after a heartbeat if one is due.
     Continue { heartbeat: bool },
-    /// Poll again after the interval, after a heartbeat if one is due.
+    /// Poll again after the interval (or at the window's end, if sooner), after a heartbeat if one is due.
     Wait { heartbeat: bool },
 }
 
@@ -49,7 +48,9 @@ pub fn decide(p: &Poll) -> Decision {
         return Decision::TimeOut(TimeoutCause::Deadline);
     }
     let heartbeat = p.now - p.last_heartbeat_at >= to_chrono(p.heartbeat_interval);
-    if p.now + to_chrono(p.poll_interval) <= p.window_end {
+    // Every invocation polls until its window ends (the caller sleeps at most until then), so a short
+    // window never turns into a burst of back-to-back hops.
+    if p.now < p.window_end {
         return Decision::Wait { heartbeat };
     }
     if !p.can_continue {
@@ -82,7 +83,6 @@ mod tests {
             now,
             deadline: now + chrono::Duration::seconds(600),
             window_end: now + chrono::Duration::seconds(60),
-            poll_interval: Duration::from_secs(15),
             last_heartbeat_at: now,
             heartbeat_interval: Duration::from_secs(150),
             hop: 0,
@@ -106,12 +106,11 @@ mod tests {
     }
 
     #[test]
-    fn waits_while_the_window_has_room_for_another_poll() {
+    fn waits_until_the_window_ends() {
         let p = poll();
-        let exact = p.now + chrono::Duration::seconds(15);
-        assert_eq!(decide(&Poll { window_end: exact, ..p.clone() }), Decision::Wait { heartbeat: false });
-        let short = exact - chrono::Duration::milliseconds(1);
-        assert_eq!(decide(&Poll { window_end: short, ..p }), Decision::Continue { heartbeat: false });
+        let soon = p.now + chrono::Duration::milliseconds(1);
+        assert_eq!(decide(&Poll { window_end: soon, ..p.clone() }), Decision::Wait { heartbeat: false });
+        assert_eq!(decide(&Poll { window_end: p.now, ..p }), Decision::Continue { heartbeat: false });
     }
 
     #[test]

@@ -43,6 +43,8 @@ use crate::input::{DrainState, Input, Work};
 
 /// Stop polling this long before Lambda's own deadline, to leave time to publish the continuation.
 const LAMBDA_DEADLINE_MARGIN: Duration = Duration::from_secs(30);
+/// Polls in a row that may fail (after the SDK's own retries) before the invocation gives up with an error.
+const MAX_FAILED_POLLS: u32 = 3;
 /// Tasks listed by name in the summary and the notification; the count is always complete.
 const TASKS_SHOWN: usize = 20;
 
@@ -364,17 +366,31 @@ async fn drain(deps: &Deps, work: &Work, lambda_deadline: Option<DateTime<Utc>>)
         }
     };
     let topic = config.continuation_topic_arn.clone().or_else(|| work.topic_arn.clone());
+    let mut failed_polls = 0;
     loop {
         outcome.polls += 1;
-        let tasks = ecs::tasks_left(&deps.ecs, &state.cluster, &state.container_instance_arn).await?;
-        outcome.set_tasks(&tasks);
+        let tasks = match ecs::tasks_left(&deps.ecs, &state.cluster, &state.container_instance_arn).await {
+            Ok(tasks) => {
+                failed_polls = 0;
+                outcome.set_tasks(&tasks);
+                tasks
+            }
+            // Under an instance refresh dozens of drains poll at once and ECS throttles some of them past the
+            // SDK's retries. One failed poll is not a failed drain: keep the last count and poll again.
+            Err(e) if failed_polls < MAX_FAILED_POLLS => {
+                failed_polls += 1;
+                warn!(instance_id = %m.ec2_instance_id, error = %e, failed_polls, "poll failed; trying again");
+                outcome.tasks.clone()
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let tasks_left = if failed_polls > 0 { outcome.tasks_left.max(1) } else { tasks.len() };
         let now = Utc::now();
         let decision = decide(&Poll {
-            tasks_left: tasks.len(),
+            tasks_left,
             now,
             deadline: state.deadline,
             window_end,
-            poll_interval: config.poll_interval,
             last_heartbeat_at: state.last_heartbeat_at,
             heartbeat_interval: heartbeat_interval(state.heartbeat_timeout),
             hop: state.hop,
@@ -399,7 +415,7 @@ async fn drain(deps: &Deps, work: &Work, lambda_deadline: Option<DateTime<Utc>>)
                 );
                 warn!(
                     instance_id = %m.ec2_instance_id,
-                    tasks_left = tasks.len(),
+                    tasks_left = outcome.tasks_left,
                     tasks = ?tasks.iter().take(TASKS_SHOWN).map(|t| &t.task_arn).collect::<Vec<_>>(),
                     reason = outcome.reason.as_deref(),
                     "drain timed out"
@@ -423,7 +439,17 @@ async fn drain(deps: &Deps, work: &Work, lambda_deadline: Option<DateTime<Utc>>)
                     outcome.elapsed_seconds = (Utc::now() - state.started_at).num_seconds();
                     return Ok(outcome);
                 }
-                tokio::time::sleep(jittered(config.poll_interval, &m.ec2_instance_id, outcome.polls)).await;
+                // Wake for whichever comes first: the next poll, the window's end, the next heartbeat.
+                let now = Utc::now();
+                let until_window_end = (window_end - now).to_std().unwrap_or_default();
+                let next_heartbeat = state.last_heartbeat_at
+                    + chrono::Duration::from_std(heartbeat_interval(state.heartbeat_timeout))
+                        .unwrap_or_default();
+                let until_heartbeat = (next_heartbeat - now).to_std().unwrap_or_default();
+                let pause = jittered(config.poll_interval, &m.ec2_instance_id, outcome.polls)
+                    .min(until_window_end)
+                    .min(until_heartbeat);
+                tokio::time::sleep(pause).await;
             }
         }
     }
@@ -473,7 +499,7 @@ async fn finish(
                     outcome
                 }
             };
-            o.reason.get_or_insert_with(|| e.message.clone());
+            o.reason = Some(format!("no active lifecycle action: {}", e.message));
             return Ok(o);
         }
         Err(e) => return Err(e.into()),

@@ -1,0 +1,356 @@
+//! lifecycle-drainer against the emulator, with the real SDK: the group's hook sends the lifecycle
+//! message to SNS, an SQS subscription hands it to the test, the test hands it to the handler.
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "helpers of tests: a failure must stop the test")]
+
+use std::collections::HashMap;
+
+use integration_tests::{Topic, World, sample_event};
+use lambda_runtime::{Context, LambdaEvent};
+use lifecycle_drainer::{Action, Config, Deps, Error, LifecycleResult, Outcome, handler};
+use serde_json::{Value, json};
+use shared::config::Env;
+
+const FAST: &[(&str, &str)] = &[
+    ("CLUSTERS", "web"),
+    ("POLL_INTERVAL_SECONDS", "1"),
+    ("POLL_WINDOW_SECONDS", "60"),
+    ("DRAIN_TIMEOUT_SECONDS", "60"),
+];
+
+fn deps(world: &World, extra: &[(&str, &str)]) -> Deps {
+    let map: HashMap<&str, &str> = FAST.iter().chain(extra).copied().collect();
+    Deps::new(&world.sdk, Config::from_env(Env::from_map(&map)).expect("config"))
+}
+
+async fn invoke(deps: &Deps, payload: Value) -> Result<Outcome, Error> {
+    handler(deps, LambdaEvent::new(payload, Context::default())).await
+}
+
+struct Scene {
+    world: World,
+    topic: Topic,
+    instances: Vec<String>,
+    arns: Vec<String>,
+}
+
+/// Group `web` of `count` instances, all registered in cluster `web`, with a terminating hook `drain`
+/// on topic `hooks`. Service tasks stop 300 ms after their instance starts draining.
+async fn scene(count: i32, heartbeat_timeout: i32) -> Scene {
+    let world = World::new().await;
+    world.emulator.draining(300, 100);
+    let topic = world.topic("hooks").await;
+    let instances = world.group("web", count).await;
+    world.cluster("web").await;
+    let mut arns = Vec::new();
+    for id in &instances {
+        arns.push(world.register("web", id).await);
+    }
+    world.hook("web", &topic, heartbeat_timeout, "ABANDON").await;
+    let test_notifications = world.sns_events(&topic).await;
+    assert_eq!(test_notifications.len(), 1);
+    Scene { world, topic, instances, arns }
+}
+
+/// Terminates `instance` through the group and returns the lifecycle message Lambda would get.
+async fn terminate(s: &Scene, instance: &str) -> Value {
+    s.world.terminate(instance).await;
+    let mut events = s.world.sns_events(&s.topic).await;
+    assert_eq!(events.len(), 1, "one lifecycle message per termination");
+    events.remove(0)
+}
+
+fn finished(s: &Scene, instance: &str) -> Vec<Value> {
+    let all = s.world.emulator.lifecycle_actions();
+    all["finished"].as_array().unwrap().iter().filter(|a| a["instance_id"] == instance).cloned().collect()
+}
+
+#[tokio::test]
+async fn drains_over_several_polls_then_completes_and_the_instance_terminates() {
+    let s = scene(3, 300).await;
+    s.world.start_service_tasks("web", &s.arns[0], "api", 2).await;
+    let test_notification = sample_event("lifecycle-test-notification-sns.json");
+    let deps = deps(&s.world, &[]);
+    assert_eq!(invoke(&deps, test_notification).await.unwrap().action, Action::Ignored);
+
+    let message = terminate(&s, &s.instances[0]).await;
+    assert_eq!(s.world.lifecycle_state(&s.instances[0]).await.as_deref(), Some("Terminating:Wait"));
+    let outcome = invoke(&deps, message).await.unwrap();
+
+    assert_eq!(outcome.action, Action::Completed, "{outcome:?}");
+    assert_eq!(outcome.result, Some(LifecycleResult::Continue));
+    assert_eq!(outcome.tasks_left, 0);
+    assert!(outcome.polls >= 2, "{outcome:?}");
+    assert_eq!(outcome.cluster.as_deref(), Some("web"));
+    assert_eq!(outcome.container_instance_arn.as_deref(), Some(s.arns[0].as_str()));
+    assert_eq!(s.world.lifecycle_state(&s.instances[0]).await, None);
+    assert_eq!(
+        finished(&s, &s.instances[0]),
+        [
+            json!({"instance_id": s.instances[0], "group": "web", "hook": "drain", "result": "CONTINUE", "how": "completed"})
+        ]
+    );
+    assert_eq!(s.world.status("web", &s.arns[1]).await, "ACTIVE");
+    let calls = s.world.emulator.calls();
+    assert_eq!(calls.get("autoscaling:CompleteLifecycleAction"), Some(&1));
+    assert_eq!(calls.get("ecs:UpdateContainerInstancesState"), Some(&1));
+}
+
+#[tokio::test]
+async fn the_eventbridge_form_drains_too() {
+    let s = scene(2, 300).await;
+    s.world.start_service_tasks("web", &s.arns[1], "api", 1).await;
+    let message = terminate(&s, &s.instances[1]).await;
+    let lifecycle: Value =
+        serde_json::from_str(message["Records"][0]["Sns"]["Message"].as_str().unwrap()).unwrap();
+    let mut event = sample_event("lifecycle-terminate-eventbridge.json");
+    for key in ["LifecycleActionToken", "EC2InstanceId", "LifecycleHookName", "AutoScalingGroupName"] {
+        event["detail"][key] = lifecycle[key].clone();
+    }
+
+    let outcome = invoke(&deps(&s.world, &[]), event).await.unwrap();
+
+    assert_eq!(outcome.action, Action::Completed);
+    assert_eq!(s.world.lifecycle_state(&s.instances[1]).await, None);
+}
+
+#[tokio::test]
+async fn on_the_deadline_it_completes_with_continue_by_default() {
+    let s = scene(2, 300).await;
+    s.world.start_tasks("web", &s.arns[0], 1).await; // standalone: draining never stops it
+    let message = terminate(&s, &s.instances[0]).await;
+
+    let outcome = invoke(&deps(&s.world, &[("DRAIN_TIMEOUT_SECONDS", "2")]), message).await.unwrap();
+
+    assert_eq!(outcome.action, Action::TimedOut);
+    assert_eq!(outcome.result, Some(LifecycleResult::Continue));
+    assert_eq!(outcome.tasks_left, 1);
+    assert_eq!(outcome.tasks[0].group.as_deref(), Some("family:web"));
+    assert_eq!(outcome.reason.as_deref(), Some("DRAIN_TIMEOUT_SECONDS reached"));
+    assert_eq!(finished(&s, &s.instances[0])[0]["result"], "CONTINUE");
+    assert_eq!(s.world.lifecycle_state(&s.instances[0]).await, None);
+}
+
+#[tokio::test]
+async fn on_the_deadline_it_can_abandon() {
+    let s = scene(2, 300).await;
+    s.world.start_tasks("web", &s.arns[0], 1).await;
+    let message = terminate(&s, &s.instances[0]).await;
+
+    let outcome =
+        invoke(&deps(&s.world, &[("DRAIN_TIMEOUT_SECONDS", "2"), ("TIMEOUT_RESULT", "ABANDON")]), message)
+            .await
+            .unwrap();
+
+    assert_eq!(outcome.action, Action::TimedOut);
+    assert_eq!(outcome.result, Some(LifecycleResult::Abandon));
+    assert_eq!(finished(&s, &s.instances[0])[0]["result"], "ABANDON");
+}
+
+#[tokio::test]
+async fn heartbeats_keep_a_short_hook_alive() {
+    let world_min = 1;
+    let s = scene_with_short_heartbeat(world_min).await;
+    s.world.emulator.draining(3500, 100);
+    s.world.start_service_tasks("web", &s.arns[0], "api", 1).await;
+    let message = terminate(&s, &s.instances[0]).await;
+
+    let outcome = invoke(&deps(&s.world, &[]), message).await.unwrap();
+
+    assert_eq!(outcome.action, Action::Completed, "{outcome:?}");
+    assert!(outcome.heartbeats >= 2, "{outcome:?}");
+    assert_eq!(finished(&s, &s.instances[0])[0]["how"], "completed");
+    assert_eq!(
+        s.world.emulator.calls_of("autoscaling:RecordLifecycleActionHeartbeat"),
+        u64::from(outcome.heartbeats)
+    );
+}
+
+async fn scene_with_short_heartbeat(seconds: u64) -> Scene {
+    let world = World::new().await;
+    world.emulator.min_heartbeat_timeout(seconds);
+    world.emulator.draining(300, 100);
+    let topic = world.topic("hooks").await;
+    let instances = world.group("web", 2).await;
+    world.cluster("web").await;
+    let mut arns = Vec::new();
+    for id in &instances {
+        arns.push(world.register("web", id).await);
+    }
+    world.hook("web", &topic, 2, "ABANDON").await;
+    world.sns_events(&topic).await;
+    Scene { world, topic, instances, arns }
+}
+
+#[tokio::test]
+async fn a_long_drain_continues_in_a_fresh_invocation() {
+    let s = scene(2, 300).await;
+    s.world.emulator.draining(2500, 100);
+    s.world.start_service_tasks("web", &s.arns[0], "api", 2).await;
+    let mut message = terminate(&s, &s.instances[0]).await;
+    let deps = deps(&s.world, &[("POLL_WINDOW_SECONDS", "1")]);
+
+    let mut outcomes = Vec::new();
+    for _ in 0..10 {
+        let outcome = invoke(&deps, message).await.unwrap();
+        let action = outcome.action;
+        outcomes.push(outcome);
+        if action != Action::Continued {
+            break;
+        }
+        let mut next = s.world.sns_events(&s.topic).await;
+        assert_eq!(next.len(), 1, "one continuation per hop");
+        message = next.remove(0);
+        let body: Value =
+            serde_json::from_str(message["Records"][0]["Sns"]["Message"].as_str().unwrap()).unwrap();
+        assert_eq!(body["ShipshapeDrain"]["hop"], outcomes.len());
+        assert_eq!(body["EC2InstanceId"], s.instances[0]);
+    }
+
+    let last = outcomes.last().unwrap();
+    assert!(outcomes.len() >= 2, "{outcomes:?}");
+    assert_eq!(last.action, Action::Completed, "{outcomes:?}");
+    assert_eq!(last.hop as usize, outcomes.len() - 1);
+    assert!(last.elapsed_seconds >= 2, "{last:?}");
+    // Set DRAINING once: continuations see it draining already.
+    assert_eq!(s.world.emulator.calls_of("ecs:UpdateContainerInstancesState"), 1);
+    assert_eq!(s.world.lifecycle_state(&s.instances[0]).await, None);
+}
+
+#[tokio::test]
+async fn a_duplicate_delivery_completes_once() {
+    let s = scene(2, 300).await;
+    s.world.start_service_tasks("web", &s.arns[0], "api", 1).await;
+    let message = terminate(&s, &s.instances[0]).await;
+    let deps = deps(&s.world, &[]);
+
+    let (a, b) = tokio::join!(invoke(&deps, message.clone()), invoke(&deps, message.clone()));
+    let again = invoke(&deps, message).await.unwrap();
+
+    let mut actions = vec![a.unwrap().action, b.unwrap().action];
+    actions.sort_by_key(|a| a.as_str());
+    assert_eq!(actions, [Action::AlreadyCompleted, Action::Completed]);
+    assert_eq!(again.action, Action::AlreadyCompleted);
+    assert_eq!(finished(&s, &s.instances[0]).len(), 1);
+}
+
+#[tokio::test]
+async fn an_instance_outside_ecs_is_completed_at_once() {
+    let s = scene(2, 300).await;
+    let stray = s.world.group("batch", 1).await;
+    s.world.hook("batch", &s.topic, 300, "ABANDON").await;
+    s.world.sns_events(&s.topic).await;
+    let message = terminate(&s, &stray[0]).await;
+
+    let outcome = invoke(&deps(&s.world, &[]), message).await.unwrap();
+
+    assert_eq!(outcome.action, Action::NotAnEcsInstance);
+    assert_eq!(outcome.result, Some(LifecycleResult::Continue));
+    assert_eq!(outcome.polls, 0);
+    assert_eq!(s.world.lifecycle_state(&stray[0]).await, None);
+}
+
+#[tokio::test]
+async fn an_expired_action_ends_the_drain_without_error() {
+    let s = scene(2, 300).await;
+    let message = terminate(&s, &s.instances[0]).await;
+    s.world
+        .autoscaling
+        .complete_lifecycle_action()
+        .auto_scaling_group_name("web")
+        .lifecycle_hook_name("drain")
+        .instance_id(&s.instances[0])
+        .lifecycle_action_result("ABANDON")
+        .send()
+        .await
+        .unwrap();
+
+    let outcome = invoke(&deps(&s.world, &[]), message).await.unwrap();
+
+    assert_eq!(outcome.action, Action::AlreadyCompleted, "{outcome:?}");
+    assert!(
+        outcome.reason.as_deref().unwrap_or_default().contains("no active lifecycle action"),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn throttling_is_retried() {
+    let s = scene(2, 300).await;
+    s.world.start_service_tasks("web", &s.arns[0], "api", 1).await;
+    let message = terminate(&s, &s.instances[0]).await;
+    s.world.emulator.fail("ListTasks", 2, "ThrottlingException");
+    s.world.emulator.fail("CompleteLifecycleAction", 2, "Throttling");
+
+    let outcome = invoke(&deps(&s.world, &[]), message).await.unwrap();
+
+    assert_eq!(outcome.action, Action::Completed);
+    assert_eq!(s.world.emulator.calls_of("autoscaling:CompleteLifecycleAction"), 3);
+    assert_eq!(s.world.lifecycle_state(&s.instances[0]).await, None);
+}
+
+#[tokio::test]
+async fn other_hooks_are_left_alone_and_dry_run_changes_nothing() {
+    let s = scene(2, 300).await;
+    s.world.start_service_tasks("web", &s.arns[0], "api", 1).await;
+    let message = terminate(&s, &s.instances[0]).await;
+
+    let other =
+        invoke(&deps(&s.world, &[("LIFECYCLE_HOOK_NAMES", "someone-elses")]), message.clone()).await.unwrap();
+    assert_eq!(other.action, Action::Ignored);
+    s.world.emulator.reset_calls();
+    let dry = invoke(&deps(&s.world, &[("DRY_RUN", "true")]), message).await.unwrap();
+    assert_eq!(dry.action, Action::DryRun);
+    assert_eq!(dry.tasks_left, 1);
+
+    let calls = s.world.emulator.calls();
+    for mutating in
+        ["ecs:UpdateContainerInstancesState", "autoscaling:CompleteLifecycleAction", "sns:Publish"]
+    {
+        assert!(!calls.contains_key(mutating), "{mutating}: {calls:?}");
+    }
+    assert_eq!(s.world.status("web", &s.arns[0]).await, "ACTIVE");
+    assert_eq!(s.world.lifecycle_state(&s.instances[0]).await.as_deref(), Some("Terminating:Wait"));
+}
+
+#[tokio::test]
+async fn twenty_five_terminations_at_once_all_complete() {
+    let s = scene(25, 300).await;
+    for arn in &s.arns {
+        s.world.start_service_tasks("web", arn, "api", 1).await;
+    }
+    for id in &s.instances {
+        s.world.terminate(id).await;
+    }
+    let messages = s.world.sns_events(&s.topic).await;
+    assert_eq!(messages.len(), 25);
+    // ECS's request rate limits, roughly: some calls get throttled under an instance refresh.
+    s.world.emulator.fail("ListTasks", 10, "ThrottlingException");
+    let deps = deps(&s.world, &[]);
+
+    let outcomes = futures_util::future::join_all(messages.into_iter().map(|m| invoke(&deps, m))).await;
+
+    for outcome in &outcomes {
+        assert_eq!(outcome.as_ref().unwrap().action, Action::Completed, "{outcome:?}");
+    }
+    let actions = s.world.emulator.lifecycle_actions();
+    assert_eq!(actions["pending"], json!([]));
+    let finished = actions["finished"].as_array().unwrap();
+    assert_eq!(finished.len(), 25);
+    assert!(finished.iter().all(|a| a["how"] == "completed" && a["result"] == "CONTINUE"));
+}
+
+#[tokio::test]
+async fn a_malformed_lifecycle_message_is_an_error_naming_the_field() {
+    let world = World::new().await;
+    let mut event = sample_event("lifecycle-terminate-sns.json");
+    let mut body: Value =
+        serde_json::from_str(event["Records"][0]["Sns"]["Message"].as_str().unwrap()).unwrap();
+    body.as_object_mut().unwrap().remove("LifecycleHookName");
+    event["Records"][0]["Sns"]["Message"] = json!(body.to_string());
+
+    let err = invoke(&deps(&world, &[]), event).await.unwrap_err();
+
+    assert_eq!(err.error_type(), "InvalidEvent");
+    assert!(err.to_string().contains("LifecycleHookName"), "{err}");
+    assert_eq!(world.emulator.total_calls(), 0);
+}
