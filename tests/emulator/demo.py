@@ -131,6 +131,62 @@ def spot_drainer(bin_dir: Path, aws: Aws) -> None:
     aws.show_cluster("demo")
 
 
+def sns_event(topic_arn: str, body: str) -> dict[str, Any]:
+    envelope = json.loads(body)
+    return {"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0", "EventSubscriptionArn": f"{topic_arn}:demo",
+                         "Sns": {"Type": "Notification", "MessageId": envelope["MessageId"], "TopicArn": topic_arn,
+                                 "Subject": envelope.get("Subject"), "Message": envelope["Message"],
+                                 "Timestamp": envelope["Timestamp"], "MessageAttributes": {}}}]}
+
+
+def lifecycle_drainer(bin_dir: Path, aws: Aws) -> None:
+    say("lifecycle-drainer: Auto Scaling scales in; the instance is drained before it terminates")
+    topic = aws.sns.create_topic(Name="demo-lifecycle")["TopicArn"]
+    queue = aws.sqs.create_queue(QueueName="demo-lifecycle")["QueueUrl"]
+    queue_arn = aws.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    aws.sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    instances = aws.group("demo-web-asg", 3)
+    aws.ecs.create_cluster(clusterName="demo-web")
+    arns = [aws.register("demo-web", i) for i in instances]
+    for _ in range(2):
+        aws.ecs.start_task(cluster="demo-web", taskDefinition="web", containerInstances=[arns[0]], group="service:api")
+    aws.autoscaling.put_lifecycle_hook(
+        LifecycleHookName="shipshape-drain", AutoScalingGroupName="demo-web-asg",
+        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING", HeartbeatTimeout=600, DefaultResult="CONTINUE",
+        NotificationTargetARN=topic, RoleARN="arn:aws:iam::123456789012:role/demo-hooks",
+    )
+    # The emulator stops a draining instance's service tasks after 2 s, as ECS would once replacements run.
+    urllib.request.urlopen(urllib.request.Request(
+        f"{aws.url}/_shipshape/ecs/draining", data=json.dumps({"stop_after_ms": 2000, "step_ms": 400}).encode(), method="POST"))
+    print("    Seeded: group 'demo-web-asg' (3 instances) with hook 'shipshape-drain' -> SNS topic, cluster 'demo-web',")
+    print("    2 service tasks on the first instance.")
+    aws.show_cluster("demo-web")
+
+    def next_events() -> list[dict[str, Any]]:
+        out = aws.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        for m in out:
+            aws.sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+        return [sns_event(topic, m["Body"]) for m in out]
+
+    env = {
+        "AWS_ENDPOINT_URL": aws.url, "AWS_REGION": REGION, "AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo",
+        "CLUSTERS": "demo-web", "LIFECYCLE_HOOK_NAMES": "shipshape-drain", "POLL_INTERVAL_SECONDS": "1",
+    }
+    with FunctionProcess(bin_dir / "lifecycle-drainer", env, name="lifecycle-drainer", timeout_s=120, on_log=log_line) as fn:
+        print(f"    lifecycle-drainer ready for work after {fn.init_ms:.0f} ms.")
+        [test] = next_events()
+        invoke(fn, aws, "1. The hook's test notification: acknowledged and ignored", test)
+        aws.autoscaling.terminate_instance_in_auto_scaling_group(InstanceId=instances[0], ShouldDecrementDesiredCapacity=True)
+        state = aws.autoscaling.describe_auto_scaling_instances(InstanceIds=[instances[0]])["AutoScalingInstances"][0]["LifecycleState"]
+        print(f"\n    Scale-in: {instances[0]} is now {state}; the hook sent its message to the topic.")
+        [message] = next_events()
+        invoke(fn, aws, f"2. The lifecycle message for {instances[0]}: drain, wait for the tasks, complete", message)
+    say("The group and the cluster afterwards")
+    group = aws.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["demo-web-asg"])["AutoScalingGroups"][0]
+    print(f"    demo-web-asg: desired {group['DesiredCapacity']}, instances {[i['InstanceId'] for i in group['Instances']]}")
+    aws.show_cluster("demo-web")
+
+
 def main() -> None:
     bin_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "target" / "debug"
     print(f"{BOLD}shipshape demo{RESET}: each function's real binary, run as Lambda runs it, against a local AWS emulator.")
@@ -138,6 +194,7 @@ def main() -> None:
         print(f"    AWS emulator (moto + shipshape extensions) at {emulator.url}")
         aws = Aws(emulator.url)
         spot_drainer(bin_dir, aws)
+        lifecycle_drainer(bin_dir, aws)
     say("Done.")
 
 
