@@ -36,6 +36,34 @@ impl AwsError {
     }
 }
 
+/// What the drainers' handlers fail with, at the Lambda edge. Each variant has a stable `errorType`.
+#[derive(Debug, thiserror::Error)]
+pub enum DrainError {
+    #[error(transparent)]
+    InvalidEvent(#[from] crate::events::InvalidEvent),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("ECS refused to drain {container_instance_arn}: {reason}")]
+    DrainRejected { container_instance_arn: String, reason: String },
+}
+
+impl DrainError {
+    /// Stable names for the Lambda error response (`errorType`), for alarms and log queries.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            DrainError::InvalidEvent(_) => "InvalidEvent",
+            DrainError::Aws(_) => "AwsApiError",
+            DrainError::DrainRejected { .. } => "DrainRejected",
+        }
+    }
+}
+
+impl From<DrainError> for lambda_runtime::Diagnostic {
+    fn from(e: DrainError) -> Self {
+        lambda_runtime::Diagnostic { error_type: e.error_type().to_owned(), error_message: e.to_string() }
+    }
+}
+
 /// `.map_err(aws("Operation"))` at each call site.
 pub fn aws<E, R>(operation: &'static str) -> impl FnOnce(SdkError<E, R>) -> AwsError
 where

@@ -27,14 +27,14 @@ use std::time::Duration;
 
 use aws_sdk_ecs::types::ContainerInstanceStatus;
 use chrono::{DateTime, Utc};
-use lambda_runtime::{Diagnostic, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
 use shared::AwsError;
 use shared::config::{ConfigError, Env};
 use shared::ecs::{self, ClusterScope, TaskLeft};
 use shared::error::aws;
-use shared::events::{InvalidEvent, LifecycleMessage};
+use shared::events::LifecycleMessage;
 use shared::notify::{Notification, Notifier};
 use tracing::{info, warn};
 
@@ -246,31 +246,8 @@ impl Outcome {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    InvalidEvent(#[from] InvalidEvent),
-    #[error(transparent)]
-    Aws(#[from] AwsError),
-    #[error("ECS refused to drain {container_instance_arn}: {reason}")]
-    DrainRejected { container_instance_arn: String, reason: String },
-}
-
-impl Error {
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            Error::InvalidEvent(_) => "InvalidEvent",
-            Error::Aws(_) => "AwsApiError",
-            Error::DrainRejected { .. } => "DrainRejected",
-        }
-    }
-}
-
-impl From<Error> for Diagnostic {
-    fn from(e: Error) -> Self {
-        Diagnostic { error_type: e.error_type().to_owned(), error_message: e.to_string() }
-    }
-}
+/// The drainers share their error type; see [`shared::error::DrainError`].
+pub use shared::error::DrainError as Error;
 
 pub async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Outcome, Error> {
     let input = input::parse(&event.payload).inspect_err(|e| warn!(error = %e, "event rejected"))?;

@@ -16,10 +16,9 @@
 //! Settings (environment): `CLUSTERS`, `DRAIN_ON`, `NOTIFICATION_TOPIC_ARN`, `DRY_RUN`.
 
 use aws_sdk_ecs::types::ContainerInstanceStatus;
-use lambda_runtime::{Diagnostic, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
-use shared::AwsError;
 use shared::config::{ConfigError, Env};
 use shared::ecs::{self, ClusterScope};
 use shared::events::{
@@ -162,32 +161,8 @@ pub struct Outcome {
     pub notification: Notification,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    InvalidEvent(#[from] InvalidEvent),
-    #[error(transparent)]
-    Aws(#[from] AwsError),
-    #[error("ECS refused to drain {container_instance_arn}: {reason}")]
-    DrainRejected { container_instance_arn: String, reason: String },
-}
-
-impl Error {
-    /// Stable names for the Lambda error response (`errorType`), for alarms and log queries.
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            Error::InvalidEvent(_) => "InvalidEvent",
-            Error::Aws(_) => "AwsApiError",
-            Error::DrainRejected { .. } => "DrainRejected",
-        }
-    }
-}
-
-impl From<Error> for Diagnostic {
-    fn from(e: Error) -> Self {
-        Diagnostic { error_type: e.error_type().to_owned(), error_message: e.to_string() }
-    }
-}
+/// The drainers share their error type; see [`shared::error::DrainError`].
+pub use shared::error::DrainError as Error;
 
 /// A checked spot or rebalance event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -454,7 +429,7 @@ mod tests {
     #[test]
     fn error_types_are_stable() {
         let e = Error::from(InvalidEvent::new("source", "x"));
-        assert_eq!(Diagnostic::from(e).error_type, "InvalidEvent");
+        assert_eq!(lambda_runtime::Diagnostic::from(e).error_type, "InvalidEvent");
         let e = Error::DrainRejected { container_instance_arn: "a".into(), reason: "r".into() };
         assert_eq!(e.error_type(), "DrainRejected");
     }
