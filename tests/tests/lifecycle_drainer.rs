@@ -34,9 +34,13 @@ struct Scene {
 }
 
 /// Group `web` of `count` instances, all registered in cluster `web`, with a terminating hook `drain`
-/// on topic `hooks`. Service tasks stop 300 ms after their instance starts draining.
+/// on topic `hooks`. Service tasks stop 300 ms after their instance starts draining. A heartbeat timeout
+/// under AWS's 30 s minimum is let through by the emulator for this test.
 async fn scene(count: i32, heartbeat_timeout: i32) -> Scene {
     let world = World::new().await;
+    if let Ok(short @ 1..30) = u64::try_from(heartbeat_timeout) {
+        world.emulator.min_heartbeat_timeout(short);
+    }
     world.emulator.draining(300, 100);
     let topic = world.topic("hooks").await;
     let instances = world.group("web", count).await;
@@ -148,8 +152,7 @@ async fn on_the_deadline_it_can_abandon() {
 
 #[tokio::test]
 async fn heartbeats_keep_a_short_hook_alive() {
-    let world_min = 1;
-    let s = scene_with_short_heartbeat(world_min).await;
+    let s = scene(2, 2).await;
     s.world.emulator.draining(3500, 100);
     s.world.start_service_tasks("web", &s.arns[0], "api", 1).await;
     let message = terminate(&s, &s.instances[0]).await;
@@ -163,22 +166,6 @@ async fn heartbeats_keep_a_short_hook_alive() {
         s.world.emulator.calls_of("autoscaling:RecordLifecycleActionHeartbeat"),
         u64::from(outcome.heartbeats)
     );
-}
-
-async fn scene_with_short_heartbeat(seconds: u64) -> Scene {
-    let world = World::new().await;
-    world.emulator.min_heartbeat_timeout(seconds);
-    world.emulator.draining(300, 100);
-    let topic = world.topic("hooks").await;
-    let instances = world.group("web", 2).await;
-    world.cluster("web").await;
-    let mut arns = Vec::new();
-    for id in &instances {
-        arns.push(world.register("web", id).await);
-    }
-    world.hook("web", &topic, 2, "ABANDON").await;
-    world.sns_events(&topic).await;
-    Scene { world, topic, instances, arns }
 }
 
 #[tokio::test]

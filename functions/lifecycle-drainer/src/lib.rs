@@ -346,22 +346,21 @@ async fn drain(deps: &Deps, work: &Work, lambda_deadline: Option<DateTime<Utc>>)
     let mut failed_polls = 0;
     loop {
         outcome.polls += 1;
-        let tasks = match ecs::tasks_left(&deps.ecs, &state.cluster, &state.container_instance_arn).await {
+        match ecs::tasks_left(&deps.ecs, &state.cluster, &state.container_instance_arn).await {
             Ok(tasks) => {
                 failed_polls = 0;
                 outcome.set_tasks(&tasks);
-                tasks
             }
             // Under an instance refresh dozens of drains poll at once and ECS throttles some of them past the
             // SDK's retries. One failed poll is not a failed drain: keep the last count and poll again.
             Err(e) if failed_polls < MAX_FAILED_POLLS => {
                 failed_polls += 1;
                 warn!(instance_id = %m.ec2_instance_id, error = %e, failed_polls, "poll failed; trying again");
-                outcome.tasks.clone()
             }
             Err(e) => return Err(e.into()),
-        };
-        let tasks_left = if failed_polls > 0 { outcome.tasks_left.max(1) } else { tasks.len() };
+        }
+        // After a failed poll nothing is known to have stopped: never complete on it.
+        let tasks_left = if failed_polls > 0 { outcome.tasks_left.max(1) } else { outcome.tasks_left };
         let now = Utc::now();
         let decision = decide(&Poll {
             tasks_left,
@@ -393,7 +392,7 @@ async fn drain(deps: &Deps, work: &Work, lambda_deadline: Option<DateTime<Utc>>)
                 warn!(
                     instance_id = %m.ec2_instance_id,
                     tasks_left = outcome.tasks_left,
-                    tasks = ?tasks.iter().take(TASKS_SHOWN).map(|t| &t.task_arn).collect::<Vec<_>>(),
+                    tasks = ?outcome.tasks.iter().map(|t| &t.task_arn).collect::<Vec<_>>(),
                     reason = outcome.reason.as_deref(),
                     "drain timed out"
                 );
@@ -403,7 +402,7 @@ async fn drain(deps: &Deps, work: &Work, lambda_deadline: Option<DateTime<Utc>>)
             Decision::Continue { heartbeat } | Decision::Wait { heartbeat } => {
                 if heartbeat {
                     if !record_heartbeat(deps, m).await? {
-                        return gone(outcome, &state);
+                        return Ok(gone(outcome, state.started_at));
                     }
                     outcome.heartbeats += 1;
                     state.last_heartbeat_at = Utc::now();
@@ -432,12 +431,13 @@ async fn drain(deps: &Deps, work: &Work, lambda_deadline: Option<DateTime<Utc>>)
     }
 }
 
-fn gone(mut outcome: Outcome, state: &DrainState) -> Result<Outcome, Error> {
+fn gone(mut outcome: Outcome, started_at: DateTime<Utc>) -> Outcome {
     outcome.action = Action::AlreadyCompleted;
+    outcome.result = None;
     outcome.reason =
         Some("no active lifecycle action: completed elsewhere, expired, or the instance is gone".into());
-    outcome.elapsed_seconds = (Utc::now() - state.started_at).num_seconds();
-    Ok(outcome)
+    outcome.elapsed_seconds = (Utc::now() - started_at).num_seconds();
+    outcome
 }
 
 /// Completes the lifecycle action and fills in the outcome; "no active lifecycle action" means the work
@@ -469,15 +469,9 @@ async fn finish(
             outcome.elapsed_seconds = (Utc::now() - started_at).num_seconds();
         }
         Err(e) if no_active_action(&e) => {
-            let mut o = match state {
-                Some(s) => gone(outcome, s)?,
-                None => {
-                    outcome.action = Action::AlreadyCompleted;
-                    outcome
-                }
-            };
-            o.reason = Some(format!("no active lifecycle action: {}", e.message));
-            return Ok(o);
+            let mut gone = gone(outcome, started_at);
+            gone.reason = Some(format!("no active lifecycle action: {}", e.message));
+            return Ok(gone);
         }
         Err(e) => return Err(e.into()),
     }
