@@ -37,6 +37,7 @@ def main() -> None:
         resets=[autoscaling.reset, ecs.reset_draining],
         endpoints={
             "/autoscaling": lambda method, body: autoscaling.configure(body) if method == "POST" else autoscaling.status(),
+            "/ecs/agent": lambda method, body: ecs.set_agent(body),
             "/ecs/draining": lambda method, body: ecs.configure_draining(body) if method == "POST" else dict(ecs.DRAINING),
         },
     )

@@ -21,6 +21,14 @@ AWS documents (https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-h
   (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RecordLifecycleActionHeartbeat.html).
 - When the heartbeat timeout passes, the hook's default result is applied; the global timeout is
   100 x the heartbeat timeout or 48 hours, whichever is smaller.
+- ``TerminateInstanceInAutoScalingGroup`` with ``ShouldDecrementDesiredCapacity=true`` on a group whose
+  desired capacity equals its minimum fails with AWS's ``ValidationError`` ("Currently, desiredSize equals
+  minSize (N). Terminating instance without replacement will violate group's min size constraint. ...");
+  moto lets the group fall below its minimum. The message is the one AWS returns, as quoted in
+  https://github.com/hashicorp/nomad-autoscaler/pull/1290 and
+  https://github.com/buildkite/elastic-ci-stack-for-aws/issues/1261; the API reference
+  (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_TerminateInstanceInAutoScalingGroup.html)
+  lists ``ValidationError`` among the call's errors.
 
 Test-only knob (``POST /_shipshape/autoscaling {"min_heartbeat_timeout": 1}``): accept heartbeat timeouts
 shorter than AWS's 30 seconds so a test can watch a timeout without waiting half a minute.
@@ -162,6 +170,12 @@ def terminate_instance_in_auto_scaling_group(self: AutoScalingResponse) -> Actio
         if instance_id in ACTIONS or state.lifecycle_state.startswith("Terminating"):
             raise ValidationError(f"The instance {instance_id} is already terminating")
         group = state.auto_scaling_group
+        if should_decrement and group.desired_capacity <= group.min_size:
+            raise ValidationError(
+                f"Currently, desiredSize equals minSize ({group.min_size}). Terminating instance without "
+                "replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity "
+                "flag to false or lower group's min size."
+            )
         hooks = [h for h in backend.describe_lifecycle_hooks(group.name) if h.lifecycle_transition == TERMINATING]
         if not hooks:
             response = _original_terminate(self)

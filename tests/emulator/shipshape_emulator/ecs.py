@@ -147,6 +147,8 @@ def list_container_instances(self: EC2ContainerServiceResponse) -> ActionResult:
 
 def install() -> None:
     EC2ContainerServiceResponse.list_container_instances = list_container_instances  # type: ignore[method-assign]
+    EC2ContainerServiceResponse.put_attributes = put_attributes  # type: ignore[method-assign]
+    EC2ContainerServiceResponse.delete_attributes = delete_attributes  # type: ignore[method-assign]
 
 
 # --- Draining ------------------------------------------------------------------------------------------
@@ -233,3 +235,82 @@ def _tick_backend(backend: Any, now: float, stop_after: float, step: float) -> N
                 continue
             index = min(len(_STOPPING) - 1, int((now - started) / step) if step > 0 else len(_STOPPING) - 1)
             task.last_status = _STOPPING[index]
+
+
+# --- Attributes ----------------------------------------------------------------------------------------
+# AWS (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_PutAttributes.html, API_Attribute.html):
+# ``targetId`` is a container instance's short id or full ARN ("If you specify the target ID using the short
+# form, you must also specify the target type"). moto 5.2 accepts the ARN only without ``targetType`` and
+# answers TargetNotFoundException for the documented ARN + ``targetType=container-instance`` form.
+# DeleteAttributes: "For custom attributes, specify the attribute name and target ID, but don't specify the
+# value" (API_DeleteAttributes.html); moto deletes only when the given value matches the stored one, so the
+# documented call without a value deletes nothing.
+
+_ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9\-_/\\.]{1,128}$")
+_ATTRIBUTE_VALUE = re.compile(r"^[A-Za-z0-9\-_.@/\\: ]{1,128}$")
+
+
+def _attribute_targets(self: EC2ContainerServiceResponse) -> tuple[Any, list[tuple[Any, dict[str, Any]]]]:
+    cluster = self.ecs_backend._get_cluster(self._get_param("cluster", "default"))
+    attributes = self._get_param("attributes")
+    if not attributes:
+        raise InvalidParameterException("attributes can not be empty")
+    if len(attributes) > 10:
+        raise InvalidParameterException("You can specify up to 10 attributes in a single call.")
+    instances = self.ecs_backend.container_instances.get(cluster.name, {})
+    targets = []
+    for attr in attributes:
+        name, value = attr.get("name", ""), attr.get("value")
+        if not _ATTRIBUTE_NAME.match(name):
+            raise InvalidParameterException(f"Attribute name '{name}' is not valid.")
+        if value is not None and not _ATTRIBUTE_VALUE.match(value):
+            raise InvalidParameterException(f"Attribute value '{value}' is not valid.")
+        target_id, target_type = attr.get("targetId"), attr.get("targetType")
+        if target_id is None:
+            raise InvalidParameterException("targetId is required.")
+        if not target_id.startswith("arn:") and target_type != "container-instance":
+            raise InvalidParameterException("targetType is required with a short targetId.")
+        instance = instances.get(target_id.rsplit("/", 1)[-1])
+        if instance is None:
+            raise _target_not_found(target_id)
+        targets.append((instance, attr))
+    return cluster, targets
+
+
+def _target_not_found(target_id: str) -> Exception:
+    from moto.ecs.exceptions import ECSException
+
+    return ECSException("TargetNotFoundException", f"Could not find {target_id}")
+
+
+def put_attributes(self: EC2ContainerServiceResponse) -> ActionResult:
+    _, targets = _attribute_targets(self)
+    for instance, attr in targets:
+        instance.attributes[attr["name"]] = attr.get("value")
+    return ActionResult({"attributes": [attr for _, attr in targets]})
+
+
+def delete_attributes(self: EC2ContainerServiceResponse) -> ActionResult:
+    _, targets = _attribute_targets(self)
+    for instance, attr in targets:
+        instance.attributes.pop(attr["name"], None)
+    return ActionResult({"attributes": [attr for _, attr in targets]})
+
+
+# --- Agent connection ------------------------------------------------------------------------------------
+# A test sets a container instance's agent as disconnected (as when the ECS agent stops or loses its
+# connection): POST /_shipshape/ecs/agent {"container_instance_arn": "...", "connected": false}.
+
+
+def set_agent(spec: dict[str, Any]) -> dict[str, Any]:
+    arn, connected = spec.get("container_instance_arn"), spec.get("connected")
+    if not isinstance(arn, str) or not isinstance(connected, bool):
+        raise ValueError("container_instance_arn: a string, connected: true or false")
+    for regions in list(ecs_backends.values()):
+        for backend in list(regions.values()):
+            for instances in backend.container_instances.values():
+                for ci in instances.values():
+                    if ci.container_instance_arn == arn:
+                        ci.agent_connected = connected
+                        return {"container_instance_arn": arn, "connected": connected}
+    raise ValueError(f"no container instance {arn}")

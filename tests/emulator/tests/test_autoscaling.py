@@ -190,3 +190,17 @@ def test_a_terminated_instance_leaves_its_cluster(hooked, emulator):
     left = ecs.list_container_instances(cluster="web", filter=f"ec2InstanceId == {victim}")["containerInstanceArns"]
     assert left == []
     assert len(ecs.list_container_instances(cluster="web")["containerInstanceArns"]) == 2
+
+
+def test_terminate_with_decrement_at_min_size_is_refused(hooked):
+    asg = hooked["asg"]
+    asg.update_auto_scaling_group(AutoScalingGroupName="web", MinSize=3)
+    with pytest.raises(ClientError) as err:
+        asg.terminate_instance_in_auto_scaling_group(InstanceId=hooked["ids"][0], ShouldDecrementDesiredCapacity=True)
+    assert err.value.response["Error"]["Code"] == "ValidationError"
+    assert "desiredSize equals minSize (3)" in err.value.response["Error"]["Message"]
+    group = asg.describe_auto_scaling_groups()["AutoScalingGroups"][0]
+    assert group["DesiredCapacity"] == 3 and len(group["Instances"]) == 3
+    # Without the decrement a replacement is launched, so the minimum holds and AWS accepts it.
+    asg.terminate_instance_in_auto_scaling_group(InstanceId=hooked["ids"][0], ShouldDecrementDesiredCapacity=False)
+    assert asg.describe_auto_scaling_groups()["AutoScalingGroups"][0]["DesiredCapacity"] == 3

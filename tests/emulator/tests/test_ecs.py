@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -110,3 +111,47 @@ def test_unknown_cluster_is_cluster_not_found(emulator: Any) -> None:
     with pytest.raises(ClientError) as err:
         emulator.client("ecs").list_container_instances(cluster="nope")
     assert err.value.response["Error"]["Code"] == "ClusterNotFoundException"
+
+
+def test_attributes_by_arn_or_short_id_and_delete_without_value(emulator: Any, cluster: dict) -> None:
+    ecs = emulator.client("ecs")
+    arn = list(cluster["arns"].values())[0]
+    short = arn.rsplit("/", 1)[-1]
+    ecs.put_attributes(cluster="web", attributes=[
+        {"name": "shipshape.mark", "value": "2026-11-22T10:00:00Z", "targetType": "container-instance", "targetId": arn},
+    ])
+    described = ecs.describe_container_instances(cluster="web", containerInstances=[arn])["containerInstances"][0]
+    assert {"name": "shipshape.mark", "value": "2026-11-22T10:00:00Z"} in described["attributes"]
+    listed = ecs.list_container_instances(cluster="web", filter="attribute:shipshape.mark exists")
+    assert listed["containerInstanceArns"] == [arn]
+
+    ecs.delete_attributes(cluster="web", attributes=[
+        {"name": "shipshape.mark", "targetType": "container-instance", "targetId": short},
+    ])
+    described = ecs.describe_container_instances(cluster="web", containerInstances=[arn])["containerInstances"][0]
+    assert all(a["name"] != "shipshape.mark" for a in described["attributes"])
+
+
+@pytest.mark.parametrize("attr, code", [
+    ({"name": "bad:name", "value": "x", "targetId": "ARN"}, "InvalidParameterException"),
+    ({"name": "ok", "value": "x", "targetType": "container-instance", "targetId": "nope"}, "TargetNotFoundException"),
+    ({"name": "ok", "value": "x", "targetId": "short-without-type"}, "InvalidParameterException"),
+])
+def test_attribute_errors(emulator: Any, cluster: dict, attr: dict, code: str) -> None:
+    ecs = emulator.client("ecs")
+    if attr["targetId"] == "ARN":
+        attr = {**attr, "targetId": list(cluster["arns"].values())[0]}
+    with pytest.raises(ClientError) as err:
+        ecs.put_attributes(cluster="web", attributes=[attr])
+    assert err.value.response["Error"]["Code"] == code
+
+
+def test_agent_connection_is_set_by_the_control_endpoint(emulator: Any, cluster: dict) -> None:
+    arn = list(cluster["arns"].values())[1]
+    status, _ = emulator.control("POST", "/ecs/agent", {"container_instance_arn": arn, "connected": False})
+    assert status == 200
+    ecs = emulator.client("ecs")
+    described = ecs.describe_container_instances(cluster="web", containerInstances=[arn])["containerInstances"][0]
+    assert described["agentConnected"] is False
+    status, body = emulator.control("POST", "/ecs/agent", {"container_instance_arn": "nope", "connected": False})
+    assert status == 400 and "nope" in json.dumps(body)
