@@ -179,6 +179,20 @@ pub async fn describe_container_instances(
     cluster: &str,
     arns: &[String],
 ) -> Result<Vec<Found>, AwsError> {
+    Ok(describe_container_instances_in_full(ecs, cluster, arns)
+        .await?
+        .iter()
+        .filter_map(|ci| Found::from_described(cluster, ci))
+        .collect())
+}
+
+/// [`describe_container_instances`] with everything ECS returns (resources, attributes, registration
+/// time), for callers that need more than [`Found`].
+pub async fn describe_container_instances_in_full(
+    ecs: &Client,
+    cluster: &str,
+    arns: &[String],
+) -> Result<Vec<ContainerInstance>, AwsError> {
     let mut out = Vec::with_capacity(arns.len());
     for batch in arns.chunks(DESCRIBE_BATCH) {
         let resp = ecs
@@ -188,7 +202,7 @@ pub async fn describe_container_instances(
             .send()
             .await
             .map_err(aws("DescribeContainerInstances"))?;
-        out.extend(resp.container_instances().iter().filter_map(|ci| Found::from_described(cluster, ci)));
+        out.extend(resp.container_instances.unwrap_or_default());
     }
     Ok(out)
 }
