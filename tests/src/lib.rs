@@ -120,6 +120,15 @@ impl Emulator {
         self.control("GET", "/autoscaling", None)
     }
 
+    /// Marks a container instance's ECS agent connected or disconnected.
+    pub fn agent(&self, container_instance_arn: &str, connected: bool) {
+        self.control(
+            "POST",
+            "/ecs/agent",
+            Some(json!({"container_instance_arn": container_instance_arn, "connected": connected})),
+        );
+    }
+
     /// How fast service tasks on a DRAINING instance stop.
     pub fn draining(&self, stop_after_ms: u64, step_ms: u64) {
         self.control(
@@ -270,12 +279,27 @@ impl World {
         count: usize,
         group: Option<String>,
     ) -> Vec<String> {
+        self.start_sized_tasks(cluster, container_instance_arn, count, group, (256, 512)).await
+    }
+
+    /// Starts `count` tasks of `cpu` units and `memory` MiB (container-level sizes, as most EC2 task
+    /// definitions have), in task group `group` (`service:<name>` for a service's tasks).
+    pub async fn start_sized_tasks(
+        &self,
+        cluster: &str,
+        container_instance_arn: &str,
+        count: usize,
+        group: Option<String>,
+        (cpu, memory): (i32, i32),
+    ) -> Vec<String> {
         use aws_sdk_ecs::types::ContainerDefinition;
+        let family =
+            if (cpu, memory) == (256, 512) { "web".to_owned() } else { format!("task-{cpu}-{memory}") };
         self.ecs
             .register_task_definition()
-            .family("web")
+            .family(&family)
             .container_definitions(
-                ContainerDefinition::builder().name("app").image("nginx").cpu(256).memory(512).build(),
+                ContainerDefinition::builder().name("app").image("nginx").cpu(cpu).memory(memory).build(),
             )
             .send()
             .await
@@ -286,7 +310,7 @@ impl World {
                 .ecs
                 .start_task()
                 .cluster(cluster)
-                .task_definition("web")
+                .task_definition(&family)
                 .container_instances(container_instance_arn)
                 .set_group(group.clone())
                 .send()
@@ -295,6 +319,43 @@ impl World {
             arns.extend(out.tasks().iter().filter_map(|t| t.task_arn().map(str::to_owned)));
         }
         arns
+    }
+
+    /// A container instance's attribute value; `None` when it does not have the attribute.
+    pub async fn attribute(&self, cluster: &str, container_instance_arn: &str, name: &str) -> Option<String> {
+        let out = self
+            .ecs
+            .describe_container_instances()
+            .cluster(cluster)
+            .container_instances(container_instance_arn)
+            .send()
+            .await
+            .expect("DescribeContainerInstances");
+        let ci = out.container_instances().first()?;
+        ci.attributes().iter().find(|a| a.name() == name).map(|a| a.value().unwrap_or_default().to_owned())
+    }
+
+    /// An Auto Scaling group's (min size, desired capacity, instances in it).
+    pub async fn group_size(&self, name: &str) -> (i32, i32, usize) {
+        let out = self
+            .autoscaling
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(name)
+            .send()
+            .await
+            .expect("DescribeAutoScalingGroups");
+        let g = &out.auto_scaling_groups()[0];
+        (g.min_size().unwrap_or(0), g.desired_capacity().unwrap_or(0), g.instances().len())
+    }
+
+    pub async fn set_min_size(&self, name: &str, min: i32) {
+        self.autoscaling
+            .update_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .min_size(min)
+            .send()
+            .await
+            .expect("UpdateAutoScalingGroup");
     }
 
     /// A container instance's status as ECS reports it now.

@@ -1,0 +1,433 @@
+//! scale-in-cleaner against the emulator, with the real SDK.
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "helpers of tests: a failure must stop the test")]
+
+use std::collections::HashMap;
+
+use integration_tests::{World, sample_event};
+use lambda_runtime::{Context, LambdaEvent};
+use scale_in_cleaner::inventory::MARKER;
+use scale_in_cleaner::plan::Decision;
+use scale_in_cleaner::{ClusterOutcome, Config, Deps, Error, Outcome, handler};
+use serde_json::{Value, json};
+use shared::config::Env;
+use shared::notify::Notification;
+
+/// Emulated container instances register 4096 CPU units and 7482 MiB.
+const TASK: (i32, i32) = (256, 512);
+
+fn deps(world: &World, env: &[(&str, &str)]) -> Deps {
+    let mut map: HashMap<&str, &str> =
+        HashMap::from([("CLUSTERS", "web"), ("MIN_INSTANCE_AGE_MINUTES", "0")]);
+    map.extend(env.iter().copied());
+    Deps::new(&world.sdk, Config::from_env(Env::from_map(&map)).expect("config"))
+}
+
+async fn invoke(deps: &Deps, payload: Value) -> Result<Outcome, Error> {
+    handler(deps, LambdaEvent::new(payload, Context::default())).await
+}
+
+async fn run(deps: &Deps) -> Outcome {
+    invoke(deps, sample_event("scale-in-scheduled.json")).await.unwrap_or_else(|e| panic!("run failed: {e}"))
+}
+
+fn web(outcome: &Outcome) -> &ClusterOutcome {
+    outcome.cluster("web").expect("cluster web in the summary")
+}
+
+fn decision(outcome: &Outcome, instance_id: &str) -> Decision {
+    web(outcome).entry(instance_id).unwrap_or_else(|| panic!("{instance_id} not in the summary")).decision
+}
+
+/// Cluster `web` on group `web` of four instances: `idle` runs nothing, `light` one service task,
+/// `busy` eight service tasks, `batch` eight standalone tasks. Service tasks on a DRAINING instance stop
+/// at once.
+struct Scene {
+    world: World,
+    idle: String,
+    light: String,
+    busy: String,
+    batch: String,
+    arns: HashMap<String, String>,
+}
+
+async fn scene() -> Scene {
+    let world = World::new().await;
+    let ids = world.group("web", 4).await;
+    world.cluster("web").await;
+    let mut arns = HashMap::new();
+    for id in &ids {
+        arns.insert(id.clone(), world.register("web", id).await);
+    }
+    let (idle, light, busy, batch) = (ids[0].clone(), ids[1].clone(), ids[2].clone(), ids[3].clone());
+    world.start_sized_tasks("web", &arns[&light], 1, Some("service:api".into()), TASK).await;
+    world.start_sized_tasks("web", &arns[&busy], 8, Some("service:api".into()), TASK).await;
+    world.start_sized_tasks("web", &arns[&batch], 8, None, TASK).await;
+    world.emulator.draining(0, 0);
+    world.emulator.reset_calls();
+    Scene { world, idle, light, busy, batch, arns }
+}
+
+#[tokio::test]
+async fn drains_the_light_terminates_the_idle_then_reaps_the_drained() {
+    let s = scene().await;
+    let deps = deps(&s.world, &[]);
+
+    let first = run(&deps).await;
+
+    assert_eq!(decision(&first, &s.idle), Decision::Terminate);
+    assert_eq!(decision(&first, &s.light), Decision::Drain);
+    assert_eq!(decision(&first, &s.busy), Decision::Keep);
+    assert_eq!(decision(&first, &s.batch), Decision::Keep);
+    assert!(web(&first).instances.iter().all(|e| e.error.is_none()), "{first:#?}");
+    assert_eq!((first.totals.terminated, first.totals.drained), (1, 1));
+    assert_eq!(s.world.lifecycle_state(&s.idle).await, None, "the idle instance left its group");
+    assert_eq!(s.world.status("web", &s.arns[&s.light]).await, "DRAINING");
+    assert!(s.world.attribute("web", &s.arns[&s.light], MARKER).await.is_some(), "marked as ours");
+    assert_eq!(s.world.status("web", &s.arns[&s.busy]).await, "ACTIVE");
+    assert_eq!(s.world.group_size("web").await, (0, 3, 3), "desired capacity decremented");
+    assert_eq!(s.world.emulator.calls_of("autoscaling:TerminateInstanceInAutoScalingGroup"), 1);
+
+    // The light instance's service task stops; the next run terminates it and plans nothing new: the
+    // busy instance's eight tasks would not fit beside the batch instance's eight.
+    let second = run(&deps).await;
+
+    assert_eq!(decision(&second, &s.light), Decision::Reap);
+    assert!(web(&second).entry(&s.light).unwrap().done);
+    assert_eq!(decision(&second, &s.busy), Decision::Keep);
+    assert!(web(&second).entry(&s.busy).unwrap().reason.contains("would not all fit"), "{second:#?}");
+    assert_eq!(s.world.lifecycle_state(&s.light).await, None);
+    assert_eq!(s.world.group_size("web").await, (0, 2, 2));
+
+    // Nothing left to do: a third run changes nothing.
+    s.world.emulator.reset_calls();
+    let third = run(&deps).await;
+    assert_eq!(third.totals, Default::default());
+    let calls = s.world.emulator.calls();
+    for op in [
+        "UpdateContainerInstancesState",
+        "TerminateInstanceInAutoScalingGroup",
+        "PutAttributes",
+        "DeleteAttributes",
+    ] {
+        assert!(!calls.keys().any(|k| k.ends_with(op)), "{op} called: {calls:?}");
+    }
+}
+
+#[tokio::test]
+async fn load_added_brings_a_drained_instance_back() {
+    let s = scene().await;
+    s.world.emulator.draining(3_600_000, 1000); // the light instance's task does not leave
+    let deps = deps(&s.world, &[]);
+    run(&deps).await;
+    assert_eq!(s.world.status("web", &s.arns[&s.light]).await, "DRAINING");
+
+    // Fourteen tasks on each remaining instance: 314 MiB free on each, 4% of the memory.
+    s.world.start_sized_tasks("web", &s.arns[&s.busy], 6, Some("service:api".into()), TASK).await;
+    s.world.start_sized_tasks("web", &s.arns[&s.batch], 6, None, TASK).await;
+    let outcome = run(&deps).await;
+
+    let entry = web(&outcome).entry(&s.light).unwrap();
+    assert_eq!(entry.decision, Decision::Reactivate);
+    assert!(entry.reason.contains("capacity needed again"), "{}", entry.reason);
+    assert!(entry.done);
+    assert_eq!(s.world.status("web", &s.arns[&s.light]).await, "ACTIVE");
+    assert_eq!(s.world.attribute("web", &s.arns[&s.light], MARKER).await, None, "marker removed");
+    assert_eq!(outcome.totals.reactivated, 1);
+    assert_eq!(s.world.group_size("web").await.1, 3);
+}
+
+#[tokio::test]
+async fn dry_run_plans_everything_and_changes_nothing() {
+    let s = scene().await;
+    let deps = deps(&s.world, &[("DRY_RUN", "true")]);
+
+    let outcome = run(&deps).await;
+
+    assert!(outcome.dry_run);
+    assert_eq!(decision(&outcome, &s.idle), Decision::Terminate);
+    assert_eq!(decision(&outcome, &s.light), Decision::Drain);
+    assert!(web(&outcome).instances.iter().all(|e| !e.done));
+    assert_eq!((outcome.totals.terminated, outcome.totals.drained), (1, 1));
+    let calls = s.world.emulator.calls();
+    let mutating: Vec<_> =
+        calls.keys().filter(|k| !k.contains(":Describe") && !k.contains(":List")).collect();
+    assert!(mutating.is_empty(), "mutating calls in a dry run: {mutating:?}");
+    for arn in s.arns.values() {
+        assert_eq!(s.world.status("web", arn).await, "ACTIVE");
+    }
+    assert_eq!(s.world.group_size("web").await, (0, 4, 4));
+
+    // The same from a manual invoke of a function that is not in dry-run mode.
+    let live = deps_live(&s.world);
+    let outcome = invoke(&live, json!({"dry-run": true})).await.unwrap();
+    assert!(outcome.dry_run);
+    assert_eq!(s.world.group_size("web").await, (0, 4, 4));
+}
+
+fn deps_live(world: &World) -> Deps {
+    deps(world, &[])
+}
+
+#[tokio::test]
+async fn reads_are_one_call_per_page_and_throttling_is_retried() {
+    let s = scene().await;
+    let deps = deps(&s.world, &[("DRY_RUN", "true")]);
+    run(&deps).await;
+    let calls = s.world.emulator.calls();
+    for op in [
+        "ecs:DescribeClusters",
+        "ecs:ListContainerInstances",
+        "ecs:DescribeContainerInstances",
+        "ecs:ListServices",
+        "ecs:ListTasks",
+        "ecs:DescribeTasks",
+        "autoscaling:DescribeAutoScalingInstances",
+        "autoscaling:DescribeAutoScalingGroups",
+    ] {
+        assert_eq!(calls.get(op).copied(), Some(1), "{op}: {calls:?}");
+    }
+
+    s.world.emulator.reset_calls();
+    for op in [
+        "ListContainerInstances",
+        "DescribeContainerInstances",
+        "DescribeAutoScalingInstances",
+        "UpdateContainerInstancesState",
+        "TerminateInstanceInAutoScalingGroup",
+    ] {
+        s.world.emulator.fail(op, 2, "ThrottlingException");
+    }
+    let outcome = run(&deps_live(&s.world)).await;
+    assert_eq!((outcome.totals.terminated, outcome.totals.drained), (1, 1));
+    assert_eq!(s.world.group_size("web").await.1, 3);
+    assert_eq!(s.world.emulator.calls_of("autoscaling:TerminateInstanceInAutoScalingGroup"), 3);
+}
+
+#[tokio::test]
+async fn a_termination_refused_at_min_size_is_a_skip() {
+    let s = scene().await;
+    s.world.emulator.fail("TerminateInstanceInAutoScalingGroup", 1, "ValidationError");
+    let outcome = run(&deps_live(&s.world)).await;
+
+    let entry = web(&outcome).entry(&s.idle).unwrap();
+    assert_eq!(entry.decision, Decision::Terminate);
+    assert!(!entry.done);
+    assert!(entry.error.as_deref().unwrap_or("").starts_with("skipped:"), "{entry:?}");
+    assert_eq!(outcome.totals.terminated, 0);
+    // Drained and marked: the next run reaps it.
+    assert_eq!(s.world.status("web", &s.arns[&s.idle]).await, "DRAINING");
+    let next = run(&deps_live(&s.world)).await;
+    assert_eq!(decision(&next, &s.idle), Decision::Reap);
+    assert_eq!(s.world.lifecycle_state(&s.idle).await, None);
+}
+
+#[tokio::test]
+async fn min_size_protection_age_and_agents_are_respected() {
+    let s = scene().await;
+    s.world
+        .autoscaling
+        .set_instance_protection()
+        .auto_scaling_group_name("web")
+        .instance_ids(&s.light)
+        .protected_from_scale_in(true)
+        .send()
+        .await
+        .unwrap();
+    s.world.emulator.agent(&s.arns[&s.idle], false);
+    // Dry runs: each check sees the same scene.
+    let outcome = run(&deps(&s.world, &[("DRY_RUN", "true")])).await;
+    let reason = |id: &str| web(&outcome).entry(id).unwrap().reason.clone();
+    assert_eq!(decision(&outcome, &s.light), Decision::Skip);
+    assert!(reason(&s.light).contains("protected"));
+    assert_eq!(decision(&outcome, &s.idle), Decision::Skip);
+    assert!(reason(&s.idle).contains("agent disconnected"));
+    // The light instance is protected, the idle one's agent is away: the busy instance's tasks fit on the
+    // light one, so it is the one drained.
+    assert_eq!(decision(&outcome, &s.busy), Decision::Drain);
+
+    // Young instances: the default MIN_INSTANCE_AGE_MINUTES of 30 leaves the just-registered alone.
+    s.world.emulator.agent(&s.arns[&s.idle], true);
+    let young = run(&deps(&s.world, &[("MIN_INSTANCE_AGE_MINUTES", "30"), ("DRY_RUN", "true")])).await;
+    for e in &web(&young).instances {
+        assert_eq!(e.decision, Decision::Skip, "{e:?}");
+        assert!(
+            e.reason.contains("younger than MIN_INSTANCE_AGE_MINUTES=30") || e.reason.contains("protected"),
+            "{e:?}"
+        );
+    }
+
+    // At its minimum size the group loses nothing.
+    s.world.set_min_size("web", 4).await;
+    let at_min = run(&deps_live(&s.world)).await;
+    assert_eq!(decision(&at_min, &s.idle), Decision::Keep);
+    assert!(web(&at_min).entry(&s.idle).unwrap().reason.contains("minimum size 4"));
+    assert_eq!(s.world.group_size("web").await, (4, 4, 4));
+    assert_eq!(at_min.totals, Default::default());
+}
+
+#[tokio::test]
+async fn instances_with_only_daemon_tasks_are_empty() {
+    let s = scene().await;
+    s.world
+        .ecs
+        .create_service()
+        .cluster("web")
+        .service_name("log-router")
+        .task_definition("web")
+        .scheduling_strategy(aws_sdk_ecs::types::SchedulingStrategy::Daemon)
+        .send()
+        .await
+        .unwrap();
+    for arn in s.arns.values() {
+        s.world.start_sized_tasks("web", arn, 1, Some("service:log-router".into()), (64, 64)).await;
+    }
+    let outcome = run(&deps_live(&s.world)).await;
+    assert_eq!(decision(&outcome, &s.idle), Decision::Terminate);
+    assert!(web(&outcome).entry(&s.idle).unwrap().done);
+    assert_eq!(web(&outcome).entry(&s.idle).unwrap().tasks, 0);
+}
+
+#[tokio::test]
+async fn groups_scaled_by_a_capacity_provider_are_skipped() {
+    let s = scene().await;
+    let groups = s
+        .world
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names("web")
+        .send()
+        .await
+        .unwrap();
+    let arn = groups.auto_scaling_groups()[0].auto_scaling_group_arn().unwrap().to_owned();
+    s.world
+        .ecs
+        .create_capacity_provider()
+        .name("web-cp")
+        .auto_scaling_group_provider(
+            aws_sdk_ecs::types::AutoScalingGroupProvider::builder()
+                .auto_scaling_group_arn(arn)
+                .managed_scaling(
+                    aws_sdk_ecs::types::ManagedScaling::builder()
+                        .status(aws_sdk_ecs::types::ManagedScalingStatus::Enabled)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    s.world
+        .ecs
+        .put_cluster_capacity_providers()
+        .cluster("web")
+        .capacity_providers("web-cp")
+        .set_default_capacity_provider_strategy(Some(vec![]))
+        .send()
+        .await
+        .unwrap();
+
+    let outcome = run(&deps_live(&s.world)).await;
+
+    assert!(web(&outcome).instances.iter().all(|e| e.decision == Decision::Skip));
+    assert!(web(&outcome).entry(&s.idle).unwrap().reason.contains("capacity provider web-cp"));
+    assert_eq!(s.world.group_size("web").await.1, 4);
+}
+
+#[tokio::test]
+async fn a_stale_marker_is_removed_and_others_drains_are_left_alone() {
+    let s = scene().await;
+    let marker = |arn: &str| {
+        aws_sdk_ecs::types::Attribute::builder()
+            .name(MARKER)
+            .value("2026-11-01T00:00:00Z")
+            .target_type(aws_sdk_ecs::types::TargetType::ContainerInstance)
+            .target_id(arn)
+            .build()
+            .unwrap()
+    };
+    s.world.ecs.put_attributes().cluster("web").attributes(marker(&s.arns[&s.busy])).send().await.unwrap();
+    s.world
+        .ecs
+        .update_container_instances_state()
+        .cluster("web")
+        .container_instances(&s.arns[&s.idle])
+        .status(aws_sdk_ecs::types::ContainerInstanceStatus::Draining)
+        .send()
+        .await
+        .unwrap();
+
+    let outcome = run(&deps_live(&s.world)).await;
+
+    assert!(web(&outcome).entry(&s.busy).unwrap().clear_marker);
+    assert_eq!(s.world.attribute("web", &s.arns[&s.busy], MARKER).await, None);
+    assert_eq!(decision(&outcome, &s.idle), Decision::Skip);
+    assert!(web(&outcome).entry(&s.idle).unwrap().reason.contains("not by this function"));
+    assert_eq!(s.world.status("web", &s.arns[&s.idle]).await, "DRAINING");
+    assert!(s.world.lifecycle_state(&s.idle).await.is_some(), "someone else's drain is not reaped");
+}
+
+#[tokio::test]
+async fn one_notification_per_run_that_changed_something() {
+    let s = scene().await;
+    let topic = s.world.topic("scale-in").await;
+    let deps = deps(&s.world, &[("NOTIFICATION_TOPIC_ARN", topic.arn.as_str())]);
+
+    let outcome = run(&deps).await;
+    assert!(matches!(outcome.notification, Notification::Sent { .. }), "{:?}", outcome.notification);
+    let messages = s.world.sns_events(&topic).await;
+    assert_eq!(messages.len(), 1);
+    let sns = &messages[0]["Records"][0]["Sns"];
+    assert_eq!(sns["Subject"], "shipshape scale-in: 1 terminated, 1 drained, 0 reactivated");
+    let text = sns["Message"].as_str().unwrap();
+    assert!(text.contains(&format!("web {} ", s.idle)) && text.contains("terminated (was empty)"), "{text}");
+    assert!(text.contains(&format!("web {} ", s.light)) && text.contains("set DRAINING"), "{text}");
+
+    // Waiting for the drain changes nothing: no message.
+    s.world.emulator.draining(3_600_000, 1000);
+    s.world.start_sized_tasks("web", &s.arns[&s.light], 1, None, TASK).await;
+    let quiet = run(&deps).await;
+    assert_eq!(quiet.totals.waiting, 1);
+    assert_eq!(quiet.notification, Notification::Skipped);
+    assert!(s.world.sns_events(&topic).await.is_empty());
+}
+
+#[tokio::test]
+async fn missing_clusters_and_bad_input() {
+    let s = scene().await;
+    let deps = deps(&s.world, &[("CLUSTERS", "web,gone")]);
+    let outcome = run(&deps).await;
+    assert_eq!(outcome.missing_clusters, ["gone"]);
+    assert!(outcome.cluster("web").is_some());
+
+    s.world.emulator.reset_calls();
+    let err = invoke(&deps, json!({"dry-run": "yes"})).await.unwrap_err();
+    assert_eq!(err.error_type(), "InvalidEvent");
+    assert!(err.to_string().contains("dry-run"), "{err}");
+    assert_eq!(s.world.emulator.total_calls(), 0, "nothing read or changed for a bad input");
+}
+
+#[tokio::test]
+async fn a_cluster_that_cannot_be_read_fails_the_run_after_the_others() {
+    let s = scene().await;
+    s.world.cluster("other").await;
+    // More failures than the SDK retries (5 attempts).
+    s.world.emulator.fail("ListContainerInstances", 5, "ThrottlingException");
+    let deps = deps(&s.world, &[("CLUSTERS", "web,other")]);
+
+    let err = run_err(&deps).await;
+
+    let Error::Incomplete { failures, outcome } = err else { panic!("expected Incomplete") };
+    assert_eq!(failures.len(), 1);
+    assert!(
+        failures[0].starts_with("web: ListContainerInstances failed: ThrottlingException"),
+        "{failures:?}"
+    );
+    assert!(web(&outcome).error.is_some());
+    assert!(outcome.cluster("other").unwrap().error.is_none());
+    assert_eq!(s.world.group_size("web").await.1, 4, "nothing changed in the cluster that failed");
+}
+
+async fn run_err(deps: &Deps) -> Error {
+    invoke(deps, sample_event("scale-in-scheduled.json")).await.expect_err("the run should fail")
+}
