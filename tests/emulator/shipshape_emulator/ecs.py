@@ -225,7 +225,8 @@ def _tick_backend(backend: Any, now: float, stop_after: float, step: float) -> N
             if started is None:
                 if task.desired_status != "RUNNING" or task.last_status != "RUNNING" or now < since + stop_after:
                     continue
-                task.__dict__["_shipshape_stop_started"] = now
+                # Time passes between requests too: the stop began when it was due, not when we looked.
+                task.__dict__["_shipshape_stop_started"] = since + stop_after
                 task.desired_status = "STOPPED"
                 task.stopped_reason = "Service tasks on a DRAINING container instance are stopped and replaced"
                 task.last_status = _STOPPING[0]
