@@ -24,7 +24,8 @@
 //! the run is idempotent, so the next one (or the asynchronous retry) picks up where this one stopped.
 //!
 //! Settings (environment): `CLUSTERS`, `RESERVE_CPU_PERCENT`, `RESERVE_MEMORY_PERCENT`,
-//! `MAX_REMOVALS_PER_RUN`, `MIN_INSTANCE_AGE_MINUTES`, `NOTIFICATION_TOPIC_ARN`, `DRY_RUN`.
+//! `MAX_REMOVALS_PER_RUN`, `MIN_INSTANCE_AGE_MINUTES`, `AUTO_SCALING_GROUPS`, `NOTIFICATION_TOPIC_ARN`,
+//! `DRY_RUN`.
 
 pub mod inventory;
 pub mod plan;
@@ -70,6 +71,7 @@ impl Config {
             reserve_memory_percent: env.number("RESERVE_MEMORY_PERCENT", 20, 0, 100),
             max_removals: env.number("MAX_REMOVALS_PER_RUN", 2, 0, 100),
             min_instance_age: Duration::minutes(env.number("MIN_INSTANCE_AGE_MINUTES", 30, 0, 10_080)),
+            groups: env.list("AUTO_SCALING_GROUPS"),
         };
         let notification_topic_arn = env.topic_arn("NOTIFICATION_TOPIC_ARN");
         let dry_run = env.bool("DRY_RUN", false);
@@ -420,11 +422,12 @@ impl Act<'_> {
             .filter(|t| !t.group.as_ref().is_some_and(|g| self.daemon_groups.contains(g)))
             .collect();
         if !left.is_empty() {
-            info!(cluster = %self.cluster, instance_id = %e.ec2_instance_id, tasks = left.len(), "tasks arrived; not terminated");
-            e.reason = format!(
-                "{} task(s) arrived before it could be terminated; drained, reaped later",
-                left.len()
-            );
+            info!(cluster = %self.cluster, instance_id = %e.ec2_instance_id, tasks = left.len(), "tasks on it; not terminated");
+            e.reason = if e.decision == Decision::Terminate {
+                format!("{} task(s) arrived before it could be terminated; drained, reaped later", left.len())
+            } else {
+                format!("{} task(s) still stopping; reaped on a later run", left.len())
+            };
             e.done = e.decision == Decision::Terminate;
             e.decision = if e.decision == Decision::Terminate { Decision::Drain } else { Decision::Wait };
             return Ok(());
@@ -573,7 +576,8 @@ mod tests {
                 reserve_cpu_percent: 20,
                 reserve_memory_percent: 20,
                 max_removals: 2,
-                min_instance_age: Duration::minutes(30)
+                min_instance_age: Duration::minutes(30),
+                groups: Vec::new(),
             }
         );
         assert!(!config.dry_run);

@@ -135,6 +135,8 @@ pub struct Settings {
     pub max_removals: usize,
     /// Instances registered more recently than this are left alone.
     pub min_instance_age: Duration,
+    /// The Auto Scaling groups it may shrink; empty means any group behind the cluster.
+    pub groups: Vec<String>,
 }
 
 /// What to do with one instance.
@@ -344,7 +346,7 @@ pub fn plan(inv: &Inventory, settings: &Settings, now: DateTime<Utc>) -> Plan {
 
     // Ours that can no longer leave through their group go back to work.
     ours.retain(|&i| {
-        let why = leave_blocker(inv, &inv.instances[i], &mut budget);
+        let why = leave_blocker(inv, &inv.instances[i], settings, &mut budget);
         if let Some(why) = &why {
             decisions[i] = Some((Decision::Reactivate, why.clone()));
             usable.push(i);
@@ -512,6 +514,7 @@ pub fn plan(inv: &Inventory, settings: &Settings, now: DateTime<Utc>) -> Plan {
 fn leave_blocker<'a>(
     inv: &'a Inventory,
     inst: &'a Instance,
+    settings: &Settings,
     budget: &mut HashMap<&'a str, i64>,
 ) -> Option<String> {
     let Some(m) = &inst.membership else {
@@ -520,6 +523,9 @@ fn leave_blocker<'a>(
     let Some(group) = inv.groups.get(&m.group) else {
         return Some(format!("group {} not found", m.group));
     };
+    if !allowed(settings, &m.group) {
+        return Some(format!("group {} is not in AUTO_SCALING_GROUPS", m.group));
+    }
     if let Some(cp) = &group.managed_by {
         return Some(format!("group {} is now scaled by capacity provider {cp}", m.group));
     }
@@ -532,6 +538,10 @@ fn leave_blocker<'a>(
     }
     *slot -= 1;
     None
+}
+
+fn allowed(settings: &Settings, group: &str) -> bool {
+    settings.groups.is_empty() || settings.groups.iter().any(|g| g == group)
 }
 
 /// Why an ACTIVE instance may not be removed at all, if it may not.
@@ -547,6 +557,9 @@ fn removal_blocker(
     let Some(group) = inv.groups.get(&m.group) else {
         return Some(format!("group {} not found", m.group));
     };
+    if !allowed(settings, &m.group) {
+        return Some(format!("group {} is not in AUTO_SCALING_GROUPS", m.group));
+    }
     if let Some(cp) = &group.managed_by {
         return Some(format!(
             "group {} is scaled by capacity provider {cp} (managed scaling); the two would fight",

@@ -12,6 +12,7 @@ fn settings() -> Settings {
         reserve_memory_percent: 20,
         max_removals: 2,
         min_instance_age: Duration::minutes(30),
+        groups: Vec::new(),
     }
 }
 
@@ -386,4 +387,31 @@ fn an_empty_cluster_plans_nothing() {
     let plan = super::plan(&Inventory::default(), &settings(), now());
     assert!(plan.entries.is_empty());
     assert_eq!(plan.before.instances, 0);
+}
+
+#[test]
+fn only_the_configured_groups_shrink() {
+    let mut other = inst("other", "a", &[]);
+    if let Some(m) = other.membership.as_mut() {
+        m.group = "batch".into();
+    }
+    let mut inv =
+        inventory(vec![inst("e", "a", &[]), other, ours(inst("d", "a", &[])), inst("o", "a", &[])], 0);
+    inv.groups.insert("batch".into(), Group { min_size: 0, desired_capacity: 1, managed_by: None });
+    if let Some(m) = inv.instances[2].membership.as_mut() {
+        m.group = "batch".into();
+    }
+    let only_g = Settings {
+        groups: vec!["g".into()],
+        reserve_cpu_percent: 0,
+        reserve_memory_percent: 0,
+        ..settings()
+    };
+    let plan = super::plan(&inv, &only_g, now());
+    assert_eq!(
+        decision(&plan, "other"),
+        (Decision::Skip, "group batch is not in AUTO_SCALING_GROUPS".into())
+    );
+    assert_eq!(decision(&plan, "d").0, Decision::Reactivate);
+    assert_eq!(decided(&plan, Decision::Terminate), ["e", "o"]);
 }
