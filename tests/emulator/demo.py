@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,7 @@ class Aws:
             )
 
 
-def invoke(fn: FunctionProcess, aws: Aws, title: str, event: Any) -> Any:
+def invoke(fn: FunctionProcess, aws: Aws, title: str, event: Any, show: Any = None) -> Any:
     say(title)
     aws.reset_calls()
     result = fn.invoke(event)
@@ -87,7 +88,10 @@ def invoke(fn: FunctionProcess, aws: Aws, title: str, event: Any) -> Any:
     detail = ", ".join(f"{k.split(':', 1)[1]} x{v}" if v > 1 else k.split(":", 1)[1] for k, v in calls.items())
     status = f"{GREEN}ok{RESET}" if result.ok else f"{RED}error {result.payload.get('errorType') if isinstance(result.payload, dict) else ''}{RESET}"
     print(f"    -> {status} in {result.duration_ms:.0f} ms, {total} AWS call(s){': ' + detail if detail else ''}")
-    print("    " + json.dumps(result.payload, indent=2).replace("\n", "\n    "))
+    if show is not None and result.ok:
+        show(result.payload)
+    else:
+        print("    " + json.dumps(result.payload, indent=2).replace("\n", "\n    "))
     return result
 
 
@@ -187,6 +191,57 @@ def lifecycle_drainer(bin_dir: Path, aws: Aws) -> None:
     aws.show_cluster("demo-web")
 
 
+def show_plan(outcome: dict[str, Any]) -> None:
+    """The scale-in summary as a table: one line per instance with its decision and why."""
+    for cluster in outcome["clusters"]:
+        before, after = cluster.get("before"), cluster.get("after")
+        if before and after:
+            print(f"    {cluster['cluster']}: spare CPU {before['spare']['cpu']} -> {after['spare']['cpu']} units "
+                  f"(keep {after['required']['cpu']}), memory {before['spare']['memory']} -> {after['spare']['memory']} MiB "
+                  f"(keep {after['required']['memory']})")
+        for e in cluster["instances"]:
+            colour = GREEN if e["decision"] in ("keep", "skip", "wait") else RED
+            done = "done" if e["done"] else ("planned" if outcome["dry_run"] else "")
+            print(f"    {e['ec2_instance_id']:<22}{e['tasks']:>3} tasks  {colour}{e['decision']:<11}{RESET}{done:<8} {DIM}{e['reason']}{RESET}")
+    print(f"    totals: {json.dumps(outcome['totals'])}")
+
+
+def scale_in_cleaner(bin_dir: Path, aws: Aws) -> None:
+    say("scale-in-cleaner: idle capacity goes, spare capacity stays")
+    instances = aws.group("demo-fleet-asg", 5)
+    aws.ecs.create_cluster(clusterName="demo-fleet")
+    arns = [aws.register("demo-fleet", i) for i in instances]
+    aws.ecs.register_task_definition(
+        family="web", containerDefinitions=[{"name": "app", "image": "nginx", "cpu": 256, "memory": 512}]
+    )
+    layout = [(0, None), (1, "service:api"), (8, "service:api"), (8, "service:api"), (8, None)]
+    for arn, (count, group) in zip(arns, layout):
+        for _ in range(count):
+            aws.ecs.start_task(cluster="demo-fleet", taskDefinition="web", containerInstances=[arn], **({"group": group} if group else {}))
+    urllib.request.urlopen(urllib.request.Request(
+        f"{aws.url}/_shipshape/ecs/draining", data=json.dumps({"stop_after_ms": 500, "step_ms": 100}).encode(), method="POST"))
+    print("    Seeded: group 'demo-fleet-asg' (5 instances), cluster 'demo-fleet': one idle instance, one with a")
+    print("    single service task, three with 8 tasks each (the last one's are standalone batch tasks).")
+    aws.show_cluster("demo-fleet")
+
+    env = {
+        "AWS_ENDPOINT_URL": aws.url, "AWS_REGION": REGION, "AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo",
+        "CLUSTERS": "demo-fleet", "MIN_INSTANCE_AGE_MINUTES": "0",
+    }
+    scheduled = json.loads((ROOT / "events" / "scale-in-scheduled.json").read_text())
+    with FunctionProcess(bin_dir / "scale-in-cleaner", env, name="scale-in-cleaner", on_log=lambda _: None) as fn:
+        print(f"    scale-in-cleaner ready for work after {fn.init_ms:.0f} ms (its per-instance logs are hidden here).")
+        invoke(fn, aws, "1. A manual dry run ({\"dry-run\": true}): the plan, no change", {"dry-run": True}, show_plan)
+        invoke(fn, aws, "2. The scheduled run: the idle instance is terminated, the light one drained", scheduled, show_plan)
+        aws.show_cluster("demo-fleet")
+        time.sleep(1.5)
+        invoke(fn, aws, "3. Thirty minutes later: the drained instance is empty and is terminated", scheduled, show_plan)
+    say("The group and the cluster afterwards")
+    group = aws.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["demo-fleet-asg"])["AutoScalingGroups"][0]
+    print(f"    demo-fleet-asg: desired {group['DesiredCapacity']} (was 5)")
+    aws.show_cluster("demo-fleet")
+
+
 def main() -> None:
     bin_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "target" / "debug"
     print(f"{BOLD}shipshape demo{RESET}: each function's real binary, run as Lambda runs it, against a local AWS emulator.")
@@ -195,6 +250,7 @@ def main() -> None:
         aws = Aws(emulator.url)
         spot_drainer(bin_dir, aws)
         lifecycle_drainer(bin_dir, aws)
+        scale_in_cleaner(bin_dir, aws)
     say("Done.")
 
 
