@@ -48,6 +48,11 @@ demo: $(STAMP) ## Run the functions' binaries as Lambda does, against the local 
 	$(CARGO) build --locked --bins
 	cd tests/emulator && ../../$(VPY) demo.py ../../target/debug
 
+.PHONY: bench
+bench: $(STAMP) ## Benchmarks: release binaries against the emulator (results in bench/results/)
+	$(CARGO) build --locked --release --bins
+	$(VPY) bench/scale_in_cleaner.py target/release/scale-in-cleaner 1000 bench/results/scale-in-cleaner.md
+
 .PHONY: clean
 clean: ## Remove build output and the virtualenv
 	$(CARGO) clean
