@@ -15,7 +15,7 @@ import sys
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from . import autoscaling, ecs
+from . import autoscaling, ecs, lambda_alias
 from .control import Control
 
 
@@ -31,6 +31,7 @@ def main() -> None:
     ecs.install()
     ecs.keep_tasks_running()
     autoscaling.install()
+    lambda_alias.install()
     app = Control(
         DomainDispatcherApplication(create_backend_app),
         ticks=[autoscaling.tick, ecs.tick],
@@ -38,6 +39,7 @@ def main() -> None:
         endpoints={
             "/autoscaling": lambda method, body: autoscaling.configure(body) if method == "POST" else autoscaling.status(),
             "/ecs/agent": lambda method, body: ecs.set_agent(body),
+            "/iam/role": lambda method, body: lambda_alias.create_role(body),
             "/ecs/draining": lambda method, body: ecs.configure_draining(body) if method == "POST" else dict(ecs.DRAINING),
         },
     )
