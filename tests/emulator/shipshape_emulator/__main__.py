@@ -16,6 +16,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 
 from . import autoscaling, ecs, lambda_alias
+from .rpcv2_cbor import RpcV2Cbor
 from .control import Control
 
 
@@ -43,7 +44,7 @@ def main() -> None:
             "/ecs/draining": lambda method, body: ecs.configure_draining(body) if method == "POST" else dict(ecs.DRAINING),
         },
     )
-    server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    server = make_server(args.host, args.port, RpcV2Cbor(app), threaded=True, request_handler=MotoRequestHandler)
     os.environ.setdefault("MOTO_PORT", str(server.port))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"shipshape-emulator listening on http://{args.host}:{server.port}", flush=True)

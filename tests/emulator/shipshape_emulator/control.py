@@ -26,6 +26,7 @@ classify AWS's own (throttling and 5xx are retried):
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import re
@@ -77,6 +78,27 @@ class Fault:
         return self.error
 
 
+@functools.lru_cache(maxsize=None)
+def _rest_routes(service: str) -> list[tuple[str, re.Pattern[str], str]]:
+    """(method, path pattern, operation) of a REST service, from botocore's model of it; most specific first."""
+    from botocore.loaders import Loader
+    from botocore.model import ServiceModel
+
+    try:
+        model = ServiceModel(Loader().load_service_model(service, "service-2"), service_name=service)
+    except Exception:
+        return []
+    routes = []
+    for name in model.operation_names:
+        http = model.operation_model(name).http
+        uri = http.get("requestUri", "/").split("?", 1)[0]
+        pattern = re.sub(r"\\\{[^}]+\\\+\\\}", ".+", re.escape(uri))
+        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", pattern)
+        routes.append((http.get("method", "GET"), re.compile(f"^{pattern}/?$"), name, len(re.sub(r"\{[^}]+\}", "", uri))))
+    routes.sort(key=lambda r: -r[3])
+    return [(m, p, n) for m, p, n, _ in routes]
+
+
 def identify(environ: dict[str, Any], body: bytes) -> tuple[str, str, str]:
     """(service, operation, protocol) of an AWS request, from what every SDK sends."""
     auth = environ.get("HTTP_AUTHORIZATION", "")
@@ -93,7 +115,11 @@ def identify(environ: dict[str, Any], body: bytes) -> tuple[str, str, str]:
         action = parse_qs(body.decode("utf-8", "replace")).get("Action")
     if action:
         return service, action[0], "query"
-    return service, f"{environ.get('REQUEST_METHOD', 'GET')} {path}", "rest-json"
+    method = environ.get("REQUEST_METHOD", "GET")
+    for route_method, pattern, name in _rest_routes(service):
+        if route_method == method and pattern.match(path):
+            return service, name, "rest-json"
+    return service, f"{method} {path}", "rest-json"
 
 
 def error_response(fault: Fault, protocol: str) -> tuple[str, list[tuple[str, str]], bytes]:
