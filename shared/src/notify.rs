@@ -3,7 +3,7 @@
 //! API call: `sns:Publish`. A failed notification never fails the work it reports on: the drain happened
 //! either way, so the failure is logged and shows in the function's summary.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::aws;
 
@@ -18,7 +18,7 @@ pub struct Notifier {
 }
 
 /// What became of a notification; part of each function's summary.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "status")]
 pub enum Notification {
     /// No topic configured.

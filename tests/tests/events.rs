@@ -17,6 +17,8 @@ fn every_sample_event_parses() {
             spot_drainer::SpotEvent::parse(&event).unwrap_or_else(|e| panic!("{name}: {e}"));
         } else if name.starts_with("lifecycle-") {
             lifecycle_drainer::input::parse(&event).unwrap_or_else(|e| panic!("{name}: {e}"));
+        } else if name.starts_with("shift-") {
+            alias_shifter::Rollout::parse(&event).unwrap_or_else(|e| panic!("{name}: {e}"));
         } else if name.starts_with("scale-in-") {
             scale_in_cleaner::Request::parse(&event).unwrap_or_else(|e| panic!("{name}: {e}"));
         } else {
