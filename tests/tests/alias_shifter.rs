@@ -298,3 +298,185 @@ async fn sample_payloads_run() {
     let state = invoke(&deps(&world, &[]), payload).await.unwrap();
     assert_eq!(state.status, Status::Succeeded);
 }
+
+/// The state machine's definition (`functions/alias-shifter/state-machine.asl.json`), followed the way
+/// Step Functions follows it for the few state types and paths it uses, with the handler as its Lambda:
+/// each Task's `Parameters` built from the state's input, its errors matched against `Catch` with the
+/// error recorded at `ResultPath`, `Choice` on the output, `Wait` read from `SecondsPath`.
+mod state_machine {
+    use super::*;
+
+    pub struct Execution {
+        /// The terminal state reached (`Done`, `RolledBack`, ...) or `failed:<error>` for an uncaught one.
+        pub end: String,
+        pub output: Value,
+        /// Every `Wait`'s seconds, in order.
+        pub waits: Vec<u64>,
+    }
+
+    fn definition() -> Value {
+        let path = integration_tests::repo_root().join("functions/alias-shifter/state-machine.asl.json");
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    /// `$`, `$.field` and `$['field']`: the reference paths the definition uses.
+    fn get(input: &Value, path: &str) -> Value {
+        let rest = path.strip_prefix('$').unwrap_or_else(|| panic!("not a path: {path}"));
+        if rest.is_empty() {
+            return input.clone();
+        }
+        let key = rest
+            .strip_prefix('.')
+            .or_else(|| rest.strip_prefix("['").and_then(|r| r.strip_suffix("']")))
+            .unwrap_or_else(|| panic!("unsupported path {path}"));
+        input.get(key).cloned().unwrap_or_else(|| panic!("{path} not in the input: {input}"))
+    }
+
+    fn parameters(template: &Value, input: &Value) -> Value {
+        let mut out = serde_json::Map::new();
+        for (k, v) in template.as_object().unwrap() {
+            match k.strip_suffix(".$") {
+                Some(key) => out.insert(key.to_owned(), get(input, v.as_str().unwrap())),
+                None => out.insert(k.clone(), v.clone()),
+            };
+        }
+        Value::Object(out)
+    }
+
+    /// Runs an execution. `before_task(n, state)` runs before the n-th Task (0-based) and may return an
+    /// error name to fail that Task with, as a timeout or crash would.
+    pub async fn execute(
+        deps: &Deps,
+        input: Value,
+        mut before_task: impl AsyncFnMut(usize, &str) -> Option<String>,
+    ) -> Execution {
+        let def = definition();
+        let mut name = def["StartAt"].as_str().unwrap().to_owned();
+        let mut data = input;
+        let mut waits = Vec::new();
+        let mut tasks = 0;
+        for _ in 0..1000 {
+            let state = &def["States"][&name];
+            match state["Type"].as_str().unwrap() {
+                "Task" => {
+                    assert_eq!(state["Resource"], "${ShifterArn}");
+                    let payload = parameters(&state["Parameters"], &data);
+                    let injected = before_task(tasks, &name).await;
+                    tasks += 1;
+                    let result = match injected {
+                        Some(error) => Err((error, "injected by the test".to_owned())),
+                        None => invoke(deps, payload)
+                            .await
+                            .map_err(|e| (e.error_type().to_owned(), e.to_string())),
+                    };
+                    match result {
+                        Ok(s) => {
+                            data = serde_json::to_value(s).unwrap();
+                            name = state["Next"].as_str().unwrap().to_owned();
+                        }
+                        Err((error, cause)) => {
+                            let caught = state["Catch"].as_array().into_iter().flatten().find(|c| {
+                                c["ErrorEquals"]
+                                    .as_array()
+                                    .unwrap()
+                                    .iter()
+                                    .any(|e| e == "States.ALL" || *e == error)
+                            });
+                            let Some(catch) = caught else {
+                                return Execution {
+                                    end: format!("failed:{error}"),
+                                    output: json!(cause),
+                                    waits,
+                                };
+                            };
+                            let at = catch["ResultPath"].as_str().map(|p| p.trim_start_matches("$."));
+                            let recorded = json!({"Error": error, "Cause": cause});
+                            data = match at {
+                                Some(key) => {
+                                    data[key] = recorded;
+                                    data
+                                }
+                                None => recorded,
+                            };
+                            name = catch["Next"].as_str().unwrap().to_owned();
+                        }
+                    }
+                }
+                "Choice" => {
+                    let next = state["Choices"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|c| get(&data, c["Variable"].as_str().unwrap()) == c["StringEquals"]);
+                    name = next.map_or(&state["Default"], |c| &c["Next"]).as_str().unwrap().to_owned();
+                }
+                "Wait" => {
+                    waits.push(get(&data, state["SecondsPath"].as_str().unwrap()).as_u64().unwrap());
+                    name = state["Next"].as_str().unwrap().to_owned();
+                }
+                "Succeed" => return Execution { end: name, output: data, waits },
+                "Fail" => {
+                    let cause =
+                        state["CausePath"].as_str().map_or_else(|| state["Cause"].clone(), |p| get(&data, p));
+                    return Execution { end: name, output: cause, waits };
+                }
+                other => panic!("state type {other} is not followed by this test"),
+            }
+        }
+        panic!("the execution did not end");
+    }
+}
+
+#[tokio::test]
+async fn the_state_machine_runs_a_rollout_to_the_end_waiting_between_steps() {
+    let world = world().await;
+    let deps = deps(&world, &[]);
+    world.new_code("api").await;
+    // The sample input as it is, but for the function's name: publish, 10 linear steps of 600 s.
+    let mut input = sample_event("shift-state-machine-input.json");
+    input["function-name"] = json!("api");
+    let run = state_machine::execute(&deps, input, async |_, _| {
+        world.lambda_metrics("api", "live", "4", 100.0, 0.0).await;
+        None
+    })
+    .await;
+    assert_eq!(run.end, "Done", "{}", run.output);
+    assert_eq!(run.waits, [660; 9], "interval + metric delay, once per weight");
+    assert_eq!(run.output["status"], "succeeded");
+    assert_eq!(run.output["steps"].as_array().unwrap().len(), 10);
+    assert_eq!(world.alias("api", "live").await, ("4".into(), HashMap::new()));
+}
+
+#[tokio::test]
+async fn the_state_machine_rolls_back_on_errors() {
+    let world = world().await;
+    let deps = deps(&world, &[]);
+    let run = state_machine::execute(&deps, rollout(json!({"min-invocations": 10})), async |n, _| {
+        world.lambda_metrics("api", "live", "2", 100.0, if n == 2 { 30.0 } else { 0.0 }).await;
+        None
+    })
+    .await;
+    assert_eq!(run.end, "RolledBack");
+    assert!(run.output.as_str().unwrap().contains("above max-error-rate"), "{}", run.output);
+    assert_eq!(world.alias("api", "live").await, ("1".into(), HashMap::new()));
+}
+
+/// The second step's Lambda call times out: Catch, then the rollback call, with the error as reason.
+#[tokio::test]
+async fn the_state_machine_rolls_back_a_step_that_times_out_and_stops_at_bad_input() {
+    let world = world().await;
+    let deps = deps(&world, &[]);
+    let run = state_machine::execute(&deps, rollout(json!({"min-invocations": 0})), async |n, name| {
+        (n == 2 && name == "Step").then(|| "States.Timeout".to_owned())
+    })
+    .await;
+    assert_eq!(run.end, "RolledBack");
+    assert_eq!(run.output, "the state machine's step failed: States.Timeout: injected by the test");
+    assert_eq!(world.alias("api", "live").await, ("1".into(), HashMap::new()));
+
+    // Bad input fails the execution at Start with the function's error, and changes nothing.
+    world.emulator.reset_calls();
+    let run = state_machine::execute(&deps, rollout(json!({"new-version": "9"})), async |_, _| None).await;
+    assert_eq!(run.end, "failed:InvalidInput");
+    assert_eq!(world.emulator.calls_of("lambda:UpdateAlias"), 0);
+}

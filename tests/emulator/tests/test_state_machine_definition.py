@@ -1,0 +1,44 @@
+"""The alias-shifter's state machine definition (its own file, so the Rust tests can follow it) checked by
+cfn-lint's Amazon States Language rules, which apply to an inline ``AWS::StepFunctions::StateMachine``
+definition only: after the SAM transform the definition is a string cfn-lint does not read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from cfnlint.api import ManualArgs, lint
+from cfnlint.decode import decode_str
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _definition() -> tuple[dict[str, Any], dict[str, Any]]:
+    template, problems = decode_str((ROOT / "template.yaml").read_text())
+    assert not problems and template is not None
+    machine = template["Resources"]["AliasShiftStateMachine"]["Properties"]
+    return machine, json.loads((ROOT / machine["DefinitionUri"]).read_text())
+
+
+def _lint(definition: dict[str, Any], substitutions: dict[str, Any]) -> list[str]:
+    template = {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Resources": {"Machine": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
+            "RoleArn": "arn:aws:iam::123456789012:role/machine",
+            "Definition": definition,
+            "DefinitionSubstitutions": {k: "arn:aws:lambda:us-east-1:123456789012:function:shifter" for k in substitutions},
+        }}},
+    }
+    return [str(m) for m in lint(json.dumps(template), config=ManualArgs(regions=["us-east-1"]))]
+
+
+def test_the_definition_passes_the_states_language_rules() -> None:
+    machine, definition = _definition()
+    assert _lint(definition, machine["DefinitionSubstitutions"]) == []
+
+
+def test_the_rules_do_catch_a_broken_definition() -> None:
+    machine, definition = _definition()
+    definition["States"]["Wait"]["Type"] = "Sleep"
+    assert any("Sleep" in m for m in _lint(definition, machine["DefinitionSubstitutions"]))
