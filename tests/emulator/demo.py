@@ -5,10 +5,12 @@ Usage: ``python demo.py <directory with the built binaries>`` (the Makefile buil
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,8 @@ class Aws:
         self.autoscaling = boto3.client("autoscaling", **kw)
         self.sns = boto3.client("sns", **kw)
         self.sqs = boto3.client("sqs", **kw)
+        self.awslambda = boto3.client("lambda", **kw)
+        self.cloudwatch = boto3.client("cloudwatch", **kw)
 
     def calls(self) -> dict[str, int]:
         with urllib.request.urlopen(f"{self.url}/_shipshape/calls") as r:
@@ -242,6 +246,82 @@ def scale_in_cleaner(bin_dir: Path, aws: Aws) -> None:
     aws.show_cluster("demo-fleet")
 
 
+def lambda_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("bootstrap", "#!/bin/sh\n")
+    return buf.getvalue()
+
+
+def traffic(aws: Aws, version: str, invocations: float, errors: float) -> None:
+    """What Lambda publishes for a weighted alias: the executed version's invocations and errors."""
+    dims = [{"Name": "FunctionName", "Value": "checkout"}, {"Name": "Resource", "Value": "checkout:live"},
+            {"Name": "ExecutedVersion", "Value": version}]
+    aws.cloudwatch.put_metric_data(Namespace="AWS/Lambda", MetricData=[
+        {"MetricName": "Invocations", "Dimensions": dims, "Value": invocations},
+        {"MetricName": "Errors", "Dimensions": dims, "Value": errors},
+    ])
+
+
+def show_report(state: dict[str, Any]) -> None:
+    """The rollout report as a table: one line per step."""
+    colour = GREEN if state["status"] in ("succeeded", "shifting", "dry-run") else RED
+    print(f"    {state['function-name']}:{state['alias-name']} {state['original-version']} -> {state['new-version']}: "
+          f"{colour}{state['status']}{RESET}{(' (' + state['reason'] + ')') if state.get('reason') else ''}")
+    for s in state["steps"]:
+        m = s.get("metrics") or {}
+        rate = f"{s['error-rate'] * 100:.1f}%" if s.get("error-rate") is not None else "-"
+        inv, err = (f"{m[k]:g}" if k in m else "-" for k in ("invocations", "errors"))
+        print(f"    step {s['step']}: weight {s['weight']:<7} invocations {inv:<6} errors {err:<5} error rate {rate:<6} {s['decision']}")
+    if state["status"] == "shifting":
+        print(f"    next call in {state['wait-seconds']} s (the state machine's Wait state)")
+
+
+def show_alias(aws: Aws) -> None:
+    alias = aws.awslambda.get_alias(FunctionName="checkout", Name="live")
+    weights = alias.get("RoutingConfig", {}).get("AdditionalVersionWeights") or {}
+    print(f"    alias checkout:live -> version {alias['FunctionVersion']}" + (f", additional weights {weights}" if weights else ", no additional weights"))
+
+
+def alias_shifter(bin_dir: Path, aws: Aws) -> None:
+    say("alias-shifter: a new Lambda version takes traffic step by step, and is rolled back when it errs")
+    role = json.loads(urllib.request.urlopen(urllib.request.Request(
+        f"{aws.url}/_shipshape/iam/role", data=json.dumps({"name": "checkout"}).encode(), method="POST")).read())["arn"]
+    aws.awslambda.create_function(FunctionName="checkout", Runtime="provided.al2023", Role=role, Handler="bootstrap",
+                                  Code={"ZipFile": lambda_zip()})
+    for _ in range(3):
+        aws.awslambda.update_function_code(FunctionName="checkout", ZipFile=lambda_zip())
+        aws.awslambda.publish_version(FunctionName="checkout")
+    aws.awslambda.create_alias(FunctionName="checkout", Name="live", FunctionVersion="1")
+    print("    Seeded: function 'checkout' with versions 1-3, alias 'live' on version 1.")
+    show_alias(aws)
+
+    env = {"AWS_ENDPOINT_URL": aws.url, "AWS_REGION": REGION, "AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo",
+           "ALLOWED_FUNCTIONS": "checkout"}
+    linear = json.loads((ROOT / "events" / "shift-linear.json").read_text())
+    # The sample's shape, shortened to seconds so the demo does not take minutes.
+    linear.update({"function-name": "checkout", "steps": 4, "interval": 2, "metric-delay": 0, "min-invocations": 50})
+    with FunctionProcess(bin_dir / "alias-shifter", env, name="alias-shifter", on_log=lambda _: None) as fn:
+        print(f"    alias-shifter ready for work after {fn.init_ms:.0f} ms.")
+        traffic(aws, "2", 400, 0)
+        print("    Version 2 served 400 requests without an error in this minute (seeded in CloudWatch).")
+        invoke(fn, aws, "1. aws lambda invoke with a linear rollout to version 2 (4 steps, 2 s apart): healthy, "
+               "version 2 becomes the primary", linear, show_report)
+        show_alias(aws)
+
+        canary = json.loads((ROOT / "events" / "shift-canary.json").read_text())
+        canary.update({"function-name": "checkout", "new-version": "3", "interval": 1, "metric-delay": 0,
+                       "min-invocations": 50, "alarms": []})
+        result = invoke(fn, aws, "2. The state machine starts a 10 % canary of version 3", {"mode": "start", "rollout": canary}, show_report)
+        show_alias(aws)
+        traffic(aws, "3", 120, 9)
+        print("\n    Version 3 fails 9 of its 120 requests (7.5 %, max-error-rate is 1 %).")
+        invoke(fn, aws, "3. After the Wait state, the state machine's next call judges the step: rolled back",
+               {"mode": "step", "state": result.payload}, show_report)
+    say("The alias afterwards: back on version 2, no weights")
+    show_alias(aws)
+
+
 def main() -> None:
     bin_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "target" / "debug"
     print(f"{BOLD}shipshape demo{RESET}: each function's real binary, run as Lambda runs it, against a local AWS emulator.")
@@ -251,6 +331,7 @@ def main() -> None:
         spot_drainer(bin_dir, aws)
         lifecycle_drainer(bin_dir, aws)
         scale_in_cleaner(bin_dir, aws)
+        alias_shifter(bin_dir, aws)
     say("Done.")
 
 
