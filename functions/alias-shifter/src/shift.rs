@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use aws_sdk_cloudwatch::primitives::DateTime as SmithyTime;
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, StateValue};
+use aws_sdk_cloudwatch::types::{AlarmType, Dimension, Metric, MetricDataQuery, MetricStat, StateValue};
+use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput;
 use aws_sdk_lambda::types::{AliasRoutingConfiguration, State as FunctionState};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use shared::AwsError;
@@ -18,6 +19,10 @@ use crate::{Deps, Error};
 
 /// Extra intervals a step may wait for `min-invocations` before passing on what it saw.
 pub const MAX_EXTENSIONS: u32 = 2;
+
+/// How long a Pending new version is waited for: 30 reads, 2 s apart.
+const PENDING_READS: u32 = 30;
+const PENDING_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The alias as `GetAlias` shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,6 +78,45 @@ async fn update_alias(
 
 fn not_found(e: &AwsError) -> bool {
     e.code_is("ResourceNotFoundException")
+}
+
+/// What Lambda requires to be equal between the two versions of a weighted alias: "the same execution
+/// role" and "the same dead-letter queue configuration, or no dead-letter queue configuration"
+/// (https://docs.aws.amazon.com/lambda/latest/dg/configuration-aliases.html).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routing {
+    pub role: String,
+    pub dead_letter_queue: String,
+}
+
+impl Routing {
+    fn of(c: &GetFunctionConfigurationOutput) -> Self {
+        Routing {
+            role: c.role().unwrap_or("?").to_owned(),
+            dead_letter_queue: c
+                .dead_letter_config()
+                .and_then(|d| d.target_arn())
+                .unwrap_or("none")
+                .to_owned(),
+        }
+    }
+}
+
+/// Whether the new version and the primary can share an alias's traffic; the error says what differs.
+pub fn routable_together(new_version: &str, new: &Routing, primary: &Routing) -> Result<(), String> {
+    if new.role != primary.role {
+        return Err(format!(
+            "version {new_version} runs as {}, the primary as {}: Lambda routes an alias only between versions with the same execution role",
+            new.role, primary.role
+        ));
+    }
+    if new.dead_letter_queue != primary.dead_letter_queue {
+        return Err(format!(
+            "version {new_version} has dead-letter queue {}, the primary {}: Lambda routes an alias only between versions with the same dead-letter configuration",
+            new.dead_letter_queue, primary.dead_letter_queue
+        ));
+    }
+    Ok(())
 }
 
 /// Everything that must hold before the first change. Publishes `$LATEST` first when asked (not in a dry
@@ -156,33 +200,36 @@ async fn validate(deps: &Deps, r: &Rollout, now: DateTime<Utc>) -> Result<State,
                 .await
                 .map_err(aws("GetFunctionConfiguration"))
         };
-        let new = match config(new_version.clone()).await {
-            Ok(c) => c,
-            Err(e) if not_found(&e) => {
-                return Err(invalid(
-                    "new-version",
-                    format!("function {} has no version {new_version}", r.function_name),
-                ));
+        // A version just published can be Pending for a while (its function's VPC or SnapStart set-up):
+        // wait for it rather than refuse it.
+        let mut pending_reads = 0;
+        let new = loop {
+            let c = match config(new_version.clone()).await {
+                Ok(c) => c,
+                Err(e) if not_found(&e) => {
+                    return Err(invalid(
+                        "new-version",
+                        format!("function {} has no version {new_version}", r.function_name),
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if c.state() != Some(&FunctionState::Pending) || pending_reads >= PENDING_READS {
+                break c;
             }
-            Err(e) => return Err(e.into()),
+            pending_reads += 1;
+            tokio::time::sleep(PENDING_POLL).await;
         };
         if let Some(state) = new.state().filter(|s| **s != FunctionState::Active) {
+            let why = new.state_reason().map(|r| format!(" ({r})")).unwrap_or_default();
             return Err(invalid(
                 "new-version",
-                format!("version {new_version} is {}, not Active", state.as_str()),
+                format!("version {new_version} is {}, not Active{why}", state.as_str()),
             ));
         }
         let old = config(alias.primary.clone()).await?;
-        if new.role() != old.role() {
-            return Err(invalid(
-                "new-version",
-                format!(
-                    "version {new_version} runs as {}, the primary as {}: Lambda routes an alias only between versions with the same execution role",
-                    new.role().unwrap_or("?"),
-                    old.role().unwrap_or("?")
-                ),
-            ));
-        }
+        routable_together(&new_version, &Routing::of(&new), &Routing::of(&old))
+            .map_err(|why| invalid("new-version", why))?;
     }
     if !r.alarms.is_empty() {
         let found = alarm_states(deps, &r.alarms).await?;
@@ -425,6 +472,9 @@ async fn alarm_states(deps: &Deps, names: &[String]) -> Result<HashMap<String, S
             .cloudwatch
             .describe_alarms()
             .set_alarm_names(Some(batch.to_vec()))
+            // Without AlarmTypes only metric alarms are returned.
+            .alarm_types(AlarmType::MetricAlarm)
+            .alarm_types(AlarmType::CompositeAlarm)
             .max_records(100)
             .send()
             .await
@@ -478,4 +528,24 @@ pub async fn rollback(deps: &Deps, mut state: State, reason: String) -> Result<S
     state.reason = Some(reason);
     info!(function = %r.function_name, alias = %r.alias_name, version = %state.original_version, "rolled back");
     Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn routing(role: &str, dlq: &str) -> Routing {
+        Routing { role: role.into(), dead_letter_queue: dlq.into() }
+    }
+
+    #[test]
+    fn versions_share_an_alias_only_with_the_same_role_and_dead_letter_queue() {
+        let base = routing("arn:aws:iam::1:role/a", "none");
+        assert_eq!(routable_together("2", &base, &base.clone()), Ok(()));
+        let role = routable_together("2", &routing("arn:aws:iam::1:role/b", "none"), &base).unwrap_err();
+        assert!(role.contains("same execution role"), "{role}");
+        let dlq =
+            routable_together("2", &routing("arn:aws:iam::1:role/a", "arn:aws:sqs:us-east-1:1:q"), &base);
+        assert!(dlq.unwrap_err().contains("dead-letter queue arn:aws:sqs:us-east-1:1:q, the primary none"));
+    }
 }
