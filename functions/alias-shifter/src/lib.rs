@@ -32,6 +32,7 @@ use serde_json::Value;
 use shared::AwsError;
 use shared::config::{ConfigError, Env};
 use shared::events::InvalidEvent;
+use shared::metrics::Metrics;
 use shared::notify::{Notification, Notifier};
 
 pub use crate::input::{Request, Rollout};
@@ -110,6 +111,10 @@ impl From<Error> for lambda_runtime::Diagnostic {
 pub async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<State, Error> {
     let request = Request::parse(&event.payload)?;
     let deadline = lambda_deadline(event.context.deadline);
+    let before = match &request {
+        Request::Step(s) | Request::Rollback(s, _) => Some((s.status, s.steps.len())),
+        Request::Run(_) | Request::Start(_) => None,
+    };
     let state = match request {
         Request::Run(r) => run(deps, &r, deadline).await?,
         Request::Start(r) => shift::start(deps, &r).await?,
@@ -117,7 +122,22 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<State, Er
         Request::Rollback(s, _) if s.is_final() => *s,
         Request::Rollback(s, why) => shift::rollback(deps, *s, why).await?,
     };
+    let mut metrics = Metrics::for_function("alias-shifter");
+    record(&state, before, &mut metrics);
+    metrics.emit();
     Ok(finish(deps, state).await)
+}
+
+/// `ShiftSteps` (steps judged or switched in this invocation), `ShiftsSucceeded` and `Rollbacks` (EMF),
+/// counted once: when this invocation made the change, not when a finished state is passed again.
+pub fn record(state: &State, before: Option<(Status, usize)>, m: &mut Metrics) {
+    if state.status == Status::DryRun || before.is_some_and(|(status, _)| status != Status::Shifting) {
+        return;
+    }
+    let steps_before = before.map_or(0, |(_, n)| n);
+    m.count("ShiftSteps", state.steps.len().saturating_sub(steps_before));
+    m.count("ShiftsSucceeded", usize::from(state.status == Status::Succeeded));
+    m.count("Rollbacks", usize::from(state.status == Status::RolledBack));
 }
 
 fn lambda_deadline(deadline_ms: u64) -> Option<DateTime<Utc>> {
@@ -191,6 +211,41 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+
+    #[test]
+    fn metrics_count_what_this_invocation_did() {
+        let payload = serde_json::json!({"function-name": "api", "alias-name": "live", "new-version": "2"});
+        let rollout = Rollout::parse(&payload).unwrap_or_else(|e| panic!("{e}"));
+        let now = Utc::now();
+        let mut state = State {
+            status: Status::RolledBack,
+            function_name: "api".into(),
+            alias_name: "live".into(),
+            new_version: "2".into(),
+            original_version: "1".into(),
+            revision_id: "r".into(),
+            step: 1,
+            step_started_at: now,
+            extensions: 0,
+            wait_seconds: 0,
+            started_at: now,
+            finished_at: Some(now),
+            reason: None,
+            steps: Vec::new(),
+            rollout,
+            notification: None,
+        };
+        let recorded = |state: &State, before| {
+            let mut m = shared::metrics::Metrics::new("f");
+            record(state, before, &mut m);
+            m
+        };
+        let m = recorded(&state, Some((Status::Shifting, 0)));
+        assert_eq!((m.get("Rollbacks"), m.get("ShiftsSucceeded")), (Some(1.0), Some(0.0)));
+        assert!(recorded(&state, Some((Status::RolledBack, 0))).is_empty(), "passed again: counted once");
+        state.status = Status::DryRun;
+        assert!(recorded(&state, None).is_empty());
+    }
 
     #[test]
     fn config() {

@@ -35,6 +35,7 @@ use shared::config::{ConfigError, Env};
 use shared::ecs::{self, ClusterScope, TaskLeft};
 use shared::error::aws;
 use shared::events::LifecycleMessage;
+use shared::metrics::{Metrics, Unit};
 use shared::notify::{Notification, Notifier};
 use tracing::{info, warn};
 
@@ -178,6 +179,25 @@ impl Action {
     }
 }
 
+impl Outcome {
+    /// `DrainsStarted` (the first invocation of a drain), `DrainsCompleted`, `DrainsTimedOut`,
+    /// `DrainDuration` (seconds, when the drain ended) and `InstancesNotFound` (EMF). Ignored messages,
+    /// dry runs and duplicates of an ended action record nothing.
+    pub fn record(&self, m: &mut Metrics) {
+        let drain = matches!(self.action, Action::Completed | Action::Continued | Action::TimedOut);
+        if !drain && self.action != Action::NotAnEcsInstance {
+            return;
+        }
+        m.count("DrainsStarted", usize::from(drain && self.hop == 0));
+        m.count("DrainsCompleted", usize::from(self.action == Action::Completed));
+        m.count("DrainsTimedOut", usize::from(self.action == Action::TimedOut));
+        m.count("InstancesNotFound", usize::from(self.action == Action::NotAnEcsInstance));
+        if matches!(self.action, Action::Completed | Action::TimedOut) {
+            m.add("DrainDuration", self.elapsed_seconds as f64, Unit::Seconds);
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Outcome {
     pub action: Action,
@@ -267,6 +287,9 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Outcome, 
         reason = outcome.reason.as_deref(),
         "handled"
     );
+    let mut metrics = Metrics::for_function("lifecycle-drainer");
+    outcome.record(&mut metrics);
+    metrics.emit();
     Ok(outcome)
 }
 
@@ -628,6 +651,27 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+
+    #[test]
+    fn metrics_count_a_drain_once_and_its_end() {
+        let at = |action: Action, hop: u32| {
+            let mut o = Outcome::ignored(String::new());
+            (o.action, o.hop, o.elapsed_seconds) = (action, hop, 312);
+            let mut m = Metrics::new("f");
+            o.record(&mut m);
+            m
+        };
+        let first = at(Action::Continued, 0);
+        assert_eq!((first.get("DrainsStarted"), first.get("DrainsCompleted")), (Some(1.0), Some(0.0)));
+        assert_eq!(first.get("DrainDuration"), None);
+        let done = at(Action::Completed, 3);
+        assert_eq!((done.get("DrainsStarted"), done.get("DrainsCompleted")), (Some(0.0), Some(1.0)));
+        assert_eq!(done.get("DrainDuration"), Some(312.0));
+        assert_eq!(at(Action::TimedOut, 9).get("DrainsTimedOut"), Some(1.0));
+        assert_eq!(at(Action::NotAnEcsInstance, 0).get("InstancesNotFound"), Some(1.0));
+        assert!(at(Action::AlreadyCompleted, 0).is_empty(), "a duplicate records nothing");
+        assert!(at(Action::DryRun, 0).is_empty());
+    }
 
     #[test]
     fn config_defaults() {

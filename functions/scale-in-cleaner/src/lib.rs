@@ -42,6 +42,7 @@ use shared::config::{ConfigError, Env};
 use shared::ecs::{self, ClusterScope};
 use shared::error::aws;
 use shared::events::InvalidEvent;
+use shared::metrics::Metrics;
 use shared::notify::{Notification, Notifier};
 use tracing::{info, warn};
 
@@ -146,6 +147,17 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// `ScaleInRemovals` (terminated, reaped included), `ScaleInDrains` and `ScaleInReactivations` (EMF);
+    /// a dry run records nothing.
+    pub fn record(&self, m: &mut Metrics) {
+        if self.dry_run {
+            return;
+        }
+        m.count("ScaleInRemovals", self.totals.terminated + self.totals.reaped);
+        m.count("ScaleInDrains", self.totals.drained);
+        m.count("ScaleInReactivations", self.totals.reactivated);
+    }
+
     pub fn cluster(&self, name: &str) -> Option<&ClusterOutcome> {
         self.clusters.iter().find(|c| c.cluster == name)
     }
@@ -230,7 +242,15 @@ impl Request {
 pub async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Outcome, Error> {
     let request = Request::parse(&event.payload)?;
     let deadline = lambda_deadline(event.context.deadline);
-    run(deps, request.dry_run || deps.config.dry_run, Utc::now(), deadline).await
+    let result = run(deps, request.dry_run || deps.config.dry_run, Utc::now(), deadline).await;
+    let mut metrics = Metrics::for_function("scale-in-cleaner");
+    match &result {
+        Ok(outcome) => outcome.record(&mut metrics),
+        Err(Error::Incomplete { outcome, .. }) => outcome.record(&mut metrics),
+        Err(_) => {}
+    }
+    metrics.emit();
+    result
 }
 
 /// The invocation's deadline from the runtime; 0 (no deadline given, as in tests) means none.
@@ -564,6 +584,28 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn metrics_count_removals_drains_and_reactivations_but_not_dry_runs() {
+        let at = |dry_run: bool| {
+            let o = Outcome {
+                dry_run,
+                totals: Totals { terminated: 1, drained: 2, reaped: 3, reactivated: 1, waiting: 4 },
+                clusters: Vec::new(),
+                missing_clusters: Vec::new(),
+                stopped_early: false,
+                notification: Notification::Off,
+            };
+            let mut m = Metrics::new("f");
+            o.record(&mut m);
+            m
+        };
+        let m = at(false);
+        assert_eq!(m.get("ScaleInRemovals"), Some(4.0));
+        assert_eq!(m.get("ScaleInDrains"), Some(2.0));
+        assert_eq!(m.get("ScaleInReactivations"), Some(1.0));
+        assert!(at(true).is_empty());
+    }
 
     #[test]
     fn config_defaults() {

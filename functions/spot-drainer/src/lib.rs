@@ -25,6 +25,7 @@ use shared::events::{
     self, Envelope, InvalidEvent, REBALANCE_RECOMMENDATION, RebalanceRecommendationDetail, SOURCE_EC2,
     SPOT_INTERRUPTION_WARNING, SpotInterruptionDetail,
 };
+use shared::metrics::Metrics;
 use shared::notify::{Notification, Notifier};
 use tracing::{info, warn};
 
@@ -161,6 +162,17 @@ pub struct Outcome {
     pub notification: Notification,
 }
 
+impl Outcome {
+    /// `DrainsStarted` and `InstancesNotFound` (EMF); ignored events and dry runs record nothing.
+    pub fn record(&self, m: &mut Metrics) {
+        if matches!(self.action, Action::Ignored | Action::DryRun) {
+            return;
+        }
+        m.count("DrainsStarted", usize::from(self.action == Action::Drained));
+        m.count("InstancesNotFound", usize::from(self.action == Action::NotAnEcsInstance));
+    }
+}
+
 /// The drainers share their error type; see [`shared::error::DrainError`].
 pub use shared::error::DrainError as Error;
 
@@ -226,6 +238,9 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Outcome, 
         tasks_remaining = outcome.tasks_remaining,
         "handled"
     );
+    let mut metrics = Metrics::for_function("spot-drainer");
+    outcome.record(&mut metrics);
+    metrics.emit();
     Ok(outcome)
 }
 
@@ -329,6 +344,31 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn metrics_count_drains_and_instances_not_found() {
+        let at = |action: Action| {
+            let o = Outcome {
+                instance_id: "i-1".into(),
+                trigger: Trigger::Terminate,
+                action,
+                cluster: None,
+                container_instance_arn: None,
+                status_before: None,
+                tasks_remaining: None,
+                reason: None,
+                missing_clusters: Vec::new(),
+                notification: Notification::Off,
+            };
+            let mut m = Metrics::new("f");
+            o.record(&mut m);
+            m
+        };
+        assert_eq!(at(Action::Drained).get("DrainsStarted"), Some(1.0));
+        assert_eq!(at(Action::AlreadyDraining).get("DrainsStarted"), Some(0.0));
+        assert_eq!(at(Action::NotAnEcsInstance).get("InstancesNotFound"), Some(1.0));
+        assert!(at(Action::Ignored).is_empty());
+    }
 
     fn spot(detail_type: &str, detail: Value) -> Value {
         json!({"version": "0", "id": "1", "source": "aws.ec2", "detail-type": detail_type,

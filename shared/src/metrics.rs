@@ -1,0 +1,146 @@
+//! CloudWatch metrics in the Embedded Metric Format: one JSON line on stdout per invocation, which
+//! CloudWatch Logs turns into metrics. No API call and no IAM permission beyond writing logs
+//! (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html).
+//!
+//! Every metric is in the [`NAMESPACE`] namespace with one dimension, `FunctionName` (the deployed
+//! function's name, as Lambda's own `AWS/Lambda` metrics use it), so the stack's dashboard can show each
+//! function's figures next to its errors and durations.
+
+use std::io::Write;
+
+use serde_json::{Map, Value, json};
+
+pub const NAMESPACE: &str = "shipshape";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Count,
+    Seconds,
+    Milliseconds,
+}
+
+impl Unit {
+    fn as_str(self) -> &'static str {
+        match self {
+            Unit::Count => "Count",
+            Unit::Seconds => "Seconds",
+            Unit::Milliseconds => "Milliseconds",
+        }
+    }
+}
+
+/// The metrics of one invocation, written with [`Metrics::emit`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metrics {
+    function_name: String,
+    values: Vec<(&'static str, f64, Unit)>,
+}
+
+impl Metrics {
+    /// For the running function: `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda), else `fallback` (a local run).
+    pub fn for_function(fallback: &str) -> Self {
+        let name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| fallback.to_owned());
+        Self::new(&name)
+    }
+
+    pub fn new(function_name: &str) -> Self {
+        Metrics { function_name: function_name.to_owned(), values: Vec::new() }
+    }
+
+    /// Adds a value; a zero count is kept, so that "nothing happened" is a data point and not a gap.
+    pub fn add(&mut self, name: &'static str, value: f64, unit: Unit) -> &mut Self {
+        self.values.push((name, value, unit));
+        self
+    }
+
+    pub fn count(&mut self, name: &'static str, value: usize) -> &mut Self {
+        self.add(name, value as f64, Unit::Count)
+    }
+
+    /// The value recorded under `name`, if any.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.values.iter().find(|(n, _, _)| *n == name).map(|(_, v, _)| *v)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The EMF document, or `None` when there is nothing to record.
+    pub fn render(&self, timestamp_ms: i64) -> Option<Value> {
+        if self.values.is_empty() {
+            return None;
+        }
+        let definitions: Vec<Value> =
+            self.values.iter().map(|(name, _, unit)| json!({"Name": name, "Unit": unit.as_str()})).collect();
+        let mut doc = Map::new();
+        doc.insert(
+            "_aws".into(),
+            json!({
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [["FunctionName"]],
+                    "Metrics": definitions,
+                }],
+            }),
+        );
+        doc.insert("FunctionName".into(), json!(self.function_name));
+        for (name, value, _) in &self.values {
+            doc.insert((*name).to_owned(), json!(value));
+        }
+        Some(Value::Object(doc))
+    }
+
+    /// Writes the document as one line on stdout, where Lambda sends it to CloudWatch Logs. A failed
+    /// write is logged: metrics never fail the work they describe.
+    pub fn emit(&self) {
+        let Some(doc) = self.render(chrono::Utc::now().timestamp_millis()) else { return };
+        let mut line = doc.to_string();
+        line.push('\n');
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = out.write_all(line.as_bytes()).and_then(|()| out.flush()) {
+            tracing::warn!(error = %e, "could not write the metrics line");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_the_embedded_metric_format() {
+        let mut m = Metrics::new("stack-SpotDrainer-1A2B");
+        m.count("DrainsStarted", 1).count("InstancesNotFound", 0).add("DrainDuration", 42.5, Unit::Seconds);
+        let doc = m.render(1_700_000_000_000).unwrap_or_default();
+        assert_eq!(
+            doc,
+            json!({
+                "_aws": {
+                    "Timestamp": 1_700_000_000_000_i64,
+                    "CloudWatchMetrics": [{
+                        "Namespace": "shipshape",
+                        "Dimensions": [["FunctionName"]],
+                        "Metrics": [
+                            {"Name": "DrainsStarted", "Unit": "Count"},
+                            {"Name": "InstancesNotFound", "Unit": "Count"},
+                            {"Name": "DrainDuration", "Unit": "Seconds"},
+                        ],
+                    }],
+                },
+                "FunctionName": "stack-SpotDrainer-1A2B",
+                "DrainsStarted": 1.0,
+                "InstancesNotFound": 0.0,
+                "DrainDuration": 42.5,
+            })
+        );
+        // One line: CloudWatch Logs reads one log event per line.
+        assert!(!doc.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn nothing_to_record_writes_nothing() {
+        assert_eq!(Metrics::new("f").render(0), None);
+    }
+}
