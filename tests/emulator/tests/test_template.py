@@ -1,6 +1,10 @@
-"""The alias-shifter's state machine definition (its own file, so the Rust tests can follow it) checked by
+"""Checks of template.yaml that cfn-lint cannot make.
+
+The alias-shifter's state machine definition (its own file, so the Rust tests can follow it) is checked by
 cfn-lint's Amazon States Language rules, which apply to an inline ``AWS::StepFunctions::StateMachine``
-definition only: after the SAM transform the definition is a string cfn-lint does not read."""
+definition only: after the SAM transform the definition is a string cfn-lint does not read. The
+dashboard's body is a string too: it must be JSON and show the metrics the functions emit.
+"""
 
 from __future__ import annotations
 
@@ -42,3 +46,20 @@ def test_the_rules_do_catch_a_broken_definition() -> None:
     machine, definition = _definition()
     definition["States"]["Wait"]["Type"] = "Sleep"
     assert any("Sleep" in m for m in _lint(definition, machine["DefinitionSubstitutions"]))
+
+
+def test_the_dashboard_is_json_and_shows_only_metrics_the_functions_emit() -> None:
+    import re
+
+    template, _ = decode_str((ROOT / "template.yaml").read_text())
+    body, _values = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    dashboard = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))
+    shown = {
+        m[1]
+        for w in dashboard["widgets"] if w["type"] == "metric"
+        for m in w["properties"]["metrics"] if m[0] == "shipshape"
+    }
+    sources = "".join(p.read_text() for p in (ROOT / "functions").glob("*/src/*.rs"))
+    emitted = set(re.findall(r'(?:count|add)\(\s*"([A-Za-z]+)"', sources))
+    assert shown and shown <= emitted, shown - emitted
+    assert emitted <= shown, f"emitted but not on the dashboard: {emitted - shown}"
