@@ -48,6 +48,22 @@ demo: $(STAMP) ## Run the functions' binaries as Lambda does, against the local 
 	$(CARGO) build --locked --bins
 	cd tests/emulator && ../../$(VPY) demo.py ../../target/debug
 
+DEPLOY_VENV := .venv-deploy
+DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
+SAM := PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(DEPLOY_VENV)/bin/sam
+
+$(DEPLOY_STAMP): deploy-requirements.txt
+	@test -x $(DEPLOY_VENV)/bin/python || $(PYTHON) -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/pip install --quiet --disable-pip-version-check -r deploy-requirements.txt
+	@touch $@
+
+.PHONY: build
+build: $(DEPLOY_STAMP) $(STAMP) ## sam validate --lint, then sam build: every function for arm64 (cargo-lambda + zig, no Docker)
+	rustup target add aarch64-unknown-linux-gnu
+	$(SAM) validate --lint --region us-east-1
+	$(SAM) build
+	$(VPY) bench/package_sizes.py .aws-sam/build bench/results/package-sizes.md
+
 .PHONY: bench
 bench: $(STAMP) ## Benchmarks: release binaries against the emulator (results in bench/results/)
 	$(CARGO) build --locked --release --bins
@@ -56,4 +72,4 @@ bench: $(STAMP) ## Benchmarks: release binaries against the emulator (results in
 .PHONY: clean
 clean: ## Remove build output and the virtualenv
 	$(CARGO) clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(DEPLOY_VENV) .aws-sam

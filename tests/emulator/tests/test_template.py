@@ -63,3 +63,10 @@ def test_the_dashboard_is_json_and_shows_only_metrics_the_functions_emit() -> No
     emitted = set(re.findall(r'(?:count|add)\(\s*"([A-Za-z]+)"', sources))
     assert shown and shown <= emitted, shown - emitted
     assert emitted <= shown, f"emitted but not on the dashboard: {emitted - shown}"
+
+
+def test_every_template_parameter_is_documented_in_the_readme() -> None:
+    template, _ = decode_str((ROOT / "template.yaml").read_text())
+    readme = (ROOT / "README.md").read_text()
+    missing = [p for p in template["Parameters"] if f"| `{p}` |" not in readme]
+    assert missing == []
