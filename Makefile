@@ -65,9 +65,11 @@ build: $(DEPLOY_STAMP) $(STAMP) ## sam validate --lint, then sam build: every fu
 	$(VPY) bench/package_sizes.py .aws-sam/build bench/results/package-sizes.md
 
 .PHONY: bench
-bench: $(STAMP) ## Benchmarks: release binaries against the emulator (results in bench/results/)
+bench: $(STAMP) ## Benchmarks: release binaries against the emulator and Python peers (results in bench/results/)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	$(CARGO) build --locked --release --bins
 	$(VPY) bench/scale_in_cleaner.py target/release/scale-in-cleaner 1000 bench/results/scale-in-cleaner.md
+	$(VPY) bench/compare.py target/release bench/results/comparison.md $(wildcard .aws-sam/build)
 
 .PHONY: clean
 clean: ## Remove build output and the virtualenv

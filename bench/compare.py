@@ -1,0 +1,349 @@
+"""Benchmark: each drainer's release binary next to a Python peer doing the same job, the way Lambda runs both.
+
+Both run behind the Lambda Runtime API stand-in on loopback, against the local emulator: the Rust binary
+as a `provided.al2023` bootstrap, the peer (bench/peers/, boto3, the algorithm of AWS's public sample)
+under the official Python runtime interface client, `awslambdaric`. Each side gets its own emulator,
+seeded the same way. Reported per side: init (process start to its first request for work; median of
+several cold starts), per-event time (median and p99: a Spot warning's invocation; a termination from the
+TerminateInstanceInAutoScalingGroup call to its completed lifecycle action), invocation time and
+invocations per event (what Lambda bills), peak memory of a sandbox (VmHWM), AWS calls per event (the
+emulator's counters), and the zipped deployment package. Not a test: nothing here passes or
+fails on timing; the table says which targets were met.
+
+Usage: python bench/compare.py <dir with release binaries> <output.md> [dir with arm64 bootstraps]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import queue
+import statistics
+import sys
+import threading
+import time
+import urllib.request
+import zipfile
+from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import boto3
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "emulator"))
+
+from demo import sns_event  # noqa: E402
+from shipshape_emulator.lambda_runtime import FunctionProcess, Result  # noqa: E402
+from shipshape_emulator.process import EmulatorProcess  # noqa: E402
+
+REGION = "us-east-1"
+AMI = "ami-12c6146b"
+COLD_STARTS = 5
+SPOT_EVENTS = 100
+TERMINATIONS = 50
+
+
+@dataclass
+class Side:
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    package: bytes
+    init_ms: list[float] = field(default_factory=list)
+    durations_ms: list[float] = field(default_factory=list)  # each invocation
+    per_event_ms: list[float] = field(default_factory=list)  # each event, start to end of the job
+    peak_rss_mib: float = 0.0
+    calls: int = 0
+    calls_by_operation: dict[str, int] = field(default_factory=dict)
+    own_calls: Counter[str] = field(default_factory=Counter)  # the harness's, not the function's
+    still_stopping: int = 0  # events completed while tasks of the instance were not yet STOPPED
+    events: int = 0
+    invocations: int = 0
+    note: str = ""
+
+
+def control(url: str, path: str, body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(f"{url}/_shipshape{path}", data=data, method="GET" if data is None else "POST")
+    with urllib.request.urlopen(req) as r:
+        return json.loads(r.read())
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def zipped(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def clients(url: str) -> dict[str, Any]:
+    kw = dict(endpoint_url=url, region_name=REGION, aws_access_key_id="bench", aws_secret_access_key="bench")
+    return {s: boto3.client(s, **kw) for s in ("ecs", "autoscaling", "sns", "sqs")}
+
+
+def group(aws: dict[str, Any], name: str, count: int, cluster: str) -> tuple[list[str], list[str]]:
+    """An Auto Scaling group of `count` instances, each registered in `cluster`: (instance ids, container instance ARNs)."""
+    aws["autoscaling"].create_launch_configuration(LaunchConfigurationName=f"{name}-lc", ImageId=AMI, InstanceType="m5.large")
+    aws["autoscaling"].create_auto_scaling_group(
+        AutoScalingGroupName=name, LaunchConfigurationName=f"{name}-lc", MinSize=0, MaxSize=count * 2,
+        DesiredCapacity=count, AvailabilityZones=[f"{REGION}a"])
+    ids = [i["InstanceId"] for i in aws["autoscaling"].describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]["Instances"]]
+    aws["ecs"].create_cluster(clusterName=cluster)
+    arns = [aws["ecs"].register_container_instance(cluster=cluster, instanceIdentityDocument=json.dumps({"instanceId": i}))[
+        "containerInstance"]["containerInstanceArn"] for i in ids]
+    return ids, arns
+
+
+def cold_starts(side: Side, url: str) -> None:
+    for _ in range(COLD_STARTS):
+        with FunctionProcess(side.command, {**side.env, "AWS_ENDPOINT_URL": url}, name=side.name, on_log=lambda _: None) as fn:
+            side.init_ms.append(fn.init_ms)
+
+
+def run(side: Side, url: str, feed: Callable[[Callable[[Any], Result]], None], sandboxes: int = 1) -> None:
+    """Cold starts, then `sandboxes` warm processes fed every event by `feed`; `invoke` may be called from
+    several threads at once, each call taking a free sandbox, as Lambda runs simultaneous events."""
+    cold_starts(side, url)
+    with contextlib.ExitStack() as stack:
+        free: queue.Queue[FunctionProcess] = queue.Queue()
+        started = []
+        for n in range(sandboxes):
+            fn = stack.enter_context(FunctionProcess(
+                side.command, {**side.env, "AWS_ENDPOINT_URL": url}, name=side.name, timeout_s=120, on_log=lambda _: None))
+            started.append(fn)
+            free.put(fn)
+        control(url, "/calls/reset", {})
+        lock = threading.Lock()
+
+        def invoke(payload: Any) -> Result:
+            fn = free.get()
+            try:
+                result = fn.invoke(payload)
+            finally:
+                free.put(fn)
+            if not result.ok:
+                raise SystemExit(f"{side.name}: {result.payload}")
+            with lock:
+                side.durations_ms.append(result.duration_ms)
+                side.invocations += 1
+            return result
+
+        feed(invoke)
+        side.peak_rss_mib = max(peak_rss_mib(fn.proc.pid) for fn in started if fn.proc is not None)
+    side.calls_by_operation = {op: n - side.own_calls[op] for op, n in control(url, "/calls").items() if n > side.own_calls[op]}
+    side.calls = sum(side.calls_by_operation.values())
+
+
+def spot(side: Side) -> None:
+    with EmulatorProcess() as emulator:
+        aws = clients(emulator.url)
+        ids, _ = group(aws, "fleet", SPOT_EVENTS, "bench")
+        for other in ("batch", "staging"):  # the clusters an account also has
+            aws["ecs"].create_cluster(clusterName=other)
+        template = json.loads((ROOT / "events" / "spot-interruption-terminate.json").read_text())
+
+        def feed(invoke: Callable[[Any], Result]) -> None:
+            for instance_id in ids:
+                event = json.loads(json.dumps(template))
+                event["detail"]["instance-id"] = instance_id
+                side.per_event_ms.append(invoke(event).duration_ms)
+
+        run(side, emulator.url, feed)
+        draining = sum(
+            1 for page in [aws["ecs"].list_container_instances(cluster="bench", status="DRAINING")]
+            for _ in page["containerInstanceArns"])
+        side.events = SPOT_EVENTS
+        side.note = f"{draining}/{SPOT_EVENTS} DRAINING"
+
+
+def lifecycle(side: Side) -> None:
+    with EmulatorProcess() as emulator:
+        aws = clients(emulator.url)
+        ids, arns = group(aws, "web", TERMINATIONS, "web")
+        aws["ecs"].register_task_definition(family="web", containerDefinitions=[{"name": "app", "image": "nginx", "cpu": 256, "memory": 512}])
+        for arn in arns:
+            aws["ecs"].start_task(cluster="web", taskDefinition="web", containerInstances=[arn, arn], group="service:web")
+        control(emulator.url, "/ecs/draining", {"stop_after_ms": 1500, "step_ms": 300})
+        topic = aws["sns"].create_topic(Name="hooks")["TopicArn"]
+        queue = aws["sqs"].create_queue(QueueName="hooks")["QueueUrl"]
+        queue_arn = aws["sqs"].get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        aws["sns"].subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        aws["autoscaling"].put_lifecycle_hook(
+            LifecycleHookName="drain", AutoScalingGroupName="web", LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
+            HeartbeatTimeout=600, DefaultResult="CONTINUE", NotificationTargetARN=topic, RoleARN="arn:aws:iam::123456789012:role/hooks")
+        side.env = {**side.env, "CONTINUATION_TOPIC_ARN": topic}
+
+        def feed(invoke: Callable[[Any], Result]) -> None:
+            terminated: dict[str, float] = {}
+            completed: dict[str, float] = {}
+
+            lock = threading.Lock()
+
+            def own(op: str, n: int = 1) -> None:
+                with lock:
+                    side.own_calls[op] += n
+
+            def terminate_all() -> None:  # all at once, as a scale-in of 50 does
+                for instance_id in ids:
+                    terminated[instance_id] = time.monotonic()
+                    own("autoscaling:TerminateInstanceInAutoScalingGroup")
+                    aws["autoscaling"].terminate_instance_in_auto_scaling_group(
+                        InstanceId=instance_id, ShouldDecrementDesiredCapacity=True)
+
+            def stopping(instance_id: str) -> bool:
+                """Whether a task of the instance is not yet STOPPED (the moment the action was completed)."""
+                arn = arns[ids.index(instance_id)]
+                tasks = []
+                for desired in ("RUNNING", "STOPPED"):
+                    own("ecs:ListTasks")
+                    tasks += aws["ecs"].list_tasks(cluster="web", containerInstance=arn, desiredStatus=desired)["taskArns"]
+                if not tasks:
+                    return False
+                own("ecs:DescribeTasks")
+                described = aws["ecs"].describe_tasks(cluster="web", tasks=tasks)["tasks"]
+                return any(t["lastStatus"] != "STOPPED" for t in described)
+
+            def handle(body: str) -> None:
+                out = invoke(sns_event(topic, body)).payload
+                if out.get("action") == "completed":
+                    completed[out["instance_id"]] = time.monotonic()
+                    if stopping(out["instance_id"]):
+                        with lock:
+                            side.still_stopping += 1
+
+            deadline = time.monotonic() + 600
+            with ThreadPoolExecutor(max_workers=TERMINATIONS) as pool:
+                pool.submit(terminate_all)
+                running: list[Future[None]] = []
+                while len(completed) < TERMINATIONS and time.monotonic() < deadline:
+                    own("sqs:ReceiveMessage")
+                    for m in aws["sqs"].receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+                        own("sqs:DeleteMessage")
+                        aws["sqs"].delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+                        if "autoscaling:TEST_NOTIFICATION" not in m["Body"]:
+                            running.append(pool.submit(handle, m["Body"]))
+                    for f in [f for f in running if f.done()]:
+                        f.result()  # a failed invocation ends the benchmark, naming it
+                        running.remove(f)
+            side.per_event_ms += [(completed[i] - terminated[i]) * 1000 for i in completed]
+
+        run(side, emulator.url, feed, sandboxes=TERMINATIONS)
+        side.events = TERMINATIONS
+        left = aws["autoscaling"].describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]["Instances"]
+        side.note = (f"{TERMINATIONS - len(left)}/{TERMINATIONS} lifecycle actions completed; {side.still_stopping} while "
+                     "the instance's tasks were still stopping")
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def row(job: str, s: Side) -> str:
+    return (f"| {job} | {s.name} | {statistics.median(s.init_ms):.0f} ms | {statistics.median(s.per_event_ms):.1f} ms | "
+            f"{pct(s.per_event_ms, 99):.1f} ms | {sum(s.durations_ms) / s.events:.1f} ms | {s.invocations / s.events:.1f} | "
+            f"{s.peak_rss_mib:.1f} MiB | {s.calls / s.events:.1f} | {len(s.package) / 1024:.0f} KiB | {s.note} |")
+
+
+def calls(s: Side) -> str:
+    return ", ".join(f"{op} {n / s.events:.1f}" for op, n in sorted(s.calls_by_operation.items(), key=lambda kv: -kv[1]))
+
+
+def verdict(rust: Side, peer: Side) -> str:
+    init_r, init_p = statistics.median(rust.init_ms), statistics.median(peer.init_ms)
+    checks = [
+        ("init < 30 ms", init_r < 30), ("init >= 10x faster", init_p / init_r >= 10),
+        ("peak memory < 40 MiB", rust.peak_rss_mib < 40), ("memory >= 3x lower", peer.peak_rss_mib / rust.peak_rss_mib >= 3),
+        ("per-event median no worse", statistics.median(rust.per_event_ms) <= statistics.median(peer.per_event_ms)),
+        ("zipped < 4 MB", len(rust.package) < 4_000_000),
+    ]
+    return ", ".join(f"{name}: {'met' if ok else '**missed**'}" for name, ok in checks) + (
+        f" (init {init_p / init_r:.0f}x, memory {peer.peak_rss_mib / rust.peak_rss_mib:.1f}x)")
+
+
+def main() -> None:
+    release, out = Path(sys.argv[1]), Path(sys.argv[2])
+    arm64 = Path(sys.argv[3]) if len(sys.argv) > 3 else None
+    base = {"AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
+    peers = ROOT / "bench" / "peers"
+    lines = []
+    results = []
+
+    def package(binary: str) -> tuple[bytes, str]:
+        built = arm64 / f"{''.join(w.capitalize() for w in binary.split('-'))}Function" / "bootstrap" if arm64 else None
+        if built and built.exists():
+            return zipped({"bootstrap": built.read_bytes()}), "arm64"
+        return zipped({"bootstrap": (release / binary).read_bytes()}), "x86_64 (no arm64 build given)"
+
+    jobs = [
+        ("spot-drainer", f"{SPOT_EVENTS} Spot warnings, one cluster of {SPOT_EVENTS} instances among 3", spot,
+         {"CLUSTERS": "bench"}, "spot_drainer", {}),
+        ("lifecycle-drainer", f"{TERMINATIONS} simultaneous terminations, 2 tasks each (stop 1.5 s after the drain)", lifecycle,
+         {"CLUSTERS": "web", "LIFECYCLE_HOOK_NAMES": "drain", "POLL_INTERVAL_SECONDS": "1"}, "lifecycle_drainer", {"SLEEP_SECONDS": "1"}),
+    ]
+    for binary, title, scenario, rust_env, peer_module, peer_env in jobs:
+        zip_rust, arch = package(binary)
+        rust = Side("Rust", [str(release / binary)], {**base, **rust_env}, zip_rust)
+        peer = Side("Python peer", [sys.executable, "-m", "awslambdaric", f"{peer_module}.handler"],
+                    {**base, **peer_env, "PYTHONPATH": str(peers)}, zipped({f"{peer_module}.py": (peers / f"{peer_module}.py").read_bytes()}))
+        for side in (rust, peer):
+            print(f"{binary}: {side.name} ...", flush=True)
+            scenario(side)
+        results.append((binary, title, arch, rust, peer))
+
+    lines += [
+        "# Rust functions next to Python peers",
+        "",
+        "Each function's release binary and a Python peer (boto3 under `awslambdaric`, the algorithm of AWS's public",
+        "sample; see `bench/peers/`) run the same job through the Lambda Runtime API stand-in against the local emulator.",
+        f"Init: median of {COLD_STARTS} cold starts, process start to the first request for work. Per event: a Spot",
+        "warning's invocation; for a termination, from the TerminateInstanceInAutoScalingGroup call to its completed",
+        "lifecycle action (the drain included). Billed: invocation time per event, summed over the event's invocations.",
+        "Peak memory: the largest VmHWM of a sandbox. Calls: AWS API calls per event. Zipped: the deployment package",
+        "(Rust: the bootstrap; Python: the handler, as boto3 comes with the runtime).",
+        "",
+        "| job | implementation | init | per event, median | p99 | billed per event | invocations per event | peak memory | calls per event | zipped | result |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for binary, title, arch, rust, peer in results:
+        lines += [row(f"{binary}: {title}", rust), row(f"{binary}: {title}", peer)]
+    lines += ["", "Targets:"]
+    for binary, _title, arch, rust, peer in results:
+        lines.append(f"- {binary} (zip of the {arch} bootstrap): {verdict(rust, peer)}.")
+    lines += ["", "Calls per event, by operation:"]
+    for binary, _title, _arch, rust, peer in results:
+        lines += [f"- {binary}, {side.name}: {calls(side)}" for side in (rust, peer)]
+    lines += [
+        "",
+        "Notes: times are against a single-process Python emulator on loopback, which dominates them; they compare",
+        "the two implementations under the same conditions, not what AWS would measure. The 50 terminations run in 50",
+        "sandboxes of each side at once, as Lambda would run them. The lifecycle peer follows the sample: while tasks",
+        "still run it sleeps (here 1 s; 5 s in the sample) and publishes the message again, so a drain takes several",
+        "invocations; the Rust drainer polls within one invocation (here every 1 s; 15 s by default) and goes on in a",
+        "new invocation only after its poll window (600 s by default). The emulator starts stopping a drained",
+        "instance's service tasks 1.5 s after the drain began; each then takes 0.9 s (DEACTIVATING, STOPPING,",
+        "DEPROVISIONING) to be STOPPED. The peer, as the sample does, completes the lifecycle action when the",
+        "container instance's `runningTasksCount` is 0, which AWS stops counting a task in as soon as its desired",
+        "status is STOPPED, while its containers still shut down; the Rust drainer completes it when every task is",
+        "STOPPED (the \"result\" column says how often the peer let the instance go with tasks still stopping).",
+    ]
+    report = "\n".join(lines) + "\n"
+    print(report)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report)
+
+
+if __name__ == "__main__":
+    main()
