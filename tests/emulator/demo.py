@@ -33,6 +33,12 @@ def log_line(line: str) -> None:
     print(f"    {DIM}log | {line}{RESET}", flush=True)
 
 
+def metrics_line(line: str) -> None:
+    """Only the invocation's metrics (the Embedded Metric Format line CloudWatch turns into metrics)."""
+    if '"_aws"' in line:
+        log_line(line)
+
+
 class Aws:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -233,8 +239,8 @@ def scale_in_cleaner(bin_dir: Path, aws: Aws) -> None:
         "CLUSTERS": "demo-fleet", "MIN_INSTANCE_AGE_MINUTES": "0",
     }
     scheduled = json.loads((ROOT / "events" / "scale-in-scheduled.json").read_text())
-    with FunctionProcess(bin_dir / "scale-in-cleaner", env, name="scale-in-cleaner", on_log=lambda _: None) as fn:
-        print(f"    scale-in-cleaner ready for work after {fn.init_ms:.0f} ms (its per-instance logs are hidden here).")
+    with FunctionProcess(bin_dir / "scale-in-cleaner", env, name="scale-in-cleaner", on_log=metrics_line) as fn:
+        print(f"    scale-in-cleaner ready for work after {fn.init_ms:.0f} ms (its per-instance logs are hidden here; its metrics are shown).")
         invoke(fn, aws, "1. A manual dry run ({\"dry-run\": true}): the plan, no change", {"dry-run": True}, show_plan)
         invoke(fn, aws, "2. The scheduled run: the idle instance is terminated, the light one drained", scheduled, show_plan)
         aws.show_cluster("demo-fleet")
@@ -301,7 +307,7 @@ def alias_shifter(bin_dir: Path, aws: Aws) -> None:
     linear = json.loads((ROOT / "events" / "shift-linear.json").read_text())
     # The sample's shape, shortened to seconds so the demo does not take minutes.
     linear.update({"function-name": "checkout", "steps": 4, "interval": 2, "metric-delay": 0, "min-invocations": 50})
-    with FunctionProcess(bin_dir / "alias-shifter", env, name="alias-shifter", on_log=lambda _: None) as fn:
+    with FunctionProcess(bin_dir / "alias-shifter", env, name="alias-shifter", on_log=metrics_line) as fn:
         print(f"    alias-shifter ready for work after {fn.init_ms:.0f} ms.")
         traffic(aws, "2", 400, 0)
         print("    Version 2 served 400 requests without an error in this minute (seeded in CloudWatch).")
