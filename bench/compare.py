@@ -40,7 +40,9 @@ import boto3
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "emulator"))
 
+import report  # noqa: E402
 from demo import sns_event  # noqa: E402
+from report import peak_rss_mib  # noqa: E402
 from scale_in_cleaner import seed  # noqa: E402
 from shipshape_emulator.lambda_runtime import FunctionProcess, Result  # noqa: E402
 from shipshape_emulator.process import EmulatorProcess  # noqa: E402
@@ -78,13 +80,6 @@ def control(url: str, path: str, body: Any = None) -> Any:
     req = urllib.request.Request(f"{url}/_shipshape{path}", data=data, method="GET" if data is None else "POST")
     with urllib.request.urlopen(req) as r:
         return json.loads(r.read())
-
-
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def zipped(files: dict[str, bytes]) -> bytes:
@@ -380,10 +375,7 @@ def main() -> None:
         "no task is left (one ListTasks each): those task reads are most of its calls, and at about 0.1 s per call",
         "in the emulator at this size, most of its time.",
     ]
-    report = "\n".join(lines) + "\n"
-    print(report)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(report)
+    report.write(out, lines)
 
 
 if __name__ == "__main__":

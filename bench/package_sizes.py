@@ -12,6 +12,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import report
+
 LIMIT = 4_000_000  # the target for a zipped bootstrap
 MACHINES = {0x3E: "x86_64", 0xB7: "arm64"}  # ELF e_machine values
 
@@ -43,10 +45,7 @@ def main() -> None:
         "|---|---:|---:|---|",
     ]
     lines += [f"| {name} | {raw / 1e6:.2f} MB | {z / 1e6:.2f} MB{'' if z < LIMIT else ' (over 4 MB)'} | {arch} |" for name, raw, z, arch in rows]
-    report = "\n".join(lines) + "\n"
-    print(report)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(report)
+    report.write(out, lines)
 
 
 if __name__ == "__main__":

@@ -21,17 +21,12 @@ import boto3
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "emulator"))
 
+import report  # noqa: E402
+from report import peak_rss_mib  # noqa: E402
 from shipshape_emulator.lambda_runtime import FunctionProcess  # noqa: E402
 from shipshape_emulator.process import EmulatorProcess  # noqa: E402
 
 REGION = "us-east-1"
-
-
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def seed(url: str, count: int) -> list[str]:
@@ -118,11 +113,7 @@ def main() -> None:
             "where AWS pages by 100, so expect one ListTasks per 100 tasks too.",
             f"Init (process start to first request for work): {fn.init_ms:.0f} ms. Durations are against the local "
             "emulator (Python, one process), so they measure the emulator more than the function."]
-        report = "\n".join(lines) + "\n"
-        print(report)
-        if out:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(report)
+        report.write(out, lines)
 
 
 if __name__ == "__main__":
