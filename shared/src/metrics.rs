@@ -7,6 +7,7 @@
 //! function's figures next to its errors and durations.
 
 use std::io::Write;
+use std::sync::OnceLock;
 
 use serde_json::{Map, Value, json};
 
@@ -16,7 +17,6 @@ pub const NAMESPACE: &str = "shipshape";
 pub enum Unit {
     Count,
     Seconds,
-    Milliseconds,
 }
 
 impl Unit {
@@ -24,7 +24,6 @@ impl Unit {
         match self {
             Unit::Count => "Count",
             Unit::Seconds => "Seconds",
-            Unit::Milliseconds => "Milliseconds",
         }
     }
 }
@@ -39,8 +38,10 @@ pub struct Metrics {
 impl Metrics {
     /// For the running function: `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda), else `fallback` (a local run).
     pub fn for_function(fallback: &str) -> Self {
-        let name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| fallback.to_owned());
-        Self::new(&name)
+        // Lambda sets it once for the sandbox's life: read at the first invocation, not at every one.
+        static FROM_LAMBDA: OnceLock<Option<String>> = OnceLock::new();
+        let name = FROM_LAMBDA.get_or_init(|| std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok());
+        Self::new(name.as_deref().unwrap_or(fallback))
     }
 
     pub fn new(function_name: &str) -> Self {

@@ -179,11 +179,11 @@ pub async fn run(deps: &Deps, r: &Rollout, deadline: Option<DateTime<Utc>>) -> R
 
 /// Sends the report when the rollout has ended (not between state machine steps, not for a dry run).
 async fn finish(deps: &Deps, mut state: State) -> State {
-    let topic =
-        state.rollout.notification_topic_arn.clone().or_else(|| deps.config.notification_topic_arn.clone());
     if !state.is_final() || state.status == Status::DryRun {
         return state;
     }
+    let topic =
+        state.rollout.notification_topic_arn.clone().or_else(|| deps.config.notification_topic_arn.clone());
     let notifier = Notifier::new(deps.sns.clone(), topic);
     let notification = if notifier.enabled() {
         let subject = format!(

@@ -355,8 +355,8 @@ pub async fn step(deps: &Deps, mut state: State) -> Result<State, Error> {
         min_invocations: if r.health_check { r.min_invocations } else { 0.0 },
         max_extensions: MAX_EXTENSIONS,
     };
-    let metrics_seen = if r.health_check { metrics } else { Metrics::default() };
-    let verdict = health::judge(&metrics_seen, &alarms, &thresholds, state.extensions);
+    // Without a health check `observe` read no metrics: only the alarms can fail the step.
+    let verdict = health::judge(&metrics, &alarms, &thresholds, state.extensions);
     let (decision, reason) = match &verdict {
         Verdict::Healthy if !r.health_check && r.alarms.is_empty() => ("not-checked", None),
         Verdict::Healthy => ("healthy", None),
@@ -479,13 +479,10 @@ async fn alarm_states(deps: &Deps, names: &[String]) -> Result<HashMap<String, S
             .send()
             .await
             .map_err(aws("DescribeAlarms"))?;
-        for a in resp.metric_alarms() {
-            if let (Some(name), Some(state)) = (a.alarm_name(), a.state_value()) {
-                out.insert(name.to_owned(), state.clone());
-            }
-        }
-        for a in resp.composite_alarms() {
-            if let (Some(name), Some(state)) = (a.alarm_name(), a.state_value()) {
+        let metric = resp.metric_alarms().iter().map(|a| (a.alarm_name(), a.state_value()));
+        let composite = resp.composite_alarms().iter().map(|a| (a.alarm_name(), a.state_value()));
+        for (name, state) in metric.chain(composite) {
+            if let (Some(name), Some(state)) = (name, state) {
                 out.insert(name.to_owned(), state.clone());
             }
         }
