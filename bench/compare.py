@@ -19,7 +19,6 @@ Usage: python bench/compare.py <dir with release binaries> <output.md> [dir with
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import queue
@@ -27,28 +26,23 @@ import statistics
 import sys
 import threading
 import time
-import urllib.request
-import zipfile
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import boto3
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "emulator"))
 
 import report  # noqa: E402
-from demo import sns_event  # noqa: E402
+from demo import Aws, sns_event  # noqa: E402
 from report import peak_rss_mib  # noqa: E402
 from scale_in_cleaner import seed  # noqa: E402
 from shipshape_emulator.lambda_runtime import FunctionProcess, Result  # noqa: E402
 from shipshape_emulator.process import EmulatorProcess  # noqa: E402
 
 REGION = "us-east-1"
-AMI = "ami-12c6146b"
 COLD_STARTS = 5
 SPOT_EVENTS = 100
 TERMINATIONS = 50
@@ -75,37 +69,11 @@ class Side:
     note: str = ""
 
 
-def control(url: str, path: str, body: Any = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(f"{url}/_shipshape{path}", data=data, method="GET" if data is None else "POST")
-    with urllib.request.urlopen(req) as r:
-        return json.loads(r.read())
-
-
-def zipped(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
-        for name, data in files.items():
-            z.writestr(name, data)
-    return buf.getvalue()
-
-
-def clients(url: str) -> dict[str, Any]:
-    kw = dict(endpoint_url=url, region_name=REGION, aws_access_key_id="bench", aws_secret_access_key="bench")
-    return {s: boto3.client(s, **kw) for s in ("ecs", "autoscaling", "sns", "sqs")}
-
-
-def group(aws: dict[str, Any], name: str, count: int, cluster: str) -> tuple[list[str], list[str]]:
+def fleet(aws: Aws, name: str, count: int, cluster: str) -> tuple[list[str], list[str]]:
     """An Auto Scaling group of `count` instances, each registered in `cluster`: (instance ids, container instance ARNs)."""
-    aws["autoscaling"].create_launch_configuration(LaunchConfigurationName=f"{name}-lc", ImageId=AMI, InstanceType="m5.large")
-    aws["autoscaling"].create_auto_scaling_group(
-        AutoScalingGroupName=name, LaunchConfigurationName=f"{name}-lc", MinSize=0, MaxSize=count * 2,
-        DesiredCapacity=count, AvailabilityZones=[f"{REGION}a"])
-    ids = [i["InstanceId"] for i in aws["autoscaling"].describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]["Instances"]]
-    aws["ecs"].create_cluster(clusterName=cluster)
-    arns = [aws["ecs"].register_container_instance(cluster=cluster, instanceIdentityDocument=json.dumps({"instanceId": i}))[
-        "containerInstance"]["containerInstanceArn"] for i in ids]
-    return ids, arns
+    ids = aws.group(name, count)
+    aws.ecs.create_cluster(clusterName=cluster)
+    return ids, [aws.register(cluster, i) for i in ids]
 
 
 def cold_starts(side: Side, url: str) -> None:
@@ -114,9 +82,10 @@ def cold_starts(side: Side, url: str) -> None:
             side.init_ms.append(fn.init_ms)
 
 
-def run(side: Side, url: str, feed: Callable[[Callable[[Any], Result]], None], sandboxes: int = 1) -> None:
+def run(side: Side, aws: Aws, feed: Callable[[Callable[[Any], Result]], None], sandboxes: int = 1) -> None:
     """Cold starts, then `sandboxes` warm processes fed every event by `feed`; `invoke` may be called from
     several threads at once, each call taking a free sandbox, as Lambda runs simultaneous events."""
+    url = aws.url
     cold_starts(side, url)
     with contextlib.ExitStack() as stack:
         free: queue.Queue[FunctionProcess] = queue.Queue()
@@ -126,7 +95,7 @@ def run(side: Side, url: str, feed: Callable[[Callable[[Any], Result]], None], s
                 side.command, {**side.env, "AWS_ENDPOINT_URL": url}, name=side.name, timeout_s=120, on_log=lambda _: None))
             started.append(fn)
             free.put(fn)
-        control(url, "/calls/reset", {})
+        aws.reset_calls()
         lock = threading.Lock()
 
         def invoke(payload: Any) -> Result:
@@ -144,16 +113,16 @@ def run(side: Side, url: str, feed: Callable[[Callable[[Any], Result]], None], s
 
         feed(invoke)
         side.peak_rss_mib = max(peak_rss_mib(fn.proc.pid) for fn in started if fn.proc is not None)
-    side.calls_by_operation = {op: n - side.own_calls[op] for op, n in control(url, "/calls").items() if n > side.own_calls[op]}
+    side.calls_by_operation = {op: n - side.own_calls[op] for op, n in aws.calls().items() if n > side.own_calls[op]}
     side.calls = sum(side.calls_by_operation.values())
 
 
 def spot(side: Side) -> None:
     with EmulatorProcess() as emulator:
-        aws = clients(emulator.url)
-        ids, _ = group(aws, "fleet", SPOT_EVENTS, "bench")
+        aws = Aws(emulator.url)
+        ids, _ = fleet(aws, "fleet", SPOT_EVENTS, "bench")
         for other in ("batch", "staging"):  # the clusters an account also has
-            aws["ecs"].create_cluster(clusterName=other)
+            aws.ecs.create_cluster(clusterName=other)
         template = json.loads((ROOT / "events" / "spot-interruption-terminate.json").read_text())
 
         def feed(invoke: Callable[[Any], Result]) -> None:
@@ -162,9 +131,9 @@ def spot(side: Side) -> None:
                 event["detail"]["instance-id"] = instance_id
                 side.per_event_ms.append(invoke(event).duration_ms)
 
-        run(side, emulator.url, feed)
+        run(side, aws, feed)
         draining = sum(
-            1 for page in [aws["ecs"].list_container_instances(cluster="bench", status="DRAINING")]
+            1 for page in [aws.ecs.list_container_instances(cluster="bench", status="DRAINING")]
             for _ in page["containerInstanceArns"])
         side.events = SPOT_EVENTS
         side.note = f"{draining}/{SPOT_EVENTS} DRAINING"
@@ -172,17 +141,17 @@ def spot(side: Side) -> None:
 
 def lifecycle(side: Side) -> None:
     with EmulatorProcess() as emulator:
-        aws = clients(emulator.url)
-        ids, arns = group(aws, "web", TERMINATIONS, "web")
-        aws["ecs"].register_task_definition(family="web", containerDefinitions=[{"name": "app", "image": "nginx", "cpu": 256, "memory": 512}])
+        aws = Aws(emulator.url)
+        ids, arns = fleet(aws, "web", TERMINATIONS, "web")
+        aws.ecs.register_task_definition(family="web", containerDefinitions=[{"name": "app", "image": "nginx", "cpu": 256, "memory": 512}])
         for arn in arns:
-            aws["ecs"].start_task(cluster="web", taskDefinition="web", containerInstances=[arn, arn], group="service:web")
-        control(emulator.url, "/ecs/draining", {"stop_after_ms": 1500, "step_ms": 300})
-        topic = aws["sns"].create_topic(Name="hooks")["TopicArn"]
-        queue = aws["sqs"].create_queue(QueueName="hooks")["QueueUrl"]
-        queue_arn = aws["sqs"].get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        aws["sns"].subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
-        aws["autoscaling"].put_lifecycle_hook(
+            aws.ecs.start_task(cluster="web", taskDefinition="web", containerInstances=[arn, arn], group="service:web")
+        aws.control("/ecs/draining", {"stop_after_ms": 1500, "step_ms": 300})
+        topic = aws.sns.create_topic(Name="hooks")["TopicArn"]
+        queue = aws.sqs.create_queue(QueueName="hooks")["QueueUrl"]
+        queue_arn = aws.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        aws.sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        aws.autoscaling.put_lifecycle_hook(
             LifecycleHookName="drain", AutoScalingGroupName="web", LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
             HeartbeatTimeout=600, DefaultResult="CONTINUE", NotificationTargetARN=topic, RoleARN="arn:aws:iam::123456789012:role/hooks")
         side.env = {**side.env, "CONTINUATION_TOPIC_ARN": topic}
@@ -201,7 +170,7 @@ def lifecycle(side: Side) -> None:
                 for instance_id in ids:
                     terminated[instance_id] = time.monotonic()
                     own("autoscaling:TerminateInstanceInAutoScalingGroup")
-                    aws["autoscaling"].terminate_instance_in_auto_scaling_group(
+                    aws.autoscaling.terminate_instance_in_auto_scaling_group(
                         InstanceId=instance_id, ShouldDecrementDesiredCapacity=True)
 
             def stopping(instance_id: str) -> bool:
@@ -210,11 +179,11 @@ def lifecycle(side: Side) -> None:
                 tasks = []
                 for desired in ("RUNNING", "STOPPED"):
                     own("ecs:ListTasks")
-                    tasks += aws["ecs"].list_tasks(cluster="web", containerInstance=arn, desiredStatus=desired)["taskArns"]
+                    tasks += aws.ecs.list_tasks(cluster="web", containerInstance=arn, desiredStatus=desired)["taskArns"]
                 if not tasks:
                     return False
                 own("ecs:DescribeTasks")
-                described = aws["ecs"].describe_tasks(cluster="web", tasks=tasks)["tasks"]
+                described = aws.ecs.describe_tasks(cluster="web", tasks=tasks)["tasks"]
                 return any(t["lastStatus"] != "STOPPED" for t in described)
 
             def handle(body: str) -> None:
@@ -231,9 +200,9 @@ def lifecycle(side: Side) -> None:
                 running: list[Future[None]] = []
                 while len(completed) < TERMINATIONS and time.monotonic() < deadline:
                     own("sqs:ReceiveMessage")
-                    for m in aws["sqs"].receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+                    for m in aws.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
                         own("sqs:DeleteMessage")
-                        aws["sqs"].delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+                        aws.sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
                         if "autoscaling:TEST_NOTIFICATION" not in m["Body"]:
                             running.append(pool.submit(handle, m["Body"]))
                     for f in [f for f in running if f.done()]:
@@ -241,9 +210,9 @@ def lifecycle(side: Side) -> None:
                         running.remove(f)
             side.per_event_ms += [(completed[i] - terminated[i]) * 1000 for i in completed]
 
-        run(side, emulator.url, feed, sandboxes=TERMINATIONS)
+        run(side, aws, feed, sandboxes=TERMINATIONS)
         side.events = TERMINATIONS
-        left = aws["autoscaling"].describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]["Instances"]
+        left = aws.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]["Instances"]
         side.note = (f"{TERMINATIONS - len(left)}/{TERMINATIONS} lifecycle actions completed; {side.still_stopping} while "
                      "the instance's tasks were still stopping")
 
@@ -251,7 +220,7 @@ def lifecycle(side: Side) -> None:
 def scale_in(side: Side) -> None:
     with EmulatorProcess() as emulator:
         seed(emulator.url, FLEET)
-        aws = clients(emulator.url)
+        aws = Aws(emulator.url)
 
         def feed(invoke: Callable[[Any], Result]) -> None:
             done = []
@@ -262,9 +231,9 @@ def scale_in(side: Side) -> None:
                 time.sleep(1.5)  # drained service tasks stop before the next run
             side.note = "; ".join(", ".join(f"{k} {v}" for k, v in t.items() if v) or "nothing" for t in done)
 
-        run(side, emulator.url, feed)
+        run(side, aws, feed)
         side.events = SCALE_IN_RUNS
-        left = aws["autoscaling"].describe_auto_scaling_groups(AutoScalingGroupNames=["fleet"])["AutoScalingGroups"][0]["DesiredCapacity"]
+        left = aws.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["fleet"])["AutoScalingGroups"][0]["DesiredCapacity"]
         side.note = f"per run: {side.note}; desired capacity {FLEET} -> {left}"
 
 
@@ -306,8 +275,8 @@ def main() -> None:
     def package(binary: str) -> tuple[bytes, str]:
         built = arm64 / f"{''.join(w.capitalize() for w in binary.split('-'))}Function" / "bootstrap" if arm64 else None
         if built and built.exists():
-            return zipped({"bootstrap": built.read_bytes()}), "arm64"
-        return zipped({"bootstrap": (release / binary).read_bytes()}), "x86_64 (no arm64 build given)"
+            return report.zipped({"bootstrap": built.read_bytes()}), "arm64"
+        return report.zipped({"bootstrap": (release / binary).read_bytes()}), "x86_64 (no arm64 build given)"
 
     jobs = [
         ("spot-drainer", f"{SPOT_EVENTS} Spot warnings, one cluster of {SPOT_EVENTS} instances among 3", spot,
@@ -324,7 +293,7 @@ def main() -> None:
         zip_rust, arch = package(binary)
         rust = Side("Rust", [str(release / binary)], {**base, **rust_env}, zip_rust)
         peer = Side("Python peer", [sys.executable, "-m", "awslambdaric", f"{peer_module}.handler"],
-                    {**base, **peer_env, "PYTHONPATH": str(peers)}, zipped({f"{peer_module}.py": (peers / f"{peer_module}.py").read_bytes()}))
+                    {**base, **peer_env, "PYTHONPATH": str(peers)}, report.zipped({f"{peer_module}.py": (peers / f"{peer_module}.py").read_bytes()}))
         for side in (rust, peer):
             print(f"{binary}: {side.name} ...", flush=True)
             scenario(side)

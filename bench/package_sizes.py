@@ -6,10 +6,8 @@ Usage: python bench/package_sizes.py <.aws-sam/build> <output.md>
 
 from __future__ import annotations
 
-import io
 import struct
 import sys
-import zipfile
 from pathlib import Path
 
 import report
@@ -31,11 +29,8 @@ def main() -> None:
     rows = []
     for bootstrap in sorted(build.glob("*Function/bootstrap")):
         data = bootstrap.read_bytes()
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-            z.writestr("bootstrap", data)
         arch = machine(data)
-        rows.append((bootstrap.parent.name, len(data), len(buf.getvalue()), arch))
+        rows.append((bootstrap.parent.name, len(data), len(report.zipped({"bootstrap": data})), arch))
     if not rows:
         raise SystemExit(f"no */bootstrap under {build}: run sam build first")
     lines = [

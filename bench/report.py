@@ -1,7 +1,9 @@
-"""What the benchmark scripts share: a process's peak memory, and writing a report."""
+"""What the benchmark scripts share: a process's peak memory, a deployment package's zip, and writing a report."""
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 
 
@@ -20,3 +22,12 @@ def write(out: Path | None, lines: list[str]) -> None:
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(report)
+
+
+def zipped(files: dict[str, bytes]) -> bytes:
+    """A deployment package zipped as the SAM CLI zips it for upload: deflate at zlib's default level."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return buf.getvalue()

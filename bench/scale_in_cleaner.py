@@ -13,7 +13,6 @@ import json
 import math
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import boto3
@@ -22,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "emulator"))
 
 import report  # noqa: E402
+from demo import Aws  # noqa: E402
 from report import peak_rss_mib  # noqa: E402
 from shipshape_emulator.lambda_runtime import FunctionProcess  # noqa: E402
 from shipshape_emulator.process import EmulatorProcess  # noqa: E402
@@ -74,14 +74,13 @@ def main() -> None:
             "AWS_SECRET_ACCESS_KEY": "bench", "CLUSTERS": "fleet", "MIN_INSTANCE_AGE_MINUTES": "0",
             "MAX_REMOVALS_PER_RUN": "10",
         }
-        rows = []
+        aws, rows = Aws(emulator.url), []
         with FunctionProcess(binary, env, name="scale-in-cleaner", timeout_s=300, on_log=lambda _: None, memory_mb=128) as fn:
             assert fn.proc is not None
             for label, payload in [("dry run", {"dry-run": True}), ("run", {}), ("next run", {})]:
-                urllib.request.urlopen(urllib.request.Request(f"{emulator.url}/_shipshape/calls/reset", method="POST"))
+                aws.reset_calls()
                 result = fn.invoke(payload)
-                with urllib.request.urlopen(f"{emulator.url}/_shipshape/calls") as r:
-                    calls = json.loads(r.read())
+                calls = aws.calls()
                 if not result.ok:
                     raise SystemExit(f"{label} failed: {result.payload}")
                 rows.append((label, result, calls, peak_rss_mib(fn.proc.pid)))

@@ -50,12 +50,18 @@ class Aws:
         self.awslambda = boto3.client("lambda", **kw)
         self.cloudwatch = boto3.client("cloudwatch", **kw)
 
+    def control(self, path: str, body: Any = None) -> Any:
+        """The emulator's control endpoint: GET `path`, or POST `body` as JSON to it."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.url}/_shipshape{path}", data=data, method="GET" if body is None else "POST")
+        with urllib.request.urlopen(request) as r:
+            return json.loads(r.read() or b"null")
+
     def calls(self) -> dict[str, int]:
-        with urllib.request.urlopen(f"{self.url}/_shipshape/calls") as r:
-            return json.loads(r.read())
+        return self.control("/calls")
 
     def reset_calls(self) -> None:
-        urllib.request.urlopen(urllib.request.Request(f"{self.url}/_shipshape/calls/reset", method="POST"))
+        self.control("/calls/reset", {})
 
     def group(self, name: str, count: int) -> list[str]:
         self.autoscaling.create_launch_configuration(
@@ -170,8 +176,7 @@ def lifecycle_drainer(bin_dir: Path, aws: Aws) -> None:
         NotificationTargetARN=topic, RoleARN="arn:aws:iam::123456789012:role/demo-hooks",
     )
     # The emulator stops a draining instance's service tasks after 2 s, as ECS would once replacements run.
-    urllib.request.urlopen(urllib.request.Request(
-        f"{aws.url}/_shipshape/ecs/draining", data=json.dumps({"stop_after_ms": 2000, "step_ms": 400}).encode(), method="POST"))
+    aws.control("/ecs/draining", {"stop_after_ms": 2000, "step_ms": 400})
     print("    Seeded: group 'demo-web-asg' (3 instances) with hook 'shipshape-drain' -> SNS topic, cluster 'demo-web',")
     print("    2 service tasks on the first instance.")
     aws.show_cluster("demo-web")
@@ -228,8 +233,7 @@ def scale_in_cleaner(bin_dir: Path, aws: Aws) -> None:
     for arn, (count, group) in zip(arns, layout):
         for _ in range(count):
             aws.ecs.start_task(cluster="demo-fleet", taskDefinition="web", containerInstances=[arn], **({"group": group} if group else {}))
-    urllib.request.urlopen(urllib.request.Request(
-        f"{aws.url}/_shipshape/ecs/draining", data=json.dumps({"stop_after_ms": 500, "step_ms": 100}).encode(), method="POST"))
+    aws.control("/ecs/draining", {"stop_after_ms": 500, "step_ms": 100})
     print("    Seeded: group 'demo-fleet-asg' (5 instances), cluster 'demo-fleet': one idle instance, one with a")
     print("    single service task, three with 8 tasks each (the last one's are standalone batch tasks).")
     aws.show_cluster("demo-fleet")
@@ -291,8 +295,7 @@ def show_alias(aws: Aws) -> None:
 
 def alias_shifter(bin_dir: Path, aws: Aws) -> None:
     say("alias-shifter: a new Lambda version takes traffic step by step, and is rolled back when it errs")
-    role = json.loads(urllib.request.urlopen(urllib.request.Request(
-        f"{aws.url}/_shipshape/iam/role", data=json.dumps({"name": "checkout"}).encode(), method="POST")).read())["arn"]
+    role = aws.control("/iam/role", {"name": "checkout"})["arn"]
     aws.awslambda.create_function(FunctionName="checkout", Runtime="provided.al2023", Role=role, Handler="bootstrap",
                                   Code={"ZipFile": lambda_zip()})
     for _ in range(3):
