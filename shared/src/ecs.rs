@@ -7,10 +7,11 @@
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{ContainerInstance, ContainerInstanceStatus, DesiredStatus};
 use futures_util::{StreamExt, stream};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Env;
 use crate::error::{AwsError, aws};
+use crate::events::InstanceId;
 
 /// `DescribeContainerInstances` and `DescribeTasks` take at most 100 ARNs per call.
 pub const DESCRIBE_BATCH: usize = 100;
@@ -75,6 +76,39 @@ fn check_cluster(c: &str) -> Result<(), String> {
     if ok { Ok(()) } else { Err("not a cluster name (letters, digits, - and _, up to 255)".to_owned()) }
 }
 
+/// A container instance's status, as ECS reports it
+/// (<https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerInstance.html>).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+pub enum InstanceStatus {
+    Active,
+    Draining,
+    Registering,
+    Deregistering,
+    RegistrationFailed,
+    Inactive,
+    /// A status this code does not know (or none): never acted on.
+    Unknown,
+}
+
+impl InstanceStatus {
+    pub fn of(status: Option<&str>) -> Self {
+        status.and_then(|s| s.parse().ok()).unwrap_or(InstanceStatus::Unknown)
+    }
+}
+
 /// What we know of a container instance after `DescribeContainerInstances`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Found {
@@ -82,8 +116,7 @@ pub struct Found {
     pub cluster: String,
     pub container_instance_arn: String,
     pub ec2_instance_id: String,
-    /// `ACTIVE`, `DRAINING`, `REGISTERING`, `DEREGISTERING`, `REGISTRATION_FAILED`.
-    pub status: String,
+    pub status: InstanceStatus,
     pub running_tasks: i32,
     pub pending_tasks: i32,
     pub agent_connected: bool,
@@ -95,7 +128,7 @@ impl Found {
             cluster: cluster.to_owned(),
             container_instance_arn: ci.container_instance_arn()?.to_owned(),
             ec2_instance_id: ci.ec2_instance_id()?.to_owned(),
-            status: ci.status().unwrap_or("UNKNOWN").to_owned(),
+            status: InstanceStatus::of(ci.status()),
             running_tasks: ci.running_tasks_count(),
             pending_tasks: ci.pending_tasks_count(),
             agent_connected: ci.agent_connected(),
@@ -123,13 +156,8 @@ enum InCluster {
 pub async fn find_container_instance(
     ecs: &Client,
     clusters: &[String],
-    instance_id: &str,
+    instance_id: &InstanceId,
 ) -> Result<Search, AwsError> {
-    crate::events::check_instance_id("instance_id", instance_id).map_err(|e| AwsError {
-        operation: "ListContainerInstances",
-        code: None,
-        message: e.to_string(),
-    })?;
     let mut search = Search::default();
     let mut results = stream::iter(clusters)
         .map(|cluster| async move { (cluster, search_cluster(ecs, cluster, instance_id).await) })
@@ -147,10 +175,15 @@ pub async fn find_container_instance(
     Ok(search)
 }
 
-async fn search_cluster(ecs: &Client, cluster: &str, instance_id: &str) -> Result<InCluster, AwsError> {
+async fn search_cluster(
+    ecs: &Client,
+    cluster: &str,
+    instance_id: &InstanceId,
+) -> Result<InCluster, AwsError> {
     let listed: Result<Vec<String>, _> = ecs
         .list_container_instances()
         .cluster(cluster)
+        // An `InstanceId` was checked when the event was parsed: nothing else can reach the expression.
         .filter(format!("ec2InstanceId == {instance_id}"))
         .into_paginator()
         .items()
@@ -168,7 +201,7 @@ async fn search_cluster(ecs: &Client, cluster: &str, instance_id: &str) -> Resul
     let described = describe_container_instances(ecs, cluster, &arns).await?;
     Ok(described
         .into_iter()
-        .find(|f| f.ec2_instance_id == instance_id)
+        .find(|f| f.ec2_instance_id == instance_id.as_str())
         .map_or(InCluster::NotHere, InCluster::Found))
 }
 
@@ -314,52 +347,4 @@ pub async fn tasks_left(
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::HashMap;
-
-    use super::*;
-
-    #[test]
-    fn only_stopped_tasks_are_gone() {
-        for status in
-            ["PROVISIONING", "PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING", "STOPPING", "DEPROVISIONING"]
-        {
-            assert!(occupies_instance(Some(status)), "{status}");
-        }
-        assert!(occupies_instance(None));
-        assert!(!occupies_instance(Some("STOPPED")));
-    }
-
-    #[test]
-    fn cluster_scope_from_env() {
-        let map = HashMap::from([("CLUSTERS", "web, arn:aws:ecs:us-east-1:123456789012:cluster/batch_2")]);
-        let mut env = Env::from_map(&map);
-        let scope = ClusterScope::from_env(&mut env, "CLUSTERS");
-        assert_eq!(env.finish(), Ok(()));
-        assert_eq!(
-            scope,
-            ClusterScope::Listed(vec![
-                "web".into(),
-                "arn:aws:ecs:us-east-1:123456789012:cluster/batch_2".into()
-            ])
-        );
-
-        let map = HashMap::new();
-        let mut env = Env::from_map(&map);
-        assert_eq!(ClusterScope::from_env(&mut env, "CLUSTERS"), ClusterScope::All);
-    }
-
-    #[test]
-    fn bad_clusters_are_named() {
-        let map = HashMap::from([(
-            "CLUSTERS",
-            "web,my cluster,arn:aws:sns:us-east-1:1:t,arn:aws:ecs:r:1:service/x",
-        )]);
-        let mut env = Env::from_map(&map);
-        ClusterScope::from_env(&mut env, "CLUSTERS");
-        let err = env.finish().unwrap_err();
-        let values: Vec<_> = err.problems.iter().map(|p| p.value.clone().unwrap_or_default()).collect();
-        assert_eq!(values, ["my cluster", "arn:aws:sns:us-east-1:1:t", "arn:aws:ecs:r:1:service/x"]);
-        assert!(err.problems.iter().all(|p| p.variable == "CLUSTERS"));
-    }
-}
+mod tests;

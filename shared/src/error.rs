@@ -1,6 +1,9 @@
-//! AWS SDK errors, mapped where the call is made so the message names the operation.
+//! AWS SDK errors, mapped where the call is made so the message names the operation; the drainers' error.
 
 use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+use crate::edge::Internal;
+use crate::events::InvalidEvent;
 
 /// An AWS API call that failed after the SDK's own retries.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,34 +39,6 @@ impl AwsError {
     }
 }
 
-/// What the drainers' handlers fail with, at the Lambda edge. Each variant has a stable `errorType`.
-#[derive(Debug, thiserror::Error)]
-pub enum DrainError {
-    #[error(transparent)]
-    InvalidEvent(#[from] crate::events::InvalidEvent),
-    #[error(transparent)]
-    Aws(#[from] AwsError),
-    #[error("ECS refused to drain {container_instance_arn}: {reason}")]
-    DrainRejected { container_instance_arn: String, reason: String },
-}
-
-impl DrainError {
-    /// Stable names for the Lambda error response (`errorType`), for alarms and log queries.
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            DrainError::InvalidEvent(_) => "InvalidEvent",
-            DrainError::Aws(_) => "AwsApiError",
-            DrainError::DrainRejected { .. } => "DrainRejected",
-        }
-    }
-}
-
-impl From<DrainError> for lambda_runtime::Diagnostic {
-    fn from(e: DrainError) -> Self {
-        lambda_runtime::Diagnostic { error_type: e.error_type().to_owned(), error_message: e.to_string() }
-    }
-}
-
 /// `.map_err(aws("Operation"))` at each call site.
 pub fn aws<E, R>(operation: &'static str) -> impl FnOnce(SdkError<E, R>) -> AwsError
 where
@@ -73,9 +48,26 @@ where
     move |err| AwsError::from_sdk(operation, err)
 }
 
+/// What the drainers' handlers fail with, at the Lambda edge.
+#[derive(Debug, thiserror::Error, strum::IntoStaticStr)]
+pub enum DrainError {
+    #[error(transparent)]
+    InvalidEvent(#[from] InvalidEvent),
+    #[error(transparent)]
+    #[strum(serialize = "AwsApiError")]
+    Aws(#[from] AwsError),
+    #[error("ECS refused to drain {container_instance_arn}: {reason}")]
+    DrainRejected { container_instance_arn: String, reason: String },
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+crate::error_type!(DrainError);
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::edge::ErrorType;
 
     #[test]
     fn display_names_operation_and_code() {
@@ -87,5 +79,23 @@ mod tests {
         assert_eq!(e.to_string(), "ListClusters failed: AccessDeniedException: no");
         let e = AwsError { operation: "ListClusters", code: None, message: "timed out".into() };
         assert_eq!(e.to_string(), "ListClusters failed: timed out");
+    }
+
+    #[test]
+    fn drain_error_types_are_stable() {
+        let aws = AwsError { operation: "ListClusters", code: None, message: "x".into() };
+        let cases = [
+            (DrainError::from(InvalidEvent::new("source", "x")), "InvalidEvent"),
+            (DrainError::from(aws), "AwsApiError"),
+            (
+                DrainError::DrainRejected { container_instance_arn: "a".into(), reason: "r".into() },
+                "DrainRejected",
+            ),
+            (DrainError::from(Internal::new("testing", "x")), "Internal"),
+        ];
+        for (e, name) in cases {
+            assert_eq!(e.error_type(), name);
+            assert_eq!(lambda_runtime::Diagnostic::from(e).error_type, name);
+        }
     }
 }

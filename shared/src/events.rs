@@ -1,10 +1,14 @@
-//! Typed `detail`s of the EventBridge events shipshape consumes, and the checks every input gets.
+//! The events shipshape consumes, typed, and the one way every input is parsed.
 //!
-//! Handlers take the raw JSON and parse it here rather than letting the runtime deserialize it: a runtime
-//! deserialization failure reaches the caller as a generic `Runtime` error, while [`InvalidEvent`] names
-//! the field that is wrong.
+//! Handlers take the raw JSON and parse it with [`from_value`] rather than letting the runtime deserialize
+//! it: a runtime deserialization failure reaches the caller as a generic `Runtime` error, while
+//! [`InvalidEvent`] names the field path that is wrong (`detail.instance-id`,
+//! `Records[0].Sns.Message.EC2InstanceId`). Envelopes are `aws_lambda_events`' types; the `detail`s are ours.
 
-use serde::de::DeserializeOwned;
+use std::fmt;
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use serde::de::{DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -14,21 +18,11 @@ pub const SPOT_INTERRUPTION_WARNING: &str = "EC2 Spot Instance Interruption Warn
 /// <https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/rebalance-recommendations.html>
 pub const REBALANCE_RECOMMENDATION: &str = "EC2 Instance Rebalance Recommendation";
 
-/// `detail` of "EC2 Spot Instance Interruption Warning".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct SpotInterruptionDetail {
-    pub instance_id: String,
-    /// `terminate`, `stop` or `hibernate`.
-    pub instance_action: String,
-}
-
-/// `detail` of "EC2 Instance Rebalance Recommendation".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct RebalanceRecommendationDetail {
-    pub instance_id: String,
-}
+pub const SOURCE_AUTOSCALING: &str = "aws.autoscaling";
+/// <https://docs.aws.amazon.com/autoscaling/ec2/userguide/prepare-for-lifecycle-notifications.html>
+pub const INSTANCE_TERMINATE_LIFECYCLE_ACTION: &str = "EC2 Instance-terminate Lifecycle Action";
+pub const TRANSITION_TERMINATING: &str = "autoscaling:EC2_INSTANCE_TERMINATING";
+pub const TEST_NOTIFICATION: &str = "autoscaling:TEST_NOTIFICATION";
 
 /// An input that is not what the function handles; names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,47 +38,31 @@ impl InvalidEvent {
     }
 }
 
-/// The EventBridge envelope fields we route on, read from raw JSON.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Envelope<'a> {
-    pub source: &'a str,
-    pub detail_type: &'a str,
-    pub detail: &'a Value,
-}
-
-impl<'a> Envelope<'a> {
-    pub fn parse(event: &'a Value) -> Result<Self, InvalidEvent> {
-        if !event.is_object() {
-            return Err(InvalidEvent::new("(event)", format!("must be a JSON object, got {}", kind(event))));
+/// `value`, found at path `at` of the payload (`""` for the payload itself), as `T`. The error names the
+/// path of what is wrong; for a missing field, the field itself.
+pub fn from_value<T: DeserializeOwned>(value: &Value, at: &str) -> Result<T, InvalidEvent> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let mut path = join(at, &e.path().to_string());
+        let reason = e.inner().to_string();
+        if let Some(missing) = reason.strip_prefix("missing field `").and_then(|r| r.strip_suffix('`')) {
+            path = join(&path, missing);
         }
-        let detail = event.get("detail").ok_or_else(|| InvalidEvent::new("detail", "is missing"))?;
-        if !detail.is_object() {
-            return Err(InvalidEvent::new("detail", format!("must be an object, got {}", kind(detail))));
-        }
-        Ok(Envelope {
-            source: str_field(event, "source")?,
-            detail_type: str_field(event, "detail-type")?,
-            detail,
-        })
-    }
+        InvalidEvent::new(if path.is_empty() { "(event)".to_owned() } else { path }, reason)
+    })
+}
 
-    /// The `detail` as `T`; serde's message names the missing or mistyped key.
-    pub fn detail<T: DeserializeOwned>(&self) -> Result<T, InvalidEvent> {
-        T::deserialize(self.detail).map_err(|e| InvalidEvent::new("detail", e.to_string()))
+fn join(at: &str, path: &str) -> String {
+    let path = path.trim_start_matches('.');
+    match (at.is_empty(), path.is_empty()) {
+        (_, true) => at.to_owned(),
+        (true, false) => path.to_owned(),
+        (false, false) if path.starts_with('[') => format!("{at}{path}"),
+        (false, false) => format!("{at}.{path}"),
     }
 }
 
-/// A string field of a JSON object, present and non-empty.
-pub fn str_field<'a>(obj: &'a Value, field: &str) -> Result<&'a str, InvalidEvent> {
-    match obj.get(field) {
-        None | Some(Value::Null) => Err(InvalidEvent::new(field, "is missing")),
-        Some(Value::String(s)) if s.is_empty() => Err(InvalidEvent::new(field, "is empty")),
-        Some(Value::String(s)) => Ok(s),
-        Some(other) => Err(InvalidEvent::new(field, format!("must be a string, got {}", kind(other)))),
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
+/// The kind of JSON value, for messages.
+pub fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -95,36 +73,150 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-/// EC2 instance ids are `i-` and 8 or 17 lowercase hex digits. Checked before any call, so a typo or an
-/// injection in a hand-made event never reaches an ECS filter expression.
-pub fn check_instance_id(field: &str, id: &str) -> Result<(), InvalidEvent> {
-    let hex = id.strip_prefix("i-").unwrap_or("");
-    let ok =
-        matches!(hex.len(), 8 | 17) && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(InvalidEvent::new(field, format!("{id:?} is not an EC2 instance id (i- and 8 or 17 hex digits)")))
+/// The payload as a JSON object, or an error naming `(event)`.
+pub fn object(payload: &Value) -> Result<&serde_json::Map<String, Value>, InvalidEvent> {
+    payload
+        .as_object()
+        .ok_or_else(|| InvalidEvent::new("(event)", format!("must be a JSON object, got {}", kind(payload))))
+}
+
+/// An EventBridge event with its envelope checked (`source` and `detail-type` present and not empty,
+/// `detail` an object); the caller types the `detail` by its `detail-type` with [`detail`].
+pub fn eventbridge(payload: &Value) -> Result<EventBridgeEvent<Value>, InvalidEvent> {
+    object(payload)?;
+    let event: EventBridgeEvent<Value> = from_value(payload, "")?;
+    for (field, value) in [("source", &event.source), ("detail-type", &event.detail_type)] {
+        if value.is_empty() {
+            return Err(InvalidEvent::new(field, "is empty"));
+        }
     }
+    if !event.detail.is_object() {
+        return Err(InvalidEvent::new("detail", format!("must be an object, got {}", kind(&event.detail))));
+    }
+    Ok(event)
+}
+
+/// The event's `detail` as `T`.
+pub fn detail<T: DeserializeOwned>(event: &EventBridgeEvent<Value>) -> Result<T, InvalidEvent> {
+    from_value(&event.detail, "detail")
+}
+
+/// An EC2 instance id: `i-` and 8 or 17 lowercase hex digits. Checked when an event is parsed, so a typo or
+/// an injection in a hand-made event never reaches an ECS filter expression.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct InstanceId(String);
+
+impl InstanceId {
+    /// `id` checked, or an error naming `field`.
+    pub fn parse(field: &str, id: &str) -> Result<Self, InvalidEvent> {
+        InstanceId::try_from(id.to_owned()).map_err(|reason| InvalidEvent::new(field, reason))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for InstanceId {
+    type Error = String;
+
+    fn try_from(id: String) -> Result<Self, String> {
+        let hex = id.strip_prefix("i-").unwrap_or("");
+        let ok = matches!(hex.len(), 8 | 17)
+            && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if ok {
+            Ok(InstanceId(id))
+        } else {
+            Err(format!("{id:?} is not an EC2 instance id (i- and 8 or 17 hex digits)"))
+        }
+    }
+}
+
+impl From<InstanceId> for String {
+    fn from(id: InstanceId) -> String {
+        id.0
+    }
+}
+
+impl fmt::Display for InstanceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for InstanceId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+/// What EC2 will do to a Spot instance it interrupts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstanceAction {
+    Terminate,
+    Stop,
+    Hibernate,
+}
+
+/// `detail` of "EC2 Spot Instance Interruption Warning".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct SpotInterruptionDetail {
+    pub instance_id: InstanceId,
+    pub instance_action: InstanceAction,
+}
+
+/// `detail` of "EC2 Instance Rebalance Recommendation".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct RebalanceRecommendationDetail {
+    pub instance_id: InstanceId,
+}
+
+/// The Auto Scaling lifecycle message: the SNS `Message` of a hook with an SNS target, and the `detail`
+/// of the EventBridge "EC2 Instance-terminate Lifecycle Action" event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LifecycleMessage {
+    pub lifecycle_transition: String,
+    #[serde(deserialize_with = "non_empty")]
+    pub auto_scaling_group_name: String,
+    #[serde(deserialize_with = "non_empty")]
+    pub lifecycle_hook_name: String,
+    #[serde(deserialize_with = "non_empty")]
+    pub lifecycle_action_token: String,
+    #[serde(rename = "EC2InstanceId")]
+    pub ec2_instance_id: InstanceId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification_metadata: Option<String>,
+}
+
+/// A string that must not be empty.
+pub fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.is_empty() { Err(serde::de::Error::custom("is empty")) } else { Ok(s) }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use serde_json::json;
+
+    use super::*;
 
     #[test]
     fn instance_ids() {
-        assert!(check_instance_id("f", "i-1234567890abcdef0").is_ok());
-        assert!(check_instance_id("f", "i-12345678").is_ok());
+        assert!(InstanceId::parse("f", "i-1234567890abcdef0").is_ok());
+        assert!(InstanceId::parse("f", "i-12345678").is_ok());
         for bad in ["", "i-", "i-123", "i-1234567890ABCDEF0", "x-12345678", "i-12345678 or x == y"] {
-            let err = check_instance_id("detail.instance-id", bad).unwrap_err();
+            let err = InstanceId::parse("detail.instance-id", bad).unwrap_err();
             assert_eq!(err.field, "detail.instance-id", "{bad}");
         }
     }
 
     #[test]
-    fn envelope_names_what_is_wrong() {
+    fn the_envelope_names_what_is_wrong() {
         let cases = [
             (json!([]), "(event)"),
             (json!({"source": "aws.ec2", "detail-type": "x"}), "detail"),
@@ -134,7 +226,7 @@ mod tests {
             (json!({"source": "aws.ec2", "detail-type": "", "detail": {}}), "detail-type"),
         ];
         for (event, field) in cases {
-            assert_eq!(Envelope::parse(&event).unwrap_err().field, field, "{event}");
+            assert_eq!(eventbridge(&event).unwrap_err().field, field, "{event}");
         }
     }
 
@@ -142,29 +234,23 @@ mod tests {
     fn detail_errors_name_the_key() {
         let event = json!({"source": "aws.ec2", "detail-type": SPOT_INTERRUPTION_WARNING,
                            "detail": {"instance-id": "i-12345678"}});
-        let env = Envelope::parse(&event).unwrap();
-        let err = env.detail::<SpotInterruptionDetail>().unwrap_err();
-        assert!(err.to_string().contains("instance-action"), "{err}");
+        let err = detail::<SpotInterruptionDetail>(&eventbridge(&event).unwrap()).unwrap_err();
+        assert_eq!(err.field, "detail.instance-action", "{err}");
+        let event = json!({"source": "aws.ec2", "detail-type": SPOT_INTERRUPTION_WARNING,
+                           "detail": {"instance-id": "web-1", "instance-action": "stop"}});
+        let err = detail::<SpotInterruptionDetail>(&eventbridge(&event).unwrap()).unwrap_err();
+        assert_eq!(err.field, "detail.instance-id", "{err}");
+        assert!(err.reason.contains("not an EC2 instance id"), "{err}");
     }
-}
 
-pub const SOURCE_AUTOSCALING: &str = "aws.autoscaling";
-/// <https://docs.aws.amazon.com/autoscaling/ec2/userguide/prepare-for-lifecycle-notifications.html>
-pub const INSTANCE_TERMINATE_LIFECYCLE_ACTION: &str = "EC2 Instance-terminate Lifecycle Action";
-pub const TRANSITION_TERMINATING: &str = "autoscaling:EC2_INSTANCE_TERMINATING";
-pub const TEST_NOTIFICATION: &str = "autoscaling:TEST_NOTIFICATION";
-
-/// The Auto Scaling lifecycle message: the SNS `Message` of a hook with an SNS target, and the `detail`
-/// of the EventBridge "EC2 Instance-terminate Lifecycle Action" event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct LifecycleMessage {
-    pub lifecycle_transition: String,
-    pub auto_scaling_group_name: String,
-    pub lifecycle_hook_name: String,
-    pub lifecycle_action_token: String,
-    #[serde(rename = "EC2InstanceId")]
-    pub ec2_instance_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub notification_metadata: Option<String>,
+    #[test]
+    fn paths_join_under_where_the_value_was_found() {
+        let message = json!({"LifecycleTransition": TRANSITION_TERMINATING, "AutoScalingGroupName": "",
+            "LifecycleHookName": "h", "LifecycleActionToken": "t", "EC2InstanceId": "i-12345678"});
+        let err = from_value::<LifecycleMessage>(&message, "Records[0].Sns.Message").unwrap_err();
+        assert_eq!(err.field, "Records[0].Sns.Message.AutoScalingGroupName");
+        assert_eq!(err.reason, "is empty");
+        assert_eq!(join("Records", "[0].Sns"), "Records[0].Sns");
+        assert_eq!(join("", "."), "");
+    }
 }

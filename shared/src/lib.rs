@@ -1,8 +1,11 @@
 //! What more than one shipshape function needs.
 //!
+//! - [`edge`]: the Lambda edge: the invocation's time [`edge::Budget`], a [`edge::Clock`] that paused-time
+//!   tests control, stable `errorType`s ([`edge::ErrorType`]) and the [`edge::Internal`] error for our bugs;
 //! - [`config`]: settings read once from the environment at cold start, every bad variable named;
-//! - [`events`]: typed `detail`s of the EventBridge events we consume;
-//! - [`error`]: AWS SDK errors mapped at the call site, with the operation's name;
+//! - [`events`]: the one way inputs are parsed (every error names its field path), typed EventBridge
+//!   `detail`s, checked instance ids;
+//! - [`error`]: AWS SDK errors mapped at the call site, with the operation's name; the drainers' error;
 //! - [`logging`]: `tracing` set up for Lambda (JSON when Lambda's log format is JSON);
 //! - [`aws`]: one SDK configuration for every client (retries, timeouts);
 //! - [`ecs`]: find an EC2 instance's container instance, set it DRAINING, count what still runs;
@@ -12,6 +15,7 @@
 pub mod aws;
 pub mod config;
 pub mod ecs;
+pub mod edge;
 pub mod error;
 pub mod events;
 pub mod logging;

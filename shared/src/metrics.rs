@@ -28,6 +28,18 @@ impl Unit {
     }
 }
 
+/// An invocation's summary that knows which metrics it stands for.
+pub trait Record {
+    fn record(&self, m: &mut Metrics);
+}
+
+/// Writes the metrics `outcome` records for the running function (`fallback`: its name in a local run).
+pub fn emit(fallback: &str, outcome: &impl Record) {
+    let mut m = Metrics::for_function(fallback);
+    outcome.record(&mut m);
+    m.emit();
+}
+
 /// The metrics of one invocation, written with [`Metrics::emit`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metrics {

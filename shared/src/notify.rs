@@ -33,6 +33,13 @@ pub enum Notification {
     },
 }
 
+/// A message for a person: what each function's `report` writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub subject: String,
+    pub body: String,
+}
+
 impl Notifier {
     pub fn new(client: aws_sdk_sns::Client, topic_arn: Option<String>) -> Self {
         Notifier { client, topic_arn }
@@ -42,14 +49,24 @@ impl Notifier {
         self.topic_arn.is_some()
     }
 
-    pub async fn send(&self, subject: &str, message: &str) -> Notification {
+    /// What a summary says before (or without) a message: `off` with no topic, `skipped` otherwise.
+    pub fn silent(&self) -> Notification {
+        if self.enabled() { Notification::Skipped } else { Notification::Off }
+    }
+
+    /// The same notifier sending to `topic_arn` instead, when one is given.
+    pub fn to(&self, topic_arn: Option<String>) -> Notifier {
+        Notifier { client: self.client.clone(), topic_arn: topic_arn.or_else(|| self.topic_arn.clone()) }
+    }
+
+    pub async fn send(&self, message: &Message) -> Notification {
         let Some(topic) = &self.topic_arn else { return Notification::Off };
         let result = self
             .client
             .publish()
             .topic_arn(topic)
-            .subject(subject_line(subject))
-            .message(message)
+            .subject(subject_line(&message.subject))
+            .message(&message.body)
             .send()
             .await
             .map_err(aws("Publish"));

@@ -1,4 +1,4 @@
-//! The invocation payload, checked field by field before anything touches AWS.
+//! The invocation payload, typed and checked field by field before anything touches AWS.
 //!
 //! A rollout takes the payload of the `aws-lambda-deploy` sample unchanged (`function-name`,
 //! `alias-name`, `new-version`, `steps`, `interval`, `type`, `health-check`) plus shipshape's extensions.
@@ -7,9 +7,10 @@
 //! step failed outright.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-use shared::events::InvalidEvent;
+use serde_json::Value;
+use shared::events::{self, InvalidEvent};
 
+use self::numeric::Numeric;
 use crate::schedule::{self, Kind};
 use crate::state::State;
 
@@ -53,84 +54,163 @@ pub enum Request {
     Rollback(Box<State>, String),
 }
 
-const FIELDS: &[&str] = &[
-    "function-name",
-    "alias-name",
-    "new-version",
-    "type",
-    "steps",
-    "interval",
-    "canary-weight",
-    "weights",
-    "health-check",
-    "alarms",
-    "max-error-rate",
-    "min-invocations",
-    "metric-delay",
-    "publish",
-    "notification-topic-arn",
-    "dry-run",
-];
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Mode {
+    Start,
+    Step,
+    Rollback,
+}
+
+/// A state machine call: the mode and what it carries.
+#[derive(Debug, Deserialize)]
+struct Call {
+    mode: Mode,
+    #[serde(default)]
+    rollout: Option<Value>,
+    #[serde(default)]
+    state: Option<Value>,
+    #[serde(default)]
+    error: Option<Caught>,
+}
+
+/// The `{"Error", "Cause"}` a state machine's `Catch` records.
+#[derive(Debug, Default, Deserialize)]
+struct Caught {
+    #[serde(rename = "Error", default)]
+    error: Option<String>,
+    #[serde(rename = "Cause", default)]
+    cause: Option<String>,
+}
 
 impl Request {
     pub fn parse(payload: &Value) -> Result<Self, InvalidEvent> {
-        let obj = object(payload, "(payload)")?;
-        let Some(mode) = obj.get("mode") else { return Ok(Request::Run(Rollout::parse(payload)?)) };
-        let state = |obj: &Map<String, Value>| -> Result<Box<State>, InvalidEvent> {
-            let raw = obj.get("state").ok_or_else(|| InvalidEvent::new("state", "missing"))?;
-            serde_json::from_value(raw.clone())
-                .map(Box::new)
-                .map_err(|e| InvalidEvent::new("state", format!("not a state this function returned: {e}")))
-        };
-        match mode.as_str() {
-            Some("start") => {
-                let rollout = obj.get("rollout").ok_or_else(|| InvalidEvent::new("rollout", "missing"))?;
-                Ok(Request::Start(Rollout::parse(rollout)?))
+        let obj = object(payload)?;
+        if !obj.contains_key("mode") {
+            return Ok(Request::Run(Rollout::parse(payload)?));
+        }
+        let call: Call = events::from_value(payload, "").map_err(|e| {
+            if e.field == "mode" {
+                InvalidEvent::new("mode", "expected start, step or rollback (or no mode for a whole rollout)")
+            } else {
+                e
             }
-            Some("step") => Ok(Request::Step(state(obj)?)),
-            Some("rollback") => Ok(Request::Rollback(state(obj)?, failure(obj.get("error")))),
-            _ => Err(InvalidEvent::new(
-                "mode",
-                "expected start, step or rollback (or no mode for a whole rollout)",
-            )),
+        })?;
+        let state = |raw: Option<Value>| -> Result<Box<State>, InvalidEvent> {
+            let raw = raw.ok_or_else(|| InvalidEvent::new("state", "missing"))?;
+            events::from_value(&raw, "state").map(Box::new).map_err(|e| {
+                InvalidEvent::new(
+                    "state",
+                    format!("not a state this function returned: `{}` {}", e.field, e.reason),
+                )
+            })
+        };
+        match call.mode {
+            Mode::Start => {
+                let rollout = call.rollout.ok_or_else(|| InvalidEvent::new("rollout", "missing"))?;
+                Ok(Request::Start(Rollout::parse(&rollout)?))
+            }
+            Mode::Step => Ok(Request::Step(state(call.state)?)),
+            Mode::Rollback => {
+                Ok(Request::Rollback(state(call.state)?, failure(call.error.unwrap_or_default())))
+            }
         }
     }
 }
 
-/// Why the state machine calls rollback: the `{"Error", "Cause"}` its `Catch` recorded.
-fn failure(error: Option<&Value>) -> String {
-    let field =
-        |name: &str| error.and_then(|e| e.get(name)).and_then(Value::as_str).filter(|s| !s.is_empty());
-    match (field("Error"), field("Cause")) {
+/// Why the state machine calls rollback.
+fn failure(caught: Caught) -> String {
+    let nonempty = |s: Option<String>| s.filter(|s| !s.is_empty());
+    match (nonempty(caught.error), nonempty(caught.cause)) {
         (Some(e), Some(c)) => format!("the state machine's step failed: {e}: {c}"),
         (Some(e), None) => format!("the state machine's step failed: {e}"),
         _ => "the state machine's step failed".to_owned(),
     }
 }
 
-fn object<'a>(v: &'a Value, field: &str) -> Result<&'a Map<String, Value>, InvalidEvent> {
-    v.as_object().ok_or_else(|| InvalidEvent::new(field, "expected a JSON object"))
+fn object(v: &Value) -> Result<&serde_json::Map<String, Value>, InvalidEvent> {
+    v.as_object().ok_or_else(|| InvalidEvent::new("(payload)", "expected a JSON object"))
+}
+
+/// The payload as sent; [`Payload::validate`] makes a [`Rollout`] of it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct Payload {
+    function_name: String,
+    alias_name: String,
+    #[serde(default)]
+    new_version: Option<Numeric>,
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(default)]
+    steps: Option<Numeric>,
+    #[serde(default)]
+    interval: Option<Numeric>,
+    #[serde(default)]
+    canary_weight: Option<Numeric>,
+    #[serde(default)]
+    weights: Option<Vec<f64>>,
+    #[serde(default)]
+    health_check: Option<bool>,
+    #[serde(default)]
+    alarms: Option<Vec<String>>,
+    #[serde(default)]
+    max_error_rate: Option<Numeric>,
+    #[serde(default)]
+    min_invocations: Option<Numeric>,
+    #[serde(default)]
+    metric_delay: Option<Numeric>,
+    #[serde(default)]
+    publish: Option<bool>,
+    #[serde(default)]
+    notification_topic_arn: Option<String>,
+    #[serde(default)]
+    dry_run: Option<bool>,
 }
 
 impl Rollout {
     pub fn parse(payload: &Value) -> Result<Self, InvalidEvent> {
-        let obj = object(payload, "(payload)")?;
-        if let Some(unknown) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-            return Err(InvalidEvent::new(unknown, format!("unknown field (known: {})", FIELDS.join(", "))));
+        object(payload)?;
+        let p: Payload = events::from_value(payload, "")?;
+        p.validate()
+    }
+
+    /// `function:alias`, the `Resource` dimension of the alias's metrics.
+    pub fn resource(&self) -> String {
+        format!("{}:{}", self.function_short_name(), self.alias_name)
+    }
+
+    /// The function's name when it was given as an ARN.
+    pub fn function_short_name(&self) -> &str {
+        match self.function_name.strip_prefix("arn:") {
+            Some(rest) => rest.rsplit(':').next().unwrap_or(&self.function_name),
+            None => &self.function_name,
         }
-        let function_name =
-            string(obj, "function-name")?.ok_or_else(|| InvalidEvent::new("function-name", "missing"))?;
-        check_function_name(&function_name)?;
-        let alias_name =
-            string(obj, "alias-name")?.ok_or_else(|| InvalidEvent::new("alias-name", "missing"))?;
-        check_alias_name(&alias_name)?;
-        let publish = boolean(obj, "publish", false)?;
-        let new_version = match obj.get("new-version") {
-            None | Some(Value::Null) => None,
-            Some(Value::Number(n)) => Some(n.to_string()),
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err(InvalidEvent::new("new-version", "expected a version number")),
-        };
+    }
+
+    /// Seconds one step takes, waiting included.
+    pub fn step_seconds(&self) -> u64 {
+        self.interval + if self.health_check { self.metric_delay } else { 0 }
+    }
+}
+
+impl Payload {
+    /// Each value in its range, and the rules between fields.
+    fn validate(self) -> Result<Rollout, InvalidEvent> {
+        for (field, value) in [
+            ("function-name", Some(&self.function_name)),
+            ("alias-name", Some(&self.alias_name)),
+            ("type", self.kind.as_ref()),
+            ("notification-topic-arn", self.notification_topic_arn.as_ref()),
+        ] {
+            if value.is_some_and(String::is_empty) {
+                return Err(InvalidEvent::new(field, "empty"));
+            }
+        }
+        check_function_name(&self.function_name)?;
+        check_alias_name(&self.alias_name)?;
+        let publish = self.publish.unwrap_or(false);
+        let new_version = self.new_version.as_ref().map(Numeric::text);
         match (&new_version, publish) {
             (None, false) => {
                 return Err(InvalidEvent::new(
@@ -158,22 +238,11 @@ impl Rollout {
             }
             _ => {}
         }
-        let custom = match obj.get("weights") {
-            None => Vec::new(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|w| {
-                    w.as_f64().ok_or_else(|| InvalidEvent::new("weights", "expected numbers between 0 and 1"))
-                })
-                .collect::<Result<_, _>>()?,
-            Some(_) => {
-                return Err(InvalidEvent::new("weights", "expected a list of numbers between 0 and 1"));
-            }
-        };
-        let kind = match string(obj, "type")? {
+        let custom = self.weights.unwrap_or_default();
+        let kind = match self.kind.as_deref() {
             None if !custom.is_empty() => Kind::Custom,
             None => Kind::Linear,
-            Some(t) => Kind::parse(&t).ok_or_else(|| {
+            Some(t) => t.parse().map_err(|_| {
                 InvalidEvent::new(
                     "type",
                     format!("{t:?}: expected linear, canary, exponential, all-at-once or custom"),
@@ -186,28 +255,20 @@ impl Rollout {
         if kind != Kind::Custom && !custom.is_empty() {
             return Err(InvalidEvent::new("weights", "only with type custom (or without type)"));
         }
-        let steps = u32::try_from(number(obj, "steps", 10.0, 1.0, 100.0, true)? as u64).unwrap_or(10);
-        let interval = number(obj, "interval", 60.0, 0.0, 86_400.0, true)? as u64;
-        let canary_weight = number(obj, "canary-weight", 0.1, 0.0001, 0.9999, false)?;
+        let steps = u32::try_from(number("steps", &self.steps, 10.0, 1.0, 100.0, true)? as u64).unwrap_or(10);
+        let interval = number("interval", &self.interval, 60.0, 0.0, 86_400.0, true)? as u64;
+        let canary_weight = number("canary-weight", &self.canary_weight, 0.1, 0.0001, 0.9999, false)?;
         let weights = schedule::weights(kind, steps, canary_weight, &custom).map_err(|e| {
             InvalidEvent::new(if kind == Kind::Custom { "weights" } else { "canary-weight" }, e)
         })?;
-        let alarms = match obj.get("alarms") {
-            None => Vec::new(),
-            Some(Value::Array(items)) if items.len() <= 100 => items
-                .iter()
-                .map(|a| match a.as_str() {
-                    Some(s) if (1..=255).contains(&s.len()) => Ok(s.to_owned()),
-                    _ => Err(InvalidEvent::new(
-                        "alarms",
-                        "expected CloudWatch alarm names (1 to 255 characters)",
-                    )),
-                })
-                .collect::<Result<_, _>>()?,
-            Some(_) => return Err(InvalidEvent::new("alarms", "expected a list of up to 100 alarm names")),
-        };
-        let notification_topic_arn = string(obj, "notification-topic-arn")?;
-        if let Some(arn) = &notification_topic_arn {
+        let alarms = self.alarms.unwrap_or_default();
+        if alarms.len() > 100 {
+            return Err(InvalidEvent::new("alarms", "expected a list of up to 100 alarm names"));
+        }
+        if alarms.iter().any(|a| !(1..=255).contains(&a.len())) {
+            return Err(InvalidEvent::new("alarms", "expected CloudWatch alarm names (1 to 255 characters)"));
+        }
+        if let Some(arn) = &self.notification_topic_arn {
             let parts: Vec<&str> = arn.split(':').collect();
             if parts.len() != 6 || parts[0] != "arn" || parts[2] != "sns" {
                 return Err(InvalidEvent::new(
@@ -217,78 +278,37 @@ impl Rollout {
             }
         }
         Ok(Rollout {
-            function_name,
-            alias_name,
+            function_name: self.function_name,
+            alias_name: self.alias_name,
             new_version,
             kind,
             steps,
             interval,
             canary_weight,
             weights,
-            health_check: boolean(obj, "health-check", true)?,
+            health_check: self.health_check.unwrap_or(true),
             alarms,
-            max_error_rate: number(obj, "max-error-rate", 0.0, 0.0, 1.0, false)?,
-            min_invocations: number(obj, "min-invocations", 0.0, 0.0, 1e9, true)?,
-            metric_delay: number(obj, "metric-delay", 60.0, 0.0, 600.0, true)? as u64,
+            max_error_rate: number("max-error-rate", &self.max_error_rate, 0.0, 0.0, 1.0, false)?,
+            min_invocations: number("min-invocations", &self.min_invocations, 0.0, 0.0, 1e9, true)?,
+            metric_delay: number("metric-delay", &self.metric_delay, 60.0, 0.0, 600.0, true)? as u64,
             publish,
-            notification_topic_arn,
-            dry_run: boolean(obj, "dry-run", false)?,
+            notification_topic_arn: self.notification_topic_arn,
+            dry_run: self.dry_run.unwrap_or(false),
         })
     }
-
-    /// `function:alias`, the `Resource` dimension of the alias's metrics.
-    pub fn resource(&self) -> String {
-        format!("{}:{}", self.function_short_name(), self.alias_name)
-    }
-
-    /// The function's name when it was given as an ARN.
-    pub fn function_short_name(&self) -> &str {
-        match self.function_name.strip_prefix("arn:") {
-            Some(rest) => rest.rsplit(':').next().unwrap_or(&self.function_name),
-            None => &self.function_name,
-        }
-    }
-
-    /// Seconds one step takes, waiting included.
-    pub fn step_seconds(&self) -> u64 {
-        self.interval + if self.health_check { self.metric_delay } else { 0 }
-    }
 }
 
-fn string(obj: &Map<String, Value>, field: &str) -> Result<Option<String>, InvalidEvent> {
-    match obj.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.is_empty() => Err(InvalidEvent::new(field, "empty")),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(InvalidEvent::new(field, "expected a string")),
-    }
-}
-
-fn boolean(obj: &Map<String, Value>, field: &str, default: bool) -> Result<bool, InvalidEvent> {
-    match obj.get(field) {
-        None | Some(Value::Null) => Ok(default),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(_) => Err(InvalidEvent::new(field, "expected true or false")),
-    }
-}
-
-/// A number in `min..=max` (a whole one when `whole`); numbers given as strings are accepted, as the
-/// sample's users send `"interval": "120"`.
+/// A number in `min..=max` (a whole one when `whole`), or `default` when not given.
 fn number(
-    obj: &Map<String, Value>,
     field: &str,
+    v: &Option<Numeric>,
     default: f64,
     min: f64,
     max: f64,
     whole: bool,
 ) -> Result<f64, InvalidEvent> {
-    let v = match obj.get(field) {
-        None | Some(Value::Null) => return Ok(default),
-        Some(Value::Number(n)) => n.as_f64(),
-        Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
-        Some(_) => None,
-    };
-    match v {
+    let Some(v) = v else { return Ok(default) };
+    match v.as_f64() {
         Some(v) if v.is_finite() && (min..=max).contains(&v) && (!whole || v.fract() == 0.0) => Ok(v),
         _ => Err(InvalidEvent::new(
             field,
@@ -300,18 +320,15 @@ fn number(
 /// A function name (1-64 of letters, digits, `-`, `_`) or its ARN.
 fn check_function_name(name: &str) -> Result<(), InvalidEvent> {
     let short = match name.strip_prefix("arn:") {
-        Some(rest) => {
-            let parts: Vec<&str> = rest.split(':').collect();
-            match parts.as_slice() {
-                [_, "lambda", _, _, "function", short] => *short,
-                _ => {
-                    return Err(InvalidEvent::new(
-                        "function-name",
-                        "not a Lambda function ARN (and no qualifier)",
-                    ));
-                }
+        Some(rest) => match rest.split(':').collect::<Vec<_>>().as_slice() {
+            [_, "lambda", _, _, "function", short] => *short,
+            _ => {
+                return Err(InvalidEvent::new(
+                    "function-name",
+                    "not a Lambda function ARN (and no qualifier)",
+                ));
             }
-        }
+        },
         None => name,
     };
     let ok = (1..=64).contains(&short.len())
@@ -331,78 +348,6 @@ fn check_alias_name(name: &str) -> Result<(), InvalidEvent> {
     if ok { Ok(()) } else { Err(InvalidEvent::new("alias-name", format!("{name:?} is not an alias name"))) }
 }
 
+mod numeric;
 #[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    fn field(v: Value) -> String {
-        Rollout::parse(&v).err().map(|e| e.field).unwrap_or_else(|| "(accepted)".into())
-    }
-
-    #[test]
-    fn the_sample_payload_is_accepted_unchanged() {
-        let r = Rollout::parse(
-            &json!({"function-name": "MyFunction", "alias-name": "MyAlias", "new-version": "2",
-            "steps": 10, "interval": 120, "type": "linear", "health-check": true}),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(r.new_version.as_deref(), Some("2"));
-        assert_eq!(r.weights.len(), 9);
-        assert_eq!(r.interval, 120);
-        assert_eq!(r.resource(), "MyFunction:MyAlias");
-    }
-
-    #[test]
-    fn every_bad_field_is_named() {
-        let base = json!({"function-name": "f", "alias-name": "live", "new-version": 2});
-        let with = |k: &str, v: Value| {
-            let mut p = base.clone();
-            p[k] = v;
-            p
-        };
-        assert_eq!(field(base.clone()), "(accepted)");
-        assert_eq!(field(json!({"alias-name": "live", "new-version": 2})), "function-name");
-        assert_eq!(field(with("function-name", json!("my fn"))), "function-name");
-        assert_eq!(field(with("alias-name", json!("42"))), "alias-name");
-        assert_eq!(field(with("new-version", json!("$LATEST"))), "new-version");
-        assert_eq!(field(with("new-version", json!("v2"))), "new-version");
-        assert_eq!(field(with("steps", json!(0))), "steps");
-        assert_eq!(field(with("steps", json!(101))), "steps");
-        assert_eq!(field(with("interval", json!(-1))), "interval");
-        assert_eq!(field(with("interval", json!(1.5))), "interval");
-        assert_eq!(field(with("type", json!("blue-green"))), "type");
-        assert_eq!(field(with("weights", json!([0.5, 0.2]))), "weights");
-        assert_eq!(field(with("canary-weight", json!(1.0))), "canary-weight");
-        assert_eq!(field(with("max-error-rate", json!(2))), "max-error-rate");
-        assert_eq!(field(with("alarms", json!([""]))), "alarms");
-        assert_eq!(field(with("health-check", json!("yes"))), "health-check");
-        assert_eq!(
-            field(with("notification-topic-arn", json!("arn:aws:sqs:r:1:q"))),
-            "notification-topic-arn"
-        );
-        assert_eq!(field(with("new_version", json!(2))), "new_version");
-        assert_eq!(field(with("publish", json!(true))), "new-version");
-    }
-
-    #[test]
-    fn types_and_modes() {
-        let r = Rollout::parse(&json!({"function-name": "f", "alias-name": "live", "new-version": "3",
-            "type": "canary", "canary-weight": 0.05, "interval": "300"}))
-        .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((r.weights.clone(), r.interval), (vec![0.05], 300));
-        let r = Rollout::parse(
-            &json!({"function-name": "f", "alias-name": "live", "publish": true, "weights": [0.1, 0.5]}),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((r.kind, r.new_version), (Kind::Custom, None));
-
-        let start = json!({"mode": "start", "rollout": {"function-name": "f", "alias-name": "live", "new-version": 2}});
-        assert!(matches!(Request::parse(&start), Ok(Request::Start(_))));
-        let bad = Request::parse(&json!({"mode": "step", "state": {"x": 1}})).err().map(|e| e.field);
-        assert_eq!(bad.as_deref(), Some("state"));
-        let bad = Request::parse(&json!({"mode": "jump"})).err().map(|e| e.field);
-        assert_eq!(bad.as_deref(), Some("mode"));
-    }
-}
+mod tests;

@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 /// Weights are kept to 4 decimals (0.01 %), the precision anyone reads them at.
 const PRECISION: f64 = 10_000.0;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::EnumString)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Kind {
     /// `steps` equal increments: 1/steps, 2/steps, ... then all.
     Linear,
@@ -22,19 +23,6 @@ pub enum Kind {
     AllAtOnce,
     /// The `weights` given.
     Custom,
-}
-
-impl Kind {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "linear" => Some(Kind::Linear),
-            "canary" => Some(Kind::Canary),
-            "exponential" => Some(Kind::Exponential),
-            "all-at-once" => Some(Kind::AllAtOnce),
-            "custom" => Some(Kind::Custom),
-            _ => None,
-        }
-    }
 }
 
 pub fn round(w: f64) -> f64 {
@@ -96,11 +84,30 @@ mod tests {
     }
 
     #[test]
-    fn canary_exponential_and_all_at_once() {
+    fn a_canary_is_one_weight() {
         assert_eq!(weights(Kind::Canary, 10, 0.1, &[]), Ok(vec![0.1]));
+    }
+
+    #[test]
+    fn exponential_doubles_while_under_one() {
         assert_eq!(weights(Kind::Exponential, 10, 0.05, &[]), Ok(vec![0.05, 0.1, 0.2, 0.4, 0.8]));
         assert_eq!(weights(Kind::Exponential, 10, 0.5, &[]), Ok(vec![0.5]));
+    }
+
+    #[test]
+    fn all_at_once_has_no_weights() {
         assert_eq!(weights(Kind::AllAtOnce, 10, 0.1, &[]), Ok(vec![]));
+    }
+
+    #[test]
+    fn kinds_parse_from_their_payload_names() {
+        for (name, kind) in
+            [("linear", Kind::Linear), ("all-at-once", Kind::AllAtOnce), ("custom", Kind::Custom)]
+        {
+            assert_eq!(name.parse::<Kind>(), Ok(kind));
+            assert_eq!(serde_json::to_value(kind).unwrap_or_default(), name);
+        }
+        assert!("blue-green".parse::<Kind>().is_err());
     }
 
     #[test]

@@ -22,6 +22,23 @@ pub enum Status {
     DryRun,
 }
 
+/// What a step's check decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum StepDecision {
+    Healthy,
+    Unhealthy,
+    /// Too little traffic yet: held another interval.
+    Wait,
+    /// Too little traffic, out of extensions: passed on what was seen.
+    PassedOnLowTraffic,
+    /// Neither a health check nor alarms: nothing to judge.
+    NotChecked,
+    /// The final step: the new version became the primary.
+    Switched,
+}
+
 /// One step of the report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -38,8 +55,7 @@ pub struct StepReport {
     pub error_rate: Option<f64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alarms_in_alarm: Vec<String>,
-    /// `healthy`, `unhealthy`, `wait`, `passed-on-low-traffic`, `not-checked`, `switched`.
-    pub decision: String,
+    pub decision: StepDecision,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }

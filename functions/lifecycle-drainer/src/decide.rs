@@ -1,4 +1,5 @@
-//! The drain loop's decision at each poll, as a pure function of what was observed.
+//! The drain loop's decisions, as pure functions of what was observed and of the time (an argument, never
+//! read here): what to do after a poll, when this invocation's window ends, how long to sleep.
 
 use std::time::Duration;
 
@@ -26,6 +27,19 @@ pub enum TimeoutCause {
     Deadline,
     HopCap,
     NoContinuationTopic,
+}
+
+impl TimeoutCause {
+    /// The `reason` of the outcome and the notification.
+    pub fn reason(self) -> &'static str {
+        match self {
+            TimeoutCause::Deadline => "DRAIN_TIMEOUT_SECONDS reached",
+            TimeoutCause::HopCap => "MAX_HOPS reached",
+            TimeoutCause::NoContinuationTopic => {
+                "poll window over and no topic to continue on (set CONTINUATION_TOPIC_ARN)"
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +80,46 @@ pub fn decide(p: &Poll) -> Decision {
 /// the timeout could not be read, every 15 s: half of the shortest timeout AWS allows.
 pub fn heartbeat_interval(heartbeat_timeout: Option<u32>) -> Duration {
     Duration::from_secs(heartbeat_timeout.map_or(15, |t| u64::from(t / 2).max(1)))
+}
+
+/// When this invocation stops polling: its own window after it started, or Lambda's deadline less
+/// `margin` (time to publish the continuation), whichever comes first. `lambda_left` is the time Lambda
+/// gave the invocation when it `started`.
+pub fn window_end(
+    started: DateTime<Utc>,
+    poll_window: Duration,
+    lambda_left: Option<Duration>,
+    margin: Duration,
+) -> DateTime<Utc> {
+    let own = started + to_chrono(poll_window);
+    match lambda_left {
+        Some(left) => own.min(started + to_chrono(left.saturating_sub(margin))),
+        None => own,
+    }
+}
+
+/// How long to sleep before the next poll: the (jittered) poll interval, cut short by the window's end or
+/// the next heartbeat, whichever comes first.
+pub fn pause(
+    now: DateTime<Utc>,
+    poll: Duration,
+    window_end: DateTime<Utc>,
+    last_heartbeat_at: DateTime<Utc>,
+    heartbeat_interval: Duration,
+) -> Duration {
+    let until = |t: DateTime<Utc>| (t - now).to_std().unwrap_or_default();
+    poll.min(until(window_end)).min(until(last_heartbeat_at + to_chrono(heartbeat_interval)))
+}
+
+/// Spreads polls of many simultaneous drains (an instance refresh) by ±10 %, so they do not hit ECS in
+/// lockstep.
+pub fn jittered(interval: Duration, instance_id: &str, poll: u32) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write(instance_id.as_bytes());
+    h.write_u32(poll);
+    let fraction = (h.finish() % 2001) as f64 / 10_000.0 - 0.1; // -0.1 ..= 0.1
+    interval.mul_f64(1.0 + fraction)
 }
 
 fn to_chrono(d: Duration) -> chrono::Duration {
@@ -123,14 +177,46 @@ mod tests {
     }
 
     #[test]
-    fn hop_cap_and_missing_topic_end_the_drain() {
+    fn the_hop_cap_ends_the_drain() {
         let p = Poll { window_end: poll().now, ..poll() };
         assert_eq!(decide(&Poll { hop: 10, ..p.clone() }), Decision::TimeOut(TimeoutCause::HopCap));
-        assert_eq!(decide(&Poll { hop: 9, ..p.clone() }), Decision::Continue { heartbeat: false });
-        assert_eq!(
-            decide(&Poll { can_continue: false, ..p }),
-            Decision::TimeOut(TimeoutCause::NoContinuationTopic)
-        );
+        assert_eq!(decide(&Poll { hop: 9, ..p }), Decision::Continue { heartbeat: false });
+    }
+
+    #[test]
+    fn no_topic_to_continue_on_ends_the_drain() {
+        let p = Poll { window_end: poll().now, can_continue: false, ..poll() };
+        assert_eq!(decide(&p), Decision::TimeOut(TimeoutCause::NoContinuationTopic));
+    }
+
+    #[test]
+    fn the_window_ends_before_lambda_does() {
+        let start = poll().now;
+        let s = |secs| Duration::from_secs(secs);
+        let at = |secs| start + chrono::Duration::seconds(secs);
+        assert_eq!(window_end(start, s(600), None, s(30)), at(600));
+        assert_eq!(window_end(start, s(600), Some(s(900)), s(30)), at(600));
+        assert_eq!(window_end(start, s(600), Some(s(300)), s(30)), at(270));
+        assert_eq!(window_end(start, s(600), Some(s(10)), s(30)), start);
+    }
+
+    #[test]
+    fn the_pause_stops_at_the_window_end_or_the_next_heartbeat() {
+        let now = poll().now;
+        let s = |secs| Duration::from_secs(secs);
+        let at = |secs| now + chrono::Duration::seconds(secs);
+        assert_eq!(pause(now, s(15), at(600), now, s(150)), s(15));
+        assert_eq!(pause(now, s(15), at(5), now, s(150)), s(5));
+        assert_eq!(pause(now, s(15), at(600), at(-140), s(150)), s(10));
+        assert_eq!(pause(now, s(15), at(-1), now, s(150)), s(0));
+    }
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        for poll in 0..200 {
+            let d = jittered(Duration::from_secs(10), "i-12345678", poll);
+            assert!(d >= Duration::from_secs(9) && d <= Duration::from_secs(11), "{d:?}");
+        }
     }
 
     #[test]

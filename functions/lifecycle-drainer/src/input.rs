@@ -1,10 +1,13 @@
-//! What arrives: an SNS envelope (the hook's topic, or our own continuation), or an EventBridge event.
+//! What arrives: an SNS event (the hook's topic, or our own continuation), or an EventBridge event, parsed
+//! with `aws_lambda_events`' envelopes; the lifecycle message and our continuation state typed.
 
+use aws_lambda_events::event::sns::SnsEvent;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use shared::edge::Internal;
 use shared::events::{
-    self, Envelope, INSTANCE_TERMINATE_LIFECYCLE_ACTION, InvalidEvent, LifecycleMessage, SOURCE_AUTOSCALING,
+    self, INSTANCE_TERMINATE_LIFECYCLE_ACTION, InvalidEvent, LifecycleMessage, SOURCE_AUTOSCALING,
     TEST_NOTIFICATION, TRANSITION_TERMINATING,
 };
 
@@ -43,84 +46,85 @@ pub enum Input {
     Ignore(String),
 }
 
-/// Reads an invocation payload. Only a payload that is neither SNS nor EventBridge, or a terminating
-/// lifecycle message with a missing field, is an error.
-pub fn parse(payload: &Value) -> Result<Input, InvalidEvent> {
-    if let Some(records) = payload.get("Records") {
-        return parse_sns(records);
-    }
-    let envelope = Envelope::parse(payload)?;
-    if envelope.source != SOURCE_AUTOSCALING {
-        return Err(InvalidEvent::new(
-            "source",
-            format!("is {:?}; expected {SOURCE_AUTOSCALING:?} or an SNS event", envelope.source),
-        ));
-    }
-    if envelope.detail_type != INSTANCE_TERMINATE_LIFECYCLE_ACTION {
-        return Ok(Input::Ignore(format!(
-            "EventBridge event {:?} is not a terminate lifecycle action",
-            envelope.detail_type
-        )));
-    }
-    lifecycle(envelope.detail, "detail", None)
+/// The two fields that say what kind of Auto Scaling message this is, read before the rest is typed.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Kind {
+    #[serde(default)]
+    event: Option<String>,
+    #[serde(default)]
+    lifecycle_transition: Option<String>,
 }
 
-fn parse_sns(records: &Value) -> Result<Input, InvalidEvent> {
-    let record = match records.as_array().map(Vec::as_slice) {
-        // SNS invokes Lambda with exactly one record.
-        Some([record]) => record,
-        _ => return Err(InvalidEvent::new("Records", "must hold exactly one SNS record")),
+/// Our state, next to the lifecycle message's fields in a continuation.
+#[derive(Debug, Deserialize)]
+struct Carried {
+    #[serde(rename = "ShipshapeDrain", default)]
+    state: Option<DrainState>,
+}
+
+/// Reads an invocation payload. Only a payload that is neither SNS nor EventBridge, or a terminating
+/// lifecycle message with a missing or bad field, is an error.
+pub fn parse(payload: &Value) -> Result<Input, InvalidEvent> {
+    if events::object(payload)?.contains_key("Records") {
+        return parse_sns(payload);
+    }
+    let event = events::eventbridge(payload)?;
+    if event.source != SOURCE_AUTOSCALING {
+        return Err(InvalidEvent::new(
+            "source",
+            format!("is {:?}; expected {SOURCE_AUTOSCALING:?} or an SNS event", event.source),
+        ));
+    }
+    if event.detail_type != INSTANCE_TERMINATE_LIFECYCLE_ACTION {
+        return Ok(Input::Ignore(format!(
+            "EventBridge event {:?} is not a terminate lifecycle action",
+            event.detail_type
+        )));
+    }
+    lifecycle(&event.detail, "detail", None)
+}
+
+fn parse_sns(payload: &Value) -> Result<Input, InvalidEvent> {
+    let event: SnsEvent = events::from_value(payload, "")?;
+    // SNS invokes Lambda with exactly one record.
+    let [record] = event.records.as_slice() else {
+        return Err(InvalidEvent::new("Records", "must hold exactly one SNS record"));
     };
-    let sns = record.get("Sns").ok_or_else(|| InvalidEvent::new("Records[0].Sns", "is missing"))?;
-    let text = events::str_field(sns, "Message")
-        .map_err(|e| InvalidEvent::new(format!("Records[0].Sns.{}", e.field), e.reason))?;
-    let topic_arn = sns.get("TopicArn").and_then(Value::as_str).map(str::to_owned);
-    let Ok(message) = serde_json::from_str::<Value>(text) else {
+    let Ok(message) = serde_json::from_str::<Value>(&record.sns.message) else {
         return Ok(Input::Ignore("SNS message is not JSON, so not a lifecycle message".into()));
     };
-    lifecycle(&message, "Records[0].Sns.Message", topic_arn)
+    lifecycle(&message, "Records[0].Sns.Message", Some(record.sns.topic_arn.clone()))
 }
 
 fn lifecycle(message: &Value, at: &str, topic_arn: Option<String>) -> Result<Input, InvalidEvent> {
-    if message.get("Event").and_then(Value::as_str) == Some(TEST_NOTIFICATION) {
+    if !message.is_object() {
+        return Ok(Input::Ignore("not a lifecycle message (not a JSON object)".into()));
+    }
+    let kind: Kind = events::from_value(message, at)?;
+    if kind.event.as_deref() == Some(TEST_NOTIFICATION) {
         return Ok(Input::Ignore("Auto Scaling test notification".into()));
     }
-    match message.get("LifecycleTransition").and_then(Value::as_str) {
+    match kind.lifecycle_transition.as_deref() {
         Some(TRANSITION_TERMINATING) => {}
         Some(other) => {
             return Ok(Input::Ignore(format!("lifecycle transition {other} is not a termination")));
         }
         None => return Ok(Input::Ignore("not a lifecycle message (no LifecycleTransition)".into())),
     }
-    let parsed: LifecycleMessage =
-        serde_json::from_value(message.clone()).map_err(|e| InvalidEvent::new(at, e.to_string()))?;
-    events::check_instance_id(&format!("{at}.EC2InstanceId"), &parsed.ec2_instance_id)?;
-    for (field, value) in [
-        ("AutoScalingGroupName", &parsed.auto_scaling_group_name),
-        ("LifecycleHookName", &parsed.lifecycle_hook_name),
-        ("LifecycleActionToken", &parsed.lifecycle_action_token),
-    ] {
-        if value.is_empty() {
-            return Err(InvalidEvent::new(format!("{at}.{field}"), "is empty"));
-        }
-    }
-    let state = match message.get(STATE_KEY) {
-        None => None,
-        Some(v) => Some(
-            DrainState::deserialize(v)
-                .map_err(|e| InvalidEvent::new(format!("{at}.{STATE_KEY}"), e.to_string()))?,
-        ),
-    };
-    Ok(Input::Work(Box::new(Work { message: parsed, state, topic_arn })))
+    let parsed: LifecycleMessage = events::from_value(message, at)?;
+    let carried: Carried = events::from_value(message, at)?;
+    Ok(Input::Work(Box::new(Work { message: parsed, state: carried.state, topic_arn })))
 }
 
 /// The continuation: the lifecycle message as Auto Scaling sent it, plus our state.
-pub fn continuation(message: &LifecycleMessage, state: &DrainState) -> Result<String, serde_json::Error> {
-    let mut value = serde_json::to_value(message)?;
+pub fn continuation(message: &LifecycleMessage, state: &DrainState) -> Result<String, Internal> {
+    let encode = |e: serde_json::Error| Internal::new("encoding a continuation", e);
+    let mut value = serde_json::to_value(message).map_err(encode)?;
     if let Value::Object(map) = &mut value {
-        map.insert(STATE_KEY.to_owned(), serde_json::to_value(state)?);
+        map.insert(STATE_KEY.to_owned(), serde_json::to_value(state).map_err(encode)?);
     }
-    serde_json::to_string(&value)
+    serde_json::to_string(&value).map_err(encode)
 }
 
 #[cfg(test)]
@@ -135,19 +139,35 @@ mod tests {
                "LifecycleHookName": "drain", "LifecycleActionToken": "t-1", "EC2InstanceId": "i-1234567890abcdef0"})
     }
 
+    /// An SNS event as Lambda delivers it.
     fn sns(message: &str) -> Value {
-        json!({"Records": [{"EventSource": "aws:sns", "Sns": {"TopicArn": "arn:aws:sns:us-east-1:123456789012:hooks", "Message": message}}]})
+        json!({"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0",
+            "EventSubscriptionArn": "arn:aws:sns:us-east-1:123456789012:hooks:1",
+            "Sns": {"Type": "Notification", "MessageId": "m-1", "TopicArn": "arn:aws:sns:us-east-1:123456789012:hooks",
+                "Subject": null, "Message": message, "Timestamp": "2026-11-22T10:00:00.000Z",
+                "SignatureVersion": "1", "Signature": "x", "SigningCertUrl": "x", "UnsubscribeUrl": "x",
+                "MessageAttributes": {}}}]})
+    }
+
+    fn work(input: Result<Input, InvalidEvent>) -> Work {
+        match input {
+            Ok(Input::Work(work)) => *work,
+            other => panic!("not work: {other:?}"),
+        }
     }
 
     #[test]
-    fn sns_and_eventbridge_forms() {
-        let Input::Work(work) = parse(&sns(&message().to_string())).unwrap() else { panic!() };
-        assert_eq!(work.message.ec2_instance_id, "i-1234567890abcdef0");
+    fn the_sns_form_is_work() {
+        let work = work(parse(&sns(&message().to_string())));
+        assert_eq!(work.message.ec2_instance_id.as_str(), "i-1234567890abcdef0");
         assert_eq!(work.topic_arn.as_deref(), Some("arn:aws:sns:us-east-1:123456789012:hooks"));
         assert_eq!(work.state, None);
+    }
 
+    #[test]
+    fn the_eventbridge_form_is_work() {
         let eb = json!({"source": SOURCE_AUTOSCALING, "detail-type": INSTANCE_TERMINATE_LIFECYCLE_ACTION, "detail": message()});
-        let Input::Work(work) = parse(&eb).unwrap() else { panic!() };
+        let work = work(parse(&eb));
         assert_eq!(work.message.lifecycle_hook_name, "drain");
         assert_eq!(work.topic_arn, None);
     }
@@ -161,6 +181,7 @@ mod tests {
             sns(&test.to_string()),
             sns(&launch.to_string()),
             sns("hello"),
+            sns("42"),
             sns(r#"{"Event": "autoscaling:EC2_INSTANCE_TERMINATE"}"#),
             json!({"source": SOURCE_AUTOSCALING, "detail-type": "EC2 Instance Launch Successful", "detail": {}}),
         ] {
@@ -174,14 +195,19 @@ mod tests {
         no_token.as_object_mut().unwrap().remove("LifecycleActionToken");
         let mut bad_id = message();
         bad_id["EC2InstanceId"] = json!("web-1");
+        let mut empty_group = message();
+        empty_group["AutoScalingGroupName"] = json!("");
         let mut bad_state = message();
         bad_state[STATE_KEY] = json!({"hop": "x"});
+        let mut no_message = sns("{}");
+        no_message["Records"][0]["Sns"].as_object_mut().unwrap().remove("Message");
         let cases = [
-            (sns(&no_token.to_string()), "Records[0].Sns.Message"),
+            (sns(&no_token.to_string()), "Records[0].Sns.Message.LifecycleActionToken"),
             (sns(&bad_id.to_string()), "Records[0].Sns.Message.EC2InstanceId"),
-            (sns(&bad_state.to_string()), "Records[0].Sns.Message.ShipshapeDrain"),
+            (sns(&empty_group.to_string()), "Records[0].Sns.Message.AutoScalingGroupName"),
+            (sns(&bad_state.to_string()), "Records[0].Sns.Message.ShipshapeDrain.hop"),
             (json!({"Records": []}), "Records"),
-            (json!({"Records": [{"Sns": {}}]}), "Records[0].Sns.Message"),
+            (no_message, "Records[0].Sns.Message"),
             (json!({"source": "aws.ec2", "detail-type": "x", "detail": {}}), "source"),
             (json!(42), "(event)"),
         ];
@@ -191,8 +217,8 @@ mod tests {
     }
 
     #[test]
-    fn continuation_round_trips() {
-        let Input::Work(work) = parse(&sns(&message().to_string())).unwrap() else { panic!() };
+    fn a_continuation_round_trips() {
+        let work = work(parse(&sns(&message().to_string())));
         let now = Utc::now();
         let state = DrainState {
             started_at: now,
@@ -204,7 +230,7 @@ mod tests {
             last_heartbeat_at: now,
         };
         let text = continuation(&work.message, &state).unwrap();
-        let Input::Work(again) = parse(&sns(&text)).unwrap() else { panic!() };
+        let again = self::work(parse(&sns(&text)));
         assert_eq!(again.message, work.message);
         assert_eq!(again.state, Some(state));
     }

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use aws_sdk_ecs::types::{ContainerInstance, DesiredStatus, ManagedScalingStatus, SchedulingStrategy};
 use chrono::{DateTime, Utc};
 use shared::AwsError;
-use shared::ecs::{DESCRIBE_BATCH, describe_container_instances_in_full};
+use shared::ecs::{DESCRIBE_BATCH, InstanceStatus, describe_container_instances_in_full};
 use shared::error::aws;
 
 use crate::plan::{Group, Instance, Inventory, Membership, Resources, Task};
@@ -280,7 +280,7 @@ fn instance(
         ci.registered_at().and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()));
     Some(Instance {
         container_instance_arn: ci.container_instance_arn()?.to_owned(),
-        status: ci.status().unwrap_or("UNKNOWN").to_owned(),
+        status: InstanceStatus::of(ci.status()),
         agent_connected: ci.agent_connected(),
         registered_at,
         registered,

@@ -1,4 +1,6 @@
-use chrono::TimeZone;
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{Duration, TimeZone};
 
 use super::*;
 
@@ -24,7 +26,7 @@ fn inst(id: &str, az: &str, tasks: &[(i64, i64)]) -> Instance {
     Instance {
         container_instance_arn: format!("arn:aws:ecs:us-east-1:1:container-instance/c/{id}"),
         ec2_instance_id: id.to_owned(),
-        status: "ACTIVE".into(),
+        status: InstanceStatus::Active,
         agent_connected: true,
         registered_at: Some(now() - Duration::hours(2)),
         registered: Resources::new(1000, 1000),
@@ -63,7 +65,7 @@ fn only_first_is_a_candidate(mut instances: Vec<Instance>) -> Vec<Instance> {
 }
 
 fn ours(mut i: Instance) -> Instance {
-    i.status = "DRAINING".into();
+    i.status = InstanceStatus::Draining;
     i.drained_by_us_at = Some("2026-11-22T11:00:00Z".into());
     i
 }
@@ -259,9 +261,9 @@ fn instances_never_touched_are_skipped_with_a_reason() {
         m.lifecycle_state = "Terminating:Wait".into();
     }
     let mut others_drain = inst("others-drain", "a", &[]);
-    others_drain.status = "DRAINING".into();
+    others_drain.status = InstanceStatus::Draining;
     let mut registering = inst("registering", "a", &[]);
-    registering.status = "REGISTERING".into();
+    registering.status = InstanceStatus::Registering;
     let instances =
         vec![protected, young, just_old_enough, disconnected, standalone, leaving, others_drain, registering];
     let plan = super::plan(

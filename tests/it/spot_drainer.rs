@@ -1,5 +1,4 @@
 //! spot-drainer against the emulator, with the real SDK.
-#![allow(clippy::expect_used, clippy::unwrap_used, reason = "helpers of tests: a failure must stop the test")]
 
 use std::collections::HashMap;
 
@@ -7,6 +6,8 @@ use integration_tests::{World, spot_event};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use shared::config::Env;
+use shared::ecs::InstanceStatus;
+use shared::edge::ErrorType;
 use shared::notify::Notification;
 use spot_drainer::{Action, Config, Deps, Error, Outcome, Trigger, handler};
 
@@ -45,6 +46,7 @@ async fn web() -> Web {
 
 #[tokio::test]
 async fn drains_the_instance_in_three_calls() {
+    integration_tests::needs_emulator!();
     let Web { world, instances, arns } = web().await;
     let deps = deps(&world, &[("CLUSTERS", "web")]);
 
@@ -55,7 +57,7 @@ async fn drains_the_instance_in_three_calls() {
     assert_eq!(outcome.instance_id, instances[0]);
     assert_eq!(outcome.cluster.as_deref(), Some("web"));
     assert_eq!(outcome.container_instance_arn.as_deref(), Some(arns[0].as_str()));
-    assert_eq!(outcome.status_before.as_deref(), Some("ACTIVE"));
+    assert_eq!(outcome.status_before, Some(InstanceStatus::Active));
     assert_eq!(outcome.tasks_remaining, Some(2));
     assert_eq!(outcome.notification, Notification::Off);
     assert_eq!(world.status("web", &arns[0]).await, "DRAINING");
@@ -76,6 +78,7 @@ async fn drains_the_instance_in_three_calls() {
 
 #[tokio::test]
 async fn finds_the_instance_in_the_second_of_three_clusters() {
+    integration_tests::needs_emulator!();
     let world = World::new().await;
     let instances = world.group("asg", 3).await;
     let mut arns = Vec::new();
@@ -96,6 +99,7 @@ async fn finds_the_instance_in_the_second_of_three_clusters() {
 
 #[tokio::test]
 async fn searches_every_cluster_when_none_is_configured() {
+    integration_tests::needs_emulator!();
     let world = World::new().await;
     let instances = world.group("asg", 2).await;
     world.cluster("one").await;
@@ -115,6 +119,7 @@ async fn searches_every_cluster_when_none_is_configured() {
 
 #[tokio::test]
 async fn an_instance_outside_ecs_is_a_normal_outcome() {
+    integration_tests::needs_emulator!();
     let Web { world, arns, .. } = web().await;
     let others = world.group("batch-asg", 1).await;
     let deps = deps(&world, &[("CLUSTERS", "web")]);
@@ -130,19 +135,31 @@ async fn an_instance_outside_ecs_is_a_normal_outcome() {
 }
 
 #[tokio::test]
-async fn a_missing_cluster_is_skipped_and_reported() {
+async fn a_missing_cluster_does_not_stop_the_drain() {
+    integration_tests::needs_emulator!();
     let Web { world, instances, arns } = web().await;
     let deps = deps(&world, &[("CLUSTERS", "gone,web")]);
 
     let outcome = invoke(&deps, spot_event(TERMINATE, &instances[2])).await.unwrap();
 
     assert_eq!(outcome.action, Action::Drained);
-    assert_eq!(outcome.missing_clusters, ["gone"]);
     assert_eq!(world.status("web", &arns[2]).await, "DRAINING");
 }
 
 #[tokio::test]
+async fn a_missing_cluster_is_reported() {
+    integration_tests::needs_emulator!();
+    let Web { world, instances, .. } = web().await;
+    let deps = deps(&world, &[("CLUSTERS", "gone,web")]);
+
+    let outcome = invoke(&deps, spot_event(TERMINATE, &instances[2])).await.unwrap();
+
+    assert_eq!(outcome.missing_clusters, ["gone"]);
+}
+
+#[tokio::test]
 async fn already_draining_is_left_alone() {
+    integration_tests::needs_emulator!();
     let Web { world, instances, arns } = web().await;
     world
         .ecs
@@ -159,13 +176,14 @@ async fn already_draining_is_left_alone() {
     let outcome = invoke(&deps, spot_event(TERMINATE, &instances[0])).await.unwrap();
 
     assert_eq!(outcome.action, Action::AlreadyDraining);
-    assert_eq!(outcome.status_before.as_deref(), Some("DRAINING"));
+    assert_eq!(outcome.status_before, Some(InstanceStatus::Draining));
     assert_eq!(world.emulator.calls_of("ecs:UpdateContainerInstancesState"), 0);
     assert_eq!(world.status("web", &arns[0]).await, "DRAINING");
 }
 
 #[tokio::test]
 async fn the_same_event_twice_drains_once() {
+    integration_tests::needs_emulator!();
     let Web { world, instances, arns } = web().await;
     let deps = deps(&world, &[("CLUSTERS", "web")]);
     let event = spot_event(TERMINATE, &instances[0]);
@@ -182,6 +200,7 @@ async fn the_same_event_twice_drains_once() {
 
 #[tokio::test]
 async fn a_throttled_drain_is_retried() {
+    integration_tests::needs_emulator!();
     let Web { world, instances, arns } = web().await;
     world.emulator.fail("UpdateContainerInstancesState", 2, "ThrottlingException");
     let deps = deps(&world, &[("CLUSTERS", "web")]);
@@ -195,6 +214,7 @@ async fn a_throttled_drain_is_retried() {
 
 #[tokio::test]
 async fn throttling_past_the_retries_is_an_error_naming_the_operation() {
+    integration_tests::needs_emulator!();
     let Web { world, instances, arns } = web().await;
     world.emulator.fail("UpdateContainerInstancesState", 5, "ThrottlingException");
     let deps = deps(&world, &[("CLUSTERS", "web")]);
@@ -212,6 +232,7 @@ async fn throttling_past_the_retries_is_an_error_naming_the_operation() {
 
 #[tokio::test]
 async fn dry_run_makes_no_mutating_call() {
+    integration_tests::needs_emulator!();
     let Web { world, instances, arns } = web().await;
     let topic = world.sns.create_topic().name("ops").send().await.unwrap().topic_arn.unwrap();
     world.emulator.reset_calls();
@@ -233,6 +254,7 @@ async fn dry_run_makes_no_mutating_call() {
 
 #[tokio::test]
 async fn rebalance_is_ignored_unless_opted_in() {
+    integration_tests::needs_emulator!();
     let Web { world, instances, arns } = web().await;
 
     let ignored =
@@ -251,6 +273,7 @@ async fn rebalance_is_ignored_unless_opted_in() {
 
 #[tokio::test]
 async fn a_malformed_event_touches_nothing() {
+    integration_tests::needs_emulator!();
     let Web { world, instances, arns } = web().await;
     let deps = deps(&world, &[("CLUSTERS", "web")]);
     let mut wrong_kind = spot_event(TERMINATE, &instances[0]);
@@ -262,7 +285,7 @@ async fn a_malformed_event_touches_nothing() {
 
     for (event, field) in [
         (wrong_kind, "detail-type"),
-        (no_id, "detail"),
+        (no_id, "detail.instance-id"),
         (bad_id, "detail.instance-id"),
         (json!("hi"), "(event)"),
     ] {
@@ -279,6 +302,7 @@ async fn a_malformed_event_touches_nothing() {
 
 #[tokio::test]
 async fn a_drain_is_announced_once_by_sns() {
+    integration_tests::needs_emulator!();
     let Web { world, instances, .. } = web().await;
     let topic = world.sns.create_topic().name("ops").send().await.unwrap().topic_arn.unwrap();
     world.emulator.reset_calls();
@@ -298,6 +322,7 @@ async fn a_drain_is_announced_once_by_sns() {
 
 #[tokio::test]
 async fn a_failed_notification_does_not_fail_the_drain() {
+    integration_tests::needs_emulator!();
     let Web { world, instances, arns } = web().await;
     let deps = deps(
         &world,
@@ -316,6 +341,7 @@ async fn a_failed_notification_does_not_fail_the_drain() {
 
 #[tokio::test]
 async fn tasks_left_counts_every_task_not_stopped() {
+    integration_tests::needs_emulator!();
     let Web { world, arns, .. } = web().await;
     let tasks = world.start_tasks("web", &arns[1], 3).await;
     world.ecs.stop_task().cluster("web").task(&tasks[0]).send().await.unwrap();

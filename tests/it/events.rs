@@ -14,13 +14,13 @@ fn every_sample_event_parses() {
     for name in &names {
         let event = sample_event(name);
         if name.starts_with("spot-") {
-            spot_drainer::SpotEvent::parse(&event).unwrap_or_else(|e| panic!("{name}: {e}"));
+            spot_drainer::input::parse(&event).unwrap_or_else(|e| panic!("{name}: {e}"));
         } else if name.starts_with("lifecycle-") {
             lifecycle_drainer::input::parse(&event).unwrap_or_else(|e| panic!("{name}: {e}"));
         } else if name.starts_with("shift-") {
             alias_shifter::Rollout::parse(&event).unwrap_or_else(|e| panic!("{name}: {e}"));
         } else if name.starts_with("scale-in-") {
-            scale_in_cleaner::Request::parse(&event).unwrap_or_else(|e| panic!("{name}: {e}"));
+            scale_in_cleaner::input::parse(&event).unwrap_or_else(|e| panic!("{name}: {e}"));
         } else {
             panic!("{name}: no handler claims this sample; map its prefix to a parser here");
         }

@@ -1,6 +1,5 @@
 //! lifecycle-drainer against the emulator, with the real SDK: the group's hook sends the lifecycle
 //! message to SNS, an SQS subscription hands it to the test, the test hands it to the handler.
-#![allow(clippy::expect_used, clippy::unwrap_used, reason = "helpers of tests: a failure must stop the test")]
 
 use std::collections::HashMap;
 
@@ -9,6 +8,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use lifecycle_drainer::{Action, Config, Deps, Error, LifecycleResult, Outcome, handler};
 use serde_json::{Value, json};
 use shared::config::Env;
+use shared::edge::ErrorType;
 
 const FAST: &[(&str, &str)] = &[
     ("CLUSTERS", "web"),
@@ -68,8 +68,9 @@ fn finished(s: &Scene, instance: &str) -> Vec<Value> {
     all["finished"].as_array().unwrap().iter().filter(|a| a["instance_id"] == instance).cloned().collect()
 }
 
-#[tokio::test]
-async fn drains_over_several_polls_then_completes_and_the_instance_terminates() {
+/// Group `web` of 3 with two service tasks on the first instance; the test notification is ignored, then
+/// the first instance terminates and the drainer handles its lifecycle message.
+async fn drain_the_first_of_three() -> (Scene, Outcome) {
     let s = scene(3, 300).await;
     s.world.start_service_tasks("web", &s.arns[0], "api", 2).await;
     let test_notification = sample_event("lifecycle-test-notification-sns.json");
@@ -79,6 +80,13 @@ async fn drains_over_several_polls_then_completes_and_the_instance_terminates() 
     let message = terminate(&s, &s.instances[0]).await;
     assert_eq!(s.world.lifecycle_state(&s.instances[0]).await.as_deref(), Some("Terminating:Wait"));
     let outcome = invoke(&deps, message).await.unwrap();
+    (s, outcome)
+}
+
+#[tokio::test]
+async fn drains_over_several_polls_then_completes() {
+    integration_tests::needs_emulator!();
+    let (s, outcome) = drain_the_first_of_three().await;
 
     assert_eq!(outcome.action, Action::Completed, "{outcome:?}");
     assert_eq!(outcome.result, Some(LifecycleResult::Continue));
@@ -86,21 +94,31 @@ async fn drains_over_several_polls_then_completes_and_the_instance_terminates() 
     assert!(outcome.polls >= 2, "{outcome:?}");
     assert_eq!(outcome.cluster.as_deref(), Some("web"));
     assert_eq!(outcome.container_instance_arn.as_deref(), Some(s.arns[0].as_str()));
-    assert_eq!(s.world.lifecycle_state(&s.instances[0]).await, None);
     assert_eq!(
         finished(&s, &s.instances[0]),
         [
             json!({"instance_id": s.instances[0], "group": "web", "hook": "drain", "result": "CONTINUE", "how": "completed"})
         ]
     );
-    assert_eq!(s.world.status("web", &s.arns[1]).await, "ACTIVE");
     let calls = s.world.emulator.calls();
     assert_eq!(calls.get("autoscaling:CompleteLifecycleAction"), Some(&1));
     assert_eq!(calls.get("ecs:UpdateContainerInstancesState"), Some(&1));
 }
 
 #[tokio::test]
+async fn the_drained_instance_leaves_its_group_while_the_others_stay_active() {
+    integration_tests::needs_emulator!();
+    let (s, outcome) = drain_the_first_of_three().await;
+
+    assert_eq!(outcome.action, Action::Completed, "{outcome:?}");
+    assert_eq!(s.world.lifecycle_state(&s.instances[0]).await, None);
+    assert_eq!(s.world.status("web", &s.arns[1]).await, "ACTIVE");
+    assert_eq!(s.world.status("web", &s.arns[2]).await, "ACTIVE");
+}
+
+#[tokio::test]
 async fn the_eventbridge_form_drains_too() {
+    integration_tests::needs_emulator!();
     let s = scene(2, 300).await;
     s.world.start_service_tasks("web", &s.arns[1], "api", 1).await;
     let message = terminate(&s, &s.instances[1]).await;
@@ -119,6 +137,7 @@ async fn the_eventbridge_form_drains_too() {
 
 #[tokio::test]
 async fn on_the_deadline_it_completes_with_continue_by_default() {
+    integration_tests::needs_emulator!();
     let s = scene(2, 300).await;
     s.world.start_tasks("web", &s.arns[0], 1).await; // standalone: draining never stops it
     let message = terminate(&s, &s.instances[0]).await;
@@ -136,6 +155,7 @@ async fn on_the_deadline_it_completes_with_continue_by_default() {
 
 #[tokio::test]
 async fn on_the_deadline_it_can_abandon() {
+    integration_tests::needs_emulator!();
     let s = scene(2, 300).await;
     s.world.start_tasks("web", &s.arns[0], 1).await;
     let message = terminate(&s, &s.instances[0]).await;
@@ -152,6 +172,7 @@ async fn on_the_deadline_it_can_abandon() {
 
 #[tokio::test]
 async fn heartbeats_keep_a_short_hook_alive() {
+    integration_tests::needs_emulator!();
     let s = scene(2, 2).await;
     s.world.emulator.draining(3500, 100);
     s.world.start_service_tasks("web", &s.arns[0], "api", 1).await;
@@ -170,6 +191,7 @@ async fn heartbeats_keep_a_short_hook_alive() {
 
 #[tokio::test]
 async fn a_long_drain_continues_in_a_fresh_invocation() {
+    integration_tests::needs_emulator!();
     let s = scene(2, 300).await;
     s.world.emulator.draining(2500, 100);
     s.world.start_service_tasks("web", &s.arns[0], "api", 2).await;
@@ -205,6 +227,7 @@ async fn a_long_drain_continues_in_a_fresh_invocation() {
 
 #[tokio::test]
 async fn a_duplicate_delivery_completes_once() {
+    integration_tests::needs_emulator!();
     let s = scene(2, 300).await;
     s.world.start_service_tasks("web", &s.arns[0], "api", 1).await;
     let message = terminate(&s, &s.instances[0]).await;
@@ -214,7 +237,7 @@ async fn a_duplicate_delivery_completes_once() {
     let again = invoke(&deps, message).await.unwrap();
 
     let mut actions = vec![a.unwrap().action, b.unwrap().action];
-    actions.sort_by_key(|a| a.as_str());
+    actions.sort_by_key(|a| <&str>::from(*a));
     assert_eq!(actions, [Action::AlreadyCompleted, Action::Completed]);
     assert_eq!(again.action, Action::AlreadyCompleted);
     assert_eq!(finished(&s, &s.instances[0]).len(), 1);
@@ -222,6 +245,7 @@ async fn a_duplicate_delivery_completes_once() {
 
 #[tokio::test]
 async fn an_instance_outside_ecs_is_completed_at_once() {
+    integration_tests::needs_emulator!();
     let s = scene(2, 300).await;
     let stray = s.world.group("batch", 1).await;
     s.world.hook("batch", &s.topic, 300, "ABANDON").await;
@@ -238,6 +262,7 @@ async fn an_instance_outside_ecs_is_completed_at_once() {
 
 #[tokio::test]
 async fn an_expired_action_ends_the_drain_without_error() {
+    integration_tests::needs_emulator!();
     let s = scene(2, 300).await;
     let message = terminate(&s, &s.instances[0]).await;
     s.world
@@ -262,6 +287,7 @@ async fn an_expired_action_ends_the_drain_without_error() {
 
 #[tokio::test]
 async fn throttling_is_retried() {
+    integration_tests::needs_emulator!();
     let s = scene(2, 300).await;
     s.world.start_service_tasks("web", &s.arns[0], "api", 1).await;
     let message = terminate(&s, &s.instances[0]).await;
@@ -276,19 +302,33 @@ async fn throttling_is_retried() {
 }
 
 #[tokio::test]
-async fn other_hooks_are_left_alone_and_dry_run_changes_nothing() {
+async fn other_hooks_are_left_alone() {
+    integration_tests::needs_emulator!();
     let s = scene(2, 300).await;
     s.world.start_service_tasks("web", &s.arns[0], "api", 1).await;
     let message = terminate(&s, &s.instances[0]).await;
-
-    let other =
-        invoke(&deps(&s.world, &[("LIFECYCLE_HOOK_NAMES", "someone-elses")]), message.clone()).await.unwrap();
-    assert_eq!(other.action, Action::Ignored);
     s.world.emulator.reset_calls();
+
+    let other = invoke(&deps(&s.world, &[("LIFECYCLE_HOOK_NAMES", "someone-elses")]), message).await.unwrap();
+
+    assert_eq!(other.action, Action::Ignored);
+    assert_eq!(s.world.emulator.total_calls(), 0);
+    assert_eq!(s.world.status("web", &s.arns[0]).await, "ACTIVE");
+    assert_eq!(s.world.lifecycle_state(&s.instances[0]).await.as_deref(), Some("Terminating:Wait"));
+}
+
+#[tokio::test]
+async fn a_dry_run_changes_nothing() {
+    integration_tests::needs_emulator!();
+    let s = scene(2, 300).await;
+    s.world.start_service_tasks("web", &s.arns[0], "api", 1).await;
+    let message = terminate(&s, &s.instances[0]).await;
+    s.world.emulator.reset_calls();
+
     let dry = invoke(&deps(&s.world, &[("DRY_RUN", "true")]), message).await.unwrap();
+
     assert_eq!(dry.action, Action::DryRun);
     assert_eq!(dry.tasks_left, 1);
-
     let calls = s.world.emulator.calls();
     for mutating in
         ["ecs:UpdateContainerInstancesState", "autoscaling:CompleteLifecycleAction", "sns:Publish"]
@@ -301,6 +341,7 @@ async fn other_hooks_are_left_alone_and_dry_run_changes_nothing() {
 
 #[tokio::test]
 async fn twenty_five_terminations_at_once_all_complete() {
+    integration_tests::needs_emulator!();
     let s = scene(25, 300).await;
     for arn in &s.arns {
         s.world.start_service_tasks("web", arn, "api", 1).await;
@@ -328,6 +369,7 @@ async fn twenty_five_terminations_at_once_all_complete() {
 
 #[tokio::test]
 async fn a_malformed_lifecycle_message_is_an_error_naming_the_field() {
+    integration_tests::needs_emulator!();
     let world = World::new().await;
     let mut event = sample_event("lifecycle-terminate-sns.json");
     let mut body: Value =

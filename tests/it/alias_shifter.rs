@@ -1,13 +1,14 @@
 //! alias-shifter against the emulator, with the real SDK.
-#![allow(clippy::expect_used, clippy::unwrap_used, reason = "helpers of tests: a failure must stop the test")]
 
 use std::collections::HashMap;
 
-use alias_shifter::{Config, Deps, Error, State, Status, handler};
+use alias_shifter::{Config, Deps, Error, State, Status, StepDecision, handler};
+use integration_tests::step_functions::{self, Execution};
 use integration_tests::{World, sample_event};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use shared::config::Env;
+use shared::edge::ErrorType;
 use shared::notify::Notification;
 
 fn deps(world: &World, env: &[(&str, &str)]) -> Deps {
@@ -39,13 +40,17 @@ fn rollout(extra: Value) -> Value {
 
 #[tokio::test]
 async fn a_healthy_linear_rollout_ends_on_the_new_version_with_no_weights() {
+    integration_tests::needs_emulator!();
     let world = world().await;
     let state = invoke(&deps(&world, &[]), rollout(json!({}))).await.unwrap();
 
     assert_eq!(state.status, Status::Succeeded, "{state:#?}");
     assert_eq!(world.alias("api", "live").await, ("2".into(), HashMap::new()));
-    let decisions: Vec<(&str, f64)> = state.steps.iter().map(|s| (s.decision.as_str(), s.weight)).collect();
-    assert_eq!(decisions, [("healthy", 0.3333), ("healthy", 0.6667), ("switched", 1.0)]);
+    let decisions: Vec<(StepDecision, f64)> = state.steps.iter().map(|s| (s.decision, s.weight)).collect();
+    assert_eq!(
+        decisions,
+        [(StepDecision::Healthy, 0.3333), (StepDecision::Healthy, 0.6667), (StepDecision::Switched, 1.0)]
+    );
     assert_eq!(state.original_version, "1");
     assert_eq!(world.emulator.calls_of("lambda:UpdateAlias"), 3);
     assert_eq!(state.notification, Some(Notification::Off));
@@ -54,6 +59,7 @@ async fn a_healthy_linear_rollout_ends_on_the_new_version_with_no_weights() {
 /// What the state machine does: start, then step after each wait, with the state the last call returned.
 #[tokio::test]
 async fn step_mode_errors_at_step_two_roll_back_to_the_original() {
+    integration_tests::needs_emulator!();
     let world = world().await;
     let deps = deps(&world, &[]);
     let start = json!({"mode": "start", "rollout": rollout(json!({"max-error-rate": 0.05}))});
@@ -65,13 +71,13 @@ async fn step_mode_errors_at_step_two_roll_back_to_the_original() {
     world.lambda_metrics("api", "live", "2", 100.0, 1.0).await;
     let state = invoke(&deps, json!({"mode": "step", "state": state})).await.unwrap();
     assert_eq!(state.status, Status::Shifting);
-    assert_eq!(state.steps[0].decision, "healthy");
+    assert_eq!(state.steps[0].decision, StepDecision::Healthy);
     assert_eq!(world.alias("api", "live").await.1, HashMap::from([("2".to_owned(), 0.6667)]));
 
     world.lambda_metrics("api", "live", "2", 100.0, 20.0).await;
     let state = invoke(&deps, json!({"mode": "step", "state": state})).await.unwrap();
     assert_eq!(state.status, Status::RolledBack, "{state:#?}");
-    assert_eq!(state.steps[1].decision, "unhealthy");
+    assert_eq!(state.steps[1].decision, StepDecision::Unhealthy);
     assert!(state.reason.as_deref().unwrap().contains("above max-error-rate 5.00%"), "{:?}", state.reason);
     assert_eq!(world.alias("api", "live").await, ("1".into(), HashMap::new()));
 
@@ -83,7 +89,8 @@ async fn step_mode_errors_at_step_two_roll_back_to_the_original() {
 }
 
 #[tokio::test]
-async fn an_api_error_mid_way_rolls_back_and_says_which_call() {
+async fn an_api_error_mid_way_rolls_back_naming_the_call() {
+    integration_tests::needs_emulator!();
     let world = world().await;
     let deps = deps(&world, &[]);
     let state = invoke(&deps, json!({"mode": "start", "rollout": rollout(json!({}))})).await.unwrap();
@@ -97,6 +104,7 @@ async fn an_api_error_mid_way_rolls_back_and_says_which_call() {
 /// The state machine's `Catch` (a step timed out or crashed) calls rollback with the state and the error.
 #[tokio::test]
 async fn the_state_machine_failure_branch_rolls_back_with_the_caught_error() {
+    integration_tests::needs_emulator!();
     let world = world().await;
     let deps = deps(&world, &[]);
     let mut state = serde_json::to_value(
@@ -123,6 +131,7 @@ async fn the_state_machine_failure_branch_rolls_back_with_the_caught_error() {
 
 #[tokio::test]
 async fn an_alarm_in_alarm_rolls_back() {
+    integration_tests::needs_emulator!();
     let world = world().await;
     world.alarm("api-errors", "ALARM").await;
     let state = invoke(&deps(&world, &[]), rollout(json!({"alarms": ["api-errors"]}))).await.unwrap();
@@ -133,6 +142,7 @@ async fn an_alarm_in_alarm_rolls_back() {
 
 #[tokio::test]
 async fn a_concurrent_alias_change_aborts_the_shift() {
+    integration_tests::needs_emulator!();
     let world = world().await;
     let deps = deps(&world, &[]);
     let state = invoke(&deps, json!({"mode": "start", "rollout": rollout(json!({}))})).await.unwrap();
@@ -178,7 +188,8 @@ async fn a_concurrent_alias_change_aborts_the_shift() {
 }
 
 #[tokio::test]
-async fn every_validation_error_names_its_field_and_changes_nothing() {
+async fn every_validation_error_names_its_field() {
+    integration_tests::needs_emulator!();
     let world = world().await;
     world
         .lambda
@@ -213,15 +224,25 @@ async fn every_validation_error_names_its_field_and_changes_nothing() {
         assert!(err.to_string().contains(fragment), "{extra}: {err}");
         assert_eq!(err.error_type(), "InvalidInput");
     }
+    assert_eq!(world.emulator.calls_of("lambda:UpdateAlias"), 0);
+    assert_eq!(world.alias("api", "live").await, ("1".into(), HashMap::new()));
+}
+
+#[tokio::test]
+async fn a_function_not_allowed_is_refused_before_any_change() {
+    integration_tests::needs_emulator!();
+    let world = world().await;
     let only_worker = deps(&world, &[("ALLOWED_FUNCTIONS", "worker")]);
     let err = invoke(&only_worker, rollout(json!({}))).await.unwrap_err();
     assert!(err.to_string().contains("ALLOWED_FUNCTIONS"), "{err}");
+    assert_eq!(err.error_type(), "InvalidInput");
     assert_eq!(world.emulator.calls_of("lambda:UpdateAlias"), 0);
     assert_eq!(world.alias("api", "live").await, ("1".into(), HashMap::new()));
 }
 
 #[tokio::test]
 async fn dry_run_changes_nothing() {
+    integration_tests::needs_emulator!();
     let world = world().await;
     let state =
         invoke(&deps(&world, &[]), rollout(json!({"dry-run": true, "publish": true, "new-version": null})))
@@ -238,6 +259,7 @@ async fn dry_run_changes_nothing() {
 
 #[tokio::test]
 async fn a_rollout_too_long_for_one_invocation_is_refused_before_any_change() {
+    integration_tests::needs_emulator!();
     let world = world().await;
     let mut context = Context::default();
     context.deadline = u64::try_from(chrono::Utc::now().timestamp_millis() + 60_000).unwrap();
@@ -249,7 +271,8 @@ async fn a_rollout_too_long_for_one_invocation_is_refused_before_any_change() {
 }
 
 #[tokio::test]
-async fn publish_then_canary_and_low_traffic() {
+async fn a_published_canary_waits_for_traffic_then_passes_on_what_it_saw() {
+    integration_tests::needs_emulator!();
     let world = world().await;
     // New code in $LATEST; without a change AWS would hand back version 3 instead of publishing.
     world.new_code("api").await;
@@ -264,14 +287,18 @@ async fn publish_then_canary_and_low_traffic() {
     for _ in 0..3 {
         state = invoke(&deps, json!({"mode": "step", "state": state})).await.unwrap();
     }
-    let decisions: Vec<&str> = state.steps.iter().map(|s| s.decision.as_str()).collect();
-    assert_eq!(decisions, ["wait", "wait", "passed-on-low-traffic", "switched"]);
+    let decisions: Vec<StepDecision> = state.steps.iter().map(|s| s.decision).collect();
+    assert_eq!(
+        decisions,
+        [StepDecision::Wait, StepDecision::Wait, StepDecision::PassedOnLowTraffic, StepDecision::Switched]
+    );
     assert_eq!(state.status, Status::Succeeded);
     assert_eq!(world.alias("api", "live").await, ("4".into(), HashMap::new()));
 }
 
 #[tokio::test]
 async fn the_report_goes_to_the_topic() {
+    integration_tests::needs_emulator!();
     let world = world().await;
     let topic = world.topic("shifts").await;
     let state =
@@ -288,6 +315,7 @@ async fn the_report_goes_to_the_topic() {
 
 #[tokio::test]
 async fn sample_payloads_run() {
+    integration_tests::needs_emulator!();
     let world = world().await;
     let mut payload = sample_event("shift-linear.json");
     payload["function-name"] = json!("api");
@@ -299,143 +327,38 @@ async fn sample_payloads_run() {
     assert_eq!(state.status, Status::Succeeded);
 }
 
-/// The state machine's definition (`functions/alias-shifter/state-machine.asl.json`), followed the way
-/// Step Functions follows it for the few state types and paths it uses, with the handler as its Lambda:
-/// each Task's `Parameters` built from the state's input, its errors matched against `Catch` with the
-/// error recorded at `ResultPath`, `Choice` on the output, `Wait` read from `SecondsPath`.
-mod state_machine {
-    use super::*;
-
-    pub struct Execution {
-        /// The terminal state reached (`Done`, `RolledBack`, ...) or `failed:<error>` for an uncaught one.
-        pub end: String,
-        pub output: Value,
-        /// Every `Wait`'s seconds, in order.
-        pub waits: Vec<u64>,
-    }
-
-    fn definition() -> Value {
-        let path = integration_tests::repo_root().join("functions/alias-shifter/state-machine.asl.json");
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    }
-
-    /// `$`, `$.field` and `$['field']`: the reference paths the definition uses.
-    fn get(input: &Value, path: &str) -> Value {
-        let rest = path.strip_prefix('$').unwrap_or_else(|| panic!("not a path: {path}"));
-        if rest.is_empty() {
-            return input.clone();
+/// The stack's state machine (`functions/alias-shifter/state-machine.asl.json`), followed as Step Functions
+/// follows it, with the handler as its Lambda. `before_task(n, name)` runs before the n-th Task (0-based)
+/// and may return an error name to fail that Task with, as a timeout or crash would.
+async fn execute(
+    deps: &Deps,
+    input: Value,
+    mut before_task: impl AsyncFnMut(usize, &str) -> Option<String>,
+) -> Execution {
+    let def = step_functions::definition("functions/alias-shifter/state-machine.asl.json");
+    step_functions::execute(&def, input, async |n, name, payload| {
+        assert_eq!(def["States"][name]["Resource"], "${ShifterArn}");
+        if let Some(error) = before_task(n, name).await {
+            return Err((error, "injected by the test".to_owned()));
         }
-        let key = rest
-            .strip_prefix('.')
-            .or_else(|| rest.strip_prefix("['").and_then(|r| r.strip_suffix("']")))
-            .unwrap_or_else(|| panic!("unsupported path {path}"));
-        input.get(key).cloned().unwrap_or_else(|| panic!("{path} not in the input: {input}"))
-    }
-
-    fn parameters(template: &Value, input: &Value) -> Value {
-        let mut out = serde_json::Map::new();
-        for (k, v) in template.as_object().unwrap() {
-            match k.strip_suffix(".$") {
-                Some(key) => out.insert(key.to_owned(), get(input, v.as_str().unwrap())),
-                None => out.insert(k.clone(), v.clone()),
-            };
-        }
-        Value::Object(out)
-    }
-
-    /// Runs an execution. `before_task(n, state)` runs before the n-th Task (0-based) and may return an
-    /// error name to fail that Task with, as a timeout or crash would.
-    pub async fn execute(
-        deps: &Deps,
-        input: Value,
-        mut before_task: impl AsyncFnMut(usize, &str) -> Option<String>,
-    ) -> Execution {
-        let def = definition();
-        let mut name = def["StartAt"].as_str().unwrap().to_owned();
-        let mut data = input;
-        let mut waits = Vec::new();
-        let mut tasks = 0;
-        for _ in 0..1000 {
-            let state = &def["States"][&name];
-            match state["Type"].as_str().unwrap() {
-                "Task" => {
-                    assert_eq!(state["Resource"], "${ShifterArn}");
-                    let payload = parameters(&state["Parameters"], &data);
-                    let injected = before_task(tasks, &name).await;
-                    tasks += 1;
-                    let result = match injected {
-                        Some(error) => Err((error, "injected by the test".to_owned())),
-                        None => invoke(deps, payload)
-                            .await
-                            .map_err(|e| (e.error_type().to_owned(), e.to_string())),
-                    };
-                    match result {
-                        Ok(s) => {
-                            data = serde_json::to_value(s).unwrap();
-                            name = state["Next"].as_str().unwrap().to_owned();
-                        }
-                        Err((error, cause)) => {
-                            let caught = state["Catch"].as_array().into_iter().flatten().find(|c| {
-                                c["ErrorEquals"]
-                                    .as_array()
-                                    .unwrap()
-                                    .iter()
-                                    .any(|e| e == "States.ALL" || *e == error)
-                            });
-                            let Some(catch) = caught else {
-                                return Execution {
-                                    end: format!("failed:{error}"),
-                                    output: json!(cause),
-                                    waits,
-                                };
-                            };
-                            let at = catch["ResultPath"].as_str().map(|p| p.trim_start_matches("$."));
-                            let recorded = json!({"Error": error, "Cause": cause});
-                            data = match at {
-                                Some(key) => {
-                                    data[key] = recorded;
-                                    data
-                                }
-                                None => recorded,
-                            };
-                            name = catch["Next"].as_str().unwrap().to_owned();
-                        }
-                    }
-                }
-                "Choice" => {
-                    let next = state["Choices"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .find(|c| get(&data, c["Variable"].as_str().unwrap()) == c["StringEquals"]);
-                    name = next.map_or(&state["Default"], |c| &c["Next"]).as_str().unwrap().to_owned();
-                }
-                "Wait" => {
-                    waits.push(get(&data, state["SecondsPath"].as_str().unwrap()).as_u64().unwrap());
-                    name = state["Next"].as_str().unwrap().to_owned();
-                }
-                "Succeed" => return Execution { end: name, output: data, waits },
-                "Fail" => {
-                    let cause =
-                        state["CausePath"].as_str().map_or_else(|| state["Cause"].clone(), |p| get(&data, p));
-                    return Execution { end: name, output: cause, waits };
-                }
-                other => panic!("state type {other} is not followed by this test"),
-            }
-        }
-        panic!("the execution did not end");
-    }
+        let result = invoke(deps, payload).await;
+        result
+            .map(|s| serde_json::to_value(s).unwrap())
+            .map_err(|e| (e.error_type().to_owned(), e.to_string()))
+    })
+    .await
 }
 
 #[tokio::test]
 async fn the_state_machine_runs_a_rollout_to_the_end_waiting_between_steps() {
+    integration_tests::needs_emulator!();
     let world = world().await;
     let deps = deps(&world, &[]);
     world.new_code("api").await;
     // The sample input as it is, but for the function's name: publish, 10 linear steps of 600 s.
     let mut input = sample_event("shift-state-machine-input.json");
     input["function-name"] = json!("api");
-    let run = state_machine::execute(&deps, input, async |_, _| {
+    let run = execute(&deps, input, async |_, _| {
         world.lambda_metrics("api", "live", "4", 100.0, 0.0).await;
         None
     })
@@ -449,9 +372,10 @@ async fn the_state_machine_runs_a_rollout_to_the_end_waiting_between_steps() {
 
 #[tokio::test]
 async fn the_state_machine_rolls_back_on_errors() {
+    integration_tests::needs_emulator!();
     let world = world().await;
     let deps = deps(&world, &[]);
-    let run = state_machine::execute(&deps, rollout(json!({"min-invocations": 10})), async |n, _| {
+    let run = execute(&deps, rollout(json!({"min-invocations": 10})), async |n, _| {
         world.lambda_metrics("api", "live", "2", 100.0, if n == 2 { 30.0 } else { 0.0 }).await;
         None
     })
@@ -463,20 +387,27 @@ async fn the_state_machine_rolls_back_on_errors() {
 
 /// The second step's Lambda call times out: Catch, then the rollback call, with the error as reason.
 #[tokio::test]
-async fn the_state_machine_rolls_back_a_step_that_times_out_and_stops_at_bad_input() {
+async fn the_state_machine_rolls_back_a_step_that_times_out() {
+    integration_tests::needs_emulator!();
     let world = world().await;
     let deps = deps(&world, &[]);
-    let run = state_machine::execute(&deps, rollout(json!({"min-invocations": 0})), async |n, name| {
+    let run = execute(&deps, rollout(json!({"min-invocations": 0})), async |n, name| {
         (n == 2 && name == "Step").then(|| "States.Timeout".to_owned())
     })
     .await;
     assert_eq!(run.end, "RolledBack");
     assert_eq!(run.output, "the state machine's step failed: States.Timeout: injected by the test");
     assert_eq!(world.alias("api", "live").await, ("1".into(), HashMap::new()));
+}
 
-    // Bad input fails the execution at Start with the function's error, and changes nothing.
-    world.emulator.reset_calls();
-    let run = state_machine::execute(&deps, rollout(json!({"new-version": "9"})), async |_, _| None).await;
+/// Bad input fails the execution at Start with the function's error, and changes nothing.
+#[tokio::test]
+async fn the_state_machine_stops_at_bad_input() {
+    integration_tests::needs_emulator!();
+    let world = world().await;
+    let deps = deps(&world, &[]);
+    let run = execute(&deps, rollout(json!({"new-version": "9"})), async |_, _| None).await;
     assert_eq!(run.end, "failed:InvalidInput");
     assert_eq!(world.emulator.calls_of("lambda:UpdateAlias"), 0);
+    assert_eq!(world.alias("api", "live").await, ("1".into(), HashMap::new()));
 }
