@@ -36,9 +36,13 @@ lint: $(STAMP) ## Clippy with -D warnings and cfn-lint on the template
 test-emulator: $(STAMP) ## The emulator extensions' own tests
 	cd tests/emulator && ../../$(VPY) -m pytest -q tests
 
+.PHONY: unit
+unit: ## The fast inner loop: unit tests only, no emulator, no virtualenv
+	$(CARGO) test --workspace --locked --lib
+
 .PHONY: test-rust
 test-rust: $(STAMP) ## Unit and integration tests (the integration tests start emulators)
-	$(CARGO) test --workspace --locked
+	SHIPSHAPE_REQUIRE_EMULATOR=1 $(CARGO) test --workspace --locked
 
 .PHONY: test
 test: fmt-check lint test-rust test-emulator ## Everything CI runs: format, lints, all tests, template lint

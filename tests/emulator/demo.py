@@ -156,7 +156,8 @@ def sns_event(topic_arn: str, body: str) -> dict[str, Any]:
     return {"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0", "EventSubscriptionArn": f"{topic_arn}:demo",
                          "Sns": {"Type": "Notification", "MessageId": envelope["MessageId"], "TopicArn": topic_arn,
                                  "Subject": envelope.get("Subject"), "Message": envelope["Message"],
-                                 "Timestamp": envelope["Timestamp"], "MessageAttributes": {}}}]}
+                                 "Timestamp": envelope["Timestamp"], "SignatureVersion": "1", "Signature": "",
+                                 "SigningCertUrl": "", "UnsubscribeUrl": "", "MessageAttributes": {}}}]}
 
 
 def lifecycle_drainer(bin_dir: Path, aws: Aws) -> None:
@@ -216,7 +217,8 @@ def show_plan(outcome: dict[str, Any]) -> None:
                   f"(keep {after['required']['memory']})")
         for e in cluster["instances"]:
             colour = GREEN if e["decision"] in ("keep", "skip", "wait") else RED
-            done = "done" if e["done"] else ("planned" if outcome["dry_run"] else "")
+            progress = e["progress"] if isinstance(e["progress"], str) else next(iter(e["progress"]))
+            done = "planned" if outcome["dry_run"] else ("" if progress == "planned" else progress)
             print(f"    {e['ec2_instance_id']:<22}{e['tasks']:>3} tasks  {colour}{e['decision']:<11}{RESET}{done:<8} {DIM}{e['reason']}{RESET}")
     print(f"    totals: {json.dumps(outcome['totals'])}")
 
