@@ -5,11 +5,14 @@
 //! `ecs:DescribeTasks`.
 
 use aws_sdk_ecs::Client;
-use aws_sdk_ecs::types::{ContainerInstance, ContainerInstanceStatus, DesiredStatus};
+use std::collections::BTreeMap;
+
+use aws_sdk_ecs::types::{Attribute, ContainerInstance, ContainerInstanceStatus, DesiredStatus, TargetType};
 use futures_util::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Env;
+use crate::edge::Internal;
 use crate::error::{AwsError, aws};
 use crate::events::InstanceId;
 
@@ -120,6 +123,8 @@ pub struct Found {
     pub running_tasks: i32,
     pub pending_tasks: i32,
     pub agent_connected: bool,
+    /// Its attributes with a value (custom ones, such as our drain markers, among them).
+    pub attributes: BTreeMap<String, String>,
 }
 
 impl Found {
@@ -132,6 +137,11 @@ impl Found {
             running_tasks: ci.running_tasks_count(),
             pending_tasks: ci.pending_tasks_count(),
             agent_connected: ci.agent_connected(),
+            attributes: ci
+                .attributes()
+                .iter()
+                .filter_map(|a| Some((a.name().to_owned(), a.value()?.to_owned())))
+                .collect(),
         })
     }
 }
@@ -285,6 +295,53 @@ pub async fn set_status(
         }));
     }
     Ok(change)
+}
+
+/// `PutAttributes` and `DeleteAttributes` take up to 10 attributes per call.
+const ATTRIBUTE_BATCH: usize = 10;
+
+/// Sets the attribute `name` to `value` on each container instance, or deletes it with `None` (custom
+/// attributes are deleted by name and target, "don't specify the value",
+/// <https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeleteAttributes.html>). Names allow
+/// letters, digits, `-`, `_`, `/`, `\` and `.`; values also `:`, `@` and spaces (API_Attribute.html).
+pub async fn set_attribute(
+    ecs: &Client,
+    cluster: &str,
+    arns: &[String],
+    name: &str,
+    value: Option<&str>,
+) -> Result<(), Failure> {
+    for batch in arns.chunks(ATTRIBUTE_BATCH) {
+        let attributes = batch
+            .iter()
+            .map(|arn| {
+                Attribute::builder()
+                    .name(name)
+                    .set_value(value.map(str::to_owned))
+                    .target_type(TargetType::ContainerInstance)
+                    .target_id(arn)
+                    .build()
+                    .map_err(|e| Internal::new("building a container-instance attribute", e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if value.is_some() {
+            let call = ecs.put_attributes().cluster(cluster).set_attributes(Some(attributes));
+            call.send().await.map_err(aws("PutAttributes"))?;
+        } else {
+            let call = ecs.delete_attributes().cluster(cluster).set_attributes(Some(attributes));
+            call.send().await.map_err(aws("DeleteAttributes"))?;
+        }
+    }
+    Ok(())
+}
+
+/// An AWS call that failed, or a bug of ours before it could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error(transparent)]
+    Internal(#[from] Internal),
 }
 
 /// A task that has not reached STOPPED yet.

@@ -64,6 +64,15 @@ pub enum DrainError {
 
 crate::error_type!(DrainError);
 
+impl From<crate::ecs::Failure> for DrainError {
+    fn from(f: crate::ecs::Failure) -> Self {
+        match f {
+            crate::ecs::Failure::Aws(e) => DrainError::Aws(e),
+            crate::ecs::Failure::Internal(e) => DrainError::Internal(e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

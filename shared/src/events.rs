@@ -8,6 +8,7 @@
 use std::fmt;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, Utc};
 use serde::de::{DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -17,6 +18,9 @@ pub const SOURCE_EC2: &str = "aws.ec2";
 pub const SPOT_INTERRUPTION_WARNING: &str = "EC2 Spot Instance Interruption Warning";
 /// <https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/rebalance-recommendations.html>
 pub const REBALANCE_RECOMMENDATION: &str = "EC2 Instance Rebalance Recommendation";
+
+/// <https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/monitoring-instance-state-changes.html>
+pub const INSTANCE_STATE_CHANGE: &str = "EC2 Instance State-change Notification";
 
 pub const SOURCE_AUTOSCALING: &str = "aws.autoscaling";
 /// <https://docs.aws.amazon.com/autoscaling/ec2/userguide/prepare-for-lifecycle-notifications.html>
@@ -175,6 +179,15 @@ pub struct RebalanceRecommendationDetail {
     pub instance_id: InstanceId,
 }
 
+/// `detail` of "EC2 Instance State-change Notification".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct InstanceStateChangeDetail {
+    pub instance_id: InstanceId,
+    /// `pending`, `running`, `stopping`, `stopped`, `shutting-down`, `terminated`.
+    pub state: String,
+}
+
 /// The Auto Scaling lifecycle message: the SNS `Message` of a hook with an SNS target, and the `detail`
 /// of the EventBridge "EC2 Instance-terminate Lifecycle Action" event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,6 +202,10 @@ pub struct LifecycleMessage {
     pub lifecycle_action_token: String,
     #[serde(rename = "EC2InstanceId")]
     pub ec2_instance_id: InstanceId,
+    /// When the instance entered the wait state: the hook's `GlobalTimeout` runs from here. In the SNS
+    /// message; the EventBridge event has it as the envelope's `time` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notification_metadata: Option<String>,
 }

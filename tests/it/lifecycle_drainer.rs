@@ -128,6 +128,8 @@ async fn the_eventbridge_form_drains_too() {
     for key in ["LifecycleActionToken", "EC2InstanceId", "LifecycleHookName", "AutoScalingGroupName"] {
         event["detail"][key] = lifecycle[key].clone();
     }
+    // EventBridge dates the event when the instance began to wait.
+    event["time"] = lifecycle["Time"].clone();
 
     let outcome = invoke(&deps(&s.world, &[]), event).await.unwrap();
 

@@ -1,7 +1,8 @@
 //! The lifecycle-drainer's AWS calls, for one lifecycle message: `ecs:ListClusters` (with `CLUSTERS`
 //! empty), `ecs:ListContainerInstances`, `ecs:DescribeContainerInstances`,
 //! `ecs:UpdateContainerInstancesState`, `ecs:ListTasks`, `ecs:DescribeTasks`,
-//! `autoscaling:DescribeLifecycleHooks`, `autoscaling:RecordLifecycleActionHeartbeat`,
+//! `autoscaling:DescribeLifecycleHooks`, `autoscaling:DescribeAutoScalingInstances`,
+//! `autoscaling:RecordLifecycleActionHeartbeat`,
 //! `autoscaling:CompleteLifecycleAction`, `sns:Publish` (continuations).
 
 use aws_sdk_ecs::types::ContainerInstanceStatus;
@@ -11,7 +12,7 @@ use shared::error::aws;
 use shared::events::LifecycleMessage;
 use tracing::{info, warn};
 
-use crate::drain::{Completion, Effects};
+use crate::drain::{Completion, Effects, HookRead};
 use crate::input::{self, DrainState};
 use crate::{Deps, Error, LifecycleResult};
 
@@ -34,8 +35,7 @@ impl Effects for Hook<'_> {
         Ok(ecs::find_container_instance(&self.deps.ecs, &clusters, &self.message.ec2_instance_id).await?)
     }
 
-    /// The hook's heartbeat timeout; `None` if it cannot be read (heartbeats then go out every 15 s).
-    async fn heartbeat_timeout(&self) -> Option<u32> {
+    async fn hook(&self) -> HookRead {
         let m = self.message;
         let result = self
             .deps
@@ -46,42 +46,75 @@ impl Effects for Hook<'_> {
             .send()
             .await
             .map_err(aws("DescribeLifecycleHooks"));
-        match result {
-            Ok(out) => out
-                .lifecycle_hooks()
-                .first()
-                .and_then(|h| h.heartbeat_timeout())
-                .and_then(|t| u32::try_from(t).ok()),
+        let out = match result {
+            Ok(out) => out,
             Err(e) => {
-                warn!(error = %e, "cannot read the hook's heartbeat timeout; heartbeats every 15 s");
-                None
+                warn!(error = %e, "cannot read the hook; heartbeats every 15 s, and the shortest hook lifetime assumed");
+                return HookRead::Unreadable;
+            }
+        };
+        let Some(hook) =
+            out.lifecycle_hooks().iter().find(|h| h.lifecycle_hook_name() == Some(&m.lifecycle_hook_name))
+        else {
+            return HookRead::Missing;
+        };
+        let seconds = |v: Option<i32>| v.and_then(|t| u32::try_from(t).ok());
+        match (seconds(hook.heartbeat_timeout()), seconds(hook.global_timeout())) {
+            (Some(heartbeat_timeout), Some(global_timeout)) => {
+                HookRead::Found { heartbeat_timeout, global_timeout }
+            }
+            // Both are always set by AWS; the defaults are 3600 s and 100 times that, at most 48 hours.
+            (heartbeat, global) => {
+                let heartbeat_timeout = heartbeat.unwrap_or(3600);
+                HookRead::Found {
+                    heartbeat_timeout,
+                    global_timeout: global.unwrap_or((100 * heartbeat_timeout).min(172_800)),
+                }
             }
         }
     }
 
-    /// Sets the instance DRAINING unless it already is (someone may have set it back to ACTIVE between
-    /// invocations). `false` if the container instance no longer exists.
-    async fn ensure_draining(&self, state: &DrainState) -> Result<bool, Error> {
-        let (ecs, cluster) = (&self.deps.ecs, &state.cluster);
+    async fn lifecycle_state(&self) -> Result<Option<(String, String)>, Error> {
+        let out = self
+            .deps
+            .autoscaling
+            .describe_auto_scaling_instances()
+            .instance_ids(self.message.ec2_instance_id.as_str())
+            .send()
+            .await
+            .map_err(aws("DescribeAutoScalingInstances"))?;
+        Ok(out.auto_scaling_instances().first().map(|i| {
+            (
+                i.auto_scaling_group_name().unwrap_or_default().to_owned(),
+                i.lifecycle_state().unwrap_or_default().to_owned(),
+            )
+        }))
+    }
+
+    async fn describe(&self, state: &DrainState) -> Result<Option<Found>, Error> {
         let arns = std::slice::from_ref(&state.container_instance_arn);
-        let described: Vec<Found> = match ecs::describe_container_instances(ecs, cluster, arns).await {
-            Ok(d) => d,
-            Err(e) if e.code_is("ClusterNotFoundException") => return Ok(false),
-            Err(e) => return Err(e.into()),
-        };
-        let Some(found) = described.first() else { return Ok(false) };
-        if found.status != InstanceStatus::Active {
-            return Ok(true);
+        match ecs::describe_container_instances(&self.deps.ecs, &state.cluster, arns).await {
+            // A deregistered container instance stays visible as INACTIVE for a while: it is gone.
+            Ok(described) => {
+                Ok(described.into_iter().next().filter(|f| f.status != InstanceStatus::Inactive))
+            }
+            Err(e) if e.code_is("ClusterNotFoundException") => Ok(None),
+            Err(e) => Err(e.into()),
         }
-        let change = ecs::set_status(ecs, cluster, arns, ContainerInstanceStatus::Draining).await?;
+    }
+
+    async fn set_draining(&self, state: &DrainState) -> Result<(), Error> {
+        let arns = std::slice::from_ref(&state.container_instance_arn);
+        let change =
+            ecs::set_status(&self.deps.ecs, &state.cluster, arns, ContainerInstanceStatus::Draining).await?;
         if let Some(failure) = change.failures.into_iter().next() {
             return Err(Error::DrainRejected {
                 container_instance_arn: state.container_instance_arn.clone(),
                 reason: failure.reason,
             });
         }
-        info!(instance_id = %found.ec2_instance_id, cluster = %cluster, "set DRAINING");
-        Ok(true)
+        info!(instance_id = %self.message.ec2_instance_id, cluster = %state.cluster, "set DRAINING");
+        Ok(())
     }
 
     async fn tasks_left(&self, state: &DrainState) -> Result<Vec<TaskLeft>, AwsError> {

@@ -8,6 +8,9 @@ use serde::Serialize;
 use shared::config::{ConfigError, Env};
 use shared::ecs::ClusterScope;
 
+/// Continuations allowed beyond what `DRAIN_TIMEOUT_SECONDS` needs, by default.
+const HOP_MARGIN: u32 = 2;
+
 /// The result a lifecycle action is completed with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::EnumString, strum::IntoStaticStr)]
 #[serde(rename_all = "UPPERCASE")]
@@ -28,6 +31,8 @@ pub struct Config {
     pub clusters: ClusterScope,
     /// Empty: answer every hook that reaches us.
     pub hook_names: Vec<String>,
+    /// The groups whose hooks it answers; empty: any group.
+    pub groups: Vec<String>,
     pub drain_timeout: Duration,
     pub timeout_result: LifecycleResult,
     pub poll_interval: Duration,
@@ -43,6 +48,7 @@ impl Config {
     pub fn from_env(mut env: Env<'_>) -> Result<Self, ConfigError> {
         let clusters = ClusterScope::from_env(&mut env, "CLUSTERS");
         let hook_names = env.list("LIFECYCLE_HOOK_NAMES");
+        let groups = env.list("AUTO_SCALING_GROUPS");
         let drain_timeout = Duration::from_secs(env.number("DRAIN_TIMEOUT_SECONDS", 900, 1, 172_800));
         let timeout_result = match env.get("TIMEOUT_RESULT") {
             None => LifecycleResult::Continue,
@@ -53,9 +59,11 @@ impl Config {
         };
         let poll_interval = Duration::from_secs(env.number("POLL_INTERVAL_SECONDS", 15, 1, 300));
         let poll_window = Duration::from_secs(env.number("POLL_WINDOW_SECONDS", 600, 1, 870));
-        let max_hops = env.number("MAX_HOPS", 300, 0, 10_000);
-        // The hop cap is a safety net, not a second timeout: it must let the drain reach its deadline.
+        // The hop cap is a safety net, not a second timeout: it must let the drain reach its deadline, and
+        // no more than that plus a small margin, so that a forged continuation cannot loop for long.
         let needed = drain_timeout.as_secs().div_ceil(poll_window.as_secs().max(1));
+        let default_hops = u32::try_from(needed).unwrap_or(u32::MAX).saturating_add(HOP_MARGIN);
+        let max_hops = env.number("MAX_HOPS", default_hops, 0, 10_000);
         if u64::from(max_hops) < needed {
             env.problem(
                 "MAX_HOPS",
@@ -70,6 +78,7 @@ impl Config {
         Ok(Config {
             clusters,
             hook_names,
+            groups,
             drain_timeout,
             timeout_result,
             poll_interval,
@@ -84,6 +93,11 @@ impl Config {
     /// Whether a hook of this name is ours to answer.
     pub fn answers(&self, hook_name: &str) -> bool {
         self.hook_names.is_empty() || self.hook_names.iter().any(|h| h == hook_name)
+    }
+
+    /// Whether this group's lifecycle actions are ours to complete.
+    pub fn serves(&self, group: &str) -> bool {
+        self.groups.is_empty() || self.groups.iter().any(|g| g == group)
     }
 }
 
@@ -102,7 +116,15 @@ mod tests {
         assert_eq!(c.poll_interval, Duration::from_secs(15));
         assert_eq!(c.poll_window, Duration::from_secs(600));
         assert!(c.hook_names.is_empty());
+        assert!(c.groups.is_empty());
         assert!(!c.dry_run);
+        assert_eq!(c.max_hops, 2 + 2, "900 s in windows of 600 s, and a margin of 2");
+    }
+
+    #[test]
+    fn the_default_hop_cap_follows_the_timeout() {
+        let map = HashMap::from([("DRAIN_TIMEOUT_SECONDS", "3600"), ("POLL_WINDOW_SECONDS", "600")]);
+        assert_eq!(Config::from_env(Env::from_map(&map)).unwrap().max_hops, 8);
     }
 
     #[test]

@@ -20,11 +20,17 @@ pub struct Poll {
     pub max_hops: u32,
     /// Whether a continuation can be published (a topic is known).
     pub can_continue: bool,
+    /// The first poll of this invocation: the invocation may start long after the last heartbeat (Lambda
+    /// retries a failed asynchronous invocation after a minute or two, and a throttled event waits in
+    /// its queue for hours), so it heartbeats at once if it goes on waiting.
+    pub first_poll: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeoutCause {
     Deadline,
+    /// The deadline was the hook's `GlobalTimeout` (less a margin), before `DRAIN_TIMEOUT_SECONDS`.
+    HookLifetime,
     HopCap,
     NoContinuationTopic,
 }
@@ -34,6 +40,9 @@ impl TimeoutCause {
     pub fn reason(self) -> &'static str {
         match self {
             TimeoutCause::Deadline => "DRAIN_TIMEOUT_SECONDS reached",
+            TimeoutCause::HookLifetime => {
+                "the hook's GlobalTimeout is near (it runs from when the instance began to wait, and no heartbeat extends it)"
+            }
             TimeoutCause::HopCap => "MAX_HOPS reached",
             TimeoutCause::NoContinuationTopic => {
                 "poll window over and no topic to continue on (set CONTINUATION_TOPIC_ARN)"
@@ -48,8 +57,8 @@ pub enum Decision {
     Complete,
     /// Give up waiting: complete with `TIMEOUT_RESULT`.
     TimeOut(TimeoutCause),
-    /// Hand the drain to a fresh invocation, after a heartbeat if one is due.
-    Continue { heartbeat: bool },
+    /// Hand the drain to a fresh invocation, after a heartbeat: the next invocation may be delivered late.
+    Continue,
     /// Poll again after the interval (or at the window's end, if sooner), after a heartbeat if one is due.
     Wait { heartbeat: bool },
 }
@@ -61,7 +70,7 @@ pub fn decide(p: &Poll) -> Decision {
     if p.now >= p.deadline {
         return Decision::TimeOut(TimeoutCause::Deadline);
     }
-    let heartbeat = p.now - p.last_heartbeat_at >= to_chrono(p.heartbeat_interval);
+    let heartbeat = p.first_poll || p.now - p.last_heartbeat_at >= to_chrono(p.heartbeat_interval);
     // Every invocation polls until its window ends (the caller sleeps at most until then), so a short
     // window never turns into a burst of back-to-back hops.
     if p.now < p.window_end {
@@ -73,7 +82,31 @@ pub fn decide(p: &Poll) -> Decision {
     if p.hop >= p.max_hops {
         return Decision::TimeOut(TimeoutCause::HopCap);
     }
-    Decision::Continue { heartbeat }
+    Decision::Continue
+}
+
+/// How long before the hook's `GlobalTimeout` a drain completes itself with `TIMEOUT_RESULT`: time for the
+/// last poll and the call, so that Auto Scaling never applies the hook's default result to a drain of
+/// ours.
+pub const GLOBAL_TIMEOUT_MARGIN: Duration = Duration::from_secs(60);
+
+/// The smallest `GlobalTimeout` AWS allows (100 x the smallest heartbeat timeout, 30 s): assumed when the
+/// hook cannot be read.
+pub const SMALLEST_GLOBAL_TIMEOUT: u32 = 3000;
+
+/// A drain's deadline: `DRAIN_TIMEOUT_SECONDS` after it started, but never later than the hook's
+/// `GlobalTimeout` (counted from when the instance began to wait) less [`GLOBAL_TIMEOUT_MARGIN`]; which of
+/// the two it is.
+pub fn deadline(
+    started: DateTime<Utc>,
+    drain_timeout: Duration,
+    began_at: DateTime<Utc>,
+    global_timeout: u32,
+) -> (DateTime<Utc>, TimeoutCause) {
+    let own = started + to_chrono(drain_timeout);
+    let hook = began_at
+        + to_chrono(Duration::from_secs(global_timeout.into()).saturating_sub(GLOBAL_TIMEOUT_MARGIN));
+    if hook < own { (hook, TimeoutCause::HookLifetime) } else { (own, TimeoutCause::Deadline) }
 }
 
 /// Heartbeats go out at half the hook's heartbeat timeout, so one delayed poll never lets it lapse. If
@@ -98,17 +131,13 @@ pub fn window_end(
     }
 }
 
-/// How long to sleep before the next poll: the (jittered) poll interval, cut short by the window's end or
-/// the next heartbeat, whichever comes first.
-pub fn pause(
-    now: DateTime<Utc>,
-    poll: Duration,
-    window_end: DateTime<Utc>,
-    last_heartbeat_at: DateTime<Utc>,
-    heartbeat_interval: Duration,
-) -> Duration {
-    let until = |t: DateTime<Utc>| (t - now).to_std().unwrap_or_default();
-    poll.min(until(window_end)).min(until(last_heartbeat_at + to_chrono(heartbeat_interval)))
+/// How long to sleep before the next poll: the (jittered) poll interval, cut short by the window's end,
+/// the next heartbeat or the deadline, whichever comes first.
+pub fn pause(p: &Poll, poll: Duration) -> Duration {
+    let until = |t: DateTime<Utc>| (t - p.now).to_std().unwrap_or_default();
+    poll.min(until(p.window_end))
+        .min(until(p.last_heartbeat_at + to_chrono(p.heartbeat_interval)))
+        .min(until(p.deadline))
 }
 
 /// Spreads polls of many simultaneous drains (an instance refresh) by ±10 %, so they do not hit ECS in
@@ -142,6 +171,7 @@ mod tests {
             hop: 0,
             max_hops: 10,
             can_continue: true,
+            first_poll: false,
         }
     }
 
@@ -164,7 +194,7 @@ mod tests {
         let p = poll();
         let soon = p.now + chrono::Duration::milliseconds(1);
         assert_eq!(decide(&Poll { window_end: soon, ..p.clone() }), Decision::Wait { heartbeat: false });
-        assert_eq!(decide(&Poll { window_end: p.now, ..p }), Decision::Continue { heartbeat: false });
+        assert_eq!(decide(&Poll { window_end: p.now, ..p }), Decision::Continue);
     }
 
     #[test]
@@ -173,14 +203,38 @@ mod tests {
         let due = Poll { last_heartbeat_at: p.now - chrono::Duration::seconds(150), ..p.clone() };
         assert_eq!(decide(&due), Decision::Wait { heartbeat: true });
         let ending = Poll { window_end: p.now, ..due };
-        assert_eq!(decide(&ending), Decision::Continue { heartbeat: true });
+        assert_eq!(decide(&ending), Decision::Continue);
+    }
+
+    #[test]
+    fn an_invocation_that_goes_on_waiting_heartbeats_at_once() {
+        let p = Poll { first_poll: true, ..poll() };
+        assert_eq!(decide(&p), Decision::Wait { heartbeat: true });
+        assert_eq!(decide(&Poll { tasks_left: 0, ..p }), Decision::Complete);
+    }
+
+    #[test]
+    fn a_continuation_is_always_preceded_by_a_heartbeat() {
+        let p = poll();
+        assert_eq!(decide(&Poll { window_end: p.now, ..p }), Decision::Continue);
+    }
+
+    #[test]
+    fn the_deadline_is_the_sooner_of_our_timeout_and_the_hooks_lifetime() {
+        let began = poll().now;
+        let started = began + chrono::Duration::seconds(100);
+        let (at, cause) = deadline(started, Duration::from_secs(900), began, 172_800);
+        assert_eq!((at, cause), (started + chrono::Duration::seconds(900), TimeoutCause::Deadline));
+        // A 30 s heartbeat timeout gives the hook 3,000 s in all, counted from when it began.
+        let (at, cause) = deadline(started, Duration::from_secs(7200), began, 3000);
+        assert_eq!((at, cause), (began + chrono::Duration::seconds(2940), TimeoutCause::HookLifetime));
     }
 
     #[test]
     fn the_hop_cap_ends_the_drain() {
         let p = Poll { window_end: poll().now, ..poll() };
         assert_eq!(decide(&Poll { hop: 10, ..p.clone() }), Decision::TimeOut(TimeoutCause::HopCap));
-        assert_eq!(decide(&Poll { hop: 9, ..p }), Decision::Continue { heartbeat: false });
+        assert_eq!(decide(&Poll { hop: 9, ..p }), Decision::Continue);
     }
 
     #[test]
@@ -201,14 +255,15 @@ mod tests {
     }
 
     #[test]
-    fn the_pause_stops_at_the_window_end_or_the_next_heartbeat() {
-        let now = poll().now;
+    fn the_pause_stops_at_the_window_end_the_next_heartbeat_or_the_deadline() {
+        let p = poll();
         let s = |secs| Duration::from_secs(secs);
-        let at = |secs| now + chrono::Duration::seconds(secs);
-        assert_eq!(pause(now, s(15), at(600), now, s(150)), s(15));
-        assert_eq!(pause(now, s(15), at(5), now, s(150)), s(5));
-        assert_eq!(pause(now, s(15), at(600), at(-140), s(150)), s(10));
-        assert_eq!(pause(now, s(15), at(-1), now, s(150)), s(0));
+        let at = |secs| p.now + chrono::Duration::seconds(secs);
+        assert_eq!(pause(&p, s(15)), s(15));
+        assert_eq!(pause(&Poll { window_end: at(5), ..p.clone() }, s(15)), s(5));
+        assert_eq!(pause(&Poll { last_heartbeat_at: at(-140), ..p.clone() }, s(15)), s(10));
+        assert_eq!(pause(&Poll { deadline: at(3), ..p.clone() }, s(15)), s(3));
+        assert_eq!(pause(&Poll { window_end: at(-1), ..p }, s(15)), s(0));
     }
 
     #[test]

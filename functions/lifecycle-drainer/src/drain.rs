@@ -1,18 +1,19 @@
-//! The drain, step by step: find the instance, set it DRAINING, poll until no task is left (heartbeats
-//! keep the hook alive), hand over to a fresh invocation at the window's end, complete the lifecycle action.
-//! Its AWS side is behind [`Effects`] and its time comes from tokio, so a test runs a 15-minute drain in
-//! paused time.
+//! The drain, step by step: check the message against the configuration and against AWS, find the
+//! instance, set it DRAINING, poll until no task is left (heartbeats keep the hook alive), hand over to a
+//! fresh invocation at the window's end, complete the lifecycle action. Its AWS side is behind [`Effects`]
+//! and its time comes from tokio, so a test runs a 15-minute drain in paused time.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use shared::AwsError;
-use shared::ecs::{Search, TaskLeft};
+use shared::ecs::{Found, InstanceStatus, Search, TaskLeft};
 use shared::edge::{Budget, Clock};
+use shared::events::InvalidEvent;
 use tracing::warn;
 
-use crate::decide::{self, Decision, Poll};
-use crate::input::{DrainState, Work};
+use crate::decide::{self, Decision, Poll, SMALLEST_GLOBAL_TIMEOUT, TimeoutCause};
+use crate::input::{DrainState, STATE_KEY, Work};
 use crate::{Action, Config, Error, LifecycleResult, Outcome};
 
 /// Stop polling this long before Lambda's own deadline, to leave time to publish the continuation.
@@ -29,6 +30,20 @@ pub enum Completion {
     NoActiveAction(String),
 }
 
+/// The hook, as `DescribeLifecycleHooks` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookRead {
+    Found {
+        heartbeat_timeout: u32,
+        global_timeout: u32,
+    },
+    /// The group has no hook of the message's name.
+    Missing,
+    /// It could not be read (after the SDK's retries): heartbeats every 15 s, and the smallest lifetime
+    /// AWS allows is assumed.
+    Unreadable,
+}
+
 /// The drain's effects on AWS, for one lifecycle message ([`crate::aws::Hook`]).
 #[allow(
     async_fn_in_trait,
@@ -37,10 +52,12 @@ pub enum Completion {
 pub trait Effects {
     /// The message's instance in the configured clusters.
     async fn find(&self) -> Result<Search, Error>;
-    /// The hook's heartbeat timeout in seconds, if it can be read.
-    async fn heartbeat_timeout(&self) -> Option<u32>;
-    /// Sets the instance DRAINING unless it is; `false` if its container instance is gone.
-    async fn ensure_draining(&self, state: &DrainState) -> Result<bool, Error>;
+    async fn hook(&self) -> HookRead;
+    /// The Auto Scaling group and lifecycle state of the message's instance; `None` when it is in no group.
+    async fn lifecycle_state(&self) -> Result<Option<(String, String)>, Error>;
+    /// The container instance a drain state names, as ECS describes it now; `None` when it is not there.
+    async fn describe(&self, state: &DrainState) -> Result<Option<Found>, Error>;
+    async fn set_draining(&self, state: &DrainState) -> Result<(), Error>;
     async fn tasks_left(&self, state: &DrainState) -> Result<Vec<TaskLeft>, AwsError>;
     async fn heartbeat(&self) -> Result<Completion, Error>;
     async fn complete(&self, result: LifecycleResult) -> Result<Completion, Error>;
@@ -63,10 +80,41 @@ pub async fn run<E: Effects>(
         outcome.reason = Some(format!("hook {} is not in LIFECYCLE_HOOK_NAMES", m.lifecycle_hook_name));
         return Ok(outcome);
     }
+    if !config.serves(&m.auto_scaling_group_name) {
+        return Err(InvalidEvent::new(
+            "AutoScalingGroupName",
+            format!("{} is not in AUTO_SCALING_GROUPS; nothing was changed", m.auto_scaling_group_name),
+        )
+        .into());
+    }
+    work.check_continuation(config, started)?;
+    let (heartbeat_timeout, global_timeout) = match fx.hook().await {
+        HookRead::Found { heartbeat_timeout, global_timeout } => (Some(heartbeat_timeout), global_timeout),
+        HookRead::Missing => {
+            return Err(InvalidEvent::new(
+                "LifecycleHookName",
+                format!(
+                    "group {} has no lifecycle hook {}; nothing was changed",
+                    m.auto_scaling_group_name, m.lifecycle_hook_name
+                ),
+            )
+            .into());
+        }
+        HookRead::Unreadable => {
+            outcome.warnings.push(format!(
+                "the hook could not be read: heartbeats every 15 s, and its lifetime taken as {SMALLEST_GLOBAL_TIMEOUT} s"
+            ));
+            (None, SMALLEST_GLOBAL_TIMEOUT)
+        }
+    };
+    if let Some(gone) = check_terminating(fx, work, &mut outcome).await? {
+        return Ok(gone);
+    }
+
     let mut state = match &work.state {
         Some(state) => state.clone(),
         None => {
-            let Some(state) = begin(fx, config, started).await? else {
+            let Some(found) = fx.find().await?.found else {
                 outcome.reason = Some("not a container instance of the configured clusters".into());
                 if config.dry_run {
                     outcome.action = Action::DryRun;
@@ -75,27 +123,63 @@ pub async fn run<E: Effects>(
                 let done = Ended { action: Action::NotAnEcsInstance, result: LifecycleResult::Continue };
                 return finish(fx, outcome, done, started, clock).await;
             };
-            state
+            let (deadline, _) =
+                decide::deadline(started, config.drain_timeout, work.began_at, global_timeout);
+            DrainState {
+                started_at: started,
+                deadline,
+                hop: 0,
+                cluster: found.cluster,
+                container_instance_arn: found.container_instance_arn,
+                heartbeat_timeout,
+                last_heartbeat_at: started,
+            }
         }
     };
+    // The hook's lifetime bounds every invocation's deadline, a continuation's too.
+    let (bound, cause) =
+        decide::deadline(state.started_at, config.drain_timeout, work.began_at, global_timeout);
+    let deadline_cause = if bound <= state.deadline { cause } else { TimeoutCause::Deadline };
+    state.deadline = state.deadline.min(bound);
+    if deadline_cause == TimeoutCause::HookLifetime {
+        let said = format!(
+            "DRAIN_TIMEOUT_SECONDS={} cannot be honoured: the hook's GlobalTimeout ({global_timeout} s from {}) ends this drain at {}",
+            config.drain_timeout.as_secs(),
+            work.began_at,
+            state.deadline
+        );
+        warn!(instance_id = %m.ec2_instance_id, "{said}");
+        outcome.warnings.push(said);
+    }
     outcome.cluster = Some(state.cluster.clone());
     outcome.container_instance_arn = Some(state.container_instance_arn.clone());
 
+    let found = match locate(fx, work, &state).await? {
+        Some(found) => found,
+        None if config.dry_run => {
+            outcome.action = Action::DryRun;
+            outcome.reason = Some("the container instance is gone".into());
+            return Ok(outcome);
+        }
+        None => {
+            outcome.reason = Some("the container instance is gone".into());
+            let done = Ended { action: Action::Completed, result: LifecycleResult::Continue };
+            return finish(fx, outcome, done, state.started_at, clock).await;
+        }
+    };
     if config.dry_run {
         outcome.set_tasks(&fx.tasks_left(&state).await?);
         outcome.action = Action::DryRun;
         return Ok(outcome);
     }
-    if !fx.ensure_draining(&state).await? {
-        outcome.reason = Some("the container instance is gone".into());
-        let done = Ended { action: Action::Completed, result: LifecycleResult::Continue };
-        return finish(fx, outcome, done, state.started_at, clock).await;
+    if found.status == InstanceStatus::Active {
+        fx.set_draining(&state).await?;
     }
 
     let window_end =
         decide::window_end(started, config.poll_window, budget.remaining(), LAMBDA_DEADLINE_MARGIN);
     let topic = config.continuation_topic_arn.clone().or_else(|| work.topic_arn.clone());
-    let heartbeat_interval = decide::heartbeat_interval(state.heartbeat_timeout);
+    let heartbeat_interval = decide::heartbeat_interval(heartbeat_timeout);
     let mut failed_polls = 0;
     loop {
         outcome.polls += 1;
@@ -112,10 +196,9 @@ pub async fn run<E: Effects>(
             }
             Err(e) => return Err(e.into()),
         }
-        // After a failed poll nothing is known to have stopped: never complete on it.
-        let tasks_left = if failed_polls > 0 { outcome.tasks_left.max(1) } else { outcome.tasks_left };
-        let decision = decide::decide(&Poll {
-            tasks_left,
+        let poll = Poll {
+            // After a failed poll nothing is known to have stopped: never complete on it.
+            tasks_left: if failed_polls > 0 { outcome.tasks_left.max(1) } else { outcome.tasks_left },
             now: clock.now(),
             deadline: state.deadline,
             window_end,
@@ -124,13 +207,16 @@ pub async fn run<E: Effects>(
             hop: state.hop,
             max_hops: config.max_hops,
             can_continue: topic.is_some(),
-        });
+            first_poll: outcome.polls == 1,
+        };
+        let decision = decide::decide(&poll);
         let heartbeat = match decision {
             Decision::Complete => {
                 let done = Ended { action: Action::Completed, result: LifecycleResult::Continue };
                 return finish(fx, outcome, done, state.started_at, clock).await;
             }
             Decision::TimeOut(cause) => {
+                let cause = if cause == TimeoutCause::Deadline { deadline_cause } else { cause };
                 outcome.reason = Some(cause.reason().into());
                 warn!(
                     instance_id = %m.ec2_instance_id,
@@ -142,7 +228,8 @@ pub async fn run<E: Effects>(
                 let done = Ended { action: Action::TimedOut, result: config.timeout_result };
                 return finish(fx, outcome, done, state.started_at, clock).await;
             }
-            Decision::Continue { heartbeat } | Decision::Wait { heartbeat } => heartbeat,
+            Decision::Continue => true,
+            Decision::Wait { heartbeat } => heartbeat,
         };
         if heartbeat {
             if let Completion::NoActiveAction(_) = fx.heartbeat().await? {
@@ -152,45 +239,90 @@ pub async fn run<E: Effects>(
             state.last_heartbeat_at = clock.now();
         }
         // decide() only continues when a topic is known.
-        if let (Decision::Continue { .. }, Some(topic)) = (decision, &topic) {
+        if let (Decision::Continue, Some(topic)) = (decision, &topic) {
             state.hop += 1;
             fx.continue_on(topic, &state).await?;
             outcome.action = Action::Continued;
             outcome.elapsed_seconds = (clock.now() - state.started_at).num_seconds();
             return Ok(outcome);
         }
-        let poll = decide::jittered(config.poll_interval, m.ec2_instance_id.as_str(), outcome.polls);
-        let now = clock.now();
-        tokio::time::sleep(decide::pause(now, poll, window_end, state.last_heartbeat_at, heartbeat_interval))
-            .await;
+        let jittered = decide::jittered(config.poll_interval, m.ec2_instance_id.as_str(), outcome.polls);
+        let poll = Poll { now: clock.now(), last_heartbeat_at: state.last_heartbeat_at, ..poll };
+        tokio::time::sleep(decide::pause(&poll, jittered)).await;
     }
 }
 
-/// A new drain: where the instance is, and the hook's heartbeat timeout. `None` when the instance is in no
-/// configured cluster.
-async fn begin<E: Effects>(
+/// Auto Scaling must have the instance in the message's group, waiting to terminate. A message about an
+/// instance that is in service is not from Auto Scaling (forged, or very stale): draining it would take
+/// capacity away for nothing. `Some` outcome when the action is over already (the instance left its group,
+/// or moved on), which ends the invocation without a change.
+async fn check_terminating<E: Effects>(
     fx: &E,
-    config: &Config,
-    started: DateTime<Utc>,
-) -> Result<Option<DrainState>, Error> {
-    let Some(found) = fx.find().await?.found else { return Ok(None) };
-    let heartbeat_timeout = fx.heartbeat_timeout().await;
-    if heartbeat_timeout.is_some_and(|t| u64::from(t) < config.poll_window.as_secs()) {
-        warn!(
-            heartbeat_timeout = heartbeat_timeout,
-            poll_window = config.poll_window.as_secs(),
-            "the hook's heartbeat timeout is shorter than the poll window; heartbeats keep it alive"
-        );
+    work: &Work,
+    outcome: &mut Outcome,
+) -> Result<Option<Outcome>, Error> {
+    let m = &work.message;
+    match fx.lifecycle_state().await? {
+        None => {
+            let mut gone = outcome.clone();
+            gone.action = Action::AlreadyCompleted;
+            gone.reason =
+                Some("no active lifecycle action: the instance is no longer in an Auto Scaling group".into());
+            Ok(Some(gone))
+        }
+        Some((group, _)) if group != m.auto_scaling_group_name => Err(InvalidEvent::new(
+            "AutoScalingGroupName",
+            format!("{} is in group {group}, not {}; nothing was changed", m.ec2_instance_id, m.auto_scaling_group_name),
+        )
+        .into()),
+        Some((_, state)) if state == "Terminating:Wait" => Ok(None),
+        Some((_, state)) if state.starts_with("Terminating") => {
+            let mut gone = outcome.clone();
+            gone.action = Action::AlreadyCompleted;
+            gone.reason = Some(format!("no active lifecycle action: the instance is {state}"));
+            Ok(Some(gone))
+        }
+        Some((_, state)) => Err(InvalidEvent::new(
+            "EC2InstanceId",
+            format!(
+                "{} is {state} in its group, not waiting to terminate: the message is not from Auto Scaling; nothing was changed",
+                m.ec2_instance_id
+            ),
+        )
+        .into()),
     }
-    Ok(Some(DrainState {
-        started_at: started,
-        deadline: started + chrono::Duration::from_std(config.drain_timeout).unwrap_or(chrono::Duration::MAX),
-        hop: 0,
-        cluster: found.cluster,
-        container_instance_arn: found.container_instance_arn,
-        heartbeat_timeout,
-        last_heartbeat_at: started,
-    }))
+}
+
+/// The container instance the drain state names, if it is still there and is the message's EC2 instance.
+/// When it is not there, the instance is gone only if ECS has no container instance for it in any
+/// configured cluster: a continuation naming the wrong cluster must never complete a drain early.
+async fn locate<E: Effects>(fx: &E, work: &Work, state: &DrainState) -> Result<Option<Found>, Error> {
+    let id = &work.message.ec2_instance_id;
+    match fx.describe(state).await? {
+        Some(found) if found.ec2_instance_id == id.as_str() => return Ok(Some(found)),
+        Some(found) => {
+            return Err(InvalidEvent::new(
+                format!("{STATE_KEY}.container_instance_arn"),
+                format!(
+                    "{} is EC2 instance {}, not {id}; nothing was changed",
+                    state.container_instance_arn, found.ec2_instance_id
+                ),
+            )
+            .into());
+        }
+        None => {}
+    }
+    match fx.find().await?.found {
+        None => Ok(None),
+        Some(found) => Err(InvalidEvent::new(
+            format!("{STATE_KEY}.cluster"),
+            format!(
+                "{id} is container instance {} in cluster {}, not {} in {}; nothing was changed",
+                found.container_instance_arn, found.cluster, state.container_instance_arn, state.cluster
+            ),
+        )
+        .into()),
+    }
 }
 
 /// How a drain ends: what the summary says, and the result sent to Auto Scaling.

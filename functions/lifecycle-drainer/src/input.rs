@@ -5,11 +5,14 @@ use aws_lambda_events::event::sns::SnsEvent;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use shared::ecs::ClusterScope;
 use shared::edge::Internal;
 use shared::events::{
     self, INSTANCE_TERMINATE_LIFECYCLE_ACTION, InvalidEvent, LifecycleMessage, SOURCE_AUTOSCALING,
     TEST_NOTIFICATION, TRANSITION_TERMINATING,
 };
+
+use crate::Config;
 
 /// The key under which a continuation carries its state, next to the lifecycle message's own fields.
 pub const STATE_KEY: &str = "ShipshapeDrain";
@@ -34,9 +37,60 @@ pub struct DrainState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Work {
     pub message: LifecycleMessage,
+    /// When the instance entered `Terminating:Wait` (the message's `Time`, or the EventBridge event's
+    /// `time`): the hook's `GlobalTimeout` counts from here.
+    pub began_at: DateTime<Utc>,
     pub state: Option<DrainState>,
     /// The topic it came from (SNS delivery), where a continuation can be published.
     pub topic_arn: Option<String>,
+}
+
+/// Clocks of two machines never agree exactly; a continuation's times may be this far ahead of ours.
+const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+
+impl Work {
+    /// A continuation is checked against the configuration before anything is done with it: anyone who
+    /// can publish to the topic or invoke the function can forge one. Its cluster must be in scope, its
+    /// times must follow from `DRAIN_TIMEOUT_SECONDS` and the message's `Time`, its hop must be within
+    /// `MAX_HOPS`. (That its container instance belongs to the message's EC2 instance is checked against
+    /// ECS.)
+    pub fn check_continuation(&self, config: &Config, now: DateTime<Utc>) -> Result<(), InvalidEvent> {
+        let Some(s) = &self.state else { return Ok(()) };
+        let bad =
+            |field: &str, reason: String| Err(InvalidEvent::new(format!("{STATE_KEY}.{field}"), reason));
+        if let ClusterScope::Listed(clusters) = &config.clusters
+            && !clusters.contains(&s.cluster)
+        {
+            return bad("cluster", format!("{} is not among the configured CLUSTERS", s.cluster));
+        }
+        if s.hop == 0 || s.hop > config.max_hops {
+            return bad(
+                "hop",
+                format!("{} is not a continuation's hop (1 to MAX_HOPS={})", s.hop, config.max_hops),
+            );
+        }
+        if s.started_at > now + CLOCK_SKEW || s.started_at + CLOCK_SKEW < self.began_at {
+            return bad("started_at", format!("{} is not between the message's Time and now", s.started_at));
+        }
+        let longest = chrono::Duration::from_std(config.drain_timeout).unwrap_or(chrono::Duration::MAX);
+        if s.deadline > s.started_at + longest {
+            return bad(
+                "deadline",
+                format!(
+                    "{} is later than started_at + DRAIN_TIMEOUT_SECONDS ({} s)",
+                    s.deadline,
+                    config.drain_timeout.as_secs()
+                ),
+            );
+        }
+        if s.last_heartbeat_at < s.started_at || s.last_heartbeat_at > now + CLOCK_SKEW {
+            return bad(
+                "last_heartbeat_at",
+                format!("{} is not between started_at and now", s.last_heartbeat_at),
+            );
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +136,7 @@ pub fn parse(payload: &Value) -> Result<Input, InvalidEvent> {
             event.detail_type
         )));
     }
-    lifecycle(&event.detail, "detail", None)
+    lifecycle(&event.detail, "detail", event.time, None)
 }
 
 fn parse_sns(payload: &Value) -> Result<Input, InvalidEvent> {
@@ -94,10 +148,16 @@ fn parse_sns(payload: &Value) -> Result<Input, InvalidEvent> {
     let Ok(message) = serde_json::from_str::<Value>(&record.sns.message) else {
         return Ok(Input::Ignore("SNS message is not JSON, so not a lifecycle message".into()));
     };
-    lifecycle(&message, "Records[0].Sns.Message", Some(record.sns.topic_arn.clone()))
+    lifecycle(&message, "Records[0].Sns.Message", None, Some(record.sns.topic_arn.clone()))
 }
 
-fn lifecycle(message: &Value, at: &str, topic_arn: Option<String>) -> Result<Input, InvalidEvent> {
+/// `event_time`: the EventBridge envelope's `time`, where its `detail` has no `Time`.
+fn lifecycle(
+    message: &Value,
+    at: &str,
+    event_time: Option<DateTime<Utc>>,
+    topic_arn: Option<String>,
+) -> Result<Input, InvalidEvent> {
     if !message.is_object() {
         return Ok(Input::Ignore("not a lifecycle message (not a JSON object)".into()));
     }
@@ -114,7 +174,12 @@ fn lifecycle(message: &Value, at: &str, topic_arn: Option<String>) -> Result<Inp
     }
     let parsed: LifecycleMessage = events::from_value(message, at)?;
     let carried: Carried = events::from_value(message, at)?;
-    Ok(Input::Work(Box::new(Work { message: parsed, state: carried.state, topic_arn })))
+    let Some(began_at) = parsed.time.or(event_time) else {
+        let field =
+            if event_time.is_none() && at == "detail" { "time".to_owned() } else { format!("{at}.Time") };
+        return Err(InvalidEvent::new(field, "is missing: when the instance entered the wait state"));
+    };
+    Ok(Input::Work(Box::new(Work { message: parsed, began_at, state: carried.state, topic_arn })))
 }
 
 /// The continuation: the lifecycle message as Auto Scaling sent it, plus our state.
@@ -136,7 +201,8 @@ mod tests {
     fn message() -> Value {
         json!({"Origin": "AutoScalingGroup", "Destination": "EC2", "Service": "AWS Auto Scaling",
                "LifecycleTransition": TRANSITION_TERMINATING, "AutoScalingGroupName": "web",
-               "LifecycleHookName": "drain", "LifecycleActionToken": "t-1", "EC2InstanceId": "i-1234567890abcdef0"})
+               "LifecycleHookName": "drain", "LifecycleActionToken": "t-1", "EC2InstanceId": "i-1234567890abcdef0",
+               "Time": "2026-11-22T10:00:00.000Z"})
     }
 
     /// An SNS event as Lambda delivers it.
@@ -170,6 +236,79 @@ mod tests {
         let work = work(parse(&eb));
         assert_eq!(work.message.lifecycle_hook_name, "drain");
         assert_eq!(work.topic_arn, None);
+    }
+
+    #[test]
+    fn the_hook_began_at_the_message_time_or_the_event_time() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(work(parse(&sns(&message().to_string()))).began_at, at("2026-11-22T10:00:00Z"));
+        let mut detail = message();
+        detail.as_object_mut().unwrap().remove("Time");
+        let eb = json!({"source": SOURCE_AUTOSCALING, "detail-type": INSTANCE_TERMINATE_LIFECYCLE_ACTION,
+                        "time": "2026-11-22T09:59:58Z", "detail": detail});
+        assert_eq!(work(parse(&eb)).began_at, at("2026-11-22T09:59:58Z"));
+    }
+
+    #[test]
+    fn a_message_without_its_time_names_the_field() {
+        let mut no_time = message();
+        no_time.as_object_mut().unwrap().remove("Time");
+        assert_eq!(parse(&sns(&no_time.to_string())).unwrap_err().field, "Records[0].Sns.Message.Time");
+        let eb = json!({"source": SOURCE_AUTOSCALING, "detail-type": INSTANCE_TERMINATE_LIFECYCLE_ACTION, "detail": no_time});
+        assert_eq!(parse(&eb).unwrap_err().field, "time");
+    }
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        let map: std::collections::HashMap<&str, &str> = vars.iter().copied().collect();
+        Config::from_env(shared::config::Env::from_map(&map)).unwrap()
+    }
+
+    /// A continuation as this function writes it: hop 1, started at the message's time, 900 s to go.
+    fn continued() -> Work {
+        let mut w = work(parse(&sns(&message().to_string())));
+        let start = w.began_at + chrono::Duration::seconds(2);
+        w.state = Some(DrainState {
+            started_at: start,
+            deadline: start + chrono::Duration::seconds(900),
+            hop: 1,
+            cluster: "web".into(),
+            container_instance_arn: "arn:aws:ecs:us-east-1:123456789012:container-instance/web/1".into(),
+            heartbeat_timeout: Some(300),
+            last_heartbeat_at: start + chrono::Duration::seconds(600),
+        });
+        w
+    }
+
+    #[test]
+    fn a_continuation_as_written_passes() {
+        let w = continued();
+        let now = w.began_at + chrono::Duration::seconds(601);
+        assert_eq!(w.check_continuation(&config(&[("CLUSTERS", "web")]), now), Ok(()));
+        assert_eq!(w.check_continuation(&config(&[]), now), Ok(()), "every cluster in scope");
+    }
+
+    #[test]
+    fn a_forged_continuation_is_refused_naming_the_field() {
+        let now = continued().began_at + chrono::Duration::seconds(601);
+        let c = config(&[("CLUSTERS", "web")]);
+        let forged = |change: &dyn Fn(&mut DrainState)| {
+            let mut w = continued();
+            change(w.state.as_mut().unwrap());
+            w.check_continuation(&c, now).unwrap_err().field
+        };
+        assert_eq!(forged(&|s| s.cluster = "payments".into()), "ShipshapeDrain.cluster");
+        assert_eq!(forged(&|s| s.hop = 0), "ShipshapeDrain.hop");
+        assert_eq!(forged(&|s| s.hop = c.max_hops + 1), "ShipshapeDrain.hop");
+        assert_eq!(
+            forged(&|s| s.deadline = s.started_at + chrono::Duration::hours(48)),
+            "ShipshapeDrain.deadline"
+        );
+        assert_eq!(forged(&|s| s.started_at = now + chrono::Duration::hours(1)), "ShipshapeDrain.started_at");
+        assert_eq!(forged(&|s| s.started_at -= chrono::Duration::hours(1)), "ShipshapeDrain.started_at");
+        assert_eq!(
+            forged(&|s| s.last_heartbeat_at = now + chrono::Duration::hours(1)),
+            "ShipshapeDrain.last_heartbeat_at"
+        );
     }
 
     #[test]
@@ -230,6 +369,7 @@ mod tests {
             last_heartbeat_at: now,
         };
         let text = continuation(&work.message, &state).unwrap();
+        assert!(text.contains("\"Time\":\"2026-11-22T10:00:00Z\""), "{text}");
         let again = self::work(parse(&sns(&text)));
         assert_eq!(again.message, work.message);
         assert_eq!(again.state, Some(state));

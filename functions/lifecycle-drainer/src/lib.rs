@@ -14,8 +14,9 @@
 //!
 //! AWS APIs ([`aws`]): `ecs:ListClusters` (only with `CLUSTERS` empty), `ecs:ListContainerInstances`,
 //! `ecs:DescribeContainerInstances`, `ecs:UpdateContainerInstancesState`, `ecs:ListTasks`,
-//! `ecs:DescribeTasks`, `autoscaling:DescribeLifecycleHooks`, `autoscaling:RecordLifecycleActionHeartbeat`,
-//! `autoscaling:CompleteLifecycleAction`, `sns:Publish` (continuations, and notifications if configured).
+//! `ecs:DescribeTasks`, `autoscaling:DescribeLifecycleHooks`, `autoscaling:DescribeAutoScalingInstances`,
+//! `autoscaling:RecordLifecycleActionHeartbeat`, `autoscaling:CompleteLifecycleAction`, `sns:Publish`
+//! (continuations, and notifications if configured).
 //!
 //! Returns an [`Outcome`]: what was done (`completed`, `continued`, `timed-out`, `already-completed`,
 //! `not-an-ecs-instance`, `ignored`, `dry-run`), the instance, group, hook, tasks left, hop and elapsed time.
@@ -115,6 +116,10 @@ pub struct Outcome {
     pub elapsed_seconds: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// What the operator should know: a `DRAIN_TIMEOUT_SECONDS` the hook's lifetime cuts short, a hook that
+    /// could not be read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     pub notification: Notification,
 }
 
@@ -135,6 +140,7 @@ impl Outcome {
             heartbeats: 0,
             elapsed_seconds: 0,
             reason: Some(reason),
+            warnings: Vec::new(),
             notification: Notification::Skipped,
         }
     }

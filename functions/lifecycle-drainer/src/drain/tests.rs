@@ -12,13 +12,20 @@ use tokio::time::Instant;
 use super::*;
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:hooks";
+const ARN: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/web/1";
+/// When the tests' hooks began, on the wall clock.
+fn epoch() -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap()
+}
 
 /// AWS as one drain sees it: one container instance whose last task stops `tasks_stop_after` into the
-/// drain (never, with `None`), and a hook with `heartbeat_timeout`. Records when each call was made.
+/// drain (never, with `None`), and a hook with `heartbeat_timeout` (unreadable, with `None`). Records when
+/// each call was made.
 struct Scripted {
     t0: Instant,
     tasks_stop_after: Option<Duration>,
     heartbeat_timeout: Option<u32>,
+    drained: RefCell<bool>,
     heartbeats: RefCell<Vec<Duration>>,
     continuations: RefCell<Vec<(Duration, DrainState)>>,
     completed: RefCell<Vec<(Duration, LifecycleResult)>>,
@@ -30,9 +37,24 @@ impl Scripted {
             t0: Instant::now(),
             tasks_stop_after,
             heartbeat_timeout,
+            drained: RefCell::default(),
             heartbeats: RefCell::default(),
             continuations: RefCell::default(),
             completed: RefCell::default(),
+        }
+    }
+
+    fn found(&self) -> Found {
+        let status = if *self.drained.borrow() { InstanceStatus::Draining } else { InstanceStatus::Active };
+        Found {
+            cluster: "web".into(),
+            container_instance_arn: ARN.into(),
+            ec2_instance_id: "i-1234567890abcdef0".into(),
+            status,
+            running_tasks: 1,
+            pending_tasks: 0,
+            agent_connected: true,
+            attributes: Default::default(),
         }
     }
 
@@ -43,24 +65,27 @@ impl Scripted {
 
 impl Effects for Scripted {
     async fn find(&self) -> Result<Search, Error> {
-        let found = Found {
-            cluster: "web".into(),
-            container_instance_arn: "arn:aws:ecs:us-east-1:123456789012:container-instance/web/1".into(),
-            ec2_instance_id: "i-1234567890abcdef0".into(),
-            status: InstanceStatus::Active,
-            running_tasks: 1,
-            pending_tasks: 0,
-            agent_connected: true,
-        };
-        Ok(Search { found: Some(found), missing_clusters: Vec::new() })
+        Ok(Search { found: Some(self.found()), missing_clusters: Vec::new() })
     }
 
-    async fn heartbeat_timeout(&self) -> Option<u32> {
-        self.heartbeat_timeout
+    async fn hook(&self) -> HookRead {
+        match self.heartbeat_timeout {
+            Some(t) => HookRead::Found { heartbeat_timeout: t, global_timeout: (100 * t).min(172_800) },
+            None => HookRead::Unreadable,
+        }
     }
 
-    async fn ensure_draining(&self, _: &DrainState) -> Result<bool, Error> {
-        Ok(true)
+    async fn lifecycle_state(&self) -> Result<Option<(String, String)>, Error> {
+        Ok(Some(("web".into(), "Terminating:Wait".into())))
+    }
+
+    async fn describe(&self, state: &DrainState) -> Result<Option<Found>, Error> {
+        Ok((state.cluster == "web" && state.container_instance_arn == ARN).then(|| self.found()))
+    }
+
+    async fn set_draining(&self, _: &DrainState) -> Result<(), Error> {
+        *self.drained.borrow_mut() = true;
+        Ok(())
     }
 
     async fn tasks_left(&self, _: &DrainState) -> Result<Vec<TaskLeft>, AwsError> {
@@ -103,15 +128,16 @@ fn work(state: Option<DrainState>) -> Work {
         lifecycle_hook_name: "drain".into(),
         lifecycle_action_token: "t-1".into(),
         ec2_instance_id: InstanceId::parse("EC2InstanceId", "i-1234567890abcdef0").unwrap(),
+        time: Some(epoch()),
         notification_metadata: None,
     };
-    Work { message, state, topic_arn: None }
+    Work { message, began_at: epoch(), state, topic_arn: None }
 }
 
-/// Runs invocations as Lambda would, each with its 15 minutes, each continuation delivered at once, until
-/// the drain ends; the outcomes.
-async fn drain(fx: &Scripted, config: &Config) -> Vec<Outcome> {
-    let wall = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap();
+/// Runs invocations as Lambda would, the first `late` after the hook began, each with its 15 minutes, each
+/// continuation delivered at once, until the drain ends; the outcomes.
+async fn drain_delivered_late(fx: &Scripted, config: &Config, late: Duration) -> Vec<Outcome> {
+    let wall = epoch() + chrono::Duration::from_std(late).unwrap();
     let mut outcomes = Vec::new();
     let mut state = None;
     for _ in 0..20 {
@@ -126,6 +152,10 @@ async fn drain(fx: &Scripted, config: &Config) -> Vec<Outcome> {
         state = fx.continuations.borrow().last().map(|(_, s)| s.clone());
     }
     panic!("the drain did not end: {outcomes:#?}");
+}
+
+async fn drain(fx: &Scripted, config: &Config) -> Vec<Outcome> {
+    drain_delivered_late(fx, config, Duration::ZERO).await
 }
 
 fn secs(d: Duration) -> u64 {
@@ -145,9 +175,10 @@ async fn a_fifteen_minute_drain_beats_at_half_the_hook_timeout_and_continues_at_
     assert_eq!(secs(*at), 600);
     assert_eq!(state.hop, 1);
     assert_eq!(state.last_heartbeat_at, state.started_at + chrono::Duration::seconds(600));
-    // Heartbeats every 150 s (half of 300), exactly, whatever the poll jitter.
+    // At the start of each invocation, then every 150 s (half of 300) exactly, whatever the poll jitter;
+    // and before the hand-over.
     let beats: Vec<u64> = fx.heartbeats.borrow().iter().map(|d| secs(*d)).collect();
-    assert_eq!(beats, [150, 300, 450, 600, 750]);
+    assert_eq!(beats, [0, 150, 300, 450, 600, 600, 750]);
     // Completed at the first poll after the last task stopped, with CONTINUE.
     let (done_at, result) = fx.completed.borrow()[0];
     assert!(done_at >= Duration::from_secs(900) && done_at <= Duration::from_millis(916_500), "{done_at:?}");
@@ -155,7 +186,7 @@ async fn a_fifteen_minute_drain_beats_at_half_the_hook_timeout_and_continues_at_
     let last = &outcomes[1];
     assert_eq!((last.hop, last.result, last.tasks_left), (1, Some(LifecycleResult::Continue), 0));
     assert!((900..=917).contains(&last.elapsed_seconds), "{last:?}");
-    assert_eq!(outcomes[0].heartbeats + last.heartbeats, 5);
+    assert_eq!(outcomes[0].heartbeats + last.heartbeats, 7);
 }
 
 #[tokio::test(start_paused = true)]
@@ -185,15 +216,69 @@ async fn without_a_readable_hook_timeout_heartbeats_go_out_every_fifteen_seconds
     let outcomes = drain(&fx, &config("900")).await;
     assert_eq!(outcomes.last().unwrap().action, Action::Completed);
     let beats: Vec<u64> = fx.heartbeats.borrow().iter().map(|d| secs(*d)).collect();
-    assert_eq!(beats, [15, 30, 45, 60, 75, 90]);
+    assert_eq!(beats, [0, 15, 30, 45, 60, 75, 90]);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_lambda_deadline_closer_than_the_window_ends_the_window_early() {
     let fx = Scripted::new(Some(Duration::from_secs(400)), Some(600));
-    let clock = Clock::starting_at(DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap());
+    let clock = Clock::starting_at(epoch());
     let outcome =
         run(&fx, &config("900"), &work(None), Budget::of(Duration::from_secs(130)), clock).await.unwrap();
     assert_eq!(outcome.action, Action::Continued);
     assert_eq!(secs(fx.continuations.borrow()[0].0), 100, "130 s left less the 30 s margin");
+}
+
+/// Lambda retried the first invocation twice (after about 1 and 2 minutes): it starts 290 s into a hook
+/// with a 300 s heartbeat timeout, and must reset the timer before anything else.
+#[tokio::test(start_paused = true)]
+async fn an_invocation_delivered_late_heartbeats_before_it_waits() {
+    let fx = Scripted::new(Some(Duration::from_secs(100)), Some(300));
+    let outcomes = drain_delivered_late(&fx, &config("900"), Duration::from_secs(290)).await;
+    assert_eq!(outcomes.last().unwrap().action, Action::Completed);
+    assert_eq!(fx.heartbeats.borrow()[0], Duration::ZERO, "the first heartbeat goes out at once");
+}
+
+/// A 30 s heartbeat timeout gives the hook 3,000 s in all, from when the instance began to wait: a
+/// DRAIN_TIMEOUT_SECONDS of 2 hours can never be honoured, so the drain completes itself a minute before
+/// the hook would expire, and says why.
+#[tokio::test(start_paused = true)]
+async fn the_hooks_lifetime_ends_a_drain_that_would_outlive_it() {
+    let fx = Scripted::new(None, Some(30));
+    let mut c = config("7200");
+    c.max_hops = 20;
+    let outcomes = drain_delivered_late(&fx, &c, Duration::from_secs(100)).await;
+    let last = outcomes.last().unwrap();
+    assert_eq!(last.action, Action::TimedOut);
+    assert!(last.reason.as_deref().unwrap().contains("GlobalTimeout"), "{last:?}");
+    assert!(
+        outcomes[0].warnings[0].contains("DRAIN_TIMEOUT_SECONDS=7200 cannot be honoured"),
+        "{:?}",
+        outcomes[0]
+    );
+    let (done_at, result) = fx.completed.borrow()[0];
+    // 2,940 s after the hook began, which was 100 s before the first invocation.
+    assert_eq!(secs(done_at), 2840);
+    assert_eq!(result, LifecycleResult::Continue);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_continuation_naming_another_cluster_changes_nothing() {
+    let fx = Scripted::new(Some(Duration::from_secs(100)), Some(300));
+    let now = epoch() + chrono::Duration::seconds(600);
+    let state = DrainState {
+        started_at: epoch(),
+        deadline: epoch() + chrono::Duration::seconds(900),
+        hop: 1,
+        cluster: "batch".into(),
+        container_instance_arn: "arn:aws:ecs:us-east-1:123456789012:container-instance/batch/9".into(),
+        heartbeat_timeout: Some(300),
+        last_heartbeat_at: now,
+    };
+    let err = run(&fx, &config("900"), &work(Some(state)), Budget::unlimited(), Clock::starting_at(now))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("ShipshapeDrain.cluster"), "{err}");
+    assert!(fx.completed.borrow().is_empty(), "nothing completed");
+    assert!(!*fx.drained.borrow(), "nothing drained");
 }
