@@ -5,10 +5,10 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use aws_sdk_ecs::types::{Attribute, ContainerInstanceStatus, TargetType};
+use aws_sdk_ecs::types::ContainerInstanceStatus;
 use chrono::{DateTime, SecondsFormat, Utc};
 use shared::ecs::{self, StateChange};
-use shared::edge::{Budget, Internal};
+use shared::edge::Budget;
 use shared::error::aws;
 use tracing::{info, warn};
 
@@ -18,8 +18,10 @@ use crate::{Deps, Error};
 
 /// No new change is started with less than this left before Lambda's deadline.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
-/// `PutAttributes` and `DeleteAttributes` take up to 10 attributes per call.
-const ATTRIBUTE_BATCH: usize = 10;
+/// What `TerminateInstanceInAutoScalingGroup` answers when the group cannot do it now: a minimum-size
+/// `ValidationError`, and `ScalingActivityInProgress` and `ResourceContention`, which AWS documents as
+/// "try again later" (API reference, Errors).
+const REFUSALS: [&str; 3] = ["ValidationError", "ScalingActivityInProgress", "ResourceContention"];
 
 /// Carries out one cluster's plan.
 #[derive(Debug)]
@@ -101,9 +103,10 @@ impl Act<'_> {
                 info!(cluster = %self.cluster, instance_id = %e.ec2_instance_id, "terminated");
                 e.progress = Progress::Done;
             }
-            // The group reached its minimum size, or the instance is already terminating, since we read it:
-            // the next run sees the new state.
-            Err(err) if err.code_is("ValidationError") => {
+            // The group reached its minimum size, or the instance is already terminating, since we read it;
+            // or the group is busy with another scaling activity: the next run sees the new state and tries
+            // again. The run's other changes go on.
+            Err(err) if REFUSALS.iter().any(|code| err.code_is(code)) => {
                 warn!(cluster = %self.cluster, instance_id = %e.ec2_instance_id, error = %err, "termination refused");
                 e.progress = Progress::Refused(err.to_string());
             }
@@ -114,47 +117,12 @@ impl Act<'_> {
 
     async fn mark(&self, arns: &[String]) -> Result<(), Error> {
         let value = self.now.to_rfc3339_opts(SecondsFormat::Secs, true);
-        for batch in arns.chunks(ATTRIBUTE_BATCH) {
-            self.deps
-                .ecs
-                .put_attributes()
-                .cluster(self.cluster)
-                .set_attributes(Some(markers(batch, Some(&value))?))
-                .send()
-                .await
-                .map_err(aws("PutAttributes"))?;
-        }
-        Ok(())
+        Ok(ecs::set_attribute(&self.deps.ecs, self.cluster, arns, MARKER, Some(&value)).await?)
     }
 
     async fn unmark(&self, arns: &[String]) -> Result<(), Error> {
-        for batch in arns.chunks(ATTRIBUTE_BATCH) {
-            self.deps
-                .ecs
-                .delete_attributes()
-                .cluster(self.cluster)
-                .set_attributes(Some(markers(batch, None)?))
-                .send()
-                .await
-                .map_err(aws("DeleteAttributes"))?;
-        }
-        Ok(())
+        Ok(ecs::set_attribute(&self.deps.ecs, self.cluster, arns, MARKER, None).await?)
     }
-}
-
-/// Our marker on each instance; `value` `None` to delete it ("don't specify the value" for DeleteAttributes).
-fn markers(arns: &[String], value: Option<&str>) -> Result<Vec<Attribute>, Internal> {
-    arns.iter()
-        .map(|arn| {
-            Attribute::builder()
-                .name(MARKER)
-                .set_value(value.map(str::to_owned))
-                .target_type(TargetType::ContainerInstance)
-                .target_id(arn)
-                .build()
-                .map_err(|e| Internal::new("building the drain marker attribute", e))
-        })
-        .collect()
 }
 
 fn arns_of(entries: &[Entry], pick: impl Fn(&Entry) -> bool) -> Vec<String> {

@@ -1,8 +1,8 @@
 //! Reads one cluster's inventory for the planner.
 //!
 //! Calls, for a cluster of N container instances running T tasks:
-//! `ecs:DescribeClusters` (1) and `ecs:DescribeCapacityProviders` (1, only when the cluster has capacity
-//! providers); `ecs:ListContainerInstances` and `ecs:DescribeContainerInstances` (N/100 each);
+//! `ecs:DescribeClusters` (1) and `ecs:DescribeCapacityProviders` (1 per 10 capacity providers, only when
+//! the cluster has some); `ecs:ListContainerInstances` and `ecs:DescribeContainerInstances` (N/100 each);
 //! `ecs:ListServices` (1 per 100 daemon services); `ecs:ListTasks` and `ecs:DescribeTasks` (T/100 each);
 //! `autoscaling:DescribeAutoScalingInstances` (N/50) and `autoscaling:DescribeAutoScalingGroups` (1 per
 //! 100 groups).
@@ -93,13 +93,24 @@ async fn managed_groups(
     if providers.is_empty() {
         return Ok(Some(managed));
     }
-    let out = ecs
-        .describe_capacity_providers()
-        .set_capacity_providers(Some(providers.to_vec()))
-        .send()
-        .await
-        .map_err(aws("DescribeCapacityProviders"))?;
-    for cp in out.capacity_providers() {
+    // At most 10 per page, with a nextToken for the rest, and no paginator in the SDK.
+    let mut found = Vec::new();
+    let mut token = None;
+    loop {
+        let out = ecs
+            .describe_capacity_providers()
+            .set_capacity_providers(Some(providers.to_vec()))
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(aws("DescribeCapacityProviders"))?;
+        token = out.next_token().map(str::to_owned);
+        found.extend(out.capacity_providers.unwrap_or_default());
+        if token.is_none() {
+            break;
+        }
+    }
+    for cp in &found {
         let Some(asg) = cp.auto_scaling_group_provider() else { continue };
         let enabled = asg.managed_scaling().and_then(|m| m.status()) == Some(&ManagedScalingStatus::Enabled);
         if enabled {

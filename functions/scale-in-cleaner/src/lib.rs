@@ -142,6 +142,15 @@ pub enum Error {
 
 shared::error_type!(Error);
 
+impl From<shared::ecs::Failure> for Error {
+    fn from(f: shared::ecs::Failure) -> Self {
+        match f {
+            shared::ecs::Failure::Aws(e) => Error::Aws(e),
+            shared::ecs::Failure::Internal(e) => Error::Internal(e),
+        }
+    }
+}
+
 pub async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Outcome, Error> {
     let request = input::parse(&event.payload)?;
     let dry_run = request.dry_run || deps.config.dry_run;

@@ -26,6 +26,9 @@ mod pool;
 pub use self::model::*;
 use self::pool::Pool;
 
+/// The one Auto Scaling lifecycle state in which an instance is capacity.
+const IN_SERVICE: &str = "InService";
+
 /// Plans one cluster. `now` is the time of the run, for instance ages.
 pub fn plan(inv: &Inventory, settings: &Settings, now: DateTime<Utc>) -> Plan {
     let mut p = Planner::new(inv, settings);
@@ -88,9 +91,23 @@ impl<'a> Planner<'a> {
         let n = self.inv.instances.len();
         let mut c = Classified { usable: Vec::new(), ours: Vec::new(), clear_marker: vec![false; n] };
         for (i, inst) in self.inv.instances.iter().enumerate() {
+            // Only an instance Auto Scaling has in service is capacity, or ours to touch: one that is
+            // `Terminating:Wait` (a scale-in, an instance refresh, a rebalance) is about to go, and setting it
+            // back to ACTIVE would let ECS place tasks on a machine about to die.
+            let leaving =
+                inst.membership.as_ref().map(|m| m.lifecycle_state.as_str()).filter(|s| *s != IN_SERVICE);
             match inst.status {
                 InstanceStatus::Active if !inst.agent_connected => {
                     self.decide(i, Decision::Skip, "ECS agent disconnected: state unknown, not counted");
+                }
+                InstanceStatus::Active if leaving.is_some() => {
+                    let state = leaving.unwrap_or_default();
+                    self.decide(
+                        i,
+                        Decision::Skip,
+                        format!("lifecycle state {state}: not counted as capacity"),
+                    );
+                    c.clear_marker[i] = inst.is_ours();
                 }
                 InstanceStatus::Active => {
                     c.usable.push(i);
@@ -98,6 +115,14 @@ impl<'a> Planner<'a> {
                 }
                 InstanceStatus::Draining if !inst.is_ours() => {
                     self.decide(i, Decision::Skip, "DRAINING, not by this function");
+                }
+                InstanceStatus::Draining if leaving.is_some() => {
+                    let state = leaving.unwrap_or_default();
+                    self.decide(
+                        i,
+                        Decision::Skip,
+                        format!("drained by this function, now {state} in its group: never set back to ACTIVE, never reaped"),
+                    );
                 }
                 InstanceStatus::Draining if !inst.agent_connected => {
                     self.decide(
@@ -356,7 +381,7 @@ fn removal_blocker(
     if m.protected_from_scale_in {
         return Some("protected from scale-in".into());
     }
-    if m.lifecycle_state != "InService" {
+    if m.lifecycle_state != IN_SERVICE {
         return Some(format!("lifecycle state {}", m.lifecycle_state));
     }
     match inst.registered_at {

@@ -286,8 +286,8 @@ fn instances_never_touched_are_skipped_with_a_reason() {
         assert!(reason.contains(why), "{id}: {reason}");
     }
     assert_eq!(decided(&plan, Decision::Terminate), ["old-enough"]);
-    // Disconnected and draining instances are not capacity.
-    assert_eq!(plan.before.instances, 5);
+    // Disconnected and draining instances are not capacity, nor one its group is terminating.
+    assert_eq!(plan.before.instances, 4);
 }
 
 #[test]
@@ -416,4 +416,30 @@ fn only_the_configured_groups_shrink() {
     );
     assert_eq!(decision(&plan, "d").0, Decision::Reactivate);
     assert_eq!(decided(&plan, Decision::Terminate), ["e", "o"]);
+}
+
+#[test]
+fn instances_auto_scaling_is_removing_are_neither_capacity_nor_ours_to_touch() {
+    let mut terminating = ours(inst("terminating", "a", &[]));
+    if let Some(m) = terminating.membership.as_mut() {
+        m.lifecycle_state = "Terminating:Wait".into();
+    }
+    let mut leaving_active = inst("leaving", "a", &[]);
+    if let Some(m) = leaving_active.membership.as_mut() {
+        m.lifecycle_state = "Terminating:Wait".into();
+    }
+    // Short of capacity: an InService drain of ours would come back; this one must not.
+    let plan = plan(
+        &inventory(vec![terminating, leaving_active, inst("full", "b", &small(900))], 0),
+        &settings(),
+        now(),
+    );
+    let (d, why) = decision(&plan, "terminating");
+    assert_eq!(d, Decision::Skip);
+    assert!(why.contains("Terminating:Wait") && why.contains("never set back to ACTIVE"), "{why}");
+    let (d, why) = decision(&plan, "leaving");
+    assert_eq!(d, Decision::Skip);
+    assert!(why.contains("not counted as capacity"), "{why}");
+    assert_eq!(plan.before.instances, 1, "only the InService instance is capacity");
+    assert_eq!(plan.count(Decision::Reactivate) + plan.count(Decision::Reap), 0);
 }
