@@ -277,7 +277,7 @@ async fn a_malformed_event_touches_nothing() {
     let Web { world, instances, arns } = web().await;
     let deps = deps(&world, &[("CLUSTERS", "web")]);
     let mut wrong_kind = spot_event(TERMINATE, &instances[0]);
-    wrong_kind["detail-type"] = json!("EC2 Instance State-change Notification");
+    wrong_kind["detail-type"] = json!("EC2 Instance Launch Successful");
     let mut no_id = spot_event(TERMINATE, &instances[0]);
     no_id["detail"].as_object_mut().unwrap().remove("instance-id");
     let mut bad_id = spot_event(TERMINATE, &instances[0]);
@@ -354,4 +354,87 @@ async fn tasks_left_counts_every_task_not_stopped() {
     expected.sort();
     assert_eq!(left_arns, expected);
     assert!(left.iter().all(|t| t.last_status != "STOPPED"), "{left:?}");
+}
+
+const STOP: &str = "spot-interruption-stop.json";
+const RUNNING: &str = "spot-instance-running.json";
+
+/// The instance's "running" state change, happening `seconds_from_now` (negative: in the past).
+fn running(instance_id: &str, seconds_from_now: i64) -> Value {
+    let mut event = spot_event(RUNNING, instance_id);
+    let at = chrono::Utc::now() + chrono::Duration::seconds(seconds_from_now);
+    event["time"] = json!(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    event
+}
+
+#[tokio::test]
+async fn a_stopped_instance_that_runs_again_is_set_back_to_active() {
+    integration_tests::needs_emulator!();
+    let Web { world, instances, arns } = web().await;
+    let deps = deps(&world, &[("CLUSTERS", "web")]);
+
+    let drained = invoke(&deps, spot_event(STOP, &instances[0])).await.unwrap();
+    assert_eq!(drained.action, Action::Drained);
+    assert_eq!(world.status("web", &arns[0]).await, "DRAINING");
+    assert!(world.attribute("web", &arns[0], "shipshape.spot-drainer.drained-at").await.is_some());
+
+    let back = invoke(&deps, running(&instances[0], 5)).await.unwrap();
+
+    assert_eq!(back.action, Action::Reactivated, "{back:?}");
+    assert_eq!(back.trigger, Trigger::Running);
+    assert_eq!(world.status("web", &arns[0]).await, "ACTIVE");
+    assert_eq!(world.attribute("web", &arns[0], "shipshape.spot-drainer.drained-at").await, None);
+}
+
+#[tokio::test]
+async fn a_drain_by_someone_else_is_not_undone() {
+    integration_tests::needs_emulator!();
+    let Web { world, instances, arns } = web().await;
+    world
+        .ecs
+        .update_container_instances_state()
+        .cluster("web")
+        .container_instances(&arns[0])
+        .status(aws_sdk_ecs::types::ContainerInstanceStatus::Draining)
+        .send()
+        .await
+        .unwrap();
+    world.emulator.reset_calls();
+
+    let outcome = invoke(&deps(&world, &[("CLUSTERS", "web")]), running(&instances[0], 5)).await.unwrap();
+
+    assert_eq!(outcome.action, Action::Ignored);
+    assert_eq!(outcome.reason.as_deref(), Some("DRAINING, but not by this function"));
+    assert_eq!(world.emulator.calls_of("ecs:UpdateContainerInstancesState"), 0);
+    assert_eq!(world.status("web", &arns[0]).await, "DRAINING");
+}
+
+/// A terminated instance never comes back, so its drain carries no marker and is never undone.
+#[tokio::test]
+async fn a_drain_for_termination_is_not_undone() {
+    integration_tests::needs_emulator!();
+    let Web { world, instances, arns } = web().await;
+    let deps = deps(&world, &[("CLUSTERS", "web")]);
+    invoke(&deps, spot_event(TERMINATE, &instances[0])).await.unwrap();
+    assert_eq!(world.attribute("web", &arns[0], "shipshape.spot-drainer.drained-at").await, None);
+
+    let outcome = invoke(&deps, running(&instances[0], 5)).await.unwrap();
+
+    assert_eq!(outcome.action, Action::Ignored);
+    assert_eq!(world.status("web", &arns[0]).await, "DRAINING");
+}
+
+/// EventBridge delivers late and twice: a "running" from before the drain must not undo it.
+#[tokio::test]
+async fn a_late_running_event_from_before_the_drain_changes_nothing() {
+    integration_tests::needs_emulator!();
+    let Web { world, instances, arns } = web().await;
+    let deps = deps(&world, &[("CLUSTERS", "web")]);
+    invoke(&deps, spot_event(STOP, &instances[0])).await.unwrap();
+
+    let outcome = invoke(&deps, running(&instances[0], -600)).await.unwrap();
+
+    assert_eq!(outcome.action, Action::Ignored);
+    assert!(outcome.reason.as_deref().unwrap().contains("before this function drained it"), "{outcome:?}");
+    assert_eq!(world.status("web", &arns[0]).await, "DRAINING");
 }

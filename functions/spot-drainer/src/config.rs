@@ -20,13 +20,13 @@ impl Config {
         let listed = env.list("DRAIN_ON");
         for item in &listed {
             match item.parse::<Trigger>() {
-                Ok(t) if !drain_on.contains(&t) => drain_on.push(t),
-                Ok(_) => {}
-                Err(_) => env.problem(
+                Ok(Trigger::Running) | Err(_) => env.problem(
                     "DRAIN_ON",
                     Some(item),
                     "unknown trigger (expected terminate, stop, hibernate or rebalance)",
                 ),
+                Ok(t) if !drain_on.contains(&t) => drain_on.push(t),
+                Ok(_) => {}
             }
         }
         if listed.is_empty() {
@@ -57,10 +57,14 @@ mod tests {
 
     #[test]
     fn every_bad_variable_is_named() {
-        let map = HashMap::from([("DRAIN_ON", "terminate,reboot"), ("DRY_RUN", "sure"), ("CLUSTERS", "a b")]);
+        let map = HashMap::from([
+            ("DRAIN_ON", "terminate,reboot,running"),
+            ("DRY_RUN", "sure"),
+            ("CLUSTERS", "a b"),
+        ]);
         let err = Config::from_env(Env::from_map(&map)).unwrap_err();
         let names: Vec<_> = err.problems.iter().map(|p| p.variable.as_str()).collect();
-        assert_eq!(names, ["CLUSTERS", "DRAIN_ON", "DRY_RUN"]);
+        assert_eq!(names, ["CLUSTERS", "DRAIN_ON", "DRAIN_ON", "DRY_RUN"]);
     }
 
     #[test]

@@ -1,13 +1,17 @@
 //! spot-drainer: sets an ECS container instance DRAINING when its EC2 Spot instance is about to go.
 //!
 //! Trigger: EventBridge, `aws.ec2` events "EC2 Spot Instance Interruption Warning" (drained by default)
-//! and "EC2 Instance Rebalance Recommendation" (drained only when `DRAIN_ON` includes `rebalance`).
-//! The rule is account-wide, so most instances are not ECS container instances of ours; that is a normal
-//! outcome, not an error.
+//! and "EC2 Instance Rebalance Recommendation" (drained only when `DRAIN_ON` includes `rebalance`); and
+//! "EC2 Instance State-change Notification" with state `running`: an instance drained for a `stop` or
+//! `hibernate` warning that runs again is set back to ACTIVE (only if this function drained it: the drain
+//! carries a marker attribute with its time, and the instance must have started after it). The rules are
+//! account-wide, so most instances are not ECS container instances of ours; that is a normal outcome, not
+//! an error.
 //!
 //! AWS APIs: `ecs:ListClusters` (only with `CLUSTERS` empty), `ecs:ListContainerInstances`,
-//! `ecs:DescribeContainerInstances`, `ecs:UpdateContainerInstancesState`, `sns:Publish` (only with
-//! `NOTIFICATION_TOPIC_ARN`). With one configured cluster a drain takes three calls.
+//! `ecs:DescribeContainerInstances`, `ecs:UpdateContainerInstancesState`, `ecs:PutAttributes` and
+//! `ecs:DeleteAttributes` (the marker of a stop or hibernate drain), `sns:Publish` (only with
+//! `NOTIFICATION_TOPIC_ARN`). With one configured cluster a drain takes three calls, four with the marker.
 //!
 //! Returns an [`Outcome`]: the instance, where it was found, its status before, the tasks still on it and
 //! what was done. Errors ([`Error`]) are reserved for events we cannot handle and for AWS failures that
@@ -24,6 +28,7 @@ pub mod decide;
 pub mod input;
 pub mod report;
 
+use chrono::Utc;
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
@@ -68,6 +73,8 @@ pub enum Action {
     DryRun,
     /// Found, but in a status that cannot be drained (REGISTERING, DEREGISTERING, REGISTRATION_FAILED).
     NotDrainable,
+    /// Back from a stop or hibernation we drained it for: set ACTIVE again.
+    Reactivated,
 }
 
 /// The summary returned to the caller and logged.
@@ -137,6 +144,9 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Outcome, 
 
 async fn drain(deps: &Deps, spot: &SpotEvent) -> Result<Outcome, Error> {
     let mut outcome = Outcome::new(spot, deps.notifier.silent());
+    if spot.trigger == Trigger::Running {
+        return undo(deps, spot, outcome).await;
+    }
     if !decide::wanted(spot.trigger, &deps.config.drain_on) {
         outcome.reason = Some(format!("DRAIN_ON does not include {}", spot.trigger.name()));
         return Ok(outcome);
@@ -154,12 +164,41 @@ async fn drain(deps: &Deps, spot: &SpotEvent) -> Result<Outcome, Error> {
     outcome.action = decide::decide(found.status, deps.config.dry_run);
     match outcome.action {
         Action::Drained => {
-            aws::drain(deps, &found).await?;
+            aws::drain(deps, &found, spot.trigger.may_come_back().then(Utc::now)).await?;
             outcome.notification = deps.notifier.send(&report::drained(spot, &found)).await;
         }
         Action::NotDrainable => {
             outcome.reason = Some(format!("container instance is {}", found.status));
             warn!(instance_id = %spot.instance_id, status = %found.status, "container instance cannot be drained");
+        }
+        _ => {}
+    }
+    Ok(outcome)
+}
+
+/// An instance runs again: our drain for its stop or hibernation is undone, nothing else.
+async fn undo(deps: &Deps, spot: &SpotEvent, mut outcome: Outcome) -> Result<Outcome, Error> {
+    let search = aws::find(deps, &spot.instance_id).await?;
+    outcome.missing_clusters = search.missing_clusters;
+    let Some(found) = search.found else {
+        outcome.action = Action::NotAnEcsInstance;
+        return Ok(outcome);
+    };
+    outcome.found(&found);
+    let drained_at = aws::drained_at(&found);
+    let ran_at = spot.time.unwrap_or_else(Utc::now);
+    (outcome.action, outcome.reason) = decide::undo(found.status, drained_at, ran_at, deps.config.dry_run);
+    match outcome.action {
+        Action::Reactivated => {
+            aws::reactivate(deps, &found).await?;
+            outcome.notification = deps.notifier.send(&report::undone(spot, &found)).await;
+        }
+        // A marker left on an ACTIVE instance (a reactivation cut short) would make a later drain by
+        // someone else look like ours.
+        Action::Ignored
+            if found.status == InstanceStatus::Active && drained_at.is_some() && !deps.config.dry_run =>
+        {
+            aws::unmark(deps, &found).await?;
         }
         _ => {}
     }
@@ -179,6 +218,7 @@ mod tests {
             Action::Ignored,
             Action::DryRun,
             Action::NotDrainable,
+            Action::Reactivated,
         ] {
             assert_eq!(serde_json::to_value(a).unwrap(), <&str>::from(a));
         }

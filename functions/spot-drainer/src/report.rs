@@ -8,13 +8,31 @@ use crate::input::{SpotEvent, Trigger};
 use crate::{Action, Outcome};
 
 impl Record for Outcome {
-    /// `DrainsStarted` and `InstancesNotFound` (EMF); ignored events and dry runs record nothing.
+    /// `DrainsStarted`, `DrainsUndone` (an instance back from a stop or hibernation) and `InstancesNotFound`
+    /// (EMF); ignored events and dry runs record nothing, nor does an instance start that is not ours.
     fn record(&self, m: &mut Metrics) {
         if matches!(self.action, Action::Ignored | Action::DryRun) {
             return;
         }
+        if self.trigger == Trigger::Running {
+            m.count("DrainsUndone", usize::from(self.action == Action::Reactivated));
+            return;
+        }
         m.count("DrainsStarted", usize::from(self.action == Action::Drained));
         m.count("InstancesNotFound", usize::from(self.action == Action::NotAnEcsInstance));
+    }
+}
+
+/// The message for an instance set back to ACTIVE.
+pub fn undone(spot: &SpotEvent, found: &Found) -> Message {
+    Message {
+        subject: format!("shipshape: {} is back, set ACTIVE again in {}", spot.instance_id, found.cluster),
+        body: format!(
+            "EC2 reports the instance running again after its Spot interruption (stop or hibernate).\n\n\
+             Instance: {}\nCluster: {}\nContainer instance: {}\n\nshipshape had set it DRAINING for that \
+             interruption, and has set it back to ACTIVE: ECS can place tasks on it again.",
+            spot.instance_id, found.cluster, found.container_instance_arn
+        ),
     }
 }
 
@@ -63,6 +81,7 @@ mod tests {
             &SpotEvent {
                 instance_id: InstanceId::parse("f", "i-12345678").unwrap(),
                 trigger: Trigger::Terminate,
+                time: None,
             },
             Notification::Off,
         );
