@@ -28,9 +28,10 @@ fmt-check:
 	$(CARGO) fmt --all --check
 
 .PHONY: lint
-lint: $(STAMP) ## Clippy with -D warnings and cfn-lint on the template
+lint: $(STAMP) ## Clippy with -D warnings, cfn-lint on the template, its generated hook slots current
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(VENV)/bin/cfn-lint template.yaml
+	$(PYTHON) release/hook_slots.py --check
 
 .PHONY: test-emulator
 test-emulator: $(STAMP) ## The emulator extensions' own tests
@@ -40,8 +41,21 @@ test-emulator: $(STAMP) ## The emulator extensions' own tests
 test-rust: $(STAMP) ## Unit and integration tests (the integration tests start emulators)
 	$(CARGO) test --workspace --locked
 
+TEMPLATE_VENV := .venv-template
+TEMPLATE_STAMP := $(TEMPLATE_VENV)/.installed
+
+$(TEMPLATE_STAMP): tests/template/requirements.txt
+	@test -x $(TEMPLATE_VENV)/bin/python || $(PYTHON) -m venv $(TEMPLATE_VENV)
+	$(TEMPLATE_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/template/requirements.txt
+	@touch $@
+
+# SHIPSHAPE_TEMPLATE: the template to check (default template.yaml; check-package gives the bundle's).
+.PHONY: test-template
+test-template: $(TEMPLATE_STAMP) ## The template rendered offline: IAM per function at 50 clusters/groups/functions, checkov, parliament, upgrades, release metadata
+	$(TEMPLATE_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/template
+
 .PHONY: test
-test: fmt-check lint test-rust test-emulator ## Everything CI runs: format, lints, all tests, template lint
+test: fmt-check lint test-rust test-emulator test-template ## Everything CI runs: format, lints, all tests, template checks
 
 .PHONY: demo
 demo: $(STAMP) ## Run the functions' binaries as Lambda does, against the local emulator
@@ -74,4 +88,4 @@ bench: $(STAMP) ## Benchmarks: release binaries against the emulator and Python 
 .PHONY: clean
 clean: ## Remove build output and the virtualenv
 	$(CARGO) clean
-	rm -rf $(VENV) $(DEPLOY_VENV) .aws-sam
+	rm -rf $(VENV) $(DEPLOY_VENV) $(TEMPLATE_VENV) .aws-sam
