@@ -78,6 +78,22 @@ build: $(DEPLOY_STAMP) $(STAMP) ## sam validate --lint, then sam build: every fu
 	$(SAM) build
 	$(VPY) bench/package_sizes.py .aws-sam/build bench/results/package-sizes.md
 
+# The version of the release: [workspace.package] version in Cargo.toml, its one home.
+VERSION := $(shell sed -n '/^\[workspace\.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)
+BUNDLE := dist/shipshape-$(VERSION)
+
+.PHONY: package
+package: build ## make build, then dist/shipshape-<version>/: prebuilt arm64 zips and a template that deploys them with the SAM CLI alone (checked)
+	$(PYTHON) release/package.py .aws-sam/build dist
+	$(MAKE) --no-print-directory check-package
+
+.PHONY: check-package
+check-package: $(DEPLOY_STAMP) $(TEMPLATE_STAMP) ## The bundle's template: sam validate --lint, cfn-lint, and the template checks on it
+	@test -f $(BUNDLE)/template.yaml || { echo "no $(BUNDLE): run make package" >&2; exit 1; }
+	$(SAM) validate --lint --region us-east-1 --template-file $(BUNDLE)/template.yaml
+	$(TEMPLATE_VENV)/bin/cfn-lint $(BUNDLE)/template.yaml
+	SHIPSHAPE_TEMPLATE=$(BUNDLE)/template.yaml $(TEMPLATE_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/template
+
 .PHONY: bench
 bench: $(STAMP) ## Benchmarks: release binaries against the emulator and Python peers (results in bench/results/)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
@@ -88,4 +104,4 @@ bench: $(STAMP) ## Benchmarks: release binaries against the emulator and Python 
 .PHONY: clean
 clean: ## Remove build output and the virtualenv
 	$(CARGO) clean
-	rm -rf $(VENV) $(DEPLOY_VENV) $(TEMPLATE_VENV) .aws-sam
+	rm -rf $(VENV) $(DEPLOY_VENV) $(TEMPLATE_VENV) .aws-sam dist
