@@ -28,9 +28,10 @@ fmt-check:
 	$(CARGO) fmt --all --check
 
 .PHONY: lint
-lint: $(STAMP) ## Clippy with -D warnings and cfn-lint on the template
+lint: $(STAMP) ## Clippy with -D warnings, cfn-lint on the template, its generated hook slots current
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(VENV)/bin/cfn-lint template.yaml
+	$(PYTHON) release/hook_slots.py --check
 
 .PHONY: test-emulator
 test-emulator: $(STAMP) ## The emulator extensions' own tests
@@ -44,8 +45,21 @@ unit: ## The fast inner loop: unit tests only, no emulator, no virtualenv
 test-rust: $(STAMP) ## Unit and integration tests (the integration tests start emulators)
 	SHIPSHAPE_REQUIRE_EMULATOR=1 $(CARGO) test --workspace --locked
 
+TEMPLATE_VENV := .venv-template
+TEMPLATE_STAMP := $(TEMPLATE_VENV)/.installed
+
+$(TEMPLATE_STAMP): tests/template/requirements.txt
+	@test -x $(TEMPLATE_VENV)/bin/python || $(PYTHON) -m venv $(TEMPLATE_VENV)
+	$(TEMPLATE_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/template/requirements.txt
+	@touch $@
+
+# SHIPSHAPE_TEMPLATE: the template to check (default template.yaml; check-package gives the bundle's).
+.PHONY: test-template
+test-template: $(TEMPLATE_STAMP) ## The template rendered offline: IAM per function at 50 clusters/groups/functions, checkov, parliament, upgrades, release metadata
+	$(TEMPLATE_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/template
+
 .PHONY: test
-test: fmt-check lint test-rust test-emulator ## Everything CI runs: format, lints, all tests, template lint
+test: fmt-check lint test-rust test-emulator test-template ## Everything CI runs: format, lints, all tests, template checks
 
 .PHONY: demo
 demo: $(STAMP) ## Run the functions' binaries as Lambda does, against the local emulator
@@ -68,6 +82,22 @@ build: $(DEPLOY_STAMP) $(STAMP) ## sam validate --lint, then sam build: every fu
 	$(SAM) build
 	$(VPY) bench/package_sizes.py .aws-sam/build bench/results/package-sizes.md
 
+# The version of the release: [workspace.package] version in Cargo.toml, its one home.
+VERSION := $(shell sed -n '/^\[workspace\.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)
+BUNDLE := dist/shipshape-$(VERSION)
+
+.PHONY: package
+package: build ## make build, then dist/shipshape-<version>/: prebuilt arm64 zips and a template that deploys them with the SAM CLI alone (checked)
+	$(PYTHON) release/package.py .aws-sam/build dist
+	$(MAKE) --no-print-directory check-package
+
+.PHONY: check-package
+check-package: $(DEPLOY_STAMP) $(TEMPLATE_STAMP) ## The bundle's template: sam validate --lint, cfn-lint, and the template checks on it
+	@test -f $(BUNDLE)/template.yaml || { echo "no $(BUNDLE): run make package" >&2; exit 1; }
+	$(SAM) validate --lint --region us-east-1 --template-file $(BUNDLE)/template.yaml
+	$(TEMPLATE_VENV)/bin/cfn-lint $(BUNDLE)/template.yaml
+	SHIPSHAPE_TEMPLATE=$(BUNDLE)/template.yaml $(TEMPLATE_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/template
+
 .PHONY: bench
 bench: $(STAMP) ## Benchmarks: release binaries against the emulator and Python peers (results in bench/results/)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
@@ -78,4 +108,4 @@ bench: $(STAMP) ## Benchmarks: release binaries against the emulator and Python 
 .PHONY: clean
 clean: ## Remove build output and the virtualenv
 	$(CARGO) clean
-	rm -rf $(VENV) $(DEPLOY_VENV) .aws-sam
+	rm -rf $(VENV) $(DEPLOY_VENV) $(TEMPLATE_VENV) .aws-sam dist
