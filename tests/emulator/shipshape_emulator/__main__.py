@@ -15,9 +15,9 @@ import sys
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from . import autoscaling, ecs, lambda_alias
-from .rpcv2_cbor import RpcV2Cbor
 from .control import Control
+from .extensions import autoscaling, ecs, lambda_alias
+from .rpcv2_cbor import RpcV2Cbor
 
 
 def main() -> None:
