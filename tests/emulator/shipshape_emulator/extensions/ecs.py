@@ -146,6 +146,7 @@ def list_container_instances(self: EC2ContainerServiceResponse) -> ActionResult:
 
 
 def install() -> None:
+    keep_tasks_running()
     EC2ContainerServiceResponse.list_container_instances = list_container_instances  # type: ignore[method-assign]
     EC2ContainerServiceResponse.put_attributes = put_attributes  # type: ignore[method-assign]
     EC2ContainerServiceResponse.delete_attributes = delete_attributes  # type: ignore[method-assign]
@@ -178,9 +179,13 @@ def keep_tasks_running() -> None:
     state_manager.set_transition(model_name="ecs::task", transition={"progression": "manual", "times": 10**12})
 
 
-def reset_draining() -> None:
+def reset() -> None:
     DRAINING.update(stop_after_ms=1000, step_ms=300)
     keep_tasks_running()
+
+
+def draining_settings() -> dict[str, Any]:
+    return dict(DRAINING)
 
 
 def configure_draining(spec: dict[str, Any]) -> dict[str, Any]:
@@ -315,3 +320,9 @@ def set_agent(spec: dict[str, Any]) -> dict[str, Any]:
                         ci.agent_connected = connected
                         return {"container_instance_arn": arn, "connected": connected}
     raise ValueError(f"no container instance {arn}")
+
+
+ENDPOINTS = {
+    "/ecs/draining": {"GET": draining_settings, "POST": configure_draining},
+    "/ecs/agent": {"POST": set_agent},
+}

@@ -103,6 +103,14 @@ def install() -> None:
     LambdaResponse.get_alias = get_alias  # type: ignore[method-assign]
 
 
+def tick() -> None:
+    """No timers."""
+
+
+def reset() -> None:
+    """Nothing kept outside moto's own state."""
+
+
 # --- Fixture helper ----------------------------------------------------------------------------------------
 # Lambda (in AWS and in moto) refuses a function whose execution role does not exist. Tests that use no IAM
 # client create one here: POST /_shipshape/iam/role {"name": "..."} -> {"arn": "..."}.
@@ -121,3 +129,6 @@ def create_role(spec: dict[str, Any]) -> dict[str, Any]:
     except Exception:
         role = backend.create_role(name, trust, "/", None, "", [], None)
     return {"arn": role.arn}
+
+
+ENDPOINTS = {"/iam/role": {"POST": create_role}}
