@@ -184,10 +184,12 @@ class Emulator:
 
 
 def sns_event(topic_arn: str, body: str) -> dict[str, Any]:
-    """The event Lambda receives for an SNS message, from the message's envelope as an SQS subscription
-    received it (`body`)."""
+    """The event Lambda receives for an SNS message (its shape:
+    https://docs.aws.amazon.com/lambda/latest/dg/with-sns.html), from the message's envelope as an SQS
+    subscription received it (`body`). The signature fields are present and empty, as in the Rust tests."""
     envelope = json.loads(body)
     return {"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0", "EventSubscriptionArn": f"{topic_arn}:sub",
                          "Sns": {"Type": "Notification", "MessageId": envelope["MessageId"], "TopicArn": topic_arn,
                                  "Subject": envelope.get("Subject"), "Message": envelope["Message"],
-                                 "Timestamp": envelope["Timestamp"], "MessageAttributes": {}}}]}
+                                 "Timestamp": envelope["Timestamp"], "SignatureVersion": "1", "Signature": "",
+                                 "SigningCertUrl": "", "UnsubscribeUrl": "", "MessageAttributes": {}}}]}
