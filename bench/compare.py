@@ -36,13 +36,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "emulator"))
 
 import report  # noqa: E402
-from demo import Aws, sns_event  # noqa: E402
 from report import peak_rss_mib  # noqa: E402
 from scale_in_cleaner import seed  # noqa: E402
+from shipshape_emulator.client import REGION, Emulator, sns_event  # noqa: E402
 from shipshape_emulator.lambda_runtime import FunctionProcess, Result  # noqa: E402
-from shipshape_emulator.process import EmulatorProcess  # noqa: E402
-
-REGION = "us-east-1"
 COLD_STARTS = 5
 SPOT_EVENTS = 100
 TERMINATIONS = 50
@@ -69,7 +66,7 @@ class Side:
     note: str = ""
 
 
-def fleet(aws: Aws, name: str, count: int, cluster: str) -> tuple[list[str], list[str]]:
+def fleet(aws: Emulator, name: str, count: int, cluster: str) -> tuple[list[str], list[str]]:
     """An Auto Scaling group of `count` instances, each registered in `cluster`: (instance ids, container instance ARNs)."""
     ids = aws.group(name, count)
     aws.ecs.create_cluster(clusterName=cluster)
@@ -82,7 +79,7 @@ def cold_starts(side: Side, url: str) -> None:
             side.init_ms.append(fn.init_ms)
 
 
-def run(side: Side, aws: Aws, feed: Callable[[Callable[[Any], Result]], None], sandboxes: int = 1) -> None:
+def run(side: Side, aws: Emulator, feed: Callable[[Callable[[Any], Result]], None], sandboxes: int = 1) -> None:
     """Cold starts, then `sandboxes` warm processes fed every event by `feed`; `invoke` may be called from
     several threads at once, each call taking a free sandbox, as Lambda runs simultaneous events."""
     url = aws.url
@@ -118,8 +115,7 @@ def run(side: Side, aws: Aws, feed: Callable[[Callable[[Any], Result]], None], s
 
 
 def spot(side: Side) -> None:
-    with EmulatorProcess() as emulator:
-        aws = Aws(emulator.url)
+    with Emulator() as aws:
         ids, _ = fleet(aws, "fleet", SPOT_EVENTS, "bench")
         for other in ("batch", "staging"):  # the clusters an account also has
             aws.ecs.create_cluster(clusterName=other)
@@ -140,17 +136,13 @@ def spot(side: Side) -> None:
 
 
 def lifecycle(side: Side) -> None:
-    with EmulatorProcess() as emulator:
-        aws = Aws(emulator.url)
+    with Emulator() as aws:
         ids, arns = fleet(aws, "web", TERMINATIONS, "web")
         aws.ecs.register_task_definition(family="web", containerDefinitions=[{"name": "app", "image": "nginx", "cpu": 256, "memory": 512}])
         for arn in arns:
             aws.ecs.start_task(cluster="web", taskDefinition="web", containerInstances=[arn, arn], group="service:web")
-        aws.control("/ecs/draining", {"stop_after_ms": 1500, "step_ms": 300})
-        topic = aws.sns.create_topic(Name="hooks")["TopicArn"]
-        queue = aws.sqs.create_queue(QueueName="hooks")["QueueUrl"]
-        queue_arn = aws.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        aws.sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        aws.draining(stop_after_ms=1500, step_ms=300)
+        topic, queue = aws.topic("hooks")
         aws.autoscaling.put_lifecycle_hook(
             LifecycleHookName="drain", AutoScalingGroupName="web", LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
             HeartbeatTimeout=600, DefaultResult="CONTINUE", NotificationTargetARN=topic, RoleARN="arn:aws:iam::123456789012:role/hooks")
@@ -218,9 +210,8 @@ def lifecycle(side: Side) -> None:
 
 
 def scale_in(side: Side) -> None:
-    with EmulatorProcess() as emulator:
-        seed(emulator.url, FLEET)
-        aws = Aws(emulator.url)
+    with Emulator() as aws:
+        seed(aws, FLEET)
 
         def feed(invoke: Callable[[Any], Result]) -> None:
             done = []

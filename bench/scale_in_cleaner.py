@@ -15,24 +15,18 @@ import sys
 import time
 from pathlib import Path
 
-import boto3
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "emulator"))
 
 import report  # noqa: E402
-from demo import Aws  # noqa: E402
 from report import peak_rss_mib  # noqa: E402
+from shipshape_emulator.client import AMI, REGION, Emulator  # noqa: E402
 from shipshape_emulator.lambda_runtime import FunctionProcess  # noqa: E402
-from shipshape_emulator.process import EmulatorProcess  # noqa: E402
-
-REGION = "us-east-1"
 
 
-def seed(url: str, count: int) -> list[str]:
-    kw = dict(endpoint_url=url, region_name=REGION, aws_access_key_id="bench", aws_secret_access_key="bench")
-    ecs, asg = boto3.client("ecs", **kw), boto3.client("autoscaling", **kw)
-    asg.create_launch_configuration(LaunchConfigurationName="fleet-lc", ImageId="ami-12c6146b", InstanceType="m5.large")
+def seed(emulator: Emulator, count: int) -> list[str]:
+    ecs, asg = emulator.ecs, emulator.autoscaling
+    asg.create_launch_configuration(LaunchConfigurationName="fleet-lc", ImageId=AMI, InstanceType="m5.large")
     asg.create_auto_scaling_group(
         AutoScalingGroupName="fleet", LaunchConfigurationName="fleet-lc", MinSize=count // 2, MaxSize=count * 2,
         DesiredCapacity=count, AvailabilityZones=[f"{REGION}a", f"{REGION}b", f"{REGION}c"],
@@ -65,22 +59,22 @@ def main() -> None:
     binary = Path(sys.argv[1])
     count = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
     out = Path(sys.argv[3]) if len(sys.argv) > 3 else None
-    with EmulatorProcess() as emulator:
+    with Emulator() as emulator:
         started = time.monotonic()
-        seed(emulator.url, count)
+        seed(emulator, count)
         print(f"seeded {count} container instances in {time.monotonic() - started:.0f} s", flush=True)
         env = {
             "AWS_ENDPOINT_URL": emulator.url, "AWS_REGION": REGION, "AWS_ACCESS_KEY_ID": "bench",
             "AWS_SECRET_ACCESS_KEY": "bench", "CLUSTERS": "fleet", "MIN_INSTANCE_AGE_MINUTES": "0",
             "MAX_REMOVALS_PER_RUN": "10",
         }
-        aws, rows = Aws(emulator.url), []
+        rows = []
         with FunctionProcess(binary, env, name="scale-in-cleaner", timeout_s=300, on_log=lambda _: None, memory_mb=128) as fn:
             assert fn.proc is not None
             for label, payload in [("dry run", {"dry-run": True}), ("run", {}), ("next run", {})]:
-                aws.reset_calls()
+                emulator.reset_calls()
                 result = fn.invoke(payload)
-                calls = aws.calls()
+                calls = emulator.calls()
                 if not result.ok:
                     raise SystemExit(f"{label} failed: {result.payload}")
                 rows.append((label, result, calls, peak_rss_mib(fn.proc.pid)))

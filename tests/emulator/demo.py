@@ -9,19 +9,14 @@ import io
 import json
 import sys
 import time
-import urllib.request
 import zipfile
 from pathlib import Path
 from typing import Any
 
-import boto3
-
+from shipshape_emulator.client import REGION, Emulator, sns_event
 from shipshape_emulator.lambda_runtime import FunctionProcess
-from shipshape_emulator.process import EmulatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]
-REGION = "us-east-1"
-AMI = "ami-12c6146b"
 BOLD, DIM, GREEN, RED, RESET = ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
 
 
@@ -39,63 +34,19 @@ def metrics_line(line: str) -> None:
         log_line(line)
 
 
-class Aws:
-    def __init__(self, url: str) -> None:
-        self.url = url
-        kw = dict(endpoint_url=url, region_name=REGION, aws_access_key_id="demo", aws_secret_access_key="demo")
-        self.ecs = boto3.client("ecs", **kw)
-        self.autoscaling = boto3.client("autoscaling", **kw)
-        self.sns = boto3.client("sns", **kw)
-        self.sqs = boto3.client("sqs", **kw)
-        self.awslambda = boto3.client("lambda", **kw)
-        self.cloudwatch = boto3.client("cloudwatch", **kw)
-
-    def control(self, path: str, body: Any = None) -> Any:
-        """The emulator's control endpoint: GET `path`, or POST `body` as JSON to it."""
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(f"{self.url}/_shipshape{path}", data=data, method="GET" if body is None else "POST")
-        with urllib.request.urlopen(request) as r:
-            return json.loads(r.read() or b"null")
-
-    def calls(self) -> dict[str, int]:
-        return self.control("/calls")
-
-    def reset_calls(self) -> None:
-        self.control("/calls/reset", {})
-
-    def group(self, name: str, count: int) -> list[str]:
-        self.autoscaling.create_launch_configuration(
-            LaunchConfigurationName=f"{name}-lc", ImageId=AMI, InstanceType="m5.large"
+def show_cluster(aws: Emulator, cluster: str) -> None:
+    arns = aws.ecs.list_container_instances(cluster=cluster)["containerInstanceArns"]
+    described = aws.ecs.describe_container_instances(cluster=cluster, containerInstances=arns)
+    print(f"    {'EC2 instance':<22}{'status':<11}{'tasks':>5}  container instance")
+    for ci in described["containerInstances"]:
+        colour = GREEN if ci["status"] == "ACTIVE" else RED
+        print(
+            f"    {ci['ec2InstanceId']:<22}{colour}{ci['status']:<11}{RESET}"
+            f"{ci['runningTasksCount'] + ci['pendingTasksCount']:>5}  {ci['containerInstanceArn'].rsplit('/', 1)[-1]}"
         )
-        self.autoscaling.create_auto_scaling_group(
-            AutoScalingGroupName=name,
-            LaunchConfigurationName=f"{name}-lc",
-            MinSize=0,
-            MaxSize=count * 2,
-            DesiredCapacity=count,
-            AvailabilityZones=[f"{REGION}a"],
-        )
-        group = self.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
-        return [i["InstanceId"] for i in group["Instances"]]
-
-    def register(self, cluster: str, instance_id: str) -> str:
-        doc = json.dumps({"instanceId": instance_id, "region": REGION})
-        ci = self.ecs.register_container_instance(cluster=cluster, instanceIdentityDocument=doc)
-        return ci["containerInstance"]["containerInstanceArn"]
-
-    def show_cluster(self, cluster: str) -> None:
-        arns = self.ecs.list_container_instances(cluster=cluster)["containerInstanceArns"]
-        described = self.ecs.describe_container_instances(cluster=cluster, containerInstances=arns)
-        print(f"    {'EC2 instance':<22}{'status':<11}{'tasks':>5}  container instance")
-        for ci in described["containerInstances"]:
-            colour = GREEN if ci["status"] == "ACTIVE" else RED
-            print(
-                f"    {ci['ec2InstanceId']:<22}{colour}{ci['status']:<11}{RESET}"
-                f"{ci['runningTasksCount'] + ci['pendingTasksCount']:>5}  {ci['containerInstanceArn'].rsplit('/', 1)[-1]}"
-            )
 
 
-def invoke(fn: FunctionProcess, aws: Aws, title: str, event: Any, show: Any = None) -> Any:
+def invoke(fn: FunctionProcess, aws: Emulator, title: str, event: Any, show: Any = None) -> Any:
     say(title)
     aws.reset_calls()
     result = fn.invoke(event)
@@ -117,7 +68,7 @@ def spot_event(name: str, instance_id: str) -> dict[str, Any]:
     return event
 
 
-def spot_drainer(bin_dir: Path, aws: Aws) -> None:
+def spot_drainer(bin_dir: Path, aws: Emulator) -> None:
     say("spot-drainer: a Spot interruption warning drains the container instance")
     instances = aws.group("demo-spot-asg", 3)
     aws.ecs.create_cluster(clusterName="demo")
@@ -128,7 +79,7 @@ def spot_drainer(bin_dir: Path, aws: Aws) -> None:
     for _ in range(2):
         aws.ecs.start_task(cluster="demo", taskDefinition="web", containerInstances=[arns[0]])
     print("    Seeded: Auto Scaling group 'demo-spot-asg' (3 instances), ECS cluster 'demo', 2 tasks on the first.")
-    aws.show_cluster("demo")
+    show_cluster(aws, "demo")
 
     env = {
         "AWS_ENDPOINT_URL": aws.url,
@@ -140,7 +91,7 @@ def spot_drainer(bin_dir: Path, aws: Aws) -> None:
     with FunctionProcess(bin_dir / "spot-drainer", env, name="spot-drainer", on_log=log_line) as fn:
         print(f"    spot-drainer started through the Lambda Runtime API; ready for work after {fn.init_ms:.0f} ms.")
         invoke(fn, aws, f"1. Spot interruption warning for {instances[0]}", spot_event("spot-interruption-terminate.json", instances[0]))
-        aws.show_cluster("demo")
+        show_cluster(aws, "demo")
         invoke(fn, aws, "2. The same warning again (EventBridge delivers at least once): nothing to do", spot_event("spot-interruption-terminate.json", instances[0]))
         invoke(fn, aws, "3. A warning for an instance that is not in ECS: a normal outcome", spot_event("spot-interruption-terminate.json", "i-0abcdef1234567890"))
         invoke(fn, aws, "4. A rebalance recommendation: ignored, DRAIN_ON does not include rebalance", spot_event("spot-rebalance-recommendation.json", instances[1]))
@@ -148,24 +99,12 @@ def spot_drainer(bin_dir: Path, aws: Aws) -> None:
         bad["detail"]["instance-action"] = "reboot"
         invoke(fn, aws, "5. A malformed event: a clear error, nothing touched", bad)
     say("The cluster afterwards: only the warned instance is DRAINING")
-    aws.show_cluster("demo")
+    show_cluster(aws, "demo")
 
 
-def sns_event(topic_arn: str, body: str) -> dict[str, Any]:
-    envelope = json.loads(body)
-    return {"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0", "EventSubscriptionArn": f"{topic_arn}:demo",
-                         "Sns": {"Type": "Notification", "MessageId": envelope["MessageId"], "TopicArn": topic_arn,
-                                 "Subject": envelope.get("Subject"), "Message": envelope["Message"],
-                                 "Timestamp": envelope["Timestamp"], "SignatureVersion": "1", "Signature": "",
-                                 "SigningCertUrl": "", "UnsubscribeUrl": "", "MessageAttributes": {}}}]}
-
-
-def lifecycle_drainer(bin_dir: Path, aws: Aws) -> None:
+def lifecycle_drainer(bin_dir: Path, aws: Emulator) -> None:
     say("lifecycle-drainer: Auto Scaling scales in; the instance is drained before it terminates")
-    topic = aws.sns.create_topic(Name="demo-lifecycle")["TopicArn"]
-    queue = aws.sqs.create_queue(QueueName="demo-lifecycle")["QueueUrl"]
-    queue_arn = aws.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    aws.sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    topic, queue = aws.topic("demo-lifecycle")
     instances = aws.group("demo-web-asg", 3)
     aws.ecs.create_cluster(clusterName="demo-web")
     arns = [aws.register("demo-web", i) for i in instances]
@@ -177,10 +116,10 @@ def lifecycle_drainer(bin_dir: Path, aws: Aws) -> None:
         NotificationTargetARN=topic, RoleARN="arn:aws:iam::123456789012:role/demo-hooks",
     )
     # The emulator stops a draining instance's service tasks after 2 s, as ECS would once replacements run.
-    aws.control("/ecs/draining", {"stop_after_ms": 2000, "step_ms": 400})
+    aws.draining(stop_after_ms=2000, step_ms=400)
     print("    Seeded: group 'demo-web-asg' (3 instances) with hook 'shipshape-drain' -> SNS topic, cluster 'demo-web',")
     print("    2 service tasks on the first instance.")
-    aws.show_cluster("demo-web")
+    show_cluster(aws, "demo-web")
 
     def next_events() -> list[dict[str, Any]]:
         out = aws.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
@@ -204,7 +143,7 @@ def lifecycle_drainer(bin_dir: Path, aws: Aws) -> None:
     say("The group and the cluster afterwards")
     group = aws.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["demo-web-asg"])["AutoScalingGroups"][0]
     print(f"    demo-web-asg: desired {group['DesiredCapacity']}, instances {[i['InstanceId'] for i in group['Instances']]}")
-    aws.show_cluster("demo-web")
+    show_cluster(aws, "demo-web")
 
 
 def show_plan(outcome: dict[str, Any]) -> None:
@@ -223,7 +162,7 @@ def show_plan(outcome: dict[str, Any]) -> None:
     print(f"    totals: {json.dumps(outcome['totals'])}")
 
 
-def scale_in_cleaner(bin_dir: Path, aws: Aws) -> None:
+def scale_in_cleaner(bin_dir: Path, aws: Emulator) -> None:
     say("scale-in-cleaner: idle capacity goes, spare capacity stays")
     instances = aws.group("demo-fleet-asg", 5)
     aws.ecs.create_cluster(clusterName="demo-fleet")
@@ -235,10 +174,10 @@ def scale_in_cleaner(bin_dir: Path, aws: Aws) -> None:
     for arn, (count, group) in zip(arns, layout):
         for _ in range(count):
             aws.ecs.start_task(cluster="demo-fleet", taskDefinition="web", containerInstances=[arn], **({"group": group} if group else {}))
-    aws.control("/ecs/draining", {"stop_after_ms": 500, "step_ms": 100})
+    aws.draining(stop_after_ms=500, step_ms=100)
     print("    Seeded: group 'demo-fleet-asg' (5 instances), cluster 'demo-fleet': one idle instance, one with a")
     print("    single service task, three with 8 tasks each (the last one's are standalone batch tasks).")
-    aws.show_cluster("demo-fleet")
+    show_cluster(aws, "demo-fleet")
 
     env = {
         "AWS_ENDPOINT_URL": aws.url, "AWS_REGION": REGION, "AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo",
@@ -249,13 +188,13 @@ def scale_in_cleaner(bin_dir: Path, aws: Aws) -> None:
         print(f"    scale-in-cleaner ready for work after {fn.init_ms:.0f} ms (its per-instance logs are hidden here; its metrics are shown).")
         invoke(fn, aws, "1. A manual dry run ({\"dry-run\": true}): the plan, no change", {"dry-run": True}, show_plan)
         invoke(fn, aws, "2. The scheduled run: the idle instance is terminated, the light one drained", scheduled, show_plan)
-        aws.show_cluster("demo-fleet")
+        show_cluster(aws, "demo-fleet")
         time.sleep(1.5)
         invoke(fn, aws, "3. Thirty minutes later: the drained instance is empty and is terminated", scheduled, show_plan)
     say("The group and the cluster afterwards")
     group = aws.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["demo-fleet-asg"])["AutoScalingGroups"][0]
     print(f"    demo-fleet-asg: desired {group['DesiredCapacity']} (was 5)")
-    aws.show_cluster("demo-fleet")
+    show_cluster(aws, "demo-fleet")
 
 
 def lambda_zip() -> bytes:
@@ -265,7 +204,7 @@ def lambda_zip() -> bytes:
     return buf.getvalue()
 
 
-def traffic(aws: Aws, version: str, invocations: float, errors: float) -> None:
+def traffic(aws: Emulator, version: str, invocations: float, errors: float) -> None:
     """What Lambda publishes for a weighted alias: the executed version's invocations and errors."""
     dims = [{"Name": "FunctionName", "Value": "checkout"}, {"Name": "Resource", "Value": "checkout:live"},
             {"Name": "ExecutedVersion", "Value": version}]
@@ -289,16 +228,15 @@ def show_report(state: dict[str, Any]) -> None:
         print(f"    next call in {state['wait-seconds']} s (the state machine's Wait state)")
 
 
-def show_alias(aws: Aws) -> None:
+def show_alias(aws: Emulator) -> None:
     alias = aws.awslambda.get_alias(FunctionName="checkout", Name="live")
     weights = alias.get("RoutingConfig", {}).get("AdditionalVersionWeights") or {}
     print(f"    alias checkout:live -> version {alias['FunctionVersion']}" + (f", additional weights {weights}" if weights else ", no additional weights"))
 
 
-def alias_shifter(bin_dir: Path, aws: Aws) -> None:
+def alias_shifter(bin_dir: Path, aws: Emulator) -> None:
     say("alias-shifter: a new Lambda version takes traffic step by step, and is rolled back when it errs")
-    role = aws.control("/iam/role", {"name": "checkout"})["arn"]
-    aws.awslambda.create_function(FunctionName="checkout", Runtime="provided.al2023", Role=role, Handler="bootstrap",
+    aws.awslambda.create_function(FunctionName="checkout", Runtime="provided.al2023", Role=aws.role("checkout"), Handler="bootstrap",
                                   Code={"ZipFile": lambda_zip()})
     for _ in range(3):
         aws.awslambda.update_function_code(FunctionName="checkout", ZipFile=lambda_zip())
@@ -336,9 +274,8 @@ def alias_shifter(bin_dir: Path, aws: Aws) -> None:
 def main() -> None:
     bin_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "target" / "debug"
     print(f"{BOLD}shipshape demo{RESET}: each function's real binary, run as Lambda runs it, against a local AWS emulator.")
-    with EmulatorProcess() as emulator:
-        print(f"    AWS emulator (moto + shipshape extensions) at {emulator.url}")
-        aws = Aws(emulator.url)
+    with Emulator() as aws:
+        print(f"    AWS emulator (moto + shipshape extensions) at {aws.url}")
         spot_drainer(bin_dir, aws)
         lifecycle_drainer(bin_dir, aws)
         scale_in_cleaner(bin_dir, aws)

@@ -3,8 +3,13 @@
 Run it with ``python -m shipshape_emulator [--port 0]``; it prints one line
 ``shipshape-emulator listening on http://127.0.0.1:<port>`` once it accepts connections.
 
-Extensions (each module cites the AWS documentation it follows):
-- ``ecs``: ``ListContainerInstances`` honours ``filter``, ``status``, ``maxResults`` and ``nextToken``.
-- ``control``: call counts per operation and fault injection, under ``/_shipshape/``.
+- ``extensions``: one module per behaviour moto lacks, each citing the AWS documentation it follows and
+  exporting the same interface (``install``, ``tick``, ``reset``, ``ENDPOINTS``); ``extensions.ALL`` lists
+  them.
+- ``control``: call counts per operation and fault injection under ``/_shipshape/``, and the extensions'
+  timers, resets and endpoints.
+- ``rpcv2_cbor``: the Smithy RPC v2 CBOR protocol, translated for moto.
+- ``client``: the emulator from the outside (start it, boto3 clients, control helpers), for the pytest
+  fixtures, the demo and the benchmarks.
 - ``lambda_runtime``: the Lambda Runtime API, to run a function's ``bootstrap`` the way Lambda does.
 """

@@ -15,9 +15,9 @@ import sys
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from . import autoscaling, ecs, lambda_alias
-from .rpcv2_cbor import RpcV2Cbor
+from . import extensions
 from .control import Control
+from .rpcv2_cbor import RpcV2Cbor
 
 
 def main() -> None:
@@ -29,22 +29,11 @@ def main() -> None:
     if args.quiet:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
-    ecs.install()
-    ecs.keep_tasks_running()
-    autoscaling.install()
-    lambda_alias.install()
-    app = Control(
-        DomainDispatcherApplication(create_backend_app),
-        ticks=[autoscaling.tick, ecs.tick],
-        resets=[autoscaling.reset, ecs.reset_draining],
-        endpoints={
-            "/autoscaling": lambda method, body: autoscaling.configure(body) if method == "POST" else autoscaling.status(),
-            "/ecs/agent": lambda method, body: ecs.set_agent(body),
-            "/iam/role": lambda method, body: lambda_alias.create_role(body),
-            "/ecs/draining": lambda method, body: ecs.configure_draining(body) if method == "POST" else dict(ecs.DRAINING),
-        },
-    )
-    server = make_server(args.host, args.port, RpcV2Cbor(app), threaded=True, request_handler=MotoRequestHandler)
+    for extension in extensions.ALL:
+        extension.install()
+    # moto, then call counting and faults, then RPC v2 CBOR translated to and from what those two speak.
+    app = RpcV2Cbor(Control(DomainDispatcherApplication(create_backend_app), extensions.ALL))
+    server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
     os.environ.setdefault("MOTO_PORT", str(server.port))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"shipshape-emulator listening on http://{args.host}:{server.port}", flush=True)

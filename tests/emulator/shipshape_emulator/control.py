@@ -11,8 +11,8 @@ Tests and benchmarks count API calls, and make calls fail the way AWS fails unde
   ``message``, ``delay_ms`` (answer late; with no ``error`` the call is then answered normally).
   ``error`` may also be the bare status ``"500"``. Faults queue up per operation in arrival order.
 - ``GET /_shipshape/faults`` lists what is still queued; ``DELETE /_shipshape/faults`` clears it.
-- Service extensions add their own endpoints (``/_shipshape/autoscaling``, ``/_shipshape/ecs/draining``:
-  GET shows the state, POST changes settings); see ``__main__``.
+- The extensions add their own endpoints (``/_shipshape/autoscaling``, ``/_shipshape/ecs/draining``:
+  GET shows the state, POST changes settings); see each module's ``ENDPOINTS`` in ``extensions``.
 
 Error bodies follow each protocol's documented wire format, so the SDKs classify them exactly as they
 classify AWS's own (throttling and 5xx are retried):
@@ -35,10 +35,14 @@ import time
 import uuid
 from collections import Counter, deque
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 from urllib.parse import parse_qs
 
+from .extensions import Extension
+
 PREFIX = "/_shipshape"
+# Served by Control itself; no extension may claim them.
+OWN_PATHS = {"/calls", "/calls/reset", "/faults", "/health"}
 _SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 
 # The HTTP status AWS uses for the error codes tests inject most.
@@ -150,22 +154,26 @@ def error_response(fault: Fault, protocol: str) -> tuple[str, list[tuple[str, st
 class Control:
     """WSGI middleware: counts calls, applies queued faults, serves the control endpoints."""
 
-    def __init__(
-        self,
-        app: Callable[..., Iterable[bytes]],
-        ticks: Iterable[Callable[[], None]] = (),
-        resets: Iterable[Callable[[], None]] = (),
-        endpoints: dict[str, Callable[[str, Any], Any]] | None = None,
-    ):
-        """``ticks`` run before every AWS request (timers of the emulated services); ``resets`` run after
-        ``POST /moto-api/reset``; ``endpoints`` add ``/_shipshape/<path>`` handlers taking (method, body)."""
+    def __init__(self, app: Callable[..., Iterable[bytes]], extensions: Sequence[Extension] = ()):
+        """Each extension's ``tick`` runs before every AWS request and extension endpoint call, its ``reset``
+        after ``POST /moto-api/reset``; its ``ENDPOINTS`` are served under ``/_shipshape``."""
         self.app = app
-        self.ticks = list(ticks)
-        self.resets = list(resets)
-        self.endpoints = dict(endpoints or {})
+        self.extensions = list(extensions)
+        self.endpoints: dict[tuple[str, str], Callable[..., Any]] = {}
+        for extension in self.extensions:
+            for path, handlers in extension.ENDPOINTS.items():
+                for method, handler in handlers.items():
+                    if method not in ("GET", "POST") or path in OWN_PATHS or (method, path) in self.endpoints:
+                        name = getattr(extension, "__name__", extension)
+                        raise ValueError(f"{name}: cannot serve {method} {PREFIX}{path}")
+                    self.endpoints[(method, path)] = handler
         self.lock = threading.Lock()
         self.calls: Counter[str] = Counter()
         self.faults: deque[Fault] = deque()
+
+    def _tick(self) -> None:
+        for extension in self.extensions:
+            extension.tick()
 
     def _take_fault(self, service: str, operation: str) -> Fault | None:
         with self.lock:
@@ -184,15 +192,14 @@ class Control:
         if path.startswith("/moto-api"):
             response = self.app(environ, start_response)
             if path.rstrip("/") == "/moto-api/reset":
-                for reset in self.resets:
-                    reset()
+                for extension in self.extensions:
+                    extension.reset()
             return response
 
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
-        for tick in self.ticks:
-            tick()
+        self._tick()
         service, operation, protocol = identify(environ, body)
         with self.lock:
             self.calls[f"{service}:{operation}"] += 1
@@ -230,11 +237,11 @@ class Control:
                 return _json(start_response, 200, asdict(fault))
             if path == "/health":
                 return _json(start_response, 200, {"status": "ok"})
-            if path in self.endpoints and method in ("GET", "POST"):
+            handler = self.endpoints.get((method, path))
+            if handler is not None:
                 body = _read_json(environ) if method == "POST" else None
-                for tick in self.ticks:
-                    tick()
-                return _json(start_response, 200, self.endpoints[path](method, body))
+                self._tick()
+                return _json(start_response, 200, handler(body) if method == "POST" else handler())
         except ValueError as err:
             return _json(start_response, 400, {"error": str(err)})
         return _json(start_response, 404, {"error": f"no control endpoint {method} {PREFIX}{path}"})

@@ -9,17 +9,14 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import AMI, Emulator
+from shipshape_emulator.client import AMI, Emulator
 
 
 @pytest.fixture
 def hooked(emulator: Emulator) -> dict[str, Any]:
     """A group of 3 with a terminating hook whose SNS topic feeds an SQS queue."""
-    asg, sns, sqs = emulator.client("autoscaling"), emulator.client("sns"), emulator.client("sqs")
-    topic = sns.create_topic(Name="hooks")["TopicArn"]
-    queue = sqs.create_queue(QueueName="hooks")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    asg, sqs = emulator.client("autoscaling"), emulator.client("sqs")
+    topic, queue = emulator.topic("hooks")
     asg.create_launch_configuration(LaunchConfigurationName="lc", ImageId=AMI, InstanceType="m5.large")
     asg.create_auto_scaling_group(
         AutoScalingGroupName="web", LaunchConfigurationName="lc", MinSize=0, MaxSize=5, DesiredCapacity=3,
@@ -96,7 +93,7 @@ def test_terminate_waits_for_the_hook_then_completes_by_token(hooked, emulator):
     assert state == "terminated"
     assert desired(hooked) == 2
     assert len(hooked["asg"].describe_auto_scaling_groups()["AutoScalingGroups"][0]["Instances"]) == 2
-    _, status = emulator.control("GET", "/autoscaling")
+    status = emulator.lifecycle_actions()
     assert status["finished"] == [{"instance_id": victim, "group": "web", "hook": "drain", "result": "CONTINUE", "how": "completed"}]
 
     with pytest.raises(ClientError, match="No active Lifecycle Action found"):
@@ -122,7 +119,7 @@ def test_complete_by_instance_id_and_wrong_hook(hooked):
 
 
 def test_heartbeat_timeout_applies_the_default_result(hooked, emulator):
-    emulator.control("POST", "/autoscaling", {"min_heartbeat_timeout": 1})
+    emulator.min_heartbeat_timeout(1)
     put_hook(hooked, timeout=1, result="CONTINUE")
     kept, dropped = hooked["ids"][0], hooked["ids"][1]
     for victim in (kept, dropped):
@@ -134,7 +131,7 @@ def test_heartbeat_timeout_applies_the_default_result(hooked, emulator):
         )
     assert lifecycle_state(hooked, kept) == "Terminating:Wait"
     assert lifecycle_state(hooked, dropped) is None
-    _, status = emulator.control("GET", "/autoscaling")
+    status = emulator.lifecycle_actions()
     assert {"instance_id": dropped, "group": "web", "hook": "drain", "result": "CONTINUE", "how": "timed-out"} in status["finished"]
 
 
@@ -146,7 +143,7 @@ def test_without_a_hook_terminate_is_immediate(hooked):
 
 
 def test_draining_stops_service_tasks_and_keeps_standalone_ones(cluster, emulator):
-    emulator.control("POST", "/ecs/draining", {"stop_after_ms": 200, "step_ms": 100})
+    emulator.draining(stop_after_ms=200, step_ms=100)
     ecs = emulator.client("ecs")
     ecs.register_task_definition(family="web", containerDefinitions=[{"name": "a", "image": "nginx", "cpu": 256, "memory": 256}])
     arn = cluster["arns"][cluster["instance_ids"][0]]

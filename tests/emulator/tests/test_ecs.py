@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from shipshape_emulator.client import ControlError
+
 
 def test_filter_by_ec2_instance_id_returns_only_that_instance(emulator: Any, cluster: dict) -> None:
     ecs = emulator.client("ecs")
@@ -148,10 +150,10 @@ def test_attribute_errors(emulator: Any, cluster: dict, attr: dict, code: str) -
 
 def test_agent_connection_is_set_by_the_control_endpoint(emulator: Any, cluster: dict) -> None:
     arn = list(cluster["arns"].values())[1]
-    status, _ = emulator.control("POST", "/ecs/agent", {"container_instance_arn": arn, "connected": False})
-    assert status == 200
+    emulator.agent(arn, connected=False)
     ecs = emulator.client("ecs")
     described = ecs.describe_container_instances(cluster="web", containerInstances=[arn])["containerInstances"][0]
     assert described["agentConnected"] is False
-    status, body = emulator.control("POST", "/ecs/agent", {"container_instance_arn": "nope", "connected": False})
-    assert status == 400 and "nope" in json.dumps(body)
+    with pytest.raises(ControlError) as err:
+        emulator.agent("nope", connected=False)
+    assert err.value.status == 400 and "nope" in json.dumps(err.value.body)

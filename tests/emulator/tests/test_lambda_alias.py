@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import Emulator
+from shipshape_emulator.client import Emulator
 
 
 def _zip() -> bytes:
@@ -22,10 +22,8 @@ def _zip() -> bytes:
 @pytest.fixture
 def fn(emulator: Emulator) -> Any:
     lam = emulator.client("lambda")
-    status, role = emulator.control("POST", "/iam/role", {"name": "api"})
-    assert status == 200, role
     lam.create_function(
-        FunctionName="api", Runtime="provided.al2023", Role=role["arn"],
+        FunctionName="api", Runtime="provided.al2023", Role=emulator.role("api"),
         Handler="bootstrap", Code={"ZipFile": _zip()},
     )
     for _ in range(3):

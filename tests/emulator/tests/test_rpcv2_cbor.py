@@ -10,7 +10,7 @@ from typing import Any
 
 import cbor2
 
-from conftest import Emulator
+from shipshape_emulator.client import Emulator
 
 AUTH = ("AWS4-HMAC-SHA256 Credential=testing/20261122/us-east-1/monitoring/aws4_request, "
         "SignedHeaders=host, Signature=0")
@@ -47,11 +47,11 @@ def test_get_metric_data_round_trips_with_timestamps_as_tag_1(emulator: Emulator
     assert result["Id"] == "inv" and result["Values"] == [7.0]
     # cbor2 decodes tag 1 into an aware datetime: the timestamp went out as a timestamp, not a number.
     assert all(isinstance(t, datetime) for t in result["Timestamps"])
-    assert emulator.control("GET", "/calls")[1]["monitoring:GetMetricData"] == 1
+    assert emulator.calls()["monitoring:GetMetricData"] == 1
 
 
 def test_errors_carry_type_and_message(emulator: Emulator) -> None:
-    emulator.control("POST", "/faults", {"operation": "DescribeAlarms", "error": "ThrottlingException"})
+    emulator.fault("DescribeAlarms", error="ThrottlingException")
     status, headers, out = cbor_call(emulator, "DescribeAlarms", {"AlarmNames": ["x"]})
     assert status == 400
     assert headers["smithy-protocol"] == "rpc-v2-cbor"
@@ -67,5 +67,5 @@ def test_rest_operations_are_counted_by_name(emulator: Emulator) -> None:
         lam.get_alias(FunctionName="nope", Name="live")
     except lam.exceptions.ResourceNotFoundException:
         pass
-    calls = emulator.control("GET", "/calls")[1]
+    calls = emulator.calls()
     assert calls == {"lambda:ListFunctions": 1, "lambda:GetAlias": 1}

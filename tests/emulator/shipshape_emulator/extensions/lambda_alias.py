@@ -103,21 +103,12 @@ def install() -> None:
     LambdaResponse.get_alias = get_alias  # type: ignore[method-assign]
 
 
-# --- Fixture helper ----------------------------------------------------------------------------------------
-# Lambda (in AWS and in moto) refuses a function whose execution role does not exist. Tests that use no IAM
-# client create one here: POST /_shipshape/iam/role {"name": "..."} -> {"arn": "..."}.
+def tick() -> None:
+    """No timers."""
 
 
-def create_role(spec: dict[str, Any]) -> dict[str, Any]:
-    from moto.iam.models import iam_backends
+def reset() -> None:
+    """Nothing kept outside moto's own state."""
 
-    name = spec.get("name")
-    if not isinstance(name, str) or not re.match(r"^[\w+=,.@-]{1,64}$", name):
-        raise ValueError("name: a role name (letters, digits and +=,.@_-, up to 64)")
-    backend = iam_backends["123456789012"]["aws"]
-    trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
-    try:
-        role = backend.get_role(name)
-    except Exception:
-        role = backend.create_role(name, trust, "/", None, "", [], None)
-    return {"arn": role.arn}
+
+ENDPOINTS: dict[str, dict[str, Any]] = {}

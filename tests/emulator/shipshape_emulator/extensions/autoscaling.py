@@ -345,3 +345,6 @@ def install() -> None:
     AutoScalingResponse.terminate_instance_in_auto_scaling_group = terminate_instance_in_auto_scaling_group  # type: ignore[method-assign]
     AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action  # type: ignore[attr-defined]
     AutoScalingResponse.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat  # type: ignore[attr-defined]
+
+
+ENDPOINTS = {"/autoscaling": {"GET": status, "POST": configure}}

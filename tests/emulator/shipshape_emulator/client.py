@@ -1,0 +1,195 @@
+"""The emulator from the outside: start it, call it with boto3, use its control endpoints.
+
+What the pytest fixtures (``tests/conftest.py``), the demo (``demo.py``) and the benchmarks (``bench/``)
+share; the Rust tests have the same helpers in ``tests/src/lib.rs``::
+
+    with Emulator() as emulator:
+        emulator.ecs.create_cluster(clusterName="web")
+        emulator.fault("ListClusters", error="ThrottlingException")
+        emulator.calls()  # {"ecs:CreateCluster": 1}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+REGION = "us-east-1"
+# moto accepts any well-formed AMI id; looking one up with DescribeImages costs seconds.
+AMI = "ami-12c6146b"
+_PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ControlError(Exception):
+    """A control endpoint answered with an error; ``status`` and ``body`` (its JSON) say which."""
+
+    def __init__(self, method: str, path: str, status: int, body: Any) -> None:
+        super().__init__(f"{method} /_shipshape{path}: {status} {body}")
+        self.status = status
+        self.body = body
+
+
+class Emulator:
+    """One emulator process (``python -m shipshape_emulator``) on a free loopback port, with boto3 clients
+    bound to it; stopped by ``close`` or at the end of a ``with`` block."""
+
+    def __init__(self, logs: bool = False) -> None:
+        """``logs``: pass the emulator's stderr (warnings, tracebacks) through instead of discarding it."""
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "shipshape_emulator", "--port", "0", "--quiet"],
+            cwd=_PACKAGE_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=None if logs else subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if "listening on" not in line:
+            self.process.kill()
+            raise RuntimeError(f"the emulator did not start: {line!r}")
+        self.url = line.rsplit(" ", 1)[-1].strip()
+        self.ec2 = self.client("ec2")
+        self.ecs = self.client("ecs")
+        self.autoscaling = self.client("autoscaling")
+        self.sns = self.client("sns")
+        self.sqs = self.client("sqs")
+        self.awslambda = self.client("lambda")
+        self.cloudwatch = self.client("cloudwatch")
+
+    def close(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> "Emulator":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def client(self, service: str, config: Config | None = None) -> Any:
+        """A new boto3 client for `service`, bound to the emulator."""
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=config,
+        )
+
+    # --- Control endpoints (shipshape_emulator.control and the extensions' ENDPOINTS) ---------------------
+
+    def control(self, method: str, path: str, body: Any = None) -> Any:
+        """``method /_shipshape<path>`` with `body` as JSON; the JSON answer, or ``ControlError``."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.url}/_shipshape{path}", data=data, method=method)
+        try:
+            with urllib.request.urlopen(request) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as err:
+            text = err.read()
+            try:
+                answer = json.loads(text)
+            except ValueError:
+                answer = text.decode("utf-8", "replace")
+            raise ControlError(method, path, err.code, answer) from None
+
+    def calls(self) -> dict[str, int]:
+        """Calls received per ``<service>:<Operation>`` since start or the last ``reset_calls``."""
+        return self.control("GET", "/calls")
+
+    def reset_calls(self) -> None:
+        self.control("POST", "/calls/reset")
+
+    def fault(self, operation: str, **fields: Any) -> dict[str, Any]:
+        """Queues a fault for `operation` (fields: count, error, status, service, message, delay_ms)."""
+        return self.control("POST", "/faults", {"operation": operation, **fields})
+
+    def faults(self) -> list[dict[str, Any]]:
+        """The faults still queued."""
+        return self.control("GET", "/faults")
+
+    def clear_faults(self) -> None:
+        self.control("DELETE", "/faults")
+
+    def lifecycle_actions(self) -> dict[str, Any]:
+        """Lifecycle actions pending and finished, and the Auto Scaling settings."""
+        return self.control("GET", "/autoscaling")
+
+    def min_heartbeat_timeout(self, seconds: int) -> None:
+        """Accept hook heartbeat timeouts down to `seconds` (AWS: 30)."""
+        self.control("POST", "/autoscaling", {"min_heartbeat_timeout": seconds})
+
+    def draining(self, stop_after_ms: int, step_ms: int) -> None:
+        """How fast service tasks on a DRAINING instance stop."""
+        self.control("POST", "/ecs/draining", {"stop_after_ms": stop_after_ms, "step_ms": step_ms})
+
+    def agent(self, container_instance_arn: str, connected: bool) -> None:
+        """Marks a container instance's ECS agent connected or disconnected."""
+        self.control("POST", "/ecs/agent", {"container_instance_arn": container_instance_arn, "connected": connected})
+
+    def role(self, name: str) -> str:
+        """The ARN of an execution role for Lambda functions, created if need be."""
+        return self.control("POST", "/iam/role", {"name": name})["arn"]
+
+    def reset(self) -> None:
+        """Everything back to the start: moto's state, the extensions', the call counts and the faults."""
+        urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")).close()
+        self.reset_calls()
+        self.clear_faults()
+
+    # --- Fixtures ---------------------------------------------------------------------------------------
+
+    def group(self, name: str, count: int) -> list[str]:
+        """An Auto Scaling group of `count` instances (min 0, max twice as many); their instance ids."""
+        self.autoscaling.create_launch_configuration(LaunchConfigurationName=f"{name}-lc", ImageId=AMI, InstanceType="m5.large")
+        self.autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName=name,
+            LaunchConfigurationName=f"{name}-lc",
+            MinSize=0,
+            MaxSize=count * 2,
+            DesiredCapacity=count,
+            AvailabilityZones=[f"{REGION}a"],
+        )
+        group = self.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+        return [i["InstanceId"] for i in group["Instances"]]
+
+    def register(self, cluster: str, instance_id: str) -> str:
+        """Registers an EC2 instance in an ECS cluster; the container instance's ARN."""
+        doc = json.dumps({"instanceId": instance_id, "region": REGION})
+        ci = self.ecs.register_container_instance(cluster=cluster, instanceIdentityDocument=doc)
+        return ci["containerInstance"]["containerInstanceArn"]
+
+    def topic(self, name: str) -> tuple[str, str]:
+        """An SNS topic delivering to an SQS queue of the same name: (topic ARN, queue URL)."""
+        topic = self.sns.create_topic(Name=name)["TopicArn"]
+        queue = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        return topic, queue
+
+
+def sns_event(topic_arn: str, body: str) -> dict[str, Any]:
+    """The event Lambda receives for an SNS message (its shape:
+    https://docs.aws.amazon.com/lambda/latest/dg/with-sns.html), from the message's envelope as an SQS
+    subscription received it (`body`). The signature fields are present and empty, as in the Rust tests."""
+    envelope = json.loads(body)
+    return {"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0", "EventSubscriptionArn": f"{topic_arn}:sub",
+                         "Sns": {"Type": "Notification", "MessageId": envelope["MessageId"], "TopicArn": topic_arn,
+                                 "Subject": envelope.get("Subject"), "Message": envelope["Message"],
+                                 "Timestamp": envelope["Timestamp"], "SignatureVersion": "1", "Signature": "",
+                                 "SigningCertUrl": "", "UnsubscribeUrl": "", "MessageAttributes": {}}}]}

@@ -1,0 +1,38 @@
+"""moto extensions: each module adds one behaviour that AWS documents and moto 5.x lacks, cites the
+documentation it follows, and exports the same interface (``Extension``):
+
+- ``install()``: patches moto; called once, before the server accepts connections.
+- ``tick()``: advances the extension's timers; called before every AWS request and every call of an
+  extension's control endpoint, so time in the emulator moves whenever someone looks.
+- ``reset()``: back to the state ``install`` left; called after ``POST /moto-api/reset``, which resets
+  moto's own state.
+- ``ENDPOINTS``: ``{path: {method: handler}}``, control endpoints served under ``/_shipshape<path>``. A
+  ``GET`` handler takes no argument, a ``POST`` handler the request's JSON object; what a handler returns
+  is answered as JSON, a ``ValueError`` it raises as 400 ``{"error": message}``.
+
+An extension without timers has a ``tick`` that does nothing, one without state of its own a ``reset``
+that does nothing, one without endpoints an empty ``ENDPOINTS``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Protocol
+
+from . import autoscaling, ecs_agent, ecs_attributes, ecs_draining, ecs_listing, iam_role, lambda_alias
+
+Handler = Callable[..., Any]
+
+
+class Extension(Protocol):
+    @property
+    def ENDPOINTS(self) -> Mapping[str, Mapping[str, Handler]]: ...
+
+    def install(self) -> None: ...
+
+    def tick(self) -> None: ...
+
+    def reset(self) -> None: ...
+
+
+# What the server installs; ticks and resets run in this order.
+ALL: list[Extension] = [autoscaling, ecs_listing, ecs_attributes, ecs_draining, ecs_agent, lambda_alias, iam_role]
