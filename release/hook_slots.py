@@ -6,8 +6,8 @@ has SLOTS conditional hook resources: slot nn takes the nn-th name of AutoScalin
 only when that name is not empty. This writes, between the markers the template keeps:
 
 - the conditions Hook01..HookNN (a name in that position),
-- the lifecycle-drainer's LIFECYCLE_HOOK_NAMES entries for the slots in use,
-- the LifecycleHook01..NN resources.
+- the LifecycleHook01..NN resources, hook nn named `<LifecycleHookName>-nn` (the lifecycle-drainer answers
+  the numbered hooks of its LIFECYCLE_HOOK_NAMES).
 
 The logical ids LifecycleHookNN are part of the upgrade contract (tests/template/test_upgrade.py): never
 renumber them.
@@ -37,13 +37,6 @@ def conditions() -> str:
     return "\n".join(lines) + "\n"
 
 
-def hook_names() -> str:
-    return "".join(
-        f'              - !If [Hook{_slot(i + 1)}, !Sub "${{LifecycleHookName}}-{_slot(i + 1)}", ""]\n'
-        for i in range(SLOTS)
-    )
-
-
 def resources() -> str:
     out = []
     for i in range(SLOTS):
@@ -68,7 +61,6 @@ def resources() -> str:
 
 BLOCKS = {
     "conditions": conditions,
-    "hook names": hook_names,
     "hooks": resources,
 }
 

@@ -304,8 +304,11 @@ def test_one_hook_per_named_group_each_with_its_own_name_after_the_drainers_subs
         assert hook["DependsOn"] in ("LifecycleDrainerFunctionLifecycleMessages", ["LifecycleDrainerFunctionLifecycleMessages"])
         assert resources["LifecycleDrainerFunctionLifecycleMessages"]["Type"] == "AWS::SNS::Subscription"
         assert hook["Properties"]["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_TERMINATING"
-    answered = resources["LifecycleDrainerFunction"]["Properties"]["Environment"]["Variables"]["LIFECYCLE_HOOK_NAMES"]
-    assert {n for n in answered.split(",") if n} == {*names, "shipshape-drain"}
+    variables = resources["LifecycleDrainerFunction"]["Properties"]["Environment"]["Variables"]
+    # The drainer answers its name and the numbered hooks of that name (<name>-01 ...), of these groups.
+    assert variables["LIFECYCLE_HOOK_NAMES"] == "shipshape-drain"
+    assert all(re.fullmatch(r"shipshape-drain-\d\d", n) for n in names), names
+    assert variables["AUTO_SCALING_GROUPS"].split(",") == GROUPS
 
 
 def test_no_hook_without_groups_and_hooks_for_the_first_names_only() -> None:
@@ -313,8 +316,8 @@ def test_no_hook_without_groups_and_hooks_for_the_first_names_only() -> None:
     _, few = render.render(AutoScalingGroupNames=GROUPS[:3])
     hooks = sorted(k for k, r in few.items() if r["Type"] == "AWS::AutoScaling::LifecycleHook")
     assert hooks == ["LifecycleHook01", "LifecycleHook02", "LifecycleHook03"]
-    answered = few["LifecycleDrainerFunction"]["Properties"]["Environment"]["Variables"]["LIFECYCLE_HOOK_NAMES"]
-    assert [n for n in answered.split(",") if n] == ["shipshape-drain", "shipshape-drain-01", "shipshape-drain-02", "shipshape-drain-03"]
+    names = sorted(r["Properties"]["LifecycleHookName"] for r in few.values() if r["Type"] == "AWS::AutoScaling::LifecycleHook")
+    assert names == ["shipshape-drain-01", "shipshape-drain-02", "shipshape-drain-03"]
 
 
 # ---------------------------------------------------------------- the rest of the list

@@ -6,7 +6,7 @@
 //! Functions state machine, which calls it with `{"mode": "start" | "step" | "rollback", ...}` and waits
 //! between steps in a `Wait` state (see [`input`]).
 //!
-//! AWS APIs ([`aws`]): `lambda:GetFunctionConfiguration`, `lambda:GetAlias`, `lambda:UpdateAlias` (always
+//! AWS APIs: `lambda:GetFunctionConfiguration`, `lambda:GetAlias`, `lambda:UpdateAlias` (always
 //! with the `RevisionId` read before), `lambda:PublishVersion` (only with `"publish": true`),
 //! `cloudwatch:GetMetricData`, `cloudwatch:DescribeAlarms` (only with `alarms`), `sns:Publish` (only with
 //! a notification topic).

@@ -90,9 +90,15 @@ impl Config {
         })
     }
 
-    /// Whether a hook of this name is ours to answer.
+    /// Whether a hook of this name is ours to answer: a name in `LIFECYCLE_HOOK_NAMES`, or one of the
+    /// stack's numbered hooks of that name (`<name>-01` to `<name>-99`, one per group it hooks).
     pub fn answers(&self, hook_name: &str) -> bool {
-        self.hook_names.is_empty() || self.hook_names.iter().any(|h| h == hook_name)
+        let numbered = |h: &str| {
+            hook_name.strip_prefix(h).and_then(|rest| rest.strip_prefix('-')).is_some_and(|n| {
+                n.len() == 2 && n.bytes().all(|b| b.is_ascii_digit())
+            })
+        };
+        self.hook_names.is_empty() || self.hook_names.iter().any(|h| h == hook_name || numbered(h))
     }
 
     /// Whether this group's lifecycle actions are ours to complete.
@@ -119,6 +125,18 @@ mod tests {
         assert!(c.groups.is_empty());
         assert!(!c.dry_run);
         assert_eq!(c.max_hops, 2 + 2, "900 s in windows of 600 s, and a margin of 2");
+    }
+
+    #[test]
+    fn a_hook_name_answers_for_its_numbered_hooks() {
+        let map = HashMap::from([("LIFECYCLE_HOOK_NAMES", "shipshape-drain")]);
+        let c = Config::from_env(Env::from_map(&map)).unwrap();
+        for ours in ["shipshape-drain", "shipshape-drain-01", "shipshape-drain-50"] {
+            assert!(c.answers(ours), "{ours}");
+        }
+        for other in ["other", "shipshape-drain-1", "shipshape-drain-x1", "shipshape-drain-001", "shipshape"] {
+            assert!(!c.answers(other), "{other}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! Heartbeats keep the hook alive until our own deadline (`DRAIN_TIMEOUT_SECONDS`), when the action is
 //! completed with `TIMEOUT_RESULT` and the tasks still there are logged and notified.
 //!
-//! AWS APIs ([`aws`]): `ecs:ListClusters` (only with `CLUSTERS` empty), `ecs:ListContainerInstances`,
+//! AWS APIs: `ecs:ListClusters` (only with `CLUSTERS` empty), `ecs:ListContainerInstances`,
 //! `ecs:DescribeContainerInstances`, `ecs:UpdateContainerInstancesState`, `ecs:ListTasks`,
 //! `ecs:DescribeTasks`, `autoscaling:DescribeLifecycleHooks`, `autoscaling:DescribeAutoScalingInstances`,
 //! `autoscaling:RecordLifecycleActionHeartbeat`, `autoscaling:CompleteLifecycleAction`, `sns:Publish`
