@@ -1,10 +1,12 @@
 //! The spot-drainer's AWS calls: find the container instance (`ecs:ListClusters` when every cluster is in
 //! scope, `ecs:ListContainerInstances`, `ecs:DescribeContainerInstances`), mark it (`ecs:PutAttributes`,
-//! `ecs:DeleteAttributes`), drain it and undo the drain (`ecs:UpdateContainerInstancesState`).
+//! `ecs:DeleteAttributes`), drain it and undo the drain (`ecs:UpdateContainerInstancesState`), and ask
+//! Auto Scaling whether an instance to reactivate is in service (`autoscaling:DescribeAutoScalingInstances`).
 
 use aws_sdk_ecs::types::ContainerInstanceStatus;
 use chrono::{DateTime, SecondsFormat, Utc};
 use shared::ecs::{self, Found, Search};
+use shared::error::aws;
 use shared::events::InstanceId;
 
 /// The container-instance attribute that marks a drain of ours for an interruption the instance may come
@@ -33,6 +35,18 @@ pub async fn drain(deps: &Deps, found: &Found, mark_at: Option<DateTime<Utc>>) -
         ecs::set_attribute(&deps.ecs, &found.cluster, arns, MARKER, Some(&value)).await?;
     }
     set_status(deps, found, ContainerInstanceStatus::Draining).await
+}
+
+/// The instance's lifecycle state in its Auto Scaling group; `None` when it is in none.
+pub async fn lifecycle_state(deps: &Deps, instance_id: &InstanceId) -> Result<Option<String>, Error> {
+    let out = deps
+        .autoscaling
+        .describe_auto_scaling_instances()
+        .instance_ids(instance_id.as_str())
+        .send()
+        .await
+        .map_err(aws("DescribeAutoScalingInstances"))?;
+    Ok(out.auto_scaling_instances().first().and_then(|i| i.lifecycle_state()).map(str::to_owned))
 }
 
 /// Sets the instance ACTIVE again, then takes our marker off.

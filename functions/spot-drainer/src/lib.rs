@@ -10,7 +10,8 @@
 //!
 //! AWS APIs: `ecs:ListClusters` (only with `CLUSTERS` empty), `ecs:ListContainerInstances`,
 //! `ecs:DescribeContainerInstances`, `ecs:UpdateContainerInstancesState`, `ecs:PutAttributes` and
-//! `ecs:DeleteAttributes` (the marker of a stop or hibernate drain), `sns:Publish` (only with
+//! `ecs:DeleteAttributes` (the marker of a stop or hibernate drain), `autoscaling:DescribeAutoScalingInstances`
+//! (before undoing a drain: never for an instance its group is removing), `sns:Publish` (only with
 //! `NOTIFICATION_TOPIC_ARN`). With one configured cluster a drain takes three calls, four with the marker.
 //!
 //! Returns an [`Outcome`]: the instance, where it was found, its status before, the tasks still on it and
@@ -45,6 +46,7 @@ pub use shared::error::DrainError as Error;
 #[derive(Debug, Clone)]
 pub struct Deps {
     pub ecs: aws_sdk_ecs::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
     pub notifier: Notifier,
     pub config: Config,
 }
@@ -52,7 +54,12 @@ pub struct Deps {
 impl Deps {
     pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
         let notifier = Notifier::new(aws_sdk_sns::Client::new(sdk), config.notification_topic_arn.clone());
-        Deps { ecs: aws_sdk_ecs::Client::new(sdk), notifier, config }
+        Deps {
+            ecs: aws_sdk_ecs::Client::new(sdk),
+            autoscaling: aws_sdk_autoscaling::Client::new(sdk),
+            notifier,
+            config,
+        }
     }
 }
 
@@ -188,6 +195,12 @@ async fn undo(deps: &Deps, spot: &SpotEvent, mut outcome: Outcome) -> Result<Out
     let drained_at = aws::drained_at(&found);
     let ran_at = spot.time.unwrap_or_else(Utc::now);
     (outcome.action, outcome.reason) = decide::undo(found.status, drained_at, ran_at, deps.config.dry_run);
+    if outcome.action == Action::Reactivated
+        && let Some(state) = aws::lifecycle_state(deps, &spot.instance_id).await?.filter(|s| s != "InService")
+    {
+        // Its group is removing it: ACTIVE would let ECS place tasks on a machine about to go.
+        (outcome.action, outcome.reason) = (Action::Ignored, Some(format!("Auto Scaling has it {state}")));
+    }
     match outcome.action {
         Action::Reactivated => {
             aws::reactivate(deps, &found).await?;
