@@ -385,3 +385,147 @@ async fn a_malformed_lifecycle_message_is_an_error_naming_the_field() {
     assert!(err.to_string().contains("LifecycleHookName"), "{err}");
     assert_eq!(world.emulator.total_calls(), 0);
 }
+
+/// The lifecycle message with `change` applied to its body, as a forger (or a stale copy) would send it.
+fn forged(message: &Value, change: impl FnOnce(&mut Value)) -> Value {
+    let mut event = message.clone();
+    let mut body: Value =
+        serde_json::from_str(event["Records"][0]["Sns"]["Message"].as_str().unwrap()).unwrap();
+    change(&mut body);
+    event["Records"][0]["Sns"]["Message"] = json!(body.to_string());
+    event
+}
+
+/// A continuation's state, as the drainer writes it, `hop` 1, begun a second ago.
+fn continuation(cluster: &str, container_instance_arn: &str) -> Value {
+    let now = chrono::Utc::now();
+    let start = now - chrono::Duration::seconds(1);
+    json!({"started_at": start, "deadline": start + chrono::Duration::seconds(50), "hop": 1,
+           "cluster": cluster, "container_instance_arn": container_instance_arn,
+           "heartbeat_timeout": 300, "last_heartbeat_at": start})
+}
+
+fn termination(s: &Scene, instance: &str) -> Option<Value> {
+    s.world.emulator.terminations().into_iter().find(|t| t["instance_id"] == instance)
+}
+
+/// Lambda retried the first invocation (after about 1 and 2 minutes): the hook, with AWS's shortest
+/// heartbeat timeout of 30 s, began 25 s before the drainer runs. Without a heartbeat at once it expires 5 s
+/// into the drain, and Auto Scaling terminates the instance with its task still running.
+#[tokio::test]
+async fn a_late_invocation_heartbeats_before_the_hook_expires() {
+    integration_tests::needs_emulator!();
+    let s = scene(2, 30).await;
+    s.world.emulator.draining(8000, 100);
+    s.world.start_service_tasks("web", &s.arns[0], "api", 1).await;
+    s.world.emulator.lifecycle_started_ago(25, 25);
+    let message = terminate(&s, &s.instances[0]).await;
+
+    let outcome = invoke(&deps(&s.world, &[]), message).await.unwrap();
+
+    assert_eq!(outcome.action, Action::Completed, "{outcome:?}");
+    assert!(outcome.heartbeats >= 1);
+    assert_eq!(finished(&s, &s.instances[0])[0]["how"], "completed");
+    let gone = termination(&s, &s.instances[0]).expect("terminated");
+    assert_eq!(gone["tasks_not_stopped"], json!([]), "{gone}");
+}
+
+/// A 30 s heartbeat timeout gives the hook 3,000 s in all, from when the instance began to wait; this one
+/// began 2,935 s ago. DRAIN_TIMEOUT_SECONDS of an hour cannot be honoured: the drainer completes the
+/// action itself with TIMEOUT_RESULT a minute before the hook would expire, and says why.
+#[tokio::test]
+async fn a_drain_completes_itself_before_the_hooks_lifetime_ends() {
+    integration_tests::needs_emulator!();
+    let s = scene(2, 30).await;
+    s.world.start_tasks("web", &s.arns[0], 1).await; // standalone: draining never stops it
+    s.world.emulator.lifecycle_started_ago(2935, 5);
+    let message = terminate(&s, &s.instances[0]).await;
+
+    let outcome = invoke(&deps(&s.world, &[("DRAIN_TIMEOUT_SECONDS", "3600")]), message).await.unwrap();
+
+    assert_eq!(outcome.action, Action::TimedOut, "{outcome:?}");
+    assert_eq!(outcome.result, Some(LifecycleResult::Continue));
+    assert!(outcome.reason.as_deref().unwrap().contains("GlobalTimeout"), "{outcome:?}");
+    assert!(outcome.warnings[0].contains("DRAIN_TIMEOUT_SECONDS=3600 cannot be honoured"), "{outcome:?}");
+    assert!(outcome.elapsed_seconds <= 10, "{outcome:?}");
+    let finished = finished(&s, &s.instances[0]);
+    assert_eq!(
+        (finished[0]["how"].as_str(), finished[0]["result"].as_str()),
+        (Some("completed"), Some("CONTINUE"))
+    );
+}
+
+/// A continuation naming another cluster, where the instance's container instance is not: completing the
+/// action as "gone" would let Auto Scaling terminate the instance with its tasks running.
+#[tokio::test]
+async fn a_continuation_naming_the_wrong_cluster_changes_nothing() {
+    integration_tests::needs_emulator!();
+    let s = scene(2, 300).await;
+    s.world.start_service_tasks("web", &s.arns[0], "api", 1).await;
+    s.world.cluster("batch").await;
+    let message = terminate(&s, &s.instances[0]).await;
+    let stale = format!("{}-gone", s.arns[0].replace("/web/", "/batch/"));
+    let event = forged(&message, |m| m["ShipshapeDrain"] = continuation("batch", &stale));
+    s.world.emulator.reset_calls();
+
+    let err = invoke(&deps(&s.world, &[("CLUSTERS", "web,batch")]), event).await.unwrap_err();
+
+    assert_eq!(err.error_type(), "InvalidEvent");
+    assert!(err.to_string().contains("ShipshapeDrain.cluster"), "{err}");
+    let calls = s.world.emulator.calls();
+    for mutating in ["ecs:UpdateContainerInstancesState", "autoscaling:CompleteLifecycleAction"] {
+        assert!(!calls.contains_key(mutating), "{mutating}: {calls:?}");
+    }
+    assert_eq!(s.world.lifecycle_state(&s.instances[0]).await.as_deref(), Some("Terminating:Wait"));
+    assert_eq!(s.world.status("web", &s.arns[0]).await, "ACTIVE");
+}
+
+#[tokio::test]
+async fn a_continuation_with_a_hop_beyond_max_hops_changes_nothing() {
+    integration_tests::needs_emulator!();
+    let s = scene(2, 300).await;
+    let message = terminate(&s, &s.instances[0]).await;
+    let arn = s.arns[0].clone();
+    let event = forged(&message, |m| {
+        m["ShipshapeDrain"] = continuation("web", &arn);
+        m["ShipshapeDrain"]["hop"] = json!(1000);
+    });
+    s.world.emulator.reset_calls();
+
+    let err = invoke(&deps(&s.world, &[]), event).await.unwrap_err();
+
+    assert!(err.to_string().contains("ShipshapeDrain.hop"), "{err}");
+    assert_eq!(s.world.emulator.total_calls(), 0);
+}
+
+/// A lifecycle message about an instance in service is not from Auto Scaling: draining it would take
+/// capacity away for nothing, and no lifecycle action would ever bring it back.
+#[tokio::test]
+async fn a_message_about_an_instance_in_service_changes_nothing() {
+    integration_tests::needs_emulator!();
+    let s = scene(2, 300).await;
+    let message = terminate(&s, &s.instances[0]).await;
+    let other = s.instances[1].clone();
+    let event = forged(&message, |m| m["EC2InstanceId"] = json!(other));
+    s.world.emulator.reset_calls();
+
+    let err = invoke(&deps(&s.world, &[]), event).await.unwrap_err();
+
+    assert!(err.to_string().contains("not waiting to terminate"), "{err}");
+    assert_eq!(s.world.emulator.calls_of("ecs:UpdateContainerInstancesState"), 0);
+    assert_eq!(s.world.status("web", &s.arns[1]).await, "ACTIVE");
+}
+
+#[tokio::test]
+async fn a_group_outside_auto_scaling_groups_is_refused() {
+    integration_tests::needs_emulator!();
+    let s = scene(2, 300).await;
+    let message = terminate(&s, &s.instances[0]).await;
+    s.world.emulator.reset_calls();
+
+    let err = invoke(&deps(&s.world, &[("AUTO_SCALING_GROUPS", "payments")]), message).await.unwrap_err();
+
+    assert!(err.to_string().contains("AutoScalingGroupName"), "{err}");
+    assert_eq!(s.world.emulator.total_calls(), 0);
+    assert_eq!(s.world.lifecycle_state(&s.instances[0]).await.as_deref(), Some("Terminating:Wait"));
+}

@@ -317,52 +317,139 @@ async fn instances_with_only_daemon_tasks_are_empty() {
     assert_eq!(web(&outcome).entry(&s.idle).unwrap().tasks, 0);
 }
 
-#[tokio::test]
-async fn groups_scaled_by_a_capacity_provider_are_skipped() {
-    integration_tests::needs_emulator!();
-    let s = scene().await;
-    let groups = s
-        .world
-        .autoscaling
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names("web")
-        .send()
-        .await
-        .unwrap();
-    let arn = groups.auto_scaling_groups()[0].auto_scaling_group_arn().unwrap().to_owned();
-    s.world
-        .ecs
-        .create_capacity_provider()
-        .name("web-cp")
-        .auto_scaling_group_provider(
-            aws_sdk_ecs::types::AutoScalingGroupProvider::builder()
-                .auto_scaling_group_arn(arn)
-                .managed_scaling(
-                    aws_sdk_ecs::types::ManagedScaling::builder()
-                        .status(aws_sdk_ecs::types::ManagedScalingStatus::Enabled)
-                        .build(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+/// Capacity providers of cluster `web`: `others` without managed scaling first (on their own groups),
+/// then `web-cp` with managed scaling on group `web`.
+async fn capacity_providers(s: &Scene, others: usize) {
+    use aws_sdk_ecs::types::{AutoScalingGroupProvider, ManagedScaling, ManagedScalingStatus};
+    let mut names = Vec::new();
+    for i in 0..=others {
+        let (name, group, status) = if i < others {
+            let group = format!("other-{i}");
+            s.world.group(&group, 0).await;
+            (format!("other-cp-{i:02}"), group, ManagedScalingStatus::Disabled)
+        } else {
+            ("web-cp".to_owned(), "web".to_owned(), ManagedScalingStatus::Enabled)
+        };
+        let groups = s
+            .world
+            .autoscaling
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(&group)
+            .send()
+            .await
+            .unwrap();
+        let arn = groups.auto_scaling_groups()[0].auto_scaling_group_arn().unwrap().to_owned();
+        s.world
+            .ecs
+            .create_capacity_provider()
+            .name(&name)
+            .auto_scaling_group_provider(
+                AutoScalingGroupProvider::builder()
+                    .auto_scaling_group_arn(arn)
+                    .managed_scaling(ManagedScaling::builder().status(status).build())
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        names.push(name);
+    }
     s.world
         .ecs
         .put_cluster_capacity_providers()
         .cluster("web")
-        .capacity_providers("web-cp")
+        .set_capacity_providers(Some(names))
         .set_default_capacity_provider_strategy(Some(vec![]))
         .send()
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn groups_scaled_by_a_capacity_provider_are_skipped() {
+    integration_tests::needs_emulator!();
+    let s = scene().await;
+    capacity_providers(&s, 0).await;
 
     let outcome = run(&deps_live(&s.world)).await;
 
     assert!(web(&outcome).instances.iter().all(|e| e.decision == Decision::Skip));
     assert!(web(&outcome).entry(&s.idle).unwrap().reason.contains("capacity provider web-cp"));
     assert_eq!(s.world.group_size("web").await.1, 4);
+}
+
+/// DescribeCapacityProviders answers 10 at a time: the provider that scales `web` is the 11th.
+#[tokio::test]
+async fn every_page_of_capacity_providers_is_read() {
+    integration_tests::needs_emulator!();
+    let s = scene().await;
+    capacity_providers(&s, 10).await;
+    s.world.emulator.reset_calls();
+
+    let outcome = run(&deps_live(&s.world)).await;
+
+    assert!(
+        web(&outcome).entry(&s.idle).unwrap().reason.contains("capacity provider web-cp"),
+        "{outcome:#?}"
+    );
+    assert_eq!(s.world.emulator.calls_of("ecs:DescribeCapacityProviders"), 2);
+    assert_eq!(s.world.group_size("web").await.1, 4);
+}
+
+/// The light instance was drained by an earlier run; since then its group has begun terminating it (a
+/// scale-in, an instance refresh) and load has grown. Setting it back to ACTIVE would let ECS place tasks on
+/// a machine about to go.
+#[tokio::test]
+async fn a_drain_of_ours_that_auto_scaling_is_terminating_is_never_set_back_to_active() {
+    integration_tests::needs_emulator!();
+    let s = scene().await;
+    s.world.emulator.draining(3_600_000, 1000); // the light instance's task does not leave
+    let deps = deps(&s.world, &[]);
+    run(&deps).await;
+    assert_eq!(s.world.status("web", &s.arns[&s.light]).await, "DRAINING");
+    let hooks = s.world.topic("hooks").await;
+    s.world.hook("web", &hooks, 300, "CONTINUE").await;
+    s.world
+        .autoscaling
+        .terminate_instance_in_auto_scaling_group()
+        .instance_id(&s.light)
+        .should_decrement_desired_capacity(false)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(s.world.lifecycle_state(&s.light).await.as_deref(), Some("Terminating:Wait"));
+    s.world.start_sized_tasks("web", &s.arns[&s.busy], 6, Some("service:api".into()), TASK).await;
+    s.world.start_sized_tasks("web", &s.arns[&s.batch], 6, None, TASK).await;
+
+    let outcome = run(&deps).await;
+
+    let entry = web(&outcome).entry(&s.light).unwrap();
+    assert_eq!(entry.decision, Decision::Skip, "{entry:?}");
+    assert!(entry.reason.contains("Terminating:Wait"), "{}", entry.reason);
+    assert_eq!(s.world.status("web", &s.arns[&s.light]).await, "DRAINING");
+    assert_eq!(outcome.totals.reactivated, 0);
+}
+
+/// A group busy with another scaling activity refuses a termination: the next run tries again, and the
+/// run's other changes go on.
+#[tokio::test]
+async fn a_busy_group_is_tried_again_next_run() {
+    integration_tests::needs_emulator!();
+    let s = scene().await;
+    s.world.emulator.fail("TerminateInstanceInAutoScalingGroup", 1, "ScalingActivityInProgress");
+
+    let first = run(&deps_live(&s.world)).await;
+
+    let idle = web(&first).entry(&s.idle).unwrap();
+    assert!(
+        matches!(&idle.progress, Progress::Refused(why) if why.contains("ScalingActivityInProgress")),
+        "{idle:?}"
+    );
+    assert_eq!(s.world.status("web", &s.arns[&s.light]).await, "DRAINING", "the other change went on");
+    let next = run(&deps_live(&s.world)).await;
+    assert_eq!(decision(&next, &s.idle), Decision::Reap);
+    assert_eq!(s.world.lifecycle_state(&s.idle).await, None);
 }
 
 async fn mark_busy_and_drain_idle_by_hand(s: &Scene) {

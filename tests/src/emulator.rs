@@ -1,11 +1,12 @@
-//! One emulator process per test, and its control endpoint under `/_shipshape`.
+//! One emulator per test (forked from a zygote that imported moto once), and its control endpoint under
+//! `/_shipshape`.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::Once;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Mutex, Once, OnceLock};
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -49,15 +50,93 @@ pub fn available() -> bool {
 /// One emulator process; stopped when dropped.
 #[derive(Debug)]
 pub struct Emulator {
-    child: Child,
+    process: Process,
     pub url: String,
     addr: String,
 }
 
+/// Where an emulator runs: a child forked by the zygote (milliseconds to start), or a process of its own.
+#[derive(Debug)]
+enum Process {
+    Forked(u32),
+    Own(Child),
+}
+
+/// `python -m shipshape_emulator --zygote`: moto imported once for the whole test binary, each test's
+/// emulator forked from it with fresh state. Starting a process of its own costs ~2 s of CPU per test.
+#[derive(Debug)]
+struct Zygote {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Zygote {
+    fn spawn() -> Option<Zygote> {
+        let mut child = Command::new(python())
+            .args(["-m", "shipshape_emulator", "--zygote", "--quiet"])
+            .current_dir(repo_root().join("tests/emulator"))
+            .env("PYTHONUNBUFFERED", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .ok()?;
+        let stdin = child.stdin.take()?;
+        let mut stdout = BufReader::new(child.stdout.take()?);
+        let mut line = String::new();
+        stdout.read_line(&mut line).ok()?;
+        if line.trim() != "shipshape-emulator zygote ready" {
+            let _ = child.kill();
+            return None;
+        }
+        Some(Zygote { child, stdin, stdout })
+    }
+
+    /// One command, one answer line.
+    fn ask(&mut self, command: &str) -> Option<String> {
+        writeln!(self.stdin, "{command}").ok()?;
+        self.stdin.flush().ok()?;
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).ok()?;
+        Some(line.trim().to_owned())
+    }
+}
+
+/// The zygote of this test binary, started on first use; `None` when it cannot start (each test then
+/// starts a process of its own) or `SHIPSHAPE_EMULATOR_ZYGOTE=0`. It exits when the test binary does: its
+/// stdin closes, and it stops every child.
+fn zygote() -> Option<&'static Mutex<Zygote>> {
+    static ZYGOTE: OnceLock<Option<Mutex<Zygote>>> = OnceLock::new();
+    ZYGOTE
+        .get_or_init(|| {
+            if std::env::var("SHIPSHAPE_EMULATOR_ZYGOTE").is_ok_and(|v| v == "0") {
+                return None;
+            }
+            Zygote::spawn().map(Mutex::new)
+        })
+        .as_ref()
+}
+
 impl Emulator {
     pub fn start() -> Self {
-        let python = python();
         assert!(available(), "the emulator is not installed");
+        if let Some(zygote) = zygote() {
+            let answer = zygote.lock().unwrap_or_else(std::sync::PoisonError::into_inner).ask("start");
+            let started = answer.as_deref().and_then(|a| a.strip_prefix("started ")).and_then(|rest| {
+                let (pid, url) = rest.split_once(' ')?;
+                Some((pid.parse::<u32>().ok()?, url.to_owned()))
+            });
+            match started {
+                Some((pid, url)) => {
+                    let addr = url.trim_start_matches("http://").to_owned();
+                    return Emulator { process: Process::Forked(pid), url, addr };
+                }
+                None => panic!(
+                    "the emulator zygote did not start an emulator (answered {answer:?}); see its stderr above"
+                ),
+            }
+        }
+        let python = python();
         let mut child = Command::new(&python)
             .args(["-m", "shipshape_emulator", "--port", "0", "--quiet"])
             .current_dir(repo_root().join("tests/emulator"))
@@ -78,7 +157,7 @@ impl Emulator {
             }
         };
         let addr = url.trim_start_matches("http://").to_owned();
-        Emulator { child, url, addr }
+        Emulator { process: Process::Own(child), url, addr }
     }
 
     /// An SDK configuration aimed at this emulator: the functions' own retry policy, with short backoffs
@@ -172,9 +251,70 @@ impl Emulator {
     pub fn min_heartbeat_timeout(&self, seconds: u64) {
         self.control("POST", "/autoscaling", Some(json!({"min_heartbeat_timeout": seconds})));
     }
+
+    /// Terminating lifecycle actions created from now on began `seconds` ago (their message's `Time`,
+    /// their deadlines), their last heartbeat `heartbeat_age` seconds ago: a message that reaches the
+    /// function late. 0 turns it off.
+    pub fn lifecycle_started_ago(&self, seconds: u64, heartbeat_age: u64) {
+        self.control(
+            "POST",
+            "/autoscaling",
+            Some(json!({"lifecycle_started_ago_seconds": seconds, "heartbeat_age_seconds": heartbeat_age})),
+        );
+    }
+
+    /// Every pending lifecycle action ages by `seconds`, as if that much time had passed for Auto Scaling.
+    pub fn age_lifecycle_actions(&self, seconds: u64) {
+        self.control("POST", "/autoscaling/advance", Some(json!({"seconds": seconds})));
+    }
+
+    /// Service tasks on a DRAINING instance: replaced and stopped `stop_after_ms` after the drain began,
+    /// one state every `step_ms`; the tasks in `never_stop` are never stopped.
+    pub fn draining_with(&self, stop_after_ms: u64, step_ms: u64, never_stop: &[String]) {
+        self.control(
+            "POST",
+            "/ecs/draining",
+            Some(json!({"stop_after_ms": stop_after_ms, "step_ms": step_ms, "never_stop": never_stop})),
+        );
+    }
+
+    /// Every EC2 instance terminated so far, and the tasks on it that were not STOPPED then.
+    pub fn terminations(&self) -> Vec<Value> {
+        self.control("GET", "/terminations", None).as_array().cloned().unwrap_or_default()
+    }
+
+    /// From now on each AWS request fails with probability `rate` with one of `errors` (seeded).
+    pub fn random_faults(&self, seed: u64, rate: f64, errors: &[&str]) {
+        self.control("POST", "/faults/random", Some(json!({"seed": seed, "rate": rate, "errors": errors})));
+    }
+
+    /// The random faults injected so far, by `<service>:<Operation>`.
+    pub fn random_faults_injected(&self) -> BTreeMap<String, u64> {
+        let stats = self.control("GET", "/faults/random", None);
+        serde_json::from_value(stats["injected"].clone()).unwrap_or_default()
+    }
 }
 
 impl Drop for Emulator {
+    fn drop(&mut self) {
+        match &mut self.process {
+            Process::Forked(pid) => {
+                if let Some(zygote) = zygote() {
+                    let _ = zygote
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .ask(&format!("stop {pid}"));
+                }
+            }
+            Process::Own(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+impl Drop for Zygote {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
