@@ -61,6 +61,12 @@ test-template: $(TEMPLATE_STAMP) ## The template rendered offline: IAM per funct
 .PHONY: test
 test: fmt-check lint test-rust test-emulator test-template ## Everything CI runs: format, lints, all tests, template checks
 
+SEEDS ?= 200
+.PHONY: chaos
+chaos: $(STAMP) ## A day in the fleet over SEEDS seeds (a count, or seeds to replay: SEEDS=17,): invariants checked; bench/results/chaos.md
+	SHIPSHAPE_REQUIRE_EMULATOR=1 SHIPSHAPE_CHAOS_SEEDS=$(SEEDS) SHIPSHAPE_CHAOS_REPORT=$(CURDIR)/bench/results/chaos.md \
+		$(CARGO) test --locked -p integration-tests --test integration -- chaos --nocapture
+
 .PHONY: demo
 demo: $(STAMP) ## Run the functions' binaries as Lambda does, against the local emulator
 	$(CARGO) build --locked --bins
