@@ -134,6 +134,19 @@ class Emulator:
         """Accept hook heartbeat timeouts down to `seconds` (AWS: 30)."""
         self.control("POST", "/autoscaling", {"min_heartbeat_timeout": seconds})
 
+    def lifecycle_started_ago(self, seconds: int, heartbeat_age: int | None = None) -> dict[str, Any]:
+        """Terminating lifecycle actions created from now on began `seconds` ago (their last heartbeat
+        `heartbeat_age` seconds ago, by default as long ago as they began): their messages arrive late."""
+        return self.control("POST", "/autoscaling", {"lifecycle_started_ago_seconds": seconds, "heartbeat_age_seconds": heartbeat_age})
+
+    def advance_lifecycle(self, seconds: float) -> dict[str, Any]:
+        """Every pending lifecycle action ages by `seconds`, as if that much time had passed for Auto Scaling."""
+        return self.control("POST", "/autoscaling/advance", {"seconds": seconds})
+
+    def terminations(self) -> list[dict[str, Any]]:
+        """Every EC2 instance terminated so far, how, and the ECS tasks it took down."""
+        return self.control("GET", "/terminations")
+
     def draining(self, stop_after_ms: int, step_ms: int) -> None:
         """How fast service tasks on a DRAINING instance stop."""
         self.control("POST", "/ecs/draining", {"stop_after_ms": stop_after_ms, "step_ms": step_ms})
