@@ -147,9 +147,17 @@ class Emulator:
         """Every EC2 instance terminated so far, how, and the ECS tasks it took down."""
         return self.control("GET", "/terminations")
 
-    def draining(self, stop_after_ms: int, step_ms: int) -> None:
-        """How fast service tasks on a DRAINING instance stop."""
-        self.control("POST", "/ecs/draining", {"stop_after_ms": stop_after_ms, "step_ms": step_ms})
+    def draining(self, stop_after_ms: int, step_ms: int, never_stop: list[str] | None = None) -> None:
+        """How fast service tasks on a DRAINING instance are replaced and stop; `never_stop`: tasks a drain
+        never stops."""
+        body: dict[str, Any] = {"stop_after_ms": stop_after_ms, "step_ms": step_ms}
+        if never_stop is not None:
+            body["never_stop"] = never_stop
+        self.control("POST", "/ecs/draining", body)
+
+    def draining_status(self) -> dict[str, Any]:
+        """The draining settings, and the tasks a drain could not replace (``unable_to_place``)."""
+        return self.control("GET", "/ecs/draining")
 
     def agent(self, container_instance_arn: str, connected: bool) -> None:
         """Marks a container instance's ECS agent connected or disconnected."""

@@ -150,36 +150,6 @@ def test_without_a_hook_terminate_is_immediate(hooked):
     assert desired(hooked) == 2
 
 
-def test_draining_stops_service_tasks_and_keeps_standalone_ones(cluster, emulator):
-    emulator.draining(stop_after_ms=200, step_ms=100)
-    ecs = emulator.client("ecs")
-    ecs.register_task_definition(family="web", containerDefinitions=[{"name": "a", "image": "nginx", "cpu": 256, "memory": 256}])
-    arn = cluster["arns"][cluster["instance_ids"][0]]
-    service = ecs.start_task(cluster="web", taskDefinition="web", containerInstances=[arn], group="service:web")["tasks"][0]["taskArn"]
-    alone = ecs.start_task(cluster="web", taskDefinition="web", containerInstances=[arn])["tasks"][0]["taskArn"]
-
-    def tasks() -> dict[str, tuple[str, str]]:
-        described = ecs.describe_tasks(cluster="web", tasks=[service, alone])["tasks"]
-        return {t["taskArn"]: (t["desiredStatus"], t["lastStatus"]) for t in described}
-
-    def running_count() -> int:
-        return ecs.describe_container_instances(cluster="web", containerInstances=[arn])["containerInstances"][0]["runningTasksCount"]
-
-    assert tasks()[service] == ("RUNNING", "RUNNING")  # describing does not move a task along
-    ecs.update_container_instances_state(cluster="web", containerInstances=[arn], status="DRAINING")
-    assert tasks()[service] == ("RUNNING", "RUNNING")
-    time.sleep(0.25)
-    assert tasks()[service] == ("STOPPED", "DEACTIVATING")
-    assert running_count() == 1  # desired STOPPED no longer counts, though the task still runs
-    seen = set()
-    for _ in range(20):
-        time.sleep(0.05)
-        seen.add(tasks()[service][1])
-    assert {"STOPPING", "DEPROVISIONING", "STOPPED"} <= seen
-    assert tasks()[service] == ("STOPPED", "STOPPED")
-    assert tasks()[alone] == ("RUNNING", "RUNNING")
-
-
 def test_a_terminated_instance_leaves_its_cluster(hooked, emulator):
     put_hook(hooked)
     ecs = emulator.client("ecs")
