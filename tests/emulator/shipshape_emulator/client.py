@@ -126,6 +126,15 @@ class Emulator:
     def clear_faults(self) -> None:
         self.control("DELETE", "/faults")
 
+    def chaos(self, seed: int, rate: float, errors: list[str], **scope: list[str]) -> dict[str, Any]:
+        """From now on each AWS request (of ``operations``/``services`` if given) fails with probability
+        `rate`, reproducibly for `seed`, with one of `errors`."""
+        return self.control("POST", "/faults/random", {"seed": seed, "rate": rate, "errors": errors, **scope})
+
+    def chaos_status(self) -> dict[str, Any]:
+        """The random faults' settings (None when off) and how many were injected per operation."""
+        return self.control("GET", "/faults/random")
+
     def lifecycle_actions(self) -> dict[str, Any]:
         """Lifecycle actions pending and finished, and the Auto Scaling settings."""
         return self.control("GET", "/autoscaling")
@@ -172,6 +181,7 @@ class Emulator:
         urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")).close()
         self.reset_calls()
         self.clear_faults()
+        self.control("DELETE", "/faults/random")
 
     # --- Fixtures ---------------------------------------------------------------------------------------
 
