@@ -7,6 +7,10 @@ share; the Rust tests have the same helpers in ``tests/src/lib.rs``::
         emulator.ecs.create_cluster(clusterName="web")
         emulator.fault("ListClusters", error="ThrottlingException")
         emulator.calls()  # {"ecs:CreateCluster": 1}
+
+    with Zygote() as zygote:  # many emulators, each started in milliseconds
+        with Emulator(zygote=zygote) as first, Emulator(zygote=zygote) as second:
+            ...
 """
 
 from __future__ import annotations
@@ -38,26 +42,91 @@ class ControlError(Exception):
         self.body = body
 
 
-class Emulator:
-    """One emulator process (``python -m shipshape_emulator``) on a free loopback port, with boto3 clients
-    bound to it; stopped by ``close`` or at the end of a ``with`` block."""
+class Zygote:
+    """A fork server of emulators (``python -m shipshape_emulator --zygote``): pays moto's import once, then
+    starts each emulator in milliseconds. ``Emulator(zygote=...)`` starts one from it; closing the zygote
+    stops the emulators it still runs."""
 
     def __init__(self, logs: bool = False) -> None:
-        """``logs``: pass the emulator's stderr (warnings, tracebacks) through instead of discarding it."""
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "shipshape_emulator", "--port", "0", "--quiet"],
+            [sys.executable, "-m", "shipshape_emulator", "--zygote", "--quiet"],
             cwd=_PACKAGE_ROOT,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=None if logs else subprocess.DEVNULL,
             text=True,
+            bufsize=1,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if "listening on" not in line:
+        line = self._read()
+        if line != "shipshape-emulator zygote ready":
             self.process.kill()
-            raise RuntimeError(f"the emulator did not start: {line!r}")
-        self.url = line.rsplit(" ", 1)[-1].strip()
+            raise RuntimeError(f"the zygote did not start: {line!r}")
+
+    def _read(self) -> str:
+        assert self.process.stdout is not None
+        return self.process.stdout.readline().strip()
+
+    def command(self, line: str) -> str:
+        """Sends one command line; its one-line answer."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+        return self._read()
+
+    def start(self) -> tuple[int, str]:
+        """A new emulator: (its pid, its URL)."""
+        answer = self.command("start").split()
+        if len(answer) != 3 or answer[0] != "started":
+            raise RuntimeError(f"the zygote did not start an emulator: {' '.join(answer)!r}")
+        return int(answer[1]), answer[2]
+
+    def stop(self, pid: int) -> None:
+        answer = self.command(f"stop {pid}")
+        if answer != f"stopped {pid}":
+            raise RuntimeError(f"the zygote did not stop {pid}: {answer!r}")
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> "Zygote":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Emulator:
+    """One emulator process (``python -m shipshape_emulator``, or one forked by a ``Zygote``) on a free
+    loopback port, with boto3 clients bound to it; stopped by ``close`` or at the end of a ``with`` block."""
+
+    def __init__(self, logs: bool = False, zygote: Zygote | None = None) -> None:
+        """``logs``: pass the emulator's stderr (warnings, tracebacks) through instead of discarding it."""
+        self.zygote = zygote
+        self.process: subprocess.Popen[str] | None = None
+        if zygote is not None:
+            self.pid, self.url = zygote.start()
+        else:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "shipshape_emulator", "--port", "0", "--quiet"],
+                cwd=_PACKAGE_ROOT,
+                stdout=subprocess.PIPE,
+                stderr=None if logs else subprocess.DEVNULL,
+                text=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+            assert self.process.stdout is not None
+            line = self.process.stdout.readline()
+            if "listening on" not in line:
+                self.process.kill()
+                raise RuntimeError(f"the emulator did not start: {line!r}")
+            self.pid, self.url = self.process.pid, line.rsplit(" ", 1)[-1].strip()
         self.ec2 = self.client("ec2")
         self.ecs = self.client("ecs")
         self.autoscaling = self.client("autoscaling")
@@ -67,6 +136,10 @@ class Emulator:
         self.cloudwatch = self.client("cloudwatch")
 
     def close(self) -> None:
+        if self.zygote is not None:
+            self.zygote.stop(self.pid)
+            return
+        assert self.process is not None
         self.process.terminate()
         try:
             self.process.wait(timeout=10)
@@ -134,6 +207,10 @@ class Emulator:
     def chaos_status(self) -> dict[str, Any]:
         """The random faults' settings (None when off) and how many were injected per operation."""
         return self.control("GET", "/faults/random")
+
+    def shutdown(self) -> None:
+        """Asks the server to exit (it answers first)."""
+        self.control("POST", "/shutdown")
 
     def lifecycle_actions(self) -> dict[str, Any]:
         """Lifecycle actions pending and finished, and the Auto Scaling settings."""
