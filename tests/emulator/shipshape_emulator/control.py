@@ -226,6 +226,9 @@ class Control:
                         raise ValueError(f"{name}: cannot serve {method} {PREFIX}{path}")
                     self.endpoints[(method, path)] = handler
         self.lock = threading.Lock()
+        # moto is not thread-safe, and the extensions' timers change its state: one AWS request, tick or
+        # extension endpoint at a time. Requests still interleave, one whole request after another.
+        self.serial = threading.RLock()
         self.calls: Counter[str] = Counter()
         self.faults: deque[Fault] = deque()
         self.random_faults: RandomFaults | None = None
@@ -260,16 +263,18 @@ class Control:
         if path.startswith(PREFIX):
             return self._control(environ, start_response, path[len(PREFIX) :])
         if path.startswith("/moto-api"):
-            response = self.app(environ, start_response)
-            if path.rstrip("/") == "/moto-api/reset":
-                for extension in self.extensions:
-                    extension.reset()
+            with self.serial:
+                response = list(self.app(environ, start_response))
+                if path.rstrip("/") == "/moto-api/reset":
+                    for extension in self.extensions:
+                        extension.reset()
             return response
 
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
-        self._tick()
+        with self.serial:
+            self._tick()
         service, operation, protocol = identify(environ, body)
         with self.lock:
             self.calls[f"{service}:{operation}"] += 1
@@ -281,7 +286,8 @@ class Control:
                 status, headers, payload = error_response(fault, protocol)
                 start_response(status, headers)
                 return [payload]
-        return self.app(environ, start_response)
+        with self.serial:
+            return list(self.app(environ, start_response))
 
     def _control(self, environ: dict[str, Any], start_response: Callable[..., Any], path: str) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -324,8 +330,10 @@ class Control:
             handler = self.endpoints.get((method, path))
             if handler is not None:
                 body = _read_json(environ) if method == "POST" else None
-                self._tick()
-                return _json(start_response, 200, handler(body) if method == "POST" else handler())
+                with self.serial:
+                    self._tick()
+                    answer = handler(body) if method == "POST" else handler()
+                return _json(start_response, 200, answer)
         except ValueError as err:
             return _json(start_response, 400, {"error": str(err)})
         return _json(start_response, 404, {"error": f"no control endpoint {method} {PREFIX}{path}"})
