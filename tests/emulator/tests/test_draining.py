@@ -62,8 +62,11 @@ def test_a_replacement_runs_before_the_old_task_stops_and_resources_are_held_unt
     drain(emulator, arns[0])
     seen_pending = held_while_stopping = False
     while True:
+        # The instance is read before and after the tasks: a task seen stopping was not STOPPED before
+        # (so its resources were held then), and its desired status stays STOPPED after.
+        before = instance(emulator, arns[0])
         tasks = service_tasks(emulator, "web")
-        ci = instance(emulator, arns[0])
+        after = instance(emulator, arns[0])
         state = tasks[old]["lastStatus"]
         others = [t for arn, t in tasks.items() if arn != old]
         assert len(others) <= 1
@@ -76,8 +79,8 @@ def test_a_replacement_runs_before_the_old_task_stops_and_resources_are_held_unt
             # The old task stops only once its replacement runs (minimumHealthyPercent 100).
             assert others and others[0]["lastStatus"] == "RUNNING" and tasks[old]["desiredStatus"] == "STOPPED"
         if state in ("DEACTIVATING", "STOPPING", "DEPROVISIONING"):
-            assert ci["runningTasksCount"] == 1  # desired STOPPED no longer counts ...
-            assert ci["remaining"] == {"CPU": FULL_CPU - 512, "MEMORY": FULL_MEMORY - 1024}  # ... but still holds its share
+            assert after["runningTasksCount"] == 1  # desired STOPPED no longer counts ...
+            assert before["remaining"] == {"CPU": FULL_CPU - 512, "MEMORY": FULL_MEMORY - 1024}  # ... but still holds its share
             held_while_stopping = True
         if state == "STOPPED":
             break
