@@ -115,7 +115,8 @@ def lifecycle_drainer(bin_dir: Path, aws: Emulator) -> None:
         LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING", HeartbeatTimeout=600, DefaultResult="CONTINUE",
         NotificationTargetARN=topic, RoleARN="arn:aws:iam::123456789012:role/demo-hooks",
     )
-    # The emulator stops a draining instance's service tasks after 2 s, as ECS would once replacements run.
+    # 2 s after the drain begins, ECS (emulated) starts a replacement of each service task on another instance,
+    # then stops the old task once its replacement runs.
     aws.draining(stop_after_ms=2000, step_ms=400)
     print("    Seeded: group 'demo-web-asg' (3 instances) with hook 'shipshape-drain' -> SNS topic, cluster 'demo-web',")
     print("    2 service tasks on the first instance.")

@@ -7,6 +7,10 @@ share; the Rust tests have the same helpers in ``tests/src/lib.rs``::
         emulator.ecs.create_cluster(clusterName="web")
         emulator.fault("ListClusters", error="ThrottlingException")
         emulator.calls()  # {"ecs:CreateCluster": 1}
+
+    with Zygote() as zygote:  # many emulators, each started in milliseconds
+        with Emulator(zygote=zygote) as first, Emulator(zygote=zygote) as second:
+            ...
 """
 
 from __future__ import annotations
@@ -38,26 +42,91 @@ class ControlError(Exception):
         self.body = body
 
 
-class Emulator:
-    """One emulator process (``python -m shipshape_emulator``) on a free loopback port, with boto3 clients
-    bound to it; stopped by ``close`` or at the end of a ``with`` block."""
+class Zygote:
+    """A fork server of emulators (``python -m shipshape_emulator --zygote``): pays moto's import once, then
+    starts each emulator in milliseconds. ``Emulator(zygote=...)`` starts one from it; closing the zygote
+    stops the emulators it still runs."""
 
     def __init__(self, logs: bool = False) -> None:
-        """``logs``: pass the emulator's stderr (warnings, tracebacks) through instead of discarding it."""
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "shipshape_emulator", "--port", "0", "--quiet"],
+            [sys.executable, "-m", "shipshape_emulator", "--zygote", "--quiet"],
             cwd=_PACKAGE_ROOT,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=None if logs else subprocess.DEVNULL,
             text=True,
+            bufsize=1,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if "listening on" not in line:
+        line = self._read()
+        if line != "shipshape-emulator zygote ready":
             self.process.kill()
-            raise RuntimeError(f"the emulator did not start: {line!r}")
-        self.url = line.rsplit(" ", 1)[-1].strip()
+            raise RuntimeError(f"the zygote did not start: {line!r}")
+
+    def _read(self) -> str:
+        assert self.process.stdout is not None
+        return self.process.stdout.readline().strip()
+
+    def command(self, line: str) -> str:
+        """Sends one command line; its one-line answer."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+        return self._read()
+
+    def start(self) -> tuple[int, str]:
+        """A new emulator: (its pid, its URL)."""
+        answer = self.command("start").split()
+        if len(answer) != 3 or answer[0] != "started":
+            raise RuntimeError(f"the zygote did not start an emulator: {' '.join(answer)!r}")
+        return int(answer[1]), answer[2]
+
+    def stop(self, pid: int) -> None:
+        answer = self.command(f"stop {pid}")
+        if answer != f"stopped {pid}":
+            raise RuntimeError(f"the zygote did not stop {pid}: {answer!r}")
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> "Zygote":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Emulator:
+    """One emulator process (``python -m shipshape_emulator``, or one forked by a ``Zygote``) on a free
+    loopback port, with boto3 clients bound to it; stopped by ``close`` or at the end of a ``with`` block."""
+
+    def __init__(self, logs: bool = False, zygote: Zygote | None = None) -> None:
+        """``logs``: pass the emulator's stderr (warnings, tracebacks) through instead of discarding it."""
+        self.zygote = zygote
+        self.process: subprocess.Popen[str] | None = None
+        if zygote is not None:
+            self.pid, self.url = zygote.start()
+        else:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "shipshape_emulator", "--port", "0", "--quiet"],
+                cwd=_PACKAGE_ROOT,
+                stdout=subprocess.PIPE,
+                stderr=None if logs else subprocess.DEVNULL,
+                text=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+            assert self.process.stdout is not None
+            line = self.process.stdout.readline()
+            if "listening on" not in line:
+                self.process.kill()
+                raise RuntimeError(f"the emulator did not start: {line!r}")
+            self.pid, self.url = self.process.pid, line.rsplit(" ", 1)[-1].strip()
         self.ec2 = self.client("ec2")
         self.ecs = self.client("ecs")
         self.autoscaling = self.client("autoscaling")
@@ -67,6 +136,10 @@ class Emulator:
         self.cloudwatch = self.client("cloudwatch")
 
     def close(self) -> None:
+        if self.zygote is not None:
+            self.zygote.stop(self.pid)
+            return
+        assert self.process is not None
         self.process.terminate()
         try:
             self.process.wait(timeout=10)
@@ -126,6 +199,19 @@ class Emulator:
     def clear_faults(self) -> None:
         self.control("DELETE", "/faults")
 
+    def chaos(self, seed: int, rate: float, errors: list[str], **scope: list[str]) -> dict[str, Any]:
+        """From now on each AWS request (of ``operations``/``services`` if given) fails with probability
+        `rate`, reproducibly for `seed`, with one of `errors`."""
+        return self.control("POST", "/faults/random", {"seed": seed, "rate": rate, "errors": errors, **scope})
+
+    def chaos_status(self) -> dict[str, Any]:
+        """The random faults' settings (None when off) and how many were injected per operation."""
+        return self.control("GET", "/faults/random")
+
+    def shutdown(self) -> None:
+        """Asks the server to exit (it answers first)."""
+        self.control("POST", "/shutdown")
+
     def lifecycle_actions(self) -> dict[str, Any]:
         """Lifecycle actions pending and finished, and the Auto Scaling settings."""
         return self.control("GET", "/autoscaling")
@@ -134,9 +220,30 @@ class Emulator:
         """Accept hook heartbeat timeouts down to `seconds` (AWS: 30)."""
         self.control("POST", "/autoscaling", {"min_heartbeat_timeout": seconds})
 
-    def draining(self, stop_after_ms: int, step_ms: int) -> None:
-        """How fast service tasks on a DRAINING instance stop."""
-        self.control("POST", "/ecs/draining", {"stop_after_ms": stop_after_ms, "step_ms": step_ms})
+    def lifecycle_started_ago(self, seconds: int, heartbeat_age: int | None = None) -> dict[str, Any]:
+        """Terminating lifecycle actions created from now on began `seconds` ago (their last heartbeat
+        `heartbeat_age` seconds ago, by default as long ago as they began): their messages arrive late."""
+        return self.control("POST", "/autoscaling", {"lifecycle_started_ago_seconds": seconds, "heartbeat_age_seconds": heartbeat_age})
+
+    def advance_lifecycle(self, seconds: float) -> dict[str, Any]:
+        """Every pending lifecycle action ages by `seconds`, as if that much time had passed for Auto Scaling."""
+        return self.control("POST", "/autoscaling/advance", {"seconds": seconds})
+
+    def terminations(self) -> list[dict[str, Any]]:
+        """Every EC2 instance terminated so far, how, and the ECS tasks it took down."""
+        return self.control("GET", "/terminations")
+
+    def draining(self, stop_after_ms: int, step_ms: int, never_stop: list[str] | None = None) -> None:
+        """How fast service tasks on a DRAINING instance are replaced and stop; `never_stop`: tasks a drain
+        never stops."""
+        body: dict[str, Any] = {"stop_after_ms": stop_after_ms, "step_ms": step_ms}
+        if never_stop is not None:
+            body["never_stop"] = never_stop
+        self.control("POST", "/ecs/draining", body)
+
+    def draining_status(self) -> dict[str, Any]:
+        """The draining settings, and the tasks a drain could not replace (``unable_to_place``)."""
+        return self.control("GET", "/ecs/draining")
 
     def agent(self, container_instance_arn: str, connected: bool) -> None:
         """Marks a container instance's ECS agent connected or disconnected."""
@@ -151,6 +258,7 @@ class Emulator:
         urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")).close()
         self.reset_calls()
         self.clear_faults()
+        self.control("DELETE", "/faults/random")
 
     # --- Fixtures ---------------------------------------------------------------------------------------
 

@@ -11,6 +11,15 @@ Tests and benchmarks count API calls, and make calls fail the way AWS fails unde
   ``message``, ``delay_ms`` (answer late; with no ``error`` the call is then answered normally).
   ``error`` may also be the bare status ``"500"``. Faults queue up per operation in arrival order.
 - ``GET /_shipshape/faults`` lists what is still queued; ``DELETE /_shipshape/faults`` clears it.
+- ``POST /_shipshape/faults/random`` with ``{"seed": 7, "rate": 0.05, "errors": ["ThrottlingException",
+  "InternalFailure", "500"]}`` and optionally ``"operations": [...]`` and ``"services": [...]`` (signing
+  service names; all operations and services when absent): from then on each matching AWS request fails
+  with probability ``rate``, drawn from a PRNG seeded with ``seed`` (the same requests in the same order
+  fail the same way), with an error chosen uniformly from ``errors``, in the wire format of queued faults.
+  Queued faults come first; a request a queued fault answers draws nothing. ``GET`` ->
+  ``{"settings": {...} or null, "injected": {"<service>:<Operation>": count}}``; ``DELETE`` turns it off
+  (the counts stay until the next ``POST``). A chaos run, reproducible from its seed.
+- ``POST /_shipshape/shutdown``: the server answers, then exits.
 - The extensions add their own endpoints (``/_shipshape/autoscaling``, ``/_shipshape/ecs/draining``:
   GET shows the state, POST changes settings); see each module's ``ENDPOINTS`` in ``extensions``.
 
@@ -29,6 +38,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import random
 import re
 import threading
 import time
@@ -42,7 +52,7 @@ from .extensions import Extension
 
 PREFIX = "/_shipshape"
 # Served by Control itself; no extension may claim them.
-OWN_PATHS = {"/calls", "/calls/reset", "/faults", "/health"}
+OWN_PATHS = {"/calls", "/calls/reset", "/faults", "/faults/random", "/health", "/shutdown"}
 _SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 
 # The HTTP status AWS uses for the error codes tests inject most.
@@ -151,13 +161,61 @@ def error_response(fault: Fault, protocol: str) -> tuple[str, list[tuple[str, st
     return f"{status} Injected", headers, body
 
 
+@dataclass
+class RandomFaults:
+    """Faults drawn at random, reproducibly: ``POST /_shipshape/faults/random``."""
+
+    seed: int
+    rate: float
+    errors: list[str]
+    operations: list[str] | None = None
+    services: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    def settings(self) -> dict[str, Any]:
+        return {"seed": self.seed, "rate": self.rate, "errors": list(self.errors), "operations": self.operations,
+                "services": self.services}
+
+    def draw(self, service: str, operation: str) -> Fault | None:
+        """A fault for this request, or None; called once per AWS request, in arrival order."""
+        if self.operations is not None and operation not in self.operations:
+            return None
+        if self.services is not None and service not in self.services:
+            return None
+        if self.rng.random() >= self.rate:
+            return None
+        return Fault(operation, 1, service, self.rng.choice(self.errors))
+
+
+class _ThenRun:
+    """A response body that runs ``action`` (on a thread of its own) once the server has sent it."""
+
+    def __init__(self, body: list[bytes], action: Callable[[], None]) -> None:
+        self.body, self.action = body, action
+
+    def __iter__(self) -> Any:
+        return iter(self.body)
+
+    def close(self) -> None:
+        threading.Thread(target=self.action, name="shutdown", daemon=True).start()
+
+
 class Control:
     """WSGI middleware: counts calls, applies queued faults, serves the control endpoints."""
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], extensions: Sequence[Extension] = ()):
+    def __init__(
+        self,
+        app: Callable[..., Iterable[bytes]],
+        extensions: Sequence[Extension] = (),
+        shutdown: Callable[[], None] | None = None,
+    ):
         """Each extension's ``tick`` runs before every AWS request and extension endpoint call, its ``reset``
-        after ``POST /moto-api/reset``; its ``ENDPOINTS`` are served under ``/_shipshape``."""
+        after ``POST /moto-api/reset``; its ``ENDPOINTS`` are served under ``/_shipshape``. ``shutdown``
+        stops the server, for ``POST /_shipshape/shutdown``."""
         self.app = app
+        self.shutdown = shutdown
         self.extensions = list(extensions)
         self.endpoints: dict[tuple[str, str], Callable[..., Any]] = {}
         for extension in self.extensions:
@@ -168,8 +226,13 @@ class Control:
                         raise ValueError(f"{name}: cannot serve {method} {PREFIX}{path}")
                     self.endpoints[(method, path)] = handler
         self.lock = threading.Lock()
+        # moto is not thread-safe, and the extensions' timers change its state: one AWS request, tick or
+        # extension endpoint at a time. Requests still interleave, one whole request after another.
+        self.serial = threading.RLock()
         self.calls: Counter[str] = Counter()
         self.faults: deque[Fault] = deque()
+        self.random_faults: RandomFaults | None = None
+        self.injected: Counter[str] = Counter()
 
     def _tick(self) -> None:
         for extension in self.extensions:
@@ -183,23 +246,35 @@ class Control:
                     if fault.remaining <= 0:
                         self.faults.remove(fault)
                     return fault
+            if self.random_faults is not None:
+                fault = self.random_faults.draw(service, operation)
+                if fault is not None:
+                    self.injected[f"{service}:{operation}"] += 1
+                return fault
         return None
+
+    def _random_status(self) -> dict[str, Any]:
+        with self.lock:
+            settings = self.random_faults.settings() if self.random_faults is not None else None
+            return {"settings": settings, "injected": dict(sorted(self.injected.items()))}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path.startswith(PREFIX):
             return self._control(environ, start_response, path[len(PREFIX) :])
         if path.startswith("/moto-api"):
-            response = self.app(environ, start_response)
-            if path.rstrip("/") == "/moto-api/reset":
-                for extension in self.extensions:
-                    extension.reset()
+            with self.serial:
+                response = list(self.app(environ, start_response))
+                if path.rstrip("/") == "/moto-api/reset":
+                    for extension in self.extensions:
+                        extension.reset()
             return response
 
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
-        self._tick()
+        with self.serial:
+            self._tick()
         service, operation, protocol = identify(environ, body)
         with self.lock:
             self.calls[f"{service}:{operation}"] += 1
@@ -211,7 +286,8 @@ class Control:
                 status, headers, payload = error_response(fault, protocol)
                 start_response(status, headers)
                 return [payload]
-        return self.app(environ, start_response)
+        with self.serial:
+            return list(self.app(environ, start_response))
 
     def _control(self, environ: dict[str, Any], start_response: Callable[..., Any], path: str) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -235,13 +311,29 @@ class Control:
                 with self.lock:
                     self.faults.append(fault)
                 return _json(start_response, 200, asdict(fault))
+            if path == "/faults/random" and method == "GET":
+                return _json(start_response, 200, self._random_status())
+            if path == "/faults/random" and method == "DELETE":
+                with self.lock:
+                    self.random_faults = None
+                return _json(start_response, 200, self._random_status())
+            if path == "/faults/random" and method == "POST":
+                chaos = _parse_random_faults(_read_json(environ))
+                with self.lock:
+                    self.random_faults = chaos
+                    self.injected.clear()
+                return _json(start_response, 200, self._random_status())
             if path == "/health":
                 return _json(start_response, 200, {"status": "ok"})
+            if path == "/shutdown" and method == "POST" and self.shutdown is not None:
+                return _ThenRun(_json(start_response, 200, {"status": "shutting down"}), self.shutdown)
             handler = self.endpoints.get((method, path))
             if handler is not None:
                 body = _read_json(environ) if method == "POST" else None
-                self._tick()
-                return _json(start_response, 200, handler(body) if method == "POST" else handler())
+                with self.serial:
+                    self._tick()
+                    answer = handler(body) if method == "POST" else handler()
+                return _json(start_response, 200, answer)
         except ValueError as err:
             return _json(start_response, 400, {"error": str(err)})
         return _json(start_response, 404, {"error": f"no control endpoint {method} {PREFIX}{path}"})
@@ -278,6 +370,29 @@ def _parse_fault(environ: dict[str, Any]) -> Fault:
     if status is not None and (not isinstance(status, int) or not 400 <= status <= 599):
         raise ValueError("status: must be an HTTP error status, 400 to 599")
     return Fault(operation, count, spec.get("service"), error, status, spec.get("message"), delay_ms)
+
+
+def _parse_random_faults(spec: dict[str, Any]) -> RandomFaults:
+    unknown = set(spec) - {"seed", "rate", "errors", "operations", "services"}
+    if unknown:
+        raise ValueError(f"unknown fields: {sorted(unknown)}")
+    seed, rate, errors = spec.get("seed"), spec.get("rate"), spec.get("errors")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ValueError("seed: required, a whole number")
+    if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 <= rate <= 1:
+        raise ValueError("rate: required, a probability from 0 to 1")
+    if not isinstance(errors, list) or not errors or not all(isinstance(e, str) and e for e in errors):
+        raise ValueError("errors: required, a list of AWS error codes or HTTP statuses such as \"500\"")
+    for error in errors:
+        if error.isdigit() and not 400 <= int(error) <= 599:
+            raise ValueError(f"errors: {error} is not an HTTP error status, 400 to 599")
+    lists = {}
+    for key in ("operations", "services"):
+        value = spec.get(key)
+        if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) and v for v in value)):
+            raise ValueError(f"{key}: a list of names")
+        lists[key] = value
+    return RandomFaults(seed, float(rate), list(errors), lists["operations"], lists["services"])
 
 
 def _json(start_response: Callable[..., Any], status: int, payload: Any) -> list[bytes]:

@@ -1,18 +1,25 @@
-"""One emulator process for the session (``shipshape_emulator.client``), reset before each test."""
+"""One emulator process for the session (``shipshape_emulator.client``), reset before each test.
+
+With ``SHIPSHAPE_EMULATOR_ZYGOTE=1`` the session's emulator is forked by a zygote instead of started on
+its own, to run the whole suite against an emulator started that way.
+"""
 
 from __future__ import annotations
 
+import os
+from contextlib import ExitStack
 from typing import Any, Iterator
 
 import pytest
 
-from shipshape_emulator.client import AMI, Emulator
+from shipshape_emulator.client import AMI, Emulator, Zygote
 
 
 @pytest.fixture(scope="session")
 def emulator_process() -> Iterator[Emulator]:
-    with Emulator(logs=True) as emulator:
-        yield emulator
+    with ExitStack() as stack:
+        zygote = stack.enter_context(Zygote(logs=True)) if os.environ.get("SHIPSHAPE_EMULATOR_ZYGOTE") else None
+        yield stack.enter_context(Emulator(logs=True, zygote=zygote))
 
 
 @pytest.fixture

@@ -45,6 +45,16 @@ def lifecycle_state(h: dict[str, Any], instance_id: str) -> str | None:
     return found[0]["LifecycleState"] if found else None
 
 
+def finished(emulator: Emulator) -> list[dict[str, Any]]:
+    """The finished lifecycle actions, each checked for its ISO time ``at`` and shown without it."""
+    out = []
+    for entry in emulator.lifecycle_actions()["finished"]:
+        entry = dict(entry)
+        assert entry.pop("at").endswith("Z")
+        out.append(entry)
+    return out
+
+
 def desired(h: dict[str, Any]) -> int:
     return h["asg"].describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]["DesiredCapacity"]
 
@@ -93,8 +103,7 @@ def test_terminate_waits_for_the_hook_then_completes_by_token(hooked, emulator):
     assert state == "terminated"
     assert desired(hooked) == 2
     assert len(hooked["asg"].describe_auto_scaling_groups()["AutoScalingGroups"][0]["Instances"]) == 2
-    status = emulator.lifecycle_actions()
-    assert status["finished"] == [{"instance_id": victim, "group": "web", "hook": "drain", "result": "CONTINUE", "how": "completed"}]
+    assert finished(emulator) == [{"instance_id": victim, "group": "web", "hook": "drain", "result": "CONTINUE", "how": "completed"}]
 
     with pytest.raises(ClientError, match="No active Lifecycle Action found"):
         hooked["asg"].complete_lifecycle_action(
@@ -131,8 +140,7 @@ def test_heartbeat_timeout_applies_the_default_result(hooked, emulator):
         )
     assert lifecycle_state(hooked, kept) == "Terminating:Wait"
     assert lifecycle_state(hooked, dropped) is None
-    status = emulator.lifecycle_actions()
-    assert {"instance_id": dropped, "group": "web", "hook": "drain", "result": "CONTINUE", "how": "timed-out"} in status["finished"]
+    assert {"instance_id": dropped, "group": "web", "hook": "drain", "result": "CONTINUE", "how": "timed-out"} in finished(emulator)
 
 
 def test_without_a_hook_terminate_is_immediate(hooked):
@@ -140,36 +148,6 @@ def test_without_a_hook_terminate_is_immediate(hooked):
     hooked["asg"].terminate_instance_in_auto_scaling_group(InstanceId=victim, ShouldDecrementDesiredCapacity=True)
     assert lifecycle_state(hooked, victim) is None
     assert desired(hooked) == 2
-
-
-def test_draining_stops_service_tasks_and_keeps_standalone_ones(cluster, emulator):
-    emulator.draining(stop_after_ms=200, step_ms=100)
-    ecs = emulator.client("ecs")
-    ecs.register_task_definition(family="web", containerDefinitions=[{"name": "a", "image": "nginx", "cpu": 256, "memory": 256}])
-    arn = cluster["arns"][cluster["instance_ids"][0]]
-    service = ecs.start_task(cluster="web", taskDefinition="web", containerInstances=[arn], group="service:web")["tasks"][0]["taskArn"]
-    alone = ecs.start_task(cluster="web", taskDefinition="web", containerInstances=[arn])["tasks"][0]["taskArn"]
-
-    def tasks() -> dict[str, tuple[str, str]]:
-        described = ecs.describe_tasks(cluster="web", tasks=[service, alone])["tasks"]
-        return {t["taskArn"]: (t["desiredStatus"], t["lastStatus"]) for t in described}
-
-    def running_count() -> int:
-        return ecs.describe_container_instances(cluster="web", containerInstances=[arn])["containerInstances"][0]["runningTasksCount"]
-
-    assert tasks()[service] == ("RUNNING", "RUNNING")  # describing does not move a task along
-    ecs.update_container_instances_state(cluster="web", containerInstances=[arn], status="DRAINING")
-    assert tasks()[service] == ("RUNNING", "RUNNING")
-    time.sleep(0.25)
-    assert tasks()[service] == ("STOPPED", "DEACTIVATING")
-    assert running_count() == 1  # desired STOPPED no longer counts, though the task still runs
-    seen = set()
-    for _ in range(20):
-        time.sleep(0.05)
-        seen.add(tasks()[service][1])
-    assert {"STOPPING", "DEPROVISIONING", "STOPPED"} <= seen
-    assert tasks()[service] == ("STOPPED", "STOPPED")
-    assert tasks()[alone] == ("RUNNING", "RUNNING")
 
 
 def test_a_terminated_instance_leaves_its_cluster(hooked, emulator):
@@ -201,3 +179,121 @@ def test_terminate_with_decrement_at_min_size_is_refused(hooked):
     # Without the decrement a replacement is launched, so the minimum holds and AWS accepts it.
     asg.terminate_instance_in_auto_scaling_group(InstanceId=hooked["ids"][0], ShouldDecrementDesiredCapacity=False)
     assert asg.describe_auto_scaling_groups()["AutoScalingGroups"][0]["DesiredCapacity"] == 3
+
+
+def test_describe_lifecycle_hooks_reports_heartbeat_and_global_timeouts(hooked):
+    asg = hooked["asg"]
+    for name, timeout in (("short", 60), ("long", 7200), ("default", None)):
+        asg.put_lifecycle_hook(
+            LifecycleHookName=name, AutoScalingGroupName="web", LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
+            **({"HeartbeatTimeout": timeout} if timeout else {}),
+        )
+    hooks = {h["LifecycleHookName"]: h for h in asg.describe_lifecycle_hooks(AutoScalingGroupName="web")["LifecycleHooks"]}
+    # GlobalTimeout: 100 x HeartbeatTimeout or 172800 (48 hours), whichever is smaller; the default heartbeat is 3600.
+    assert (hooks["short"]["HeartbeatTimeout"], hooks["short"]["GlobalTimeout"]) == (60, 6000)
+    assert (hooks["long"]["HeartbeatTimeout"], hooks["long"]["GlobalTimeout"]) == (7200, 172800)
+    assert (hooks["default"]["HeartbeatTimeout"], hooks["default"]["GlobalTimeout"]) == (3600, 172800)
+
+
+def test_terminating_wait_is_described_until_the_instance_is_gone(hooked):
+    put_hook(hooked)
+    asg, victim = hooked["asg"], hooked["ids"][0]
+    asg.terminate_instance_in_auto_scaling_group(InstanceId=victim, ShouldDecrementDesiredCapacity=True)
+    listed = {i["InstanceId"]: i["LifecycleState"] for i in asg.describe_auto_scaling_instances()["AutoScalingInstances"]}
+    assert listed[victim] == "Terminating:Wait" and len(listed) == 3
+    in_group = {i["InstanceId"]: i["LifecycleState"] for i in asg.describe_auto_scaling_groups()["AutoScalingGroups"][0]["Instances"]}
+    assert in_group[victim] == "Terminating:Wait"
+    asg.complete_lifecycle_action(LifecycleHookName="drain", AutoScalingGroupName="web", LifecycleActionResult="CONTINUE", InstanceId=victim)
+    listed = [i["InstanceId"] for i in asg.describe_auto_scaling_instances()["AutoScalingInstances"]]
+    assert victim not in listed and len(listed) == 2
+    assert asg.describe_auto_scaling_instances(InstanceIds=[victim])["AutoScalingInstances"] == []
+    assert victim not in [i["InstanceId"] for i in asg.describe_auto_scaling_groups()["AutoScalingGroups"][0]["Instances"]]
+
+
+def _message_age(message: dict[str, Any]) -> float:
+    from datetime import datetime, timezone
+
+    sent = datetime.strptime(message["Time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return (datetime.now(timezone.utc) - sent).total_seconds()
+
+
+def test_a_late_message_began_long_ago_and_its_deadlines_count_from_then(hooked, emulator):
+    put_hook(hooked, timeout=60, result="ABANDON")  # global timeout 6000 s
+    messages(hooked)
+    status = emulator.lifecycle_started_ago(5990, heartbeat_age=10)
+    assert status["settings"]["lifecycle_started_ago_seconds"] == 5990 and status["settings"]["heartbeat_age_seconds"] == 10
+    asg, late = hooked["asg"], hooked["ids"][0]
+    asg.terminate_instance_in_auto_scaling_group(InstanceId=late, ShouldDecrementDesiredCapacity=False)
+    [msg] = messages(hooked)
+    assert 5989 <= _message_age(msg) <= 5995
+    [pending] = emulator.lifecycle_actions()["pending"]
+    assert 49 <= pending["heartbeat_left"] <= 50 and 9 <= pending["global_left"] <= 10
+    # A heartbeat restarts the heartbeat timeout only; the global timeout still runs out 10 s from now.
+    asg.record_lifecycle_action_heartbeat(LifecycleHookName="drain", AutoScalingGroupName="web", InstanceId=late)
+    [pending] = emulator.lifecycle_actions()["pending"]
+    assert 59 <= pending["heartbeat_left"] <= 60 and pending["global_left"] <= 10
+    advanced = emulator.advance_lifecycle(11)
+    assert advanced["pending"][0]["global_left"] < 0  # applied on the next tick
+    assert lifecycle_state(hooked, late) is None
+    assert finished(emulator) == [{"instance_id": late, "group": "web", "hook": "drain", "result": "ABANDON", "how": "timed-out"}]
+    with pytest.raises(ClientError, match="No active Lifecycle Action found"):
+        asg.complete_lifecycle_action(LifecycleHookName="drain", AutoScalingGroupName="web", LifecycleActionResult="CONTINUE", InstanceId=late)
+
+
+def test_the_setting_stays_for_later_actions_and_the_heartbeat_follows_by_default(hooked, emulator):
+    put_hook(hooked, timeout=60, result="CONTINUE")
+    messages(hooked)
+    emulator.lifecycle_started_ago(100)  # the heartbeat timeout (60 s) ran out 40 s ago
+    asg = hooked["asg"]
+    asg.terminate_instance_in_auto_scaling_group(InstanceId=hooked["ids"][0], ShouldDecrementDesiredCapacity=False)
+    assert lifecycle_state(hooked, hooked["ids"][0]) is None  # timed out on the very next request
+    asg.terminate_instance_in_auto_scaling_group(InstanceId=hooked["ids"][1], ShouldDecrementDesiredCapacity=False)
+    assert lifecycle_state(hooked, hooked["ids"][1]) is None
+    assert [m["EC2InstanceId"] for m in messages(hooked)] == hooked["ids"][:2]
+    assert [f["how"] for f in finished(emulator)] == ["timed-out", "timed-out"]
+    emulator.lifecycle_started_ago(0)
+    asg.terminate_instance_in_auto_scaling_group(InstanceId=hooked["ids"][2], ShouldDecrementDesiredCapacity=False)
+    assert lifecycle_state(hooked, hooked["ids"][2]) == "Terminating:Wait"
+    [msg] = messages(hooked)
+    assert _message_age(msg) < 5
+
+
+def test_advance_ages_every_pending_action(hooked, emulator):
+    put_hook(hooked, timeout=300, result="CONTINUE")
+    asg = hooked["asg"]
+    for victim in hooked["ids"][:2]:
+        asg.terminate_instance_in_auto_scaling_group(InstanceId=victim, ShouldDecrementDesiredCapacity=False)
+    status = emulator.advance_lifecycle(200)
+    assert [round(p["heartbeat_left"] / 10) for p in status["pending"]] == [10, 10]
+    asg.record_lifecycle_action_heartbeat(LifecycleHookName="drain", AutoScalingGroupName="web", InstanceId=hooked["ids"][0])
+    emulator.advance_lifecycle(150)
+    assert lifecycle_state(hooked, hooked["ids"][0]) == "Terminating:Wait"
+    assert lifecycle_state(hooked, hooked["ids"][1]) is None
+    [done] = finished(emulator)
+    assert (done["instance_id"], done["how"], done["result"]) == (hooked["ids"][1], "timed-out", "CONTINUE")
+
+
+@pytest.mark.parametrize("path, body, fragment", [
+    ("/autoscaling", {"lifecycle_started_ago_seconds": 10, "heartbeat_age_seconds": 20}, "heartbeat_age_seconds"),
+    ("/autoscaling", {"lifecycle_started_ago_seconds": -1}, "lifecycle_started_ago_seconds"),
+    ("/autoscaling", {"lifecycle_started_ago_seconds": "1"}, "lifecycle_started_ago_seconds"),
+    ("/autoscaling", {"min_heartbeat_timeout": 0}, "min_heartbeat_timeout"),
+    ("/autoscaling", {"started": 1}, "unknown fields"),
+    ("/autoscaling/advance", {}, "seconds"),
+    ("/autoscaling/advance", {"seconds": -5}, "seconds"),
+])
+def test_bad_lifecycle_settings_are_refused(emulator, path, body, fragment):
+    from shipshape_emulator.client import ControlError
+
+    with pytest.raises(ControlError) as err:
+        emulator.control("POST", path, body)
+    assert err.value.status == 400 and fragment in err.value.body["error"]
+
+
+def test_settings_change_only_what_is_given(emulator):
+    emulator.min_heartbeat_timeout(5)
+    emulator.lifecycle_started_ago(30)
+    settings = emulator.lifecycle_actions()["settings"]
+    assert settings == {"min_heartbeat_timeout": 5, "lifecycle_started_ago_seconds": 30, "heartbeat_age_seconds": None}
+    emulator.control("POST", "/autoscaling", {"heartbeat_age_seconds": 3})
+    assert emulator.lifecycle_actions()["settings"]["heartbeat_age_seconds"] == 3

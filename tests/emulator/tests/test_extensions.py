@@ -43,12 +43,17 @@ def test_control_refuses_endpoints_it_cannot_serve(endpoints: list[dict[str, Any
 
 
 def test_reset_restores_the_extensions_settings(emulator: Emulator) -> None:
-    emulator.draining(stop_after_ms=5, step_ms=5)
+    emulator.draining(stop_after_ms=5, step_ms=5, never_stop=["arn:aws:ecs:us-east-1:123456789012:task/web/x"])
     emulator.min_heartbeat_timeout(1)
-    assert emulator.control("GET", "/ecs/draining") == {"stop_after_ms": 5, "step_ms": 5}
+    emulator.control("POST", "/autoscaling", {"lifecycle_started_ago_seconds": 60, "heartbeat_age_seconds": 5})
+    assert emulator.control("GET", "/ecs/draining") == {
+        "stop_after_ms": 5, "step_ms": 5, "never_stop": ["arn:aws:ecs:us-east-1:123456789012:task/web/x"], "unable_to_place": [],
+    }
     emulator.reset()
-    assert emulator.control("GET", "/ecs/draining") == {"stop_after_ms": 1000, "step_ms": 300}
-    assert emulator.lifecycle_actions()["settings"] == {"min_heartbeat_timeout": 30}
+    assert emulator.control("GET", "/ecs/draining") == {"stop_after_ms": 1000, "step_ms": 300, "never_stop": [], "unable_to_place": []}
+    assert emulator.lifecycle_actions()["settings"] == {
+        "min_heartbeat_timeout": 30, "lifecycle_started_ago_seconds": 0, "heartbeat_age_seconds": None,
+    }
 
 
 @pytest.mark.parametrize("path", ["/ecs/agent", "/iam/role"])
@@ -76,4 +81,6 @@ def test_timers_tick_before_a_control_endpoint_answers(emulator: Emulator) -> No
     time.sleep(1.2)  # no AWS request from here on: the control call itself applies the timeout
     actions = emulator.lifecycle_actions()
     assert actions["pending"] == []
-    assert actions["finished"] == [{"instance_id": instance, "group": "web", "hook": "drain", "result": "ABANDON", "how": "timed-out"}]
+    assert [{k: v for k, v in a.items() if k != "at"} for a in actions["finished"]] == [
+        {"instance_id": instance, "group": "web", "hook": "drain", "result": "ABANDON", "how": "timed-out"}
+    ]

@@ -18,7 +18,17 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Protocol
 
-from . import autoscaling, ecs_agent, ecs_attributes, ecs_draining, ecs_listing, iam_role, lambda_alias
+from . import (
+    autoscaling,
+    autoscaling_listing,
+    ecs_agent,
+    ecs_attributes,
+    ecs_draining,
+    ecs_listing,
+    iam_role,
+    lambda_alias,
+    terminations,
+)
 
 Handler = Callable[..., Any]
 
@@ -35,4 +45,14 @@ class Extension(Protocol):
 
 
 # What the server installs; ticks and resets run in this order.
-ALL: list[Extension] = [autoscaling, ecs_listing, ecs_attributes, ecs_draining, ecs_agent, lambda_alias, iam_role]
+ALL: list[Extension] = [
+    autoscaling,
+    autoscaling_listing,
+    ecs_listing,
+    ecs_attributes,
+    ecs_draining,
+    ecs_agent,
+    lambda_alias,
+    iam_role,
+    terminations,
+]

@@ -30,9 +30,29 @@ AWS documents (https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-h
   (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_TerminateInstanceInAutoScalingGroup.html)
   lists ``ValidationError`` among the call's errors.
 
-Test-only knob (``POST /_shipshape/autoscaling {"min_heartbeat_timeout": 1}``): accept heartbeat timeouts
-shorter than AWS's 30 seconds so a test can watch a timeout without waiting half a minute.
-Timers are checked on every request the emulator receives (see ``tick``).
+Test-only knobs, ``POST /_shipshape/autoscaling`` with any of (each stays until set again, and
+``POST /moto-api/reset`` restores the defaults):
+
+- ``{"min_heartbeat_timeout": 1}``: accept heartbeat timeouts shorter than AWS's 30 seconds so a test can
+  watch a timeout without waiting half a minute (default 30).
+- ``{"lifecycle_started_ago_seconds": N}``: every terminating lifecycle action created from then on
+  behaves as if its instance had entered ``Terminating:Wait`` N seconds ago: its message's ``Time`` is N
+  seconds in the past, its global timeout counts from then, and so does its heartbeat timeout unless
+  ``"heartbeat_age_seconds": M`` (at most N) says the last heartbeat was M seconds ago. This is how a
+  message arrives late, as after Lambda's asynchronous retries ("Error handling and automatic retries in
+  Lambda": retried after about 1 and then 2 minutes, queued for up to 6 hours). Default 0;
+  ``heartbeat_age_seconds`` null means "the same as N".
+
+``POST /_shipshape/autoscaling/advance {"seconds": N}`` ages every pending lifecycle action by N seconds
+at once, as if N seconds had passed for Auto Scaling; an action whose heartbeat or global deadline has
+passed gets its hook's default result on the next tick. It answers the status.
+
+``GET /_shipshape/autoscaling`` answers ``{"settings": {...}, "pending": [...], "finished": [...]}``; a
+pending action shows ``instance_id``, ``group``, ``hook``, ``token``, and the seconds left until its
+heartbeat and global deadlines (``heartbeat_left``, ``global_left``); a finished one ``instance_id``,
+``group``, ``hook``, ``result``, ``how`` ("completed" or "timed-out") and ``at`` (ISO time the result was
+applied). Timers are checked on every request the emulator receives (see ``tick``). The instance's
+termination is recorded by ``terminations``.
 """
 
 from __future__ import annotations
@@ -48,14 +68,16 @@ from typing import Any
 from moto.autoscaling.exceptions import ValidationError
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import ActionResult, EmptyResult
-from moto.ecs.models import ecs_backends
 from moto.sns.models import sns_backends
+
+from . import terminations
 
 TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
 LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
 GLOBAL_TIMEOUT_MAX = 172800
 
-SETTINGS: dict[str, Any] = {"min_heartbeat_timeout": 30}
+DEFAULTS: dict[str, Any] = {"min_heartbeat_timeout": 30, "lifecycle_started_ago_seconds": 0, "heartbeat_age_seconds": None}
+SETTINGS: dict[str, Any] = dict(DEFAULTS)
 _lock = threading.RLock()
 
 
@@ -66,8 +88,8 @@ class Action:
     hook: Any
     instance_id: str
     token: str
-    heartbeat_deadline: float
-    global_deadline: float
+    heartbeat_deadline: float  # time.monotonic() at which the heartbeat timeout runs out
+    global_deadline: float  # and the global timeout
 
 
 ACTIONS: dict[str, Action] = {}  # by instance id
@@ -78,11 +100,12 @@ def reset() -> None:
     with _lock:
         ACTIONS.clear()
         HISTORY.clear()
-        SETTINGS["min_heartbeat_timeout"] = 30
+        SETTINGS.clear()
+        SETTINGS.update(DEFAULTS)
 
 
-def _now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+def _now_iso(ago: float = 0) -> str:
+    return datetime.fromtimestamp(time.time() - ago, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _publish(backend: Any, hook: Any, message: dict[str, Any], subject: str) -> None:
@@ -178,9 +201,7 @@ def terminate_instance_in_auto_scaling_group(self: AutoScalingResponse) -> Actio
             )
         hooks = [h for h in backend.describe_lifecycle_hooks(group.name) if h.lifecycle_transition == TERMINATING]
         if not hooks:
-            response = _original_terminate(self)
-            _deregister_from_ecs(backend, instance_id)
-            return response
+            return _original_terminate(self)
         # One pending action per instance; with several hooks AWS waits for each. Ours are used one at a time.
         hook = hooks[0]
         original = group.desired_capacity
@@ -188,21 +209,24 @@ def terminate_instance_in_auto_scaling_group(self: AutoScalingResponse) -> Actio
         if should_decrement:
             group.set_desired_capacity(group.desired_capacity - 1)
         now = time.monotonic()
+        started_ago = SETTINGS["lifecycle_started_ago_seconds"]
+        heartbeat_ago = SETTINGS["heartbeat_age_seconds"]
+        heartbeat_ago = started_ago if heartbeat_ago is None else heartbeat_ago
         action = Action(
             backend=backend,
             group=group.name,
             hook=hook,
             instance_id=instance_id,
             token=str(uuid.uuid4()),
-            heartbeat_deadline=now + hook.heartbeat_timeout,
-            global_deadline=now + hook.global_timeout,
+            heartbeat_deadline=now - heartbeat_ago + hook.heartbeat_timeout,
+            global_deadline=now - started_ago + hook.global_timeout,
         )
         ACTIONS[instance_id] = action
     message = {
         "Origin": "AutoScalingGroup",
         "Destination": "EC2",
         "Service": "AWS Auto Scaling",
-        "Time": _now_iso(),
+        "Time": _now_iso(started_ago),
         "AccountId": backend.account_id,
         "LifecycleTransition": TERMINATING,
         "AutoScalingGroupName": group.name,
@@ -223,7 +247,7 @@ def terminate_instance_in_auto_scaling_group(self: AutoScalingResponse) -> Actio
         "ActivityId": str(uuid.uuid4()),
         "AutoScalingGroupName": group.name,
         "Description": f"Terminating EC2 instance: {instance_id}",
-        "Cause": f"At {_now_iso()} instance {instance_id} was taken out of service in response to a user request"
+        "Cause": f"At {_now_iso(started_ago)} instance {instance_id} was taken out of service in response to a user request"
         + (f", shrinking the capacity from {original} to {group.desired_capacity}." if should_decrement else "."),
         "StartTime": datetime.now(timezone.utc),
         "StatusCode": "InProgress",
@@ -281,28 +305,16 @@ def _finish(action: Action, result: str, how: str) -> None:
             return
         del ACTIONS[action.instance_id]
         HISTORY.append({"instance_id": action.instance_id, "group": action.group, "hook": action.hook.name,
-                        "result": result, "how": how})
+                        "result": result, "how": how, "at": _now_iso()})
     backend = action.backend
     state = _instance_state(backend, action.instance_id)
     if state is not None:
         # Both results terminate the instance for a terminating hook; the desired capacity was already set.
         group = state.auto_scaling_group
         group.instance_states = [s for s in group.instance_states if s is not state]
-        backend.ec2_backend.terminate_instances([action.instance_id])
+        with terminations.cause(f"lifecycle-{how}", result, action.group):
+            backend.ec2_backend.terminate_instances([action.instance_id])
         group.set_desired_capacity(group.desired_capacity)
-    _deregister_from_ecs(backend, action.instance_id)
-
-
-def _deregister_from_ecs(backend: Any, instance_id: str) -> None:
-    """ECS deregisters the container instance of a terminated EC2 instance: it becomes INACTIVE and no
-    longer shows in ListContainerInstances
-    (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deregister_container_instance.html).
-    moto leaves it ACTIVE with the agent connected."""
-    ecs = ecs_backends[backend.account_id][backend.region_name]
-    for cluster_name, instances in list(ecs.container_instances.items()):
-        for ci in list(instances.values()):
-            if ci.ec2_instance_id == instance_id:
-                ecs.deregister_container_instance(cluster_name, ci.container_instance_arn, force=True)
 
 
 def tick() -> None:
@@ -315,25 +327,63 @@ def tick() -> None:
 
 
 def status() -> dict[str, Any]:
+    now = time.monotonic()
     with _lock:
         return {
             "settings": dict(SETTINGS),
             "pending": [
-                {"instance_id": a.instance_id, "group": a.group, "hook": a.hook.name, "token": a.token}
+                {"instance_id": a.instance_id, "group": a.group, "hook": a.hook.name, "token": a.token,
+                 "heartbeat_left": round(a.heartbeat_deadline - now, 3), "global_left": round(a.global_deadline - now, 3)}
                 for a in ACTIONS.values()
             ],
             "finished": list(HISTORY),
         }
 
 
+def _seconds(spec: dict[str, Any], key: str, low: int, high: int | None = None) -> int:
+    value = spec[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if high is not None else f"{low} or more"
+        raise ValueError(f"{key}: a whole number of seconds, {bounds}")
+    return value
+
+
 def configure(spec: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(spec) - {"min_heartbeat_timeout"}
+    unknown = set(spec) - set(DEFAULTS)
     if unknown:
         raise ValueError(f"unknown fields: {sorted(unknown)}")
-    value = spec.get("min_heartbeat_timeout", 30)
-    if not isinstance(value, int) or not 1 <= value <= 30:
-        raise ValueError("min_heartbeat_timeout: a whole number of seconds from 1 to 30")
-    SETTINGS["min_heartbeat_timeout"] = value
+    update = {}
+    if "min_heartbeat_timeout" in spec:
+        update["min_heartbeat_timeout"] = _seconds(spec, "min_heartbeat_timeout", 1, 30)
+    if "lifecycle_started_ago_seconds" in spec:
+        update["lifecycle_started_ago_seconds"] = _seconds(spec, "lifecycle_started_ago_seconds", 0)
+    if spec.get("heartbeat_age_seconds") is not None:
+        update["heartbeat_age_seconds"] = _seconds(spec, "heartbeat_age_seconds", 0)
+    elif "heartbeat_age_seconds" in spec:
+        update["heartbeat_age_seconds"] = None
+    with _lock:
+        started = update.get("lifecycle_started_ago_seconds", SETTINGS["lifecycle_started_ago_seconds"])
+        heartbeat = update.get("heartbeat_age_seconds", SETTINGS["heartbeat_age_seconds"])
+        if heartbeat is not None and heartbeat > started:
+            raise ValueError(
+                f"heartbeat_age_seconds ({heartbeat}) cannot be more than lifecycle_started_ago_seconds ({started}): "
+                "no heartbeat comes before the hook began"
+            )
+        SETTINGS.update(update)
+    return status()
+
+
+def advance(spec: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(spec) - {"seconds"}
+    if unknown or "seconds" not in spec:
+        raise ValueError("a body {\"seconds\": N} and nothing else")
+    seconds = spec["seconds"]
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0:
+        raise ValueError("seconds: a number of seconds, 0 or more")
+    with _lock:
+        for action in ACTIONS.values():
+            action.heartbeat_deadline -= seconds
+            action.global_deadline -= seconds
     return status()
 
 
@@ -347,4 +397,4 @@ def install() -> None:
     AutoScalingResponse.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat  # type: ignore[attr-defined]
 
 
-ENDPOINTS = {"/autoscaling": {"GET": status, "POST": configure}}
+ENDPOINTS = {"/autoscaling": {"GET": status, "POST": configure}, "/autoscaling/advance": {"POST": advance}}

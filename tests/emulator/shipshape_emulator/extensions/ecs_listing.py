@@ -19,18 +19,51 @@ joined by ``and``, where ``op`` is ``==``, ``!=``, ``in [a, b]``, ``exists`` or 
 ``attribute`` is ``ec2InstanceId``, ``runningTasksCount``, ``agentConnected`` or ``attribute:<name>``.
 Anything else is answered with ``InvalidParameterException`` naming the unsupported part, so a test
 never passes against a filter the emulator silently ignored.
+
+The other list and describe calls our functions make, as the API reference documents them and moto 5.2
+does not:
+
+- ``ListTasks`` (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ListTasks.html):
+  ``maxResults`` 1 to 100, "If this parameter isn't used, then ListTasks returns up to 100 results and a
+  nextToken value if applicable"; ``desiredStatus`` "The default status filter is RUNNING" (moto lists
+  every task, STOPPED ones included); ``serviceName`` limits the results to the service's tasks (moto
+  ignores it); ``containerInstance`` is an id or an ARN (moto matches any substring); ``family``,
+  ``startedBy`` ("When you specify startedBy as the filter, it must be the only filter that you use") and
+  ``launchType``.
+- ``ListServices`` (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ListServices.html):
+  "If this parameter isn't used, then ListServices returns up to 10 results and a nextToken value if
+  applicable", ``maxResults`` 1 to 100, filters ``schedulingStrategy`` and ``launchType``. moto returns
+  every service at once.
+- ``ListClusters`` (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ListClusters.html):
+  up to 100 results by default, ``maxResults`` 1 to 100. moto returns every cluster at once.
+- ``DescribeCapacityProviders`` (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeCapacityProviders.html):
+  ``capacityProviders`` is optional (every provider is described without it; moto fails with HTTP 500)
+  and takes up to 100 names; ``maxResults`` 1 to 10, "If this parameter is not used, then
+  DescribeCapacityProviders returns up to 10 results and a nextToken value if applicable", with names
+  given or not.
+- ``DescribeTasks`` ("A list of up to 100 task IDs or full ARN entries",
+  https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeTasks.html), ``DescribeContainerInstances`` ("up to 100",
+  https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeContainerInstances.html) and ``UpdateContainerInstancesState``
+  ("A list of up to 10 container instance IDs or full ARN entries",
+  https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateContainerInstancesState.html): longer lists are refused with
+  ``InvalidParameterException``; moto takes any number. ``DescribeTasks`` also looks only in the cluster
+  it is asked about and reports unknown tasks in ``failures`` with reason ``MISSING``; moto searches every
+  cluster by substring and leaves unknown tasks out silently.
+
+Every page is ordered the same way (ARNs sorted) so that a ``nextToken`` continues where its page ended.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 from typing import Any, Callable
 
 from moto.core.responses import ActionResult
 from moto.ecs.exceptions import InvalidParameterException
-from moto.ecs.responses import EC2ContainerServiceResponse
+from moto.ecs.models import CapacityProviderFailure
+from moto.ecs.responses import DESCRIBE_TASKS_TAGS, EC2ContainerServiceResponse
+
+from ..paging import page
 
 PAGE_LIMIT = 100
 STATUSES = {"ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED"}
@@ -99,22 +132,6 @@ def parse_filter(expression: str | None) -> Predicate:
     return lambda ci: all(c(ci) for c in clauses)
 
 
-def encode_token(offset: int, query: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"o": offset, "q": query}).encode()).decode()
-
-
-def decode_token(token: str, query: dict[str, Any]) -> int:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode()))
-        offset = int(data["o"])
-    except (ValueError, KeyError, TypeError):
-        raise InvalidParameterException("The nextToken is not valid.")
-    if data.get("q") != query:
-        # AWS rejects a token used with different parameters than the call that produced it.
-        raise InvalidParameterException("The nextToken does not match the request parameters.")
-    return offset
-
-
 def list_container_instances(self: EC2ContainerServiceResponse) -> ActionResult:
     cluster_str = self._get_param("cluster", "default")
     status = self._get_param("status")
@@ -137,16 +154,159 @@ def list_container_instances(self: EC2ContainerServiceResponse) -> ActionResult:
         if (ci.status == status if status else ci.status != "INACTIVE") and matches(ci)
     )
     query = {"cluster": cluster.name, "status": status, "filter": expression}
-    start = decode_token(next_token, query) if next_token else 0
-    page = arns[start : start + limit]
-    result: dict[str, Any] = {"containerInstanceArns": page}
-    if start + limit < len(arns):
-        result["nextToken"] = encode_token(start + limit, query)
+    return _paged("containerInstanceArns", arns, limit, next_token, query)
+
+
+def _refuse(message: str) -> Exception:
+    return InvalidParameterException(message)
+
+
+def _paged(key: str, items: list[Any], limit: int, token: str | None, query: dict[str, Any]) -> ActionResult:
+    chunk, rest = page(items, limit, token, query, _refuse)
+    result: dict[str, Any] = {key: chunk}
+    if rest is not None:
+        result["nextToken"] = rest
     return ActionResult(result)
 
 
+def _limit(self: EC2ContainerServiceResponse, default: int, most: int) -> int:
+    value = self._get_param("maxResults")
+    if value is None:
+        return default
+    if not isinstance(value, int) or not 1 <= value <= most:
+        raise InvalidParameterException(f"maxResults must be between 1 and {most}.")
+    return value
+
+
+def _at_most(items: list[Any] | None, most: int, name: str) -> list[Any]:
+    if items is not None and len(items) > most:
+        raise InvalidParameterException(f"{name} can have at most {most} items.")
+    return items or []
+
+
+def _launch_type(task: Any) -> str:
+    return task.launch_type or ("EC2" if task.container_instance_arn else "FARGATE")
+
+
+def _family(task_definition_arn: str) -> str:
+    return task_definition_arn.rsplit("/", 1)[-1].rsplit(":", 1)[0]
+
+
+def list_tasks(self: EC2ContainerServiceResponse) -> ActionResult:
+    backend = self.ecs_backend
+    cluster = backend._get_cluster(self._get_param("cluster", "default"))
+    instance = self._get_param("containerInstance")
+    family = self._get_param("family")
+    started_by = self._get_param("startedBy")
+    service = self._get_param("serviceName")
+    desired = self._get_param("desiredStatus") or "RUNNING"
+    launch_type = self._get_param("launchType")
+    limit = _limit(self, 100, 100)
+    if desired not in ("RUNNING", "PENDING", "STOPPED"):
+        raise InvalidParameterException(f"desiredStatus must be one of RUNNING, PENDING, STOPPED, got '{desired}'.")
+    if started_by and (instance or family or service or launch_type):
+        raise InvalidParameterException("When you specify startedBy as the filter, it must be the only filter that you use.")
+    instance_id = instance.rsplit("/", 1)[-1] if instance else None
+    service_name = service.rsplit("/", 1)[-1] if service else None
+    arns = sorted(
+        task.task_arn
+        for task in backend.tasks.get(cluster.name, {}).values()
+        if task.desired_status == desired
+        and (instance_id is None or (task.container_instance_arn or "").rsplit("/", 1)[-1] == instance_id)
+        and (family is None or _family(task.task_definition_arn) == family)
+        and (started_by is None or task.started_by == started_by)
+        and (service_name is None or task.group == f"service:{service_name}")
+        and (launch_type is None or _launch_type(task) == launch_type)
+    )
+    query = {"cluster": cluster.name, "containerInstance": instance_id, "family": family, "startedBy": started_by,
+             "serviceName": service_name, "desiredStatus": desired, "launchType": launch_type}
+    return _paged("taskArns", arns, limit, self._get_param("nextToken"), query)
+
+
+def list_services(self: EC2ContainerServiceResponse) -> ActionResult:
+    backend = self.ecs_backend
+    cluster = backend._get_cluster(self._get_param("cluster", "default"))
+    strategy = self._get_param("schedulingStrategy")
+    launch_type = self._get_param("launchType")
+    limit = _limit(self, 10, 100)
+    arns = backend.list_services(cluster.name, strategy, launch_type=launch_type)
+    query = {"cluster": cluster.name, "schedulingStrategy": strategy, "launchType": launch_type}
+    return _paged("serviceArns", arns, limit, self._get_param("nextToken"), query)
+
+
+def list_clusters(self: EC2ContainerServiceResponse) -> ActionResult:
+    limit = _limit(self, 100, 100)
+    return _paged("clusterArns", sorted(self.ecs_backend.list_clusters()), limit, self._get_param("nextToken"), {})
+
+
+def describe_capacity_providers(self: EC2ContainerServiceResponse) -> ActionResult:
+    backend = self.ecs_backend
+    names = self._get_param("capacityProviders")
+    _at_most(names, 100, "capacityProviders")
+    limit = _limit(self, 10, 10)
+    wanted: list[Any] = list(names) if names else [p.name for p in backend.capacity_providers.values()]
+    chunk, rest = page(wanted, limit, self._get_param("nextToken"), {"capacityProviders": names}, _refuse)
+    providers, failures = [], []
+    for name in chunk:
+        provider = backend._get_provider(name)
+        if provider is not None:
+            providers.append(provider)
+        else:
+            failures.append(CapacityProviderFailure("MISSING", name, backend.account_id, backend.region_name))
+    result: dict[str, Any] = {"capacityProviders": providers, "failures": failures}
+    if rest is not None:
+        result["nextToken"] = rest
+    return ActionResult(result)
+
+
+def describe_tasks(self: EC2ContainerServiceResponse) -> ActionResult:
+    backend = self.ecs_backend
+    cluster = backend._get_cluster(self._get_param("cluster", "default"))
+    wanted = _at_most(self._get_param("tasks"), 100, "tasks")
+    if not wanted:
+        raise InvalidParameterException("Tasks cannot be empty.")
+    by_id = {arn.rsplit("/", 1)[-1]: task for arn, task in backend.tasks.get(cluster.name, {}).items()}
+    tasks, failures = [], []
+    for name in wanted:
+        task = by_id.get(name.rsplit("/", 1)[-1])
+        if task is not None and task not in tasks:
+            tasks.append(task)
+        elif task is None:
+            arn = name if name.startswith("arn:") else f"arn:aws:ecs:{backend.region_name}:{backend.account_id}:task/{cluster.name}/{name}"
+            failures.append({"arn": arn, "reason": "MISSING"})
+    if "TAGS" in (self._get_param("include") or []):
+        self._include_in_response(DESCRIBE_TASKS_TAGS)
+    else:
+        self._exclude_from_response(DESCRIBE_TASKS_TAGS)
+    return ActionResult({"tasks": tasks, "failures": failures})
+
+
+def describe_container_instances(self: EC2ContainerServiceResponse) -> ActionResult:
+    _at_most(self._get_param("containerInstances"), 100, "containerInstances")
+    return _original["describe_container_instances"](self)
+
+
+def update_container_instances_state(self: EC2ContainerServiceResponse) -> ActionResult:
+    _at_most(self._get_param("containerInstances"), 10, "containerInstances")
+    return _original["update_container_instances_state"](self)
+
+
+_PATCHED = {
+    "list_container_instances": list_container_instances,
+    "list_tasks": list_tasks,
+    "list_services": list_services,
+    "list_clusters": list_clusters,
+    "describe_capacity_providers": describe_capacity_providers,
+    "describe_tasks": describe_tasks,
+    "describe_container_instances": describe_container_instances,
+    "update_container_instances_state": update_container_instances_state,
+}
+_original = {name: getattr(EC2ContainerServiceResponse, name) for name in _PATCHED}
+
+
 def install() -> None:
-    EC2ContainerServiceResponse.list_container_instances = list_container_instances  # type: ignore[method-assign]
+    for name, handler in _PATCHED.items():
+        setattr(EC2ContainerServiceResponse, name, handler)
 
 
 def tick() -> None:
