@@ -63,9 +63,15 @@ async fn terminate(s: &Scene, instance: &str) -> Value {
     events.remove(0)
 }
 
+/// The lifecycle actions of `instance` that ended, without their time.
 fn finished(s: &Scene, instance: &str) -> Vec<Value> {
     let all = s.world.emulator.lifecycle_actions();
-    all["finished"].as_array().unwrap().iter().filter(|a| a["instance_id"] == instance).cloned().collect()
+    let mut ended: Vec<Value> =
+        all["finished"].as_array().unwrap().iter().filter(|a| a["instance_id"] == instance).cloned().collect();
+    for a in &mut ended {
+        a.as_object_mut().unwrap().remove("at");
+    }
+    ended
 }
 
 /// Group `web` of 3 with two service tasks on the first instance; the test notification is ignored, then
@@ -344,11 +350,13 @@ async fn a_dry_run_changes_nothing() {
 #[tokio::test]
 async fn twenty_five_terminations_at_once_all_complete() {
     integration_tests::needs_emulator!();
-    let s = scene(25, 300).await;
+    // Five instances stay: their room takes the 25 replacements (ECS moves a service task only once its
+    // replacement runs).
+    let s = scene(30, 300).await;
     for arn in &s.arns {
         s.world.start_service_tasks("web", arn, "api", 1).await;
     }
-    for id in &s.instances {
+    for id in &s.instances[..25] {
         s.world.terminate(id).await;
     }
     let messages = s.world.sns_events(&s.topic).await;

@@ -232,3 +232,12 @@ def test_describe_auto_scaling_instances_pages_of_50(emulator: Emulator) -> None
     # An unknown id is ignored with no error.
     assert asg.describe_auto_scaling_instances(InstanceIds=["i-00000000000000000"])["AutoScalingInstances"] == []
     assert json.dumps(first["AutoScalingInstances"][0]["LifecycleState"]) == '"InService"'
+
+
+def test_an_unknown_container_instance_of_an_empty_cluster_is_a_missing_failure(emulator) -> None:
+    ecs = emulator.client("ecs")
+    ecs.create_cluster(clusterName="empty")
+    arn = "arn:aws:ecs:us-east-1:123456789012:container-instance/empty/0123456789abcdef"
+    out = ecs.describe_container_instances(cluster="empty", containerInstances=[arn])
+    assert out["containerInstances"] == []
+    assert [f["reason"] for f in out["failures"]] == ["MISSING"]

@@ -283,6 +283,11 @@ def describe_tasks(self: EC2ContainerServiceResponse) -> ActionResult:
 
 def describe_container_instances(self: EC2ContainerServiceResponse) -> ActionResult:
     _at_most(self._get_param("containerInstances"), 100, "containerInstances")
+    # AWS answers an ARN the cluster does not have with a MISSING failure
+    # (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeContainerInstances.html,
+    # "failures"); moto raises a KeyError (HTTP 500) when the cluster never had a container instance.
+    cluster = self.ecs_backend._get_cluster(self._get_param("cluster", "default"))
+    self.ecs_backend.container_instances.setdefault(cluster.name, {})
     return _original["describe_container_instances"](self)
 
 
