@@ -94,9 +94,10 @@ impl Config {
     /// stack's numbered hooks of that name (`<name>-01` to `<name>-99`, one per group it hooks).
     pub fn answers(&self, hook_name: &str) -> bool {
         let numbered = |h: &str| {
-            hook_name.strip_prefix(h).and_then(|rest| rest.strip_prefix('-')).is_some_and(|n| {
-                n.len() == 2 && n.bytes().all(|b| b.is_ascii_digit())
-            })
+            hook_name
+                .strip_prefix(h)
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|n| n.len() == 2 && n.bytes().all(|b| b.is_ascii_digit()))
         };
         self.hook_names.is_empty() || self.hook_names.iter().any(|h| h == hook_name || numbered(h))
     }
@@ -134,7 +135,8 @@ mod tests {
         for ours in ["shipshape-drain", "shipshape-drain-01", "shipshape-drain-50"] {
             assert!(c.answers(ours), "{ours}");
         }
-        for other in ["other", "shipshape-drain-1", "shipshape-drain-x1", "shipshape-drain-001", "shipshape"] {
+        for other in ["other", "shipshape-drain-1", "shipshape-drain-x1", "shipshape-drain-001", "shipshape"]
+        {
             assert!(!c.answers(other), "{other}");
         }
     }
