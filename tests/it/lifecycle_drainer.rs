@@ -66,8 +66,13 @@ async fn terminate(s: &Scene, instance: &str) -> Value {
 /// The lifecycle actions of `instance` that ended, without their time.
 fn finished(s: &Scene, instance: &str) -> Vec<Value> {
     let all = s.world.emulator.lifecycle_actions();
-    let mut ended: Vec<Value> =
-        all["finished"].as_array().unwrap().iter().filter(|a| a["instance_id"] == instance).cloned().collect();
+    let mut ended: Vec<Value> = all["finished"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["instance_id"] == instance)
+        .cloned()
+        .collect();
     for a in &mut ended {
         a.as_object_mut().unwrap().remove("at");
     }
