@@ -283,9 +283,11 @@ impl Emulator {
         self.control("GET", "/terminations", None).as_array().cloned().unwrap_or_default()
     }
 
-    /// From now on each AWS request fails with probability `rate` with one of `errors` (seeded).
+    /// From now on each ECS and Auto Scaling request (the functions' services, not the harness's SNS and
+    /// SQS) fails with probability `rate` with one of `errors` (seeded).
     pub fn random_faults(&self, seed: u64, rate: f64, errors: &[&str]) {
-        self.control("POST", "/faults/random", Some(json!({"seed": seed, "rate": rate, "errors": errors})));
+        let spec = json!({"seed": seed, "rate": rate, "errors": errors, "services": ["ecs", "autoscaling"]});
+        self.control("POST", "/faults/random", Some(spec));
     }
 
     /// The random faults injected so far, by `<service>:<Operation>`.
