@@ -542,3 +542,28 @@ async fn a_group_outside_auto_scaling_groups_is_refused() {
     assert_eq!(s.world.emulator.total_calls(), 0);
     assert_eq!(s.world.lifecycle_state(&s.instances[0]).await.as_deref(), Some("Terminating:Wait"));
 }
+
+/// The first invocation fails (ECS answers errors past the SDK's retries); Lambda retries it about a minute
+/// later, by which time the hook (100 s heartbeat timeout) has 5 s left. The retry heartbeats at once and
+/// drains to the end.
+#[tokio::test]
+async fn a_failed_invocation_retried_late_still_drains_to_the_end() {
+    integration_tests::needs_emulator!();
+    let s = scene(2, 100).await;
+    s.world.emulator.draining(8000, 100);
+    s.world.start_service_tasks("web", &s.arns[0], "api", 1).await;
+    let message = terminate(&s, &s.instances[0]).await;
+    let deps = deps(&s.world, &[]);
+    s.world.emulator.fail("ListContainerInstances", 5, "ServerException");
+
+    let first = invoke(&deps, message.clone()).await.unwrap_err();
+    assert_eq!(first.error_type(), "AwsApiError");
+    assert_eq!(s.world.status("web", &s.arns[0]).await, "ACTIVE", "the failed invocation changed nothing");
+    s.world.emulator.age_lifecycle_actions(95);
+    let retried = invoke(&deps, message).await.unwrap();
+
+    assert_eq!(retried.action, Action::Completed, "{retried:?}");
+    assert_eq!(finished(&s, &s.instances[0])[0]["how"], "completed");
+    let gone = termination(&s, &s.instances[0]).expect("terminated");
+    assert_eq!(gone["tasks_not_stopped"], json!([]), "{gone}");
+}
