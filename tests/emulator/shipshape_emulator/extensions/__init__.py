@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping, Protocol
 
 from . import autoscaling, ecs_agent, ecs_attributes, ecs_draining, ecs_listing, iam_role, lambda_alias
+from . import cloudwatch_reads, lambda_traffic
 
 Handler = Callable[..., Any]
 
@@ -36,3 +37,5 @@ class Extension(Protocol):
 
 # What the server installs; ticks and resets run in this order.
 ALL: list[Extension] = [autoscaling, ecs_listing, ecs_attributes, ecs_draining, ecs_agent, lambda_alias, iam_role]
+# Traffic through Lambda aliases, read back from CloudWatch as AWS answers (the alias-shifter's tests).
+ALL += [cloudwatch_reads, lambda_traffic]
