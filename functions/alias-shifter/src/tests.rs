@@ -108,3 +108,69 @@ async fn a_step_that_fails_rolls_back_with_its_error() {
     assert_eq!(state.status, Status::RolledBack);
     assert_eq!(state.reason.as_deref(), Some("a state that does not match the alias: gone"));
 }
+
+/// The judging schedule of a state: its windows, pure.
+mod schedule {
+    use chrono::{DateTime, Duration, Utc};
+
+    use super::*;
+    use crate::judge::{judge_at, windows};
+    use crate::series::Source;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).map(|d| d.with_timezone(&Utc)).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn state() -> State {
+        let mut s = shifting(0);
+        s.rollout.interval = 120;
+        s.rollout.metric_delay = 60;
+        s.timeout_seconds = 30;
+        s.started_at = at("2026-01-01T10:00:05Z");
+        s.weights_started_at = Some(at("2026-01-01T10:00:10Z"));
+        s.step = 1;
+        s.step_started_at = at("2026-01-01T10:05:20Z");
+        s
+    }
+
+    #[test]
+    fn a_step_and_the_rollout_so_far_are_judged_together_once_complete() {
+        let w = windows(&state(), 60);
+        assert_eq!((w.current.from, w.current.to), (at("2026-01-01T10:05:00Z"), at("2026-01-01T10:08:00Z")));
+        let so_far = w.so_far.unwrap_or_else(|| panic!("no window so far"));
+        assert_eq!((so_far.from, so_far.to), (at("2026-01-01T10:00:00Z"), at("2026-01-01T10:08:00Z")));
+        assert_eq!(judge_at(&state(), 60), at("2026-01-01T10:09:30Z"));
+        // Alarms only: judged at the end of the interval's periods.
+        let mut alarms_only = state();
+        alarms_only.rollout.health_check = false;
+        assert_eq!(judge_at(&alarms_only, 60), at("2026-01-01T10:08:00Z"));
+    }
+
+    #[test]
+    fn an_extension_grows_the_window() {
+        let mut s = state();
+        s.extensions = 1;
+        assert_eq!(windows(&s, 60).current.to, at("2026-01-01T10:10:00Z"));
+    }
+
+    #[test]
+    fn the_bake_starts_after_the_switch_and_is_compared_with_the_weighted_steps() {
+        let mut s = state();
+        s.status = Status::Baking;
+        s.rollout.bake_seconds = 300;
+        s.switched_at = Some(at("2026-01-01T10:09:40Z"));
+        let w = windows(&s, 60);
+        // From the first whole period after the switch: no invocation of the old version in it.
+        assert_eq!((w.current.from, w.current.to), (at("2026-01-01T10:10:00Z"), at("2026-01-01T10:12:00Z")));
+        let (before, source) = w.before.unwrap_or_else(|| panic!("no baseline"));
+        assert_eq!(
+            (before.from, before.to, source),
+            (at("2026-01-01T10:00:00Z"), at("2026-01-01T10:10:00Z"), Source::Old)
+        );
+        // All at once: the alias before the shift, as long as the bake.
+        s.weights_started_at = None;
+        let (before, source) = windows(&s, 60).before.unwrap_or_else(|| panic!("no baseline"));
+        assert_eq!((before.to - before.from, source), (Duration::seconds(300), Source::Alias));
+        assert_eq!(before.to, at("2026-01-01T10:00:00Z"));
+    }
+}
