@@ -1,9 +1,16 @@
-//! alias-shifter against the emulator, with the real SDK.
+//! alias-shifter against the emulator, with the real SDK. The emulator's traffic generator sends
+//! invocations through the alias split by its live weights and reports them as Lambda does (stamped with
+//! their start, visible after they end plus a lag), so steps are judged on second-scale windows: versions
+//! time out after 1 s, the metric period is 1 s, the metric delay 1 s.
+
+mod judging;
+mod state_machine;
 
 use std::collections::HashMap;
+use std::time::Duration;
 
-use alias_shifter::{Config, Deps, Error, State, Status, StepDecision, handler};
-use integration_tests::step_functions::{self, Execution};
+use alias_shifter::{Config, Deps, Error, Reply, State, Status, StepDecision, handler};
+use integration_tests::traffic::{Behaviour, Traffic};
 use integration_tests::{World, sample_event};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
@@ -11,79 +18,128 @@ use shared::config::Env;
 use shared::edge::ErrorType;
 use shared::notify::Notification;
 
+/// The shifter's settings, with 1-second metric periods (the emulator's resolution) unless given.
 fn deps(world: &World, env: &[(&str, &str)]) -> Deps {
-    let map: HashMap<&str, &str> = env.iter().copied().collect();
+    let mut map: HashMap<&str, &str> = HashMap::from([("METRIC_PERIOD_SECONDS", "1")]);
+    map.extend(env.iter().copied());
     Deps::new(&world.sdk, Config::from_env(Env::from_map(&map)).expect("config"))
 }
 
-async fn invoke(deps: &Deps, payload: Value) -> Result<State, Error> {
+async fn invoke(deps: &Deps, payload: Value) -> Result<Reply, Error> {
     handler(deps, LambdaEvent::new(payload, Context::default())).await
 }
 
-/// Function `api` with versions 1-3 and alias `live` on 1.
+/// An invocation that returns a rollout's state.
+async fn call(deps: &Deps, payload: Value) -> Result<State, Error> {
+    match invoke(deps, payload).await? {
+        Reply::State(s) => Ok(*s),
+        Reply::Control(c) => panic!("a control report, not a state: {c:?}"),
+    }
+}
+
+/// Function `api` with versions 1-3 (each times out after 1 s) and alias `live` on 1.
 async fn world() -> World {
     let world = World::new().await;
-    world.function("api", 3).await;
+    world.function_with_timeout("api", 3, 1).await;
     world.emulator.reset_calls();
     world
 }
 
-/// A rollout of `api:live` to version 2 that runs at once: no interval, no metric delay.
+/// A rollout of `api:live` to version 2: 3 linear steps of 1 s, judged 1 s after their traffic ended.
 fn rollout(extra: Value) -> Value {
     let mut p = json!({"function-name": "api", "alias-name": "live", "new-version": "2", "steps": 3,
-        "interval": 0, "metric-delay": 0, "type": "linear", "health-check": true});
+        "interval": 1, "metric-delay": 1, "type": "linear", "health-check": true});
     for (k, v) in extra.as_object().unwrap() {
         p[k] = v.clone();
     }
     p
 }
 
+/// 40 requests a second through `api:live`, visible 300 ms after each ends.
+fn traffic(world: &World, versions: &[(&str, Behaviour)]) {
+    world.emulator.traffic("api", "live", &Traffic { rate: 40.0, lag_ms: 300, versions });
+}
+
+const FAST: Behaviour = Behaviour { error_rate: 0.0, duration_ms: 50.0, hang_rate: 0.0, throttle_rate: 0.0 };
+
+/// Sleeps until the state's next judgement is due, as the state machine's Wait state does.
+async fn wait(state: &State) {
+    tokio::time::sleep(Duration::from_secs(state.wait_seconds)).await;
+}
+
+async fn alias(world: &World) -> (String, HashMap<String, f64>) {
+    world.alias("api", "live").await
+}
+
+async fn description(world: &World) -> String {
+    let out = world.lambda.get_alias().function_name("api").name("live").send().await.unwrap();
+    out.description().unwrap_or_default().to_owned()
+}
+
+fn on_one() -> (String, HashMap<String, f64>) {
+    ("1".into(), HashMap::new())
+}
+
 #[tokio::test]
 async fn a_healthy_linear_rollout_ends_on_the_new_version_with_no_weights() {
     integration_tests::needs_emulator!();
     let world = world().await;
-    let state = invoke(&deps(&world, &[]), rollout(json!({}))).await.unwrap();
+    traffic(&world, &[("1", FAST), ("2", FAST)]);
+    let state = call(&deps(&world, &[]), rollout(json!({}))).await.unwrap();
 
     assert_eq!(state.status, Status::Succeeded, "{state:#?}");
-    assert_eq!(world.alias("api", "live").await, ("2".into(), HashMap::new()));
+    assert_eq!(alias(&world).await, ("2".into(), HashMap::new()));
+    assert_eq!(description(&world).await, "", "the alias's own description is back");
     let decisions: Vec<(StepDecision, f64)> = state.steps.iter().map(|s| (s.decision, s.weight)).collect();
     assert_eq!(
         decisions,
         [(StepDecision::Healthy, 0.3333), (StepDecision::Healthy, 0.6667), (StepDecision::Switched, 1.0)]
     );
-    assert_eq!(state.original_version, "1");
+    // Each step was judged on its own traffic, once complete: both versions measured.
+    for s in &state.steps[..2] {
+        let (new, old) = (s.new.unwrap(), s.old.unwrap());
+        assert!(new.invocations > 0.0 && old.invocations > 0.0, "{s:?}");
+        assert!(s.judged_at.unwrap() >= s.window.unwrap().judge_at);
+    }
     assert_eq!(world.emulator.calls_of("lambda:UpdateAlias"), 3);
+    assert_eq!(world.emulator.calls_of("monitoring:GetMetricData"), 2, "one call per judgement");
     assert_eq!(state.notification, Some(Notification::Off));
 }
 
-/// What the state machine does: start, then step after each wait, with the state the last call returned.
+/// Each call of the state machine with the state the previous one returned; an early call changes nothing.
 #[tokio::test]
-async fn step_mode_errors_at_step_two_roll_back_to_the_original() {
+async fn step_mode_judges_once_the_traffic_is_complete_and_rolls_back_on_errors() {
     integration_tests::needs_emulator!();
     let world = world().await;
     let deps = deps(&world, &[]);
-    let start = json!({"mode": "start", "rollout": rollout(json!({"max-error-rate": 0.05}))});
-
-    let state = invoke(&deps, start).await.unwrap();
+    traffic(&world, &[("1", FAST), ("2", FAST)]);
+    let state = call(&deps, json!({"mode": "start", "rollout": rollout(json!({"max-error-rate": 0.05}))}))
+        .await
+        .unwrap();
     assert_eq!(state.status, Status::Shifting);
-    assert_eq!(world.alias("api", "live").await.1, HashMap::from([("2".to_owned(), 0.3333)]));
+    assert_eq!(alias(&world).await.1, HashMap::from([("2".to_owned(), 0.3333)]));
+    assert!(description(&world).await.ends_with(": 1 -> 2, weight 1 of 2"), "the shift's mark");
+    assert!(state.wait_seconds >= 3, "1 s of traffic, 1 s timeout, 1 s delay: {}", state.wait_seconds);
 
-    world.lambda_metrics("api", "live", "2", 100.0, 1.0).await;
-    let state = invoke(&deps, json!({"mode": "step", "state": state})).await.unwrap();
-    assert_eq!(state.status, Status::Shifting);
-    assert_eq!(state.steps[0].decision, StepDecision::Healthy);
-    assert_eq!(world.alias("api", "live").await.1, HashMap::from([("2".to_owned(), 0.6667)]));
+    let early = call(&deps, json!({"mode": "step", "state": state})).await.unwrap();
+    assert_eq!((early.status, early.steps.len()), (Status::Shifting, 0), "too early: nothing judged");
+    wait(&early).await;
+    let state = call(&deps, json!({"mode": "step", "state": early})).await.unwrap();
+    assert_eq!((state.status, state.steps[0].decision), (Status::Shifting, StepDecision::Healthy));
+    assert_eq!(alias(&world).await.1, HashMap::from([("2".to_owned(), 0.6667)]));
 
-    world.lambda_metrics("api", "live", "2", 100.0, 20.0).await;
-    let state = invoke(&deps, json!({"mode": "step", "state": state})).await.unwrap();
+    traffic(&world, &[("1", FAST), ("2", Behaviour::errors(0.5))]);
+    wait(&state).await;
+    let state = call(&deps, json!({"mode": "step", "state": state})).await.unwrap();
     assert_eq!(state.status, Status::RolledBack, "{state:#?}");
     assert_eq!(state.steps[1].decision, StepDecision::Unhealthy);
     assert!(state.reason.as_deref().unwrap().contains("above max-error-rate 5.00%"), "{:?}", state.reason);
-    assert_eq!(world.alias("api", "live").await, ("1".into(), HashMap::new()));
+    assert_eq!(alias(&world).await, on_one());
+    assert_eq!(description(&world).await, "");
 
     // A late call with the final state changes nothing.
     world.emulator.reset_calls();
-    let again = invoke(&deps, json!({"mode": "step", "state": state})).await.unwrap();
+    let again = call(&deps, json!({"mode": "step", "state": state})).await.unwrap();
     assert_eq!(again.status, Status::RolledBack);
     assert_eq!(world.emulator.calls_of("lambda:UpdateAlias"), 0);
 }
@@ -93,51 +149,41 @@ async fn an_api_error_mid_way_rolls_back_naming_the_call() {
     integration_tests::needs_emulator!();
     let world = world().await;
     let deps = deps(&world, &[]);
-    let state = invoke(&deps, json!({"mode": "start", "rollout": rollout(json!({}))})).await.unwrap();
+    let state = call(&deps, json!({"mode": "start", "rollout": rollout(json!({}))})).await.unwrap();
+    wait(&state).await;
     world.emulator.fail("GetMetricData", 1, "AccessDenied");
-    let state = invoke(&deps, json!({"mode": "step", "state": state})).await.unwrap();
+    let state = call(&deps, json!({"mode": "step", "state": state})).await.unwrap();
     assert_eq!(state.status, Status::RolledBack);
     assert!(state.reason.as_deref().unwrap().contains("GetMetricData"), "{:?}", state.reason);
-    assert_eq!(world.alias("api", "live").await, ("1".into(), HashMap::new()));
+    assert_eq!(alias(&world).await, on_one());
 }
 
 /// The state machine's `Catch` (a step timed out or crashed) calls rollback with the state and the error.
 #[tokio::test]
-async fn the_state_machine_failure_branch_rolls_back_with_the_caught_error() {
+async fn the_failure_branch_rolls_back_with_the_caught_error_once() {
     integration_tests::needs_emulator!();
     let world = world().await;
     let deps = deps(&world, &[]);
     let mut state = serde_json::to_value(
-        invoke(&deps, json!({"mode": "start", "rollout": rollout(json!({}))})).await.unwrap(),
+        call(&deps, json!({"mode": "start", "rollout": rollout(json!({}))})).await.unwrap(),
     )
     .unwrap();
     // ResultPath "$.error" keeps the state and adds the error next to it.
     state["error"] = json!({"Error": "States.Timeout", "Cause": "the step ran over its time"});
     let payload = json!({"mode": "rollback", "state": state, "error": state["error"]});
-    let rolled = invoke(&deps, payload.clone()).await.unwrap();
+    let rolled = call(&deps, payload.clone()).await.unwrap();
     assert_eq!(rolled.status, Status::RolledBack);
     assert_eq!(
         rolled.reason.as_deref(),
         Some("the state machine's step failed: States.Timeout: the step ran over its time")
     );
-    assert_eq!(world.alias("api", "live").await, ("1".into(), HashMap::new()));
+    assert_eq!(alias(&world).await, on_one());
 
     // Delivered twice: the alias is already back, so nothing more is changed.
     world.emulator.reset_calls();
-    let again = invoke(&deps, payload).await.unwrap();
+    let again = call(&deps, payload).await.unwrap();
     assert_eq!(again.status, Status::RolledBack);
     assert_eq!(world.emulator.calls_of("lambda:UpdateAlias"), 0);
-}
-
-#[tokio::test]
-async fn an_alarm_in_alarm_rolls_back() {
-    integration_tests::needs_emulator!();
-    let world = world().await;
-    world.alarm("api-errors", "ALARM").await;
-    let state = invoke(&deps(&world, &[]), rollout(json!({"alarms": ["api-errors"]}))).await.unwrap();
-    assert_eq!(state.status, Status::RolledBack);
-    assert_eq!(state.steps[0].alarms_in_alarm, ["api-errors"]);
-    assert_eq!(world.alias("api", "live").await, ("1".into(), HashMap::new()));
 }
 
 #[tokio::test]
@@ -145,77 +191,81 @@ async fn a_concurrent_alias_change_aborts_the_shift() {
     integration_tests::needs_emulator!();
     let world = world().await;
     let deps = deps(&world, &[]);
-    let state = invoke(&deps, json!({"mode": "start", "rollout": rollout(json!({}))})).await.unwrap();
-
+    let routing = |weights: HashMap<String, f64>| {
+        aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
+            .set_additional_version_weights(Some(weights))
+            .build()
+    };
+    let state = call(&deps, json!({"mode": "start", "rollout": rollout(json!({}))})).await.unwrap();
     // Someone raises the weight by hand: the shift notices (RevisionId) and rolls the alias back.
-    world
-        .lambda
-        .update_alias()
-        .function_name("api")
-        .name("live")
-        .routing_config(
-            aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
-                .additional_version_weights("2", 0.5)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let rolled = invoke(&deps, json!({"mode": "step", "state": state.clone()})).await.unwrap();
+    let half = routing(HashMap::from([("2".to_owned(), 0.5)]));
+    world.lambda.update_alias().function_name("api").name("live").routing_config(half).send().await.unwrap();
+    let rolled = call(&deps, json!({"mode": "step", "state": state})).await.unwrap();
     assert_eq!(rolled.status, Status::RolledBack);
     assert!(rolled.reason.as_deref().unwrap().contains("changed since this shift set it"));
-    assert_eq!(world.alias("api", "live").await, ("1".into(), HashMap::new()));
+    assert_eq!(alias(&world).await, on_one());
 
-    // Someone moves the alias elsewhere: that is left as found.
-    let state = invoke(&deps, json!({"mode": "start", "rollout": rollout(json!({}))})).await.unwrap();
+    // Someone moves the alias elsewhere: that is left as found, only the shift's mark is taken off.
+    let state = call(&deps, json!({"mode": "start", "rollout": rollout(json!({}))})).await.unwrap();
+    let none = routing(HashMap::new());
     world
         .lambda
         .update_alias()
         .function_name("api")
         .name("live")
         .function_version("3")
-        .routing_config(
-            aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
-                .set_additional_version_weights(Some(HashMap::new()))
-                .build(),
-        )
+        .routing_config(none)
         .send()
         .await
         .unwrap();
-    let left = invoke(&deps, json!({"mode": "step", "state": state})).await.unwrap();
+    let left = call(&deps, json!({"mode": "step", "state": state})).await.unwrap();
     assert_eq!(left.status, Status::LeftAsFound);
-    assert_eq!(world.alias("api", "live").await, ("3".into(), HashMap::new()));
+    assert_eq!(alias(&world).await, ("3".into(), HashMap::new()));
+    assert_eq!(description(&world).await, "");
 }
 
 #[tokio::test]
 async fn every_validation_error_names_its_field() {
     integration_tests::needs_emulator!();
     let world = world().await;
+    let busy = aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
+        .additional_version_weights("3", 0.1)
+        .build();
     world
         .lambda
         .create_alias()
         .function_name("api")
         .name("busy")
         .function_version("1")
-        .routing_config(
-            aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
-                .additional_version_weights("3", 0.1)
-                .build(),
-        )
+        .routing_config(busy)
         .send()
         .await
         .unwrap();
-    let deps_all = deps(&world, &[]);
+    world
+        .lambda
+        .create_alias()
+        .function_name("api")
+        .name("marked")
+        .function_version("1")
+        .description("shipshape alias-shifter shift 20260101T000000.000Z: 1 -> 2, baking")
+        .send()
+        .await
+        .unwrap();
+    let deps_all = deps(&world, &[("HOOK_FUNCTIONS", "smoke")]);
     let cases = [
         (json!({"function-name": "nope"}), "function-name", "no function nope"),
         (json!({"alias-name": "missing"}), "alias-name", "has no alias missing"),
         (json!({"alias-name": "busy"}), "alias-name", "already in progress"),
+        (json!({"alias-name": "marked"}), "alias-name", "a shift is in progress"),
         (json!({"new-version": "9"}), "new-version", "has no version 9"),
         (json!({"new-version": "1"}), "new-version", "already the primary"),
         (json!({"new-version": "$LATEST"}), "new-version", "$LATEST"),
         (json!({"alarms": ["no-such-alarm"]}), "alarms", "no-such-alarm"),
         (json!({"steps": 0}), "steps", "from 1 to 100"),
         (json!({"interval": "soon"}), "interval", "whole number"),
+        (json!({"pre-traffic-function": "other"}), "pre-traffic-function", "HOOK_FUNCTIONS"),
+        (json!({"approval": true}), "approval", "state machine"),
+        (json!({"max-duration-ratio": 0.5}), "max-duration-ratio", "from 1 to 100"),
     ];
     for (extra, field, fragment) in cases {
         let err = invoke(&deps_all, rollout(extra.clone())).await.expect_err(&extra.to_string());
@@ -225,19 +275,80 @@ async fn every_validation_error_names_its_field() {
         assert_eq!(err.error_type(), "InvalidInput");
     }
     assert_eq!(world.emulator.calls_of("lambda:UpdateAlias"), 0);
-    assert_eq!(world.alias("api", "live").await, ("1".into(), HashMap::new()));
+    assert_eq!(alias(&world).await, on_one());
 }
 
 #[tokio::test]
-async fn a_function_not_allowed_is_refused_before_any_change() {
+async fn a_function_not_allowed_is_refused_in_every_mode_before_any_change() {
     integration_tests::needs_emulator!();
     let world = world().await;
     let only_worker = deps(&world, &[("ALLOWED_FUNCTIONS", "worker")]);
     let err = invoke(&only_worker, rollout(json!({}))).await.unwrap_err();
     assert!(err.to_string().contains("ALLOWED_FUNCTIONS"), "{err}");
-    assert_eq!(err.error_type(), "InvalidInput");
+    // A state that another shifter (with api allowed) returned is refused too, and so are the controls.
+    let state =
+        call(&deps(&world, &[]), json!({"mode": "start", "rollout": rollout(json!({}))})).await.unwrap();
+    world.emulator.reset_calls();
+    for payload in [
+        json!({"mode": "step", "state": state}),
+        json!({"mode": "rollback", "state": state}),
+        json!({"mode": "abort", "function-name": "api", "alias-name": "live"}),
+    ] {
+        let err = invoke(&only_worker, payload).await.unwrap_err();
+        assert_eq!(err.error_type(), "InvalidInput", "{err}");
+        assert!(err.to_string().contains("ALLOWED_FUNCTIONS"), "{err}");
+    }
     assert_eq!(world.emulator.calls_of("lambda:UpdateAlias"), 0);
-    assert_eq!(world.alias("api", "live").await, ("1".into(), HashMap::new()));
+    assert_eq!(alias(&world).await.1, HashMap::from([("2".to_owned(), 0.3333)]));
+}
+
+/// A state handed back by a caller is checked against the alias as it is: forged or stale, it is refused
+/// by name and nothing is changed.
+#[tokio::test]
+async fn a_forged_or_stale_state_is_refused_and_the_alias_untouched() {
+    integration_tests::needs_emulator!();
+    let world = world().await;
+    let deps = deps(&world, &[]);
+    traffic(&world, &[("1", FAST), ("2", FAST)]);
+    let first = call(&deps, json!({"mode": "start", "rollout": rollout(json!({}))})).await.unwrap();
+    wait(&first).await;
+    let second = call(&deps, json!({"mode": "step", "state": first.clone()})).await.unwrap();
+    assert_eq!(alias(&world).await.1, HashMap::from([("2".to_owned(), 0.6667)]));
+    let marked = description(&world).await;
+    world.emulator.reset_calls();
+
+    let good = serde_json::to_value(&second).unwrap();
+    let forged = |field: &str, value: Value| {
+        let mut s = good.clone();
+        s[field] = value;
+        s
+    };
+    let cases = [
+        // "Roll back" to a version that was never the primary.
+        ("rollback", forged("original-version", json!("3")), "StateMismatch"),
+        // Another shift's id.
+        ("step", forged("started-at", json!("2020-01-01T00:00:00Z")), "StateMismatch"),
+        // The rollout's thresholds out of their range.
+        (
+            "step",
+            {
+                let mut s = good.clone();
+                s["rollout"]["max-error-rate"] = json!(5);
+                s
+            },
+            "InvalidInput",
+        ),
+        // The first step's state, delivered again after the second step began.
+        ("step", serde_json::to_value(&first).unwrap(), "StateMismatch"),
+    ];
+    for (mode, state, error) in cases {
+        let err = invoke(&deps, json!({"mode": mode, "state": state})).await.expect_err(mode);
+        assert_eq!(err.error_type(), error, "{err}");
+        assert!(err.to_string().contains("nothing was changed") || error == "InvalidInput", "{err}");
+    }
+    assert_eq!(world.emulator.calls_of("lambda:UpdateAlias"), 0);
+    assert_eq!(alias(&world).await.1, HashMap::from([("2".to_owned(), 0.6667)]));
+    assert_eq!(description(&world).await, marked);
 }
 
 #[tokio::test]
@@ -245,7 +356,7 @@ async fn dry_run_changes_nothing() {
     integration_tests::needs_emulator!();
     let world = world().await;
     let state =
-        invoke(&deps(&world, &[]), rollout(json!({"dry-run": true, "publish": true, "new-version": null})))
+        call(&deps(&world, &[]), rollout(json!({"dry-run": true, "publish": true, "new-version": null})))
             .await
             .unwrap();
     assert_eq!(state.status, Status::DryRun);
@@ -267,147 +378,97 @@ async fn a_rollout_too_long_for_one_invocation_is_refused_before_any_change() {
     let err = handler(&deps(&world, &[]), LambdaEvent::new(payload, context)).await.unwrap_err();
     assert_eq!(err.error_type(), "TooLongForOneInvocation");
     assert!(err.to_string().contains("state machine"), "{err}");
-    assert_eq!(world.emulator.total_calls(), 0);
+    assert_eq!(world.emulator.calls_of("lambda:UpdateAlias"), 0);
 }
 
 #[tokio::test]
-async fn a_published_canary_waits_for_traffic_then_passes_on_what_it_saw() {
-    integration_tests::needs_emulator!();
-    let world = world().await;
-    // New code in $LATEST; without a change AWS would hand back version 3 instead of publishing.
-    world.new_code("api").await;
-    let deps = deps(&world, &[]);
-    let start = json!({"mode": "start", "rollout": rollout(json!({"publish": true, "new-version": null,
-        "type": "canary", "canary-weight": 0.1, "min-invocations": 50}))});
-    let mut state = invoke(&deps, start).await.unwrap();
-    assert_eq!(state.new_version, "4", "the version PublishVersion returned");
-    assert_eq!(world.alias("api", "live").await.1, HashMap::from([("4".to_owned(), 0.1)]));
-
-    // No traffic: two more intervals, then it passes on what it saw, and the canary goes to 100 %.
-    for _ in 0..3 {
-        state = invoke(&deps, json!({"mode": "step", "state": state})).await.unwrap();
-    }
-    let decisions: Vec<StepDecision> = state.steps.iter().map(|s| s.decision).collect();
-    assert_eq!(
-        decisions,
-        [StepDecision::Wait, StepDecision::Wait, StepDecision::PassedOnLowTraffic, StepDecision::Switched]
-    );
-    assert_eq!(state.status, Status::Succeeded);
-    assert_eq!(world.alias("api", "live").await, ("4".into(), HashMap::new()));
-}
-
-#[tokio::test]
-async fn the_report_goes_to_the_topic() {
+async fn the_report_goes_to_the_topic_with_a_link_to_both_versions() {
     integration_tests::needs_emulator!();
     let world = world().await;
     let topic = world.topic("shifts").await;
+    traffic(&world, &[("1", FAST), ("2", FAST)]);
     let state =
-        invoke(&deps(&world, &[]), rollout(json!({"notification-topic-arn": topic.arn}))).await.unwrap();
+        call(&deps(&world, &[]), rollout(json!({"notification-topic-arn": topic.arn, "type": "canary"})))
+            .await
+            .unwrap();
     assert!(matches!(state.notification, Some(Notification::Sent { .. })), "{:?}", state.notification);
     let events = world.sns_events(&topic).await;
     assert_eq!(events.len(), 1);
     let sns = &events[0]["Records"][0]["Sns"];
     assert_eq!(sns["Subject"], "shipshape alias-shifter: api:live -> version 2: succeeded");
-    let report: Value = serde_json::from_str(sns["Message"].as_str().unwrap()).unwrap();
+    let body = sns["Message"].as_str().unwrap();
+    assert!(body.contains("step 1, weight 10%: healthy (new: "), "{body}");
+    assert!(
+        body.contains("#metricsV2:graph=")
+            && body.contains("~'ExecutedVersion~'1~")
+            && body.contains("~'ExecutedVersion~'2~"),
+        "{body}"
+    );
+    let report: Value = serde_json::from_str(body.split_once("Report:\n").unwrap().1).unwrap();
     assert_eq!(report["status"], "succeeded");
-    assert_eq!(report["steps"].as_array().unwrap().len(), 3);
+    assert_eq!(report["steps"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]
 async fn sample_payloads_run() {
     integration_tests::needs_emulator!();
     let world = world().await;
+    traffic(&world, &[("1", FAST), ("2", FAST)]);
     let mut payload = sample_event("shift-linear.json");
     payload["function-name"] = json!("api");
-    payload["alias-name"] = json!("live");
-    payload["new-version"] = json!("2");
-    payload["interval"] = json!(0);
-    payload["metric-delay"] = json!(0);
-    let state = invoke(&deps(&world, &[]), payload).await.unwrap();
-    assert_eq!(state.status, Status::Succeeded);
+    payload["interval"] = json!(1);
+    payload["metric-delay"] = json!(1);
+    let state = call(&deps(&world, &[]), payload).await.unwrap();
+    assert_eq!(state.status, Status::Succeeded, "{state:#?}");
 }
 
-/// The stack's state machine (`functions/alias-shifter/state-machine.asl.json`), followed as Step Functions
-/// follows it, with the handler as its Lambda. `before_task(n, name)` runs before the n-th Task (0-based)
-/// and may return an error name to fail that Task with, as a timeout or crash would.
-async fn execute(
-    deps: &Deps,
-    input: Value,
-    mut before_task: impl AsyncFnMut(usize, &str) -> Option<String>,
-) -> Execution {
-    let def = step_functions::definition("functions/alias-shifter/state-machine.asl.json");
-    step_functions::execute(&def, input, async |n, name, payload| {
-        assert_eq!(def["States"][name]["Resource"], "${ShifterArn}");
-        if let Some(error) = before_task(n, name).await {
-            return Err((error, "injected by the test".to_owned()));
-        }
-        let result = invoke(deps, payload).await;
-        result
-            .map(|s| serde_json::to_value(s).unwrap())
-            .map_err(|e| (e.error_type().to_owned(), e.to_string()))
-    })
-    .await
-}
-
+/// `abort` puts the traffic back at once, with nothing but the function and alias; the running shift
+/// ends rolled back at its next check.
 #[tokio::test]
-async fn the_state_machine_runs_a_rollout_to_the_end_waiting_between_steps() {
+async fn abort_rolls_back_now_and_the_shift_ends_at_its_next_check() {
     integration_tests::needs_emulator!();
     let world = world().await;
     let deps = deps(&world, &[]);
-    world.new_code("api").await;
-    // The sample input as it is, but for the function's name: publish, 10 linear steps of 600 s.
-    let mut input = sample_event("shift-state-machine-input.json");
-    input["function-name"] = json!("api");
-    let run = execute(&deps, input, async |_, _| {
-        world.lambda_metrics("api", "live", "4", 100.0, 0.0).await;
-        None
-    })
-    .await;
-    assert_eq!(run.end, "Done", "{}", run.output);
-    assert_eq!(run.waits, [660; 9], "interval + metric delay, once per weight");
-    assert_eq!(run.output["status"], "succeeded");
-    assert_eq!(run.output["steps"].as_array().unwrap().len(), 10);
-    assert_eq!(world.alias("api", "live").await, ("4".into(), HashMap::new()));
+    let state = call(&deps, json!({"mode": "start", "rollout": rollout(json!({}))})).await.unwrap();
+    let abort = json!({"mode": "abort", "function-name": "api", "alias-name": "live", "reason": "p99 up"});
+    let Reply::Control(done) = invoke(&deps, abort.clone()).await.unwrap() else {
+        panic!("not a control report")
+    };
+    assert!(done.changed && done.primary == "1" && done.weights.is_empty(), "{done:?}");
+    assert_eq!(alias(&world).await, on_one());
+    let Reply::Control(again) = invoke(&deps, abort).await.unwrap() else { panic!("not a control report") };
+    assert!(!again.changed, "a repeated abort changes nothing");
+
+    let ended = call(&deps, json!({"mode": "step", "state": state})).await.unwrap();
+    assert_eq!((ended.status, ended.reason.as_deref()), (Status::RolledBack, Some("aborted: p99 up")));
+    assert_eq!(alias(&world).await, on_one());
+    assert_eq!(description(&world).await, "");
+    let none = invoke(&deps, json!({"mode": "promote", "function-name": "api", "alias-name": "live"})).await;
+    assert_eq!(none.unwrap_err().error_type(), "InvalidInput", "no shift left to promote");
 }
 
+/// `promote` finishes the shift after its current step passes: the remaining weights are skipped.
 #[tokio::test]
-async fn the_state_machine_rolls_back_on_errors() {
+async fn promote_switches_after_the_current_step_passes() {
     integration_tests::needs_emulator!();
     let world = world().await;
     let deps = deps(&world, &[]);
-    let run = execute(&deps, rollout(json!({"min-invocations": 10})), async |n, _| {
-        world.lambda_metrics("api", "live", "2", 100.0, if n == 2 { 30.0 } else { 0.0 }).await;
-        None
-    })
-    .await;
-    assert_eq!(run.end, "RolledBack");
-    assert!(run.output.as_str().unwrap().contains("above max-error-rate"), "{}", run.output);
-    assert_eq!(world.alias("api", "live").await, ("1".into(), HashMap::new()));
-}
-
-/// The second step's Lambda call times out: Catch, then the rollback call, with the error as reason.
-#[tokio::test]
-async fn the_state_machine_rolls_back_a_step_that_times_out() {
-    integration_tests::needs_emulator!();
-    let world = world().await;
-    let deps = deps(&world, &[]);
-    let run = execute(&deps, rollout(json!({"min-invocations": 0})), async |n, name| {
-        (n == 2 && name == "Step").then(|| "States.Timeout".to_owned())
-    })
-    .await;
-    assert_eq!(run.end, "RolledBack");
-    assert_eq!(run.output, "the state machine's step failed: States.Timeout: injected by the test");
-    assert_eq!(world.alias("api", "live").await, ("1".into(), HashMap::new()));
-}
-
-/// Bad input fails the execution at Start with the function's error, and changes nothing.
-#[tokio::test]
-async fn the_state_machine_stops_at_bad_input() {
-    integration_tests::needs_emulator!();
-    let world = world().await;
-    let deps = deps(&world, &[]);
-    let run = execute(&deps, rollout(json!({"new-version": "9"})), async |_, _| None).await;
-    assert_eq!(run.end, "failed:InvalidInput");
-    assert_eq!(world.emulator.calls_of("lambda:UpdateAlias"), 0);
-    assert_eq!(world.alias("api", "live").await, ("1".into(), HashMap::new()));
+    traffic(&world, &[("1", FAST), ("2", FAST)]);
+    let state =
+        call(&deps, json!({"mode": "start", "rollout": rollout(json!({"steps": 10}))})).await.unwrap();
+    let Reply::Control(done) =
+        invoke(&deps, json!({"mode": "promote", "function-name": "api", "alias-name": "live"}))
+            .await
+            .unwrap()
+    else {
+        panic!("not a control report")
+    };
+    assert!(done.changed && done.shift.ends_with(" | promote"), "{done:?}");
+    assert_eq!(alias(&world).await.1, HashMap::from([("2".to_owned(), 0.1)]), "the routing is untouched");
+    wait(&state).await;
+    let state = call(&deps, json!({"mode": "step", "state": state})).await.unwrap();
+    assert_eq!(state.status, Status::Succeeded, "{state:#?}");
+    let decisions: Vec<StepDecision> = state.steps.iter().map(|s| s.decision).collect();
+    assert_eq!(decisions, [StepDecision::Healthy, StepDecision::Switched]);
+    assert_eq!(alias(&world).await, ("2".into(), HashMap::new()));
 }

@@ -11,6 +11,11 @@ const EMPTY_ZIP: [u8; 22] = [0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0, 
 impl World {
     /// Function `name` with published versions 1..=`versions` and alias `live` on version 1.
     pub async fn function(&self, name: &str, versions: usize) {
+        self.function_with_timeout(name, versions, 3).await;
+    }
+
+    /// [`World::function`] whose versions have a `Timeout` of `timeout` seconds.
+    pub async fn function_with_timeout(&self, name: &str, versions: usize, timeout: i32) {
         use aws_sdk_lambda::primitives::Blob;
         use aws_sdk_lambda::types::{FunctionCode, Runtime};
         let role = self.emulator.control("POST", "/iam/role", Some(json!({"name": format!("{name}-role")})));
@@ -21,6 +26,7 @@ impl World {
             .handler("bootstrap")
             .role(role["arn"].as_str().unwrap_or_default())
             .code(FunctionCode::builder().zip_file(Blob::new(EMPTY_ZIP.to_vec())).build())
+            .timeout(timeout)
             .send()
             .await
             .expect("CreateFunction");

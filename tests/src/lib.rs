@@ -9,7 +9,8 @@
 //! - [`World`]: an emulator with SDK clients; fixtures by service in [`ecs`], [`autoscaling`], [`sns`],
 //!   [`lambda`];
 //! - [`events`]: the sample events in `events/`;
-//! - [`step_functions`]: the alias-shifter's state machine definition, followed as Step Functions does.
+//! - [`step_functions`]: the alias-shifter's state machine definition, followed as Step Functions does;
+//! - [`traffic`]: traffic through a Lambda alias as Lambda reports it, and functions that answer as told.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "a harness failure must stop the test, loudly")]
 
@@ -20,6 +21,7 @@ pub mod events;
 pub mod lambda;
 pub mod sns;
 pub mod step_functions;
+pub mod traffic;
 mod world;
 
 pub use emulator::{Emulator, available};

@@ -23,6 +23,9 @@ OTHER_REGION, OTHER_ACCOUNT = "us-west-2", "210987654321"
 CLUSTERS = render.names("shipshape-prod-cluster", 50, 32)
 GROUPS = render.names("shipshape-prod-ecs-group", 50, 32)
 FUNCTIONS = render.names("shipshape-prod-checkout-api", 50, 64)
+# The alias-shifter's validation hooks: 10 names of 64 characters, what fits next to 50 shiftable functions
+# in Lambda's 4 KB of environment variables.
+HOOKS = render.names("shipshape-prod-smoke-test", 10, 64)
 TOPIC = f"arn:{P}:sns:{OTHER_REGION}:{OTHER_ACCOUNT}:people"
 
 FUNCTION_CRATES = {
@@ -41,6 +44,7 @@ def rendered(scope: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         ClusterNames=CLUSTERS,
         AutoScalingGroupNames=GROUPS,
         ShiftableFunctionNames=FUNCTIONS,
+        ShiftHookFunctionNames=HOOKS,
         NotificationTopicArn=TOPIC,
         AlarmTopicArn=f"arn:{P}:sns:{R}:{A}:alarms",
     )
@@ -107,12 +111,17 @@ def requests(api: str, crate: str, name: str, region: str = R, account: str = A,
 
 
 SCOPED_BY = {"ecs": "cluster", "autoscaling": "group", "lambda": "function"}
+# The alias-shifter invokes its validation hooks, named apart from the functions it shifts, and none
+# without names.
+HOOK_INVOKE = "lambda:InvokeFunction"
 # Capacity providers belong to the account, not to a cluster: any of the stack's account and region.
 NOT_BY_NAME = {"ecs:DescribeCapacityProviders"}
 
 
 def named(api: str, scope: str) -> list[str]:
     """The names a scoped call is made against in a scope."""
+    if api == HOOK_INVOKE:
+        return [HOOKS[0], HOOKS[-1]]
     kind = SCOPED_BY.get(api.split(":")[0])
     if scope == "all":
         return ["any-" + (kind or "thing")]
@@ -142,6 +151,8 @@ def test_each_function_may_make_every_call_its_header_lists(function: str, scope
             continue  # below
         if api == "ecs:ListClusters" and scope != "all":
             continue  # only with no cluster named
+        if api == HOOK_INVOKE and scope == "all":
+            continue  # only with hooks named (below)
         for name in named(api, scope):
             refused += [r for r in requests(api, crate, name, scope=scope) if not iam.allowed(docs, r)]
     assert refused == []
@@ -166,7 +177,7 @@ def test_named_resources_only_in_the_stacks_account_and_region(function: str) ->
         if api in ("sns:Publish", "ecs:ListClusters") or unscoped(api, crate, "50"):
             continue
         kind = SCOPED_BY[api.split(":")[0]]
-        listed = {"cluster": CLUSTERS, "group": GROUPS, "function": FUNCTIONS}[kind]
+        listed = HOOKS if api == HOOK_INVOKE else {"cluster": CLUSTERS, "group": GROUPS, "function": FUNCTIONS}[kind]
         others = [(listed[0], OTHER_REGION, A), (listed[0], R, OTHER_ACCOUNT)]
         if api not in NOT_BY_NAME:
             others += [
@@ -199,6 +210,20 @@ def test_notifications_go_to_the_topic_given_by_arn_in_any_account_and_only_ther
     assert not iam.allowed(docs, Request("sns:Publish", f"arn:{P}:sns:{R}:{A}:people"))
     # With no topic given, no notification permission at all.
     assert not iam.allowed(documents("all", f"{function}Role"), Request("sns:Publish", TOPIC))
+
+
+def test_the_alias_shifter_invokes_its_named_hooks_only_never_the_functions_it_shifts() -> None:
+    docs = documents("50", "AliasShifterFunctionRole")
+    lambda_ = f"arn:{P}:lambda:{R}:{A}:function"
+    for hook in (HOOKS[0], HOOKS[-1]):
+        for qualifier in ("", ":live", ":7", ":$LATEST"):
+            assert iam.allowed(docs, Request(HOOK_INVOKE, f"{lambda_}:{hook}{qualifier}")), hook + qualifier
+    for shifted in (FUNCTIONS[0], FUNCTIONS[-1]):
+        assert not iam.allowed(docs, Request(HOOK_INVOKE, f"{lambda_}:{shifted}"))
+        assert not iam.allowed(docs, Request(HOOK_INVOKE, f"{lambda_}:{shifted}:live"))
+    # With no hook named, no invocation at all.
+    for scope in ("all",):
+        assert not iam.allowed(documents(scope, "AliasShifterFunctionRole"), Request(HOOK_INVOKE, f"{lambda_}:{HOOKS[0]}"))
 
 
 def test_the_lifecycle_drainer_publishes_its_continuations_to_its_own_topic_only() -> None:
@@ -285,7 +310,9 @@ def test_every_functions_environment_fits_lambdas_limit_at_50_of_each() -> None:
 
 
 def test_one_policy_per_function_however_many_names() -> None:
-    few = render.render(ClusterNames=CLUSTERS[:2], AutoScalingGroupNames=GROUPS[:2], ShiftableFunctionNames=FUNCTIONS[:2])[1]
+    few = render.render(
+        ClusterNames=CLUSTERS[:2], AutoScalingGroupNames=GROUPS[:2], ShiftableFunctionNames=FUNCTIONS[:2], ShiftHookFunctionNames=HOOKS[:2]
+    )[1]
     many = rendered("50")[1]
     iam_types = ("AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::RolePolicy", "AWS::IAM::ManagedPolicy")
     count = lambda res: sorted(k for k, r in res.items() if r["Type"] in iam_types)  # noqa: E731

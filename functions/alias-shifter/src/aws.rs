@@ -1,20 +1,23 @@
 //! The alias-shifter's AWS calls: `lambda:GetFunctionConfiguration`, `lambda:GetAlias`,
 //! `lambda:UpdateAlias` (always with the `RevisionId` read before), `lambda:PublishVersion`,
-//! `cloudwatch:GetMetricData`, `cloudwatch:DescribeAlarms`.
+//! `lambda:InvokeFunction` (hooks), `cloudwatch:GetMetricData` ([`metric_data`]),
+//! `cloudwatch:DescribeAlarms`. Each error is mapped with its operation's name.
 
 use std::collections::HashMap;
 
-use aws_sdk_cloudwatch::primitives::DateTime as SmithyTime;
-use aws_sdk_cloudwatch::types::{AlarmType, Dimension, Metric, MetricDataQuery, MetricStat, StateValue};
+use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
 use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput;
+use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
-use chrono::{DateTime, Duration, DurationRound, Utc};
+use serde_json::Value;
 use shared::AwsError;
 use shared::error::aws;
 
+pub use self::metric_data::metric_data;
 use crate::Deps;
-use crate::health::Metrics;
 use crate::input::Rollout;
+
+mod metric_data;
 
 /// The alias as `GetAlias` shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,21 +25,24 @@ pub struct Alias {
     pub primary: String,
     pub weights: HashMap<String, f64>,
     pub revision_id: String,
+    pub description: String,
+}
+
+/// What to change with `UpdateAlias`; `None` leaves that part as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Change<'a> {
+    pub primary: Option<&'a str>,
+    pub weights: Option<HashMap<String, f64>>,
+    pub description: Option<&'a str>,
 }
 
 pub fn not_found(e: &AwsError) -> bool {
     e.code_is("ResourceNotFoundException")
 }
 
-pub async fn get_alias(deps: &Deps, r: &Rollout) -> Result<Alias, AwsError> {
-    let out = deps
-        .lambda
-        .get_alias()
-        .function_name(&r.function_name)
-        .name(&r.alias_name)
-        .send()
-        .await
-        .map_err(aws("GetAlias"))?;
+pub async fn get_alias(deps: &Deps, function: &str, alias: &str) -> Result<Alias, AwsError> {
+    let out =
+        deps.lambda.get_alias().function_name(function).name(alias).send().await.map_err(aws("GetAlias"))?;
     Ok(Alias {
         primary: out.function_version().unwrap_or_default().to_owned(),
         weights: out
@@ -45,27 +51,30 @@ pub async fn get_alias(deps: &Deps, r: &Rollout) -> Result<Alias, AwsError> {
             .cloned()
             .unwrap_or_default(),
         revision_id: out.revision_id().unwrap_or_default().to_owned(),
+        description: out.description().unwrap_or_default().to_owned(),
     })
 }
 
 /// `UpdateAlias` with the revision read before, so a concurrent change fails instead of being overwritten.
 pub async fn update_alias(
     deps: &Deps,
-    r: &Rollout,
-    primary: Option<&str>,
-    weights: HashMap<String, f64>,
-    revision_id: Option<&str>,
+    function: &str,
+    alias: &str,
+    change: Change<'_>,
+    revision_id: &str,
 ) -> Result<String, AwsError> {
+    let routing = change
+        .weights
+        .map(|w| AliasRoutingConfiguration::builder().set_additional_version_weights(Some(w)).build());
     let out = deps
         .lambda
         .update_alias()
-        .function_name(&r.function_name)
-        .name(&r.alias_name)
-        .set_function_version(primary.map(str::to_owned))
-        .routing_config(
-            AliasRoutingConfiguration::builder().set_additional_version_weights(Some(weights)).build(),
-        )
-        .set_revision_id(revision_id.map(str::to_owned))
+        .function_name(function)
+        .name(alias)
+        .set_function_version(change.primary.map(str::to_owned))
+        .set_routing_config(routing)
+        .set_description(change.description.map(str::to_owned))
+        .revision_id(revision_id)
         .send()
         .await
         .map_err(aws("UpdateAlias"))?;
@@ -100,68 +109,35 @@ pub async fn publish_version(deps: &Deps, r: &Rollout) -> Result<String, AwsErro
     Ok(out.version().unwrap_or_default().to_owned())
 }
 
-/// `Invocations` and `Errors` of `ExecutedVersion = version` behind this alias (`FunctionName`, `Resource =
-/// function:alias`, `ExecutedVersion`: the dimension set Lambda publishes for weighted aliases), and the
-/// alias's `Throttles`, summed per minute from the minute `since` falls in until the minute after `now`.
-pub async fn version_metrics(
-    deps: &Deps,
-    r: &Rollout,
-    version: &str,
-    since: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<Metrics, AwsError> {
-    let dim = |name: &str, value: &str| Dimension::builder().name(name).value(value).build();
-    let mut dims = vec![dim("FunctionName", r.function_short_name()), dim("Resource", &r.resource())];
-    let query = |id: &str, metric: &str, dims: Vec<Dimension>| {
-        MetricDataQuery::builder()
-            .id(id)
-            .metric_stat(
-                MetricStat::builder()
-                    .metric(
-                        Metric::builder()
-                            .namespace("AWS/Lambda")
-                            .metric_name(metric)
-                            .set_dimensions(Some(dims))
-                            .build(),
-                    )
-                    .period(60)
-                    .stat("Sum")
-                    .build(),
-            )
-            .return_data(true)
-            .build()
-    };
-    let throttles = query("throttles", "Throttles", dims.clone());
-    dims.push(dim("ExecutedVersion", version));
-    let queries =
-        vec![query("invocations", "Invocations", dims.clone()), query("errors", "Errors", dims), throttles];
-    let minute = Duration::minutes(1);
-    let start = since.duration_trunc(minute).unwrap_or(since);
-    let end = now.duration_trunc(minute).unwrap_or(now) + minute;
-    let mut sums: HashMap<String, f64> = HashMap::new();
-    let mut token = None;
-    loop {
-        let out = deps
-            .cloudwatch
-            .get_metric_data()
-            .set_metric_data_queries(Some(queries.clone()))
-            .start_time(SmithyTime::from_secs(start.timestamp()))
-            .end_time(SmithyTime::from_secs(end.timestamp()))
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(aws("GetMetricData"))?;
-        for result in out.metric_data_results() {
-            *sums.entry(result.id().unwrap_or_default().to_owned()).or_default() +=
-                result.values().iter().sum::<f64>();
-        }
-        token = out.next_token().map(str::to_owned);
-        if token.is_none() {
-            break;
-        }
+/// A validation hook's answer: passed, or failed and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookAnswer {
+    Passed,
+    Failed(String),
+}
+
+/// Invokes a hook synchronously with `payload`. It fails by raising an error (a function error, a timeout)
+/// or by returning `{"passed": false, "reason": "..."}`.
+pub async fn invoke_hook(deps: &Deps, function: &str, payload: &Value) -> Result<HookAnswer, AwsError> {
+    let out = deps
+        .hooks
+        .invoke()
+        .function_name(function)
+        .payload(Blob::new(serde_json::to_vec(payload).unwrap_or_default()))
+        .send()
+        .await
+        .map_err(aws("Invoke"))?;
+    let body = out.payload().map(|b| String::from_utf8_lossy(b.as_ref()).into_owned()).unwrap_or_default();
+    let cut = |s: &str| s.chars().take(500).collect::<String>();
+    if let Some(kind) = out.function_error() {
+        return Ok(HookAnswer::Failed(format!("{kind} error: {}", cut(&body))));
     }
-    let get = |k: &str| sums.get(k).copied().unwrap_or(0.0);
-    Ok(Metrics { invocations: get("invocations"), errors: get("errors"), throttles: get("throttles") })
+    let answer: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    if answer.get("passed") == Some(&Value::Bool(false)) {
+        let why = answer.get("reason").and_then(Value::as_str).unwrap_or("it returned passed: false");
+        return Ok(HookAnswer::Failed(cut(why)));
+    }
+    Ok(HookAnswer::Passed)
 }
 
 /// The state of each named alarm, metric or composite.

@@ -1,30 +1,65 @@
-//! The health verdict for one step. Pure.
+//! The verdict on one window of traffic: the new version's figures against thresholds, and against the
+//! version it replaces measured at the same time (the baseline a weighted alias gives for free). Pure.
 
 use serde::{Deserialize, Serialize};
 
-/// What CloudWatch says about the new version behind the alias over the step's window.
+use crate::stats;
+
+/// What CloudWatch shows for one version (or the alias) over a window.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct Metrics {
+#[serde(rename_all = "kebab-case")]
+pub struct Figures {
     pub invocations: f64,
     pub errors: f64,
-    /// Throttled requests to the alias (reported, not judged: they never reached a version).
     pub throttles: f64,
+    /// `Duration` percentiles in milliseconds: the invocation-weighted mean of each period's percentile
+    /// (CloudWatch keeps percentiles per period; they cannot be merged exactly). None without invocations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p90: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99: Option<f64>,
 }
 
-impl Metrics {
+impl Figures {
     pub fn error_rate(&self) -> Option<f64> {
         (self.invocations > 0.0).then(|| self.errors / self.invocations)
     }
+
+    /// Throttled requests among all requests (a throttled one is not an invocation).
+    pub fn throttle_rate(&self) -> Option<f64> {
+        let asked = self.invocations + self.throttles;
+        (asked > 0.0).then(|| self.throttles / asked)
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Thresholds {
-    /// Highest acceptable `Errors / Invocations`, 0 to 1: above it the step fails.
+/// The rollout's thresholds, as the judge needs them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Criteria {
+    /// Highest acceptable `Errors / Invocations` of the new version.
     pub max_error_rate: f64,
-    /// Fewer invocations than this are too little traffic to judge: the step waits another interval, up
-    /// to `max_extensions` times, then passes on what it saw. 0: never wait.
+    /// Fewer invocations than this (of the new version, and of the baseline when comparing) cannot be
+    /// judged: at least 1, so that no traffic is never a pass.
     pub min_invocations: f64,
-    pub max_extensions: u32,
+    /// Compare error and throttle rates with the baseline's at this confidence.
+    pub error_rate_confidence: Option<f64>,
+    /// Highest acceptable `Duration` p90 and p99 of the new version, as a multiple of the baseline's.
+    pub max_duration_ratio: Option<f64>,
+    /// Highest acceptable share of throttled requests of the new version.
+    pub max_throttle_rate: Option<f64>,
+}
+
+impl Criteria {
+    fn compares(&self) -> bool {
+        self.error_rate_confidence.is_some() || self.max_duration_ratio.is_some()
+    }
+}
+
+/// Who the new version is compared with: the old version in the same window, or the alias before the shift.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Baseline<'a> {
+    /// As the reasons name it: "version 1", "the alias before the shift".
+    pub label: &'a str,
+    pub figures: &'a Figures,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,76 +67,211 @@ pub struct Thresholds {
 pub enum Verdict {
     Healthy,
     Unhealthy(String),
-    /// Too little traffic yet: observe another interval.
-    Wait(String),
-    /// Too little traffic, out of extensions: passed on what was seen.
-    PassedOnLowTraffic(String),
+    /// Too little to judge: never a pass.
+    Inconclusive(String),
 }
 
-/// Judges a step: any alarm in ALARM fails it; then the error rate; then the traffic floor.
-pub fn judge(m: &Metrics, alarms_firing: &[String], t: &Thresholds, extensions_used: u32) -> Verdict {
-    if !alarms_firing.is_empty() {
-        return Verdict::Unhealthy(format!("alarm in ALARM: {}", alarms_firing.join(", ")));
-    }
-    if let Some(rate) = m.error_rate()
-        && rate > t.max_error_rate
-    {
+fn pct(rate: f64) -> String {
+    format!("{:.2}%", rate * 100.0)
+}
+
+/// Judges the new version's figures: the thresholds first, then the traffic floor, then the comparisons.
+pub fn judge(new: &Figures, baseline: Option<Baseline<'_>>, c: &Criteria) -> Verdict {
+    if let Some(rate) = new.error_rate().filter(|r| *r > c.max_error_rate) {
         return Verdict::Unhealthy(format!(
-            "error rate {:.2}% ({} errors in {} invocations) above max-error-rate {:.2}%",
-            rate * 100.0,
-            m.errors,
-            m.invocations,
-            t.max_error_rate * 100.0
+            "error rate {} ({} errors in {} invocations) above max-error-rate {}",
+            pct(rate),
+            new.errors,
+            new.invocations,
+            pct(c.max_error_rate)
         ));
     }
-    if m.invocations < t.min_invocations {
-        let seen = format!("{} invocations, under min-invocations {}", m.invocations, t.min_invocations);
-        return if extensions_used < t.max_extensions {
-            Verdict::Wait(seen)
-        } else {
-            Verdict::PassedOnLowTraffic(format!("{seen} after {extensions_used} extra interval(s)"))
-        };
+    if let (Some(rate), Some(max)) = (new.throttle_rate(), c.max_throttle_rate)
+        && rate > max
+    {
+        return Verdict::Unhealthy(format!(
+            "{} of requests throttled ({} throttles) above max-throttle-rate {}",
+            pct(rate),
+            new.throttles,
+            pct(max)
+        ));
     }
-    Verdict::Healthy
+    let floor = c.min_invocations.max(1.0);
+    if new.invocations < floor {
+        return Verdict::Inconclusive(if new.invocations == 0.0 {
+            "no invocation of the new version was measured".to_owned()
+        } else {
+            format!("{} invocations of the new version, fewer than min-invocations {floor}", new.invocations)
+        });
+    }
+    if !c.compares() {
+        return Verdict::Healthy;
+    }
+    let Some(base) = baseline.filter(|b| b.figures.invocations >= floor) else {
+        let label = baseline.map_or("the old version", |b| b.label);
+        return Verdict::Inconclusive(format!(
+            "{label} had fewer than {floor} invocations in the same window: nothing to compare with"
+        ));
+    };
+    compare(new, base, c).unwrap_or(Verdict::Healthy)
+}
+
+/// The comparisons with the baseline; `None` when the new version holds up.
+fn compare(new: &Figures, base: Baseline<'_>, c: &Criteria) -> Option<Verdict> {
+    let old = base.figures;
+    if let Some(confidence) = c.error_rate_confidence {
+        let errors = stats::greater(new.errors, new.invocations, old.errors, old.invocations, confidence);
+        if errors.greater {
+            return Some(Verdict::Unhealthy(format!(
+                "error rate {} ({} of {}) above {}'s {} ({} of {}): z {:.2} > {:.2} at {}% confidence",
+                pct(new.errors / new.invocations),
+                new.errors,
+                new.invocations,
+                base.label,
+                pct(old.errors / old.invocations),
+                old.errors,
+                old.invocations,
+                errors.z,
+                errors.critical,
+                confidence * 100.0
+            )));
+        }
+        let asked = |f: &Figures| f.invocations + f.throttles;
+        let throttles = stats::greater(new.throttles, asked(new), old.throttles, asked(old), confidence);
+        if throttles.greater {
+            return Some(Verdict::Unhealthy(format!(
+                "throttled {} of requests ({} throttles) against {}'s {}: z {:.2} > {:.2} at {}% confidence",
+                pct(new.throttle_rate().unwrap_or(0.0)),
+                new.throttles,
+                base.label,
+                pct(old.throttle_rate().unwrap_or(0.0)),
+                throttles.z,
+                throttles.critical,
+                confidence * 100.0
+            )));
+        }
+    }
+    let ratio = c.max_duration_ratio?;
+    for (name, n, o) in [("p90", new.p90, old.p90), ("p99", new.p99, old.p99)] {
+        if let (Some(n), Some(o)) = (n, o)
+            && o > 0.0
+            && n > o * ratio
+        {
+            return Some(Verdict::Unhealthy(format!(
+                "{name} duration {n:.0} ms is {:.2}x {}'s {o:.0} ms, above max-duration-ratio {ratio}",
+                n / o,
+                base.label
+            )));
+        }
+    }
+    None
+}
+
+/// Any alarm in ALARM fails the step, whatever the metrics say.
+pub fn alarms(firing: &[String]) -> Option<Verdict> {
+    (!firing.is_empty()).then(|| Verdict::Unhealthy(format!("alarm in ALARM: {}", firing.join(", "))))
+}
+
+/// The step's own window and the rollout so far (every step's window, late data included): unhealthy if
+/// either is; otherwise the step's verdict.
+pub fn combine(step: Verdict, so_far: Verdict) -> Verdict {
+    match (step, so_far) {
+        (Verdict::Unhealthy(why), _) => Verdict::Unhealthy(why),
+        (_, Verdict::Unhealthy(why)) => Verdict::Unhealthy(format!("over the rollout so far: {why}")),
+        (step, _) => step,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn t(max_error_rate: f64, min_invocations: f64) -> Thresholds {
-        Thresholds { max_error_rate, min_invocations, max_extensions: 2 }
+    fn f(invocations: f64, errors: f64) -> Figures {
+        Figures { invocations, errors, throttles: 0.0, p90: Some(100.0), p99: Some(150.0) }
     }
 
-    fn m(invocations: f64, errors: f64) -> Metrics {
-        Metrics { invocations, errors, throttles: 0.0 }
+    fn c() -> Criteria {
+        Criteria {
+            max_error_rate: 0.0,
+            min_invocations: 0.0,
+            error_rate_confidence: None,
+            max_duration_ratio: None,
+            max_throttle_rate: None,
+        }
+    }
+
+    fn old(figures: &Figures) -> Option<Baseline<'_>> {
+        Some(Baseline { label: "version 1", figures })
     }
 
     #[test]
     fn error_rate_at_its_edge() {
-        assert_eq!(judge(&m(100.0, 5.0), &[], &t(0.05, 0.0), 0), Verdict::Healthy);
-        let v = judge(&m(100.0, 6.0), &[], &t(0.05, 0.0), 0);
+        let t = Criteria { max_error_rate: 0.05, ..c() };
+        assert_eq!(judge(&f(100.0, 5.0), None, &t), Verdict::Healthy);
+        let v = judge(&f(100.0, 6.0), None, &t);
         assert!(matches!(&v, Verdict::Unhealthy(r) if r.contains("6.00%") && r.contains("5.00%")), "{v:?}");
-        // Zero tolerance: one error fails.
-        assert!(matches!(judge(&m(1000.0, 1.0), &[], &t(0.0, 0.0), 0), Verdict::Unhealthy(_)));
-        assert_eq!(judge(&m(1000.0, 0.0), &[], &t(0.0, 0.0), 0), Verdict::Healthy);
+        // The default tolerates no error at all.
+        assert!(matches!(judge(&f(1000.0, 1.0), None, &c()), Verdict::Unhealthy(_)));
     }
 
     #[test]
-    fn too_little_traffic_waits_then_passes() {
-        assert!(matches!(judge(&m(9.0, 0.0), &[], &t(0.0, 10.0), 0), Verdict::Wait(_)));
-        assert!(matches!(judge(&m(9.0, 0.0), &[], &t(0.0, 10.0), 1), Verdict::Wait(_)));
-        assert!(matches!(judge(&m(9.0, 0.0), &[], &t(0.0, 10.0), 2), Verdict::PassedOnLowTraffic(_)));
-        assert_eq!(judge(&m(10.0, 0.0), &[], &t(0.0, 10.0), 0), Verdict::Healthy);
-        // No traffic at all and no floor: nothing says it is unhealthy.
-        assert_eq!(judge(&m(0.0, 0.0), &[], &t(0.0, 0.0), 0), Verdict::Healthy);
-        // Errors count even below the floor.
-        assert!(matches!(judge(&m(2.0, 1.0), &[], &t(0.1, 10.0), 0), Verdict::Unhealthy(_)));
+    fn no_traffic_is_never_a_pass() {
+        let v = judge(&Figures::default(), None, &c());
+        assert_eq!(v, Verdict::Inconclusive("no invocation of the new version was measured".into()));
+        let t = Criteria { min_invocations: 10.0, ..c() };
+        assert!(matches!(judge(&f(9.0, 0.0), None, &t), Verdict::Inconclusive(_)));
+        assert_eq!(judge(&f(10.0, 0.0), None, &t), Verdict::Healthy);
+        // Errors fail a step even below the floor.
+        assert!(matches!(judge(&f(2.0, 1.0), None, &t), Verdict::Unhealthy(_)));
     }
 
     #[test]
-    fn an_alarm_fails_whatever_the_metrics() {
-        let v = judge(&m(1000.0, 0.0), &["api-p99".into()], &t(0.1, 0.0), 0);
-        assert_eq!(v, Verdict::Unhealthy("alarm in ALARM: api-p99".into()));
+    fn both_versions_erring_alike_passes_and_a_worse_new_one_fails() {
+        let t = Criteria { max_error_rate: 0.2, error_rate_confidence: Some(0.95), ..c() };
+        let base = f(900.0, 45.0);
+        assert_eq!(judge(&f(100.0, 5.0), old(&base), &t), Verdict::Healthy);
+        let v = judge(&f(300.0, 45.0), old(&base), &t);
+        assert!(matches!(&v, Verdict::Unhealthy(r) if r.contains("above version 1's 5.00%")), "{v:?}");
+        // Comparing needs a baseline with traffic.
+        let v = judge(&f(300.0, 0.0), old(&Figures::default()), &t);
+        assert!(matches!(&v, Verdict::Inconclusive(r) if r.contains("version 1 had fewer")), "{v:?}");
+    }
+
+    #[test]
+    fn a_slower_new_version_fails_on_its_percentiles() {
+        let t = Criteria { max_duration_ratio: Some(1.5), ..c() };
+        let base = f(900.0, 0.0);
+        let slow = Figures { p90: Some(140.0), p99: Some(400.0), ..f(100.0, 0.0) };
+        let v = judge(&slow, old(&base), &t);
+        assert!(
+            matches!(&v, Verdict::Unhealthy(r) if r.starts_with("p99 duration 400 ms is 2.67x")),
+            "{v:?}"
+        );
+        let fine = Figures { p90: Some(140.0), p99: Some(200.0), ..f(100.0, 0.0) };
+        assert_eq!(judge(&fine, old(&base), &t), Verdict::Healthy);
+    }
+
+    #[test]
+    fn throttles_of_the_new_version() {
+        let throttled = Figures { throttles: 30.0, ..f(100.0, 0.0) };
+        let t = Criteria { max_throttle_rate: Some(0.1), ..c() };
+        assert!(matches!(judge(&throttled, None, &t), Verdict::Unhealthy(r) if r.contains("throttled")));
+        let t = Criteria { error_rate_confidence: Some(0.95), ..c() };
+        let v = judge(&throttled, old(&f(900.0, 0.0)), &t);
+        assert!(matches!(&v, Verdict::Unhealthy(r) if r.starts_with("throttled 23.08%")), "{v:?}");
+    }
+
+    #[test]
+    fn alarms_and_the_rollout_so_far() {
+        assert_eq!(alarms(&[]), None);
+        assert_eq!(alarms(&["p99".into()]), Some(Verdict::Unhealthy("alarm in ALARM: p99".into())));
+        let late = Verdict::Unhealthy("error rate".into());
+        assert_eq!(
+            combine(Verdict::Healthy, late.clone()),
+            Verdict::Unhealthy("over the rollout so far: error rate".into())
+        );
+        assert_eq!(combine(late.clone(), Verdict::Healthy), late);
+        let thin = Verdict::Inconclusive("x".into());
+        assert_eq!(combine(thin.clone(), Verdict::Healthy), thin);
     }
 }

@@ -1,40 +1,53 @@
 //! alias-shifter: moves a Lambda alias from its version to a new one step by step (linear, canary,
-//! exponential, all at once or custom weights), judges each step in CloudWatch, and rolls back on failure.
+//! exponential, all at once or custom weights), judges each step's traffic in CloudWatch once it is
+//! complete, against thresholds and against the old version at the same time, and rolls back on failure.
 //!
 //! Trigger: a manual `aws lambda invoke` with a rollout payload (the whole rollout runs in that invocation
 //! if it fits in the time left, and is refused before any change otherwise), or the stack's Step
-//! Functions state machine, which calls it with `{"mode": "start" | "step" | "rollback", ...}` and waits
-//! between steps in a `Wait` state (see [`input`]).
+//! Functions state machine, which calls it with `{"mode": "start" | "step" | "request-approval" |
+//! "approved" | "rollback", ...}` and waits between steps in a `Wait` state; and a person's `{"mode":
+//! "abort" | "promote", ...}` (see [`input`]).
 //!
 //! AWS APIs: `lambda:GetFunctionConfiguration`, `lambda:GetAlias`, `lambda:UpdateAlias` (always
 //! with the `RevisionId` read before), `lambda:PublishVersion` (only with `"publish": true`),
+//! `lambda:InvokeFunction` (only the validation hooks, functions in `HOOK_FUNCTIONS`),
 //! `cloudwatch:GetMetricData`, `cloudwatch:DescribeAlarms` (only with `alarms`), `sns:Publish` (only with
 //! a notification topic).
 //!
-//! Returns the rollout's [`State`]: its status (`succeeded`, `rolled-back`, `left-as-found`, `dry-run`, or
-//! `shifting` between state machine steps), the reason, and a report of every step (weight, times,
-//! invocations, errors, error rate, throttles, alarms, decision). Errors are bad input (the field named,
-//! nothing changed), a rollout too long for one invocation, AWS failures before any change, and a failed
-//! rollback.
+//! Returns the rollout's [`State`]: its status (`succeeded`, `rolled-back`, `left-as-found`, `stopped`,
+//! `dry-run`, or `shifting`, `awaiting-approval`, `baking` between state machine calls), the reason, the
+//! hooks' results and a report of every step (window, new and old versions' figures, decision, reason); a
+//! [`ControlReport`] for `abort` and `promote`. Errors: bad input (the field named, nothing changed), a
+//! state that does not match the alias (`StateMismatch`, nothing changed), a rollout too long for one
+//! invocation, AWS failures before any change, an approval request not sent, and a failed rollback.
 //!
-//! Settings ([`config`]): `ALLOWED_FUNCTIONS` (the functions it may shift; the IAM policy matches),
-//! `NOTIFICATION_TOPIC_ARN` (default topic for reports; a payload's `notification-topic-arn` wins).
-//! Rooms: [`input`], [`schedule`], [`health`] and [`routing`] (pure), [`shift`] (the rollout), [`aws`], [`state`],
-//! [`report`].
+//! Settings ([`config`]): `ALLOWED_FUNCTIONS`, `HOOK_FUNCTIONS`, `NOTIFICATION_TOPIC_ARN`,
+//! `METRIC_PERIOD_SECONDS`. Rooms: [`input`], [`schedule`], [`window`], [`series`], [`health`],
+//! [`stats`], [`marker`] and [`routing`] (pure); [`validate`], [`guard`], [`judge`], [`shift`] and
+//! [`control`] (the rollout); [`aws`]; [`state`]; [`report`].
 
 pub mod aws;
 pub mod config;
+pub mod control;
+pub mod guard;
 pub mod health;
 pub mod input;
+pub mod judge;
+pub mod marker;
 pub mod report;
 pub mod routing;
 pub mod schedule;
+pub mod series;
 pub mod shift;
 pub mod state;
+pub mod stats;
+pub mod validate;
+pub mod window;
 
 use std::time::Duration;
 
 use lambda_runtime::LambdaEvent;
+use serde::Serialize;
 use serde_json::Value;
 use shared::AwsError;
 use shared::edge::{Budget, Internal};
@@ -42,6 +55,7 @@ use shared::events::InvalidEvent;
 use shared::notify::Notifier;
 
 pub use crate::config::Config;
+pub use crate::control::ControlReport;
 pub use crate::input::{Request, Rollout};
 pub use crate::state::{State, Status, StepDecision};
 
@@ -51,17 +65,33 @@ const SAFETY_MARGIN: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct Deps {
     pub lambda: aws_sdk_lambda::Client,
+    /// For the hooks: a hook may run for minutes, longer than any other call may take.
+    pub hooks: aws_sdk_lambda::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub notifier: Notifier,
     pub config: Config,
+    /// For the console links.
+    pub region: String,
 }
 
 impl Deps {
     pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
+        // A hook answers within the state machine step's 300 s; a throttled invoke is tried once more.
+        let hooks = aws_sdk_lambda::config::Builder::from(sdk)
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .operation_attempt_timeout(Duration::from_secs(240))
+                    .build(),
+            )
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+            .build();
         Deps {
             lambda: aws_sdk_lambda::Client::new(sdk),
+            hooks: aws_sdk_lambda::Client::from_conf(hooks),
             cloudwatch: aws_sdk_cloudwatch::Client::new(sdk),
             notifier: Notifier::new(aws_sdk_sns::Client::new(sdk), config.notification_topic_arn.clone()),
+            region: sdk.region().map_or_else(|| "us-east-1".to_owned(), ToString::to_string),
             config,
         }
     }
@@ -71,14 +101,18 @@ impl Deps {
 pub enum Error {
     #[error(transparent)]
     InvalidInput(#[from] InvalidEvent),
+    #[error("a state that does not match the alias: {0}")]
+    StateMismatch(String),
     #[error(
-        "the rollout needs about {needed} s ({steps} step(s) of {step_seconds} s plus a {} s margin) and this invocation has {left} s left: start it with the state machine instead (nothing was changed)",
+        "the rollout needs up to {needed} s ({steps} step(s), each judged once its traffic is complete, plus a {} s margin) and this invocation has {left} s left: start it with the state machine instead (nothing was changed)",
         SAFETY_MARGIN.as_secs()
     )]
-    TooLongForOneInvocation { needed: u64, left: u64, steps: usize, step_seconds: u64 },
+    TooLongForOneInvocation { needed: u64, left: u64, steps: usize },
     #[error(transparent)]
     #[strum(serialize = "AwsApiError")]
     Aws(#[from] AwsError),
+    #[error("the approval request could not be sent: {0}")]
+    ApprovalNotSent(String),
     #[error(
         "rollback failed ({error}) after: {reason}; the alias may still route traffic to the new version"
     )]
@@ -89,32 +123,64 @@ pub enum Error {
 
 shared::error_type!(Error);
 
-pub async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<State, Error> {
+/// What an invocation returns.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Reply {
+    State(Box<State>),
+    Control(ControlReport),
+}
+
+pub async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Reply, Error> {
     let request = Request::parse(&event.payload)?;
     let before = match &request {
-        Request::Step(s) | Request::Rollback(s, _) => Some((s.status, s.steps.len())),
-        Request::Run(_) | Request::Start(_) => None,
+        Request::Step(s)
+        | Request::Rollback(s, _)
+        | Request::RequestApproval(s, _)
+        | Request::Approved(s, _) => Some((s.status, s.steps.len())),
+        _ => None,
     };
+    let shifter = Some(event.context.env_config.function_name.clone())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "<AliasShifterFunction output>".to_owned());
     let mut state = match request {
         Request::Run(r) => run(deps, &r, Budget::from_context(&event.context)).await?,
         Request::Start(r) => shift::start(deps, &r).await?,
         Request::Step(s) => shift::step(deps, *s).await?,
-        Request::Rollback(s, _) if s.is_final() => *s,
-        Request::Rollback(s, why) => shift::rollback(deps, *s, why).await?,
+        Request::Rollback(s, why) => control::rollback(deps, *s, why).await?,
+        Request::RequestApproval(s, token) => control::request_approval(deps, *s, &token, &shifter).await?,
+        Request::Approved(s, approval) => control::approved(deps, *s, &approval).await?,
+        Request::Abort(target, why) => return Ok(Reply::Control(control::abort(deps, &target, &why).await?)),
+        Request::Promote(target) => return Ok(Reply::Control(control::promote(deps, &target).await?)),
     };
     shared::metrics::emit("alias-shifter", &report::Invocation { state: &state, before });
-    if let Some(message) = report::finished(&state) {
+    // A finished state handed back again is not reported again.
+    let newly_final = before.is_none_or(|(status, _)| status.in_progress());
+    if newly_final && let Some(message) = report::finished(&state, &deps.region) {
         let notifier = deps.notifier.to(state.rollout.notification_topic_arn.clone());
         state.notification = Some(notifier.send(&message).await);
         tracing::info!(report = %serde_json::to_string(&state).unwrap_or_default(), "rollout finished");
     }
-    Ok(state)
+    Ok(Reply::State(Box::new(state)))
 }
 
 /// A whole rollout in this invocation: refused before any change if it cannot finish in the time left.
 pub async fn run(deps: &Deps, r: &Rollout, budget: Budget) -> Result<State, Error> {
-    let step_seconds = r.step_seconds();
-    let needed = Duration::from_secs(r.weights.len() as u64 * step_seconds) + SAFETY_MARGIN;
+    if r.approval {
+        return Err(validate::invalid(
+            "approval",
+            "needs the state machine (a person answers between its calls): start it with aws stepfunctions start-execution",
+        ));
+    }
+    let prepared = validate::prepare(deps, r).await?;
+    let timing = window::Timing {
+        period: deps.config.metric_period,
+        timeout: prepared.timeout,
+        metric_delay: r.metric_delay,
+    };
+    let needed =
+        Duration::from_secs(window::rollout_seconds(r.weights.len(), r.interval, r.bake_seconds, &timing))
+            + SAFETY_MARGIN;
     if let Some(left) = budget.remaining()
         && !r.dry_run
         && needed > left
@@ -123,17 +189,39 @@ pub async fn run(deps: &Deps, r: &Rollout, budget: Budget) -> Result<State, Erro
             needed: needed.as_secs(),
             left: left.as_secs(),
             steps: r.weights.len(),
-            step_seconds,
         });
     }
-    let mut state = shift::start(deps, r).await?;
+    let state = shift::begin(deps, r, prepared).await?;
+    drive(
+        state,
+        budget,
+        async |s| shift::step(deps, s).await,
+        async |s, why| control::rollback(deps, s, why).await,
+    )
+    .await
+}
+
+/// Steps a rollout until it ends, sleeping on tokio's clock as each step asks. A step that fails, or an
+/// invocation about to end, rolls the alias back.
+pub async fn drive(
+    mut state: State,
+    budget: Budget,
+    mut step: impl AsyncFnMut(State) -> Result<State, Error>,
+    mut rollback: impl AsyncFnMut(State, String) -> Result<State, Error>,
+) -> Result<State, Error> {
     while !state.is_final() {
         let wait = Duration::from_secs(state.wait_seconds);
         if !budget.has_more_than(wait + SAFETY_MARGIN) {
-            return shift::rollback(deps, state, "ran out of time in this invocation".into()).await;
+            return rollback(state, "ran out of time in this invocation".into()).await;
         }
         tokio::time::sleep(wait).await;
-        state = shift::step(deps, state).await?;
+        state = match step(state.clone()).await {
+            Ok(next) => next,
+            Err(e) => return rollback(state, e.to_string()).await,
+        };
     }
     Ok(state)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,334 +1,364 @@
-//! The rollout against AWS: validate, set weights, judge each step, switch or roll back.
+//! The rollout against AWS: start (hooks, the first weight), judge each step once its traffic is complete,
+//! move on (the next weight, the approval gate, the switch, the bake), or roll back.
 
 use std::collections::HashMap;
 
-use aws_sdk_cloudwatch::types::StateValue;
-use aws_sdk_lambda::types::State as FunctionState;
-use chrono::{DateTime, Utc};
-use shared::AwsError;
-use shared::events::InvalidEvent;
+use chrono::Utc;
+use serde_json::json;
 use tracing::{info, warn};
 
-use crate::aws::{self, Alias, not_found};
-use crate::health::{self, Metrics, Thresholds, Verdict};
+use crate::aws::{self, Change, HookAnswer};
+use crate::control::rollback;
+use crate::guard::{self, Found};
+use crate::health::Verdict;
 use crate::input::Rollout;
-use crate::routing::{Routing, routable_together};
-use crate::state::{State, Status, StepDecision, StepReport};
+use crate::judge;
+use crate::marker::{Control, Marker, Phase};
+use crate::state::{Hook, HookReport, State, Status, StepDecision, StepReport};
+use crate::validate::{self, Prepared};
+use crate::window;
 use crate::{Deps, Error};
 
-/// Extra intervals a step may wait for `min-invocations` before passing on what it saw.
-pub const MAX_EXTENSIONS: u32 = 2;
-
-/// How long a Pending new version is waited for: 30 reads, 2 s apart.
-const PENDING_READS: u32 = 30;
-const PENDING_POLL: std::time::Duration = std::time::Duration::from_secs(2);
-
-fn invalid(field: &str, reason: String) -> Error {
-    Error::InvalidInput(InvalidEvent::new(field, reason))
+/// Why a rollout cannot go on; the caller rolls the alias back with it as the reason.
+#[derive(Debug)]
+pub(crate) enum Halt {
+    Failed(Error),
+    Because(String),
 }
 
-/// Everything that must hold before the first change. Publishes `$LATEST` first when asked (not in a dry
-/// run); returns the state to start from.
-async fn validate(deps: &Deps, r: &Rollout, now: DateTime<Utc>) -> Result<State, Error> {
-    let allowed = &deps.config.allowed_functions;
-    if !allowed.is_empty() && !allowed.iter().any(|f| f == r.function_short_name() || *f == r.function_name) {
-        return Err(invalid(
-            "function-name",
-            format!(
-                "{} is not among the functions this shifter may shift (ALLOWED_FUNCTIONS)",
-                r.function_name
-            ),
-        ));
+impl From<Error> for Halt {
+    fn from(e: Error) -> Self {
+        Halt::Failed(e)
     }
-    match aws::function_configuration(deps, r, None).await {
-        Ok(_) => {}
-        Err(e) if not_found(&e) => {
-            return Err(invalid("function-name", format!("no function {}", r.function_name)));
-        }
-        Err(e) => return Err(e.into()),
+}
+
+impl From<shared::AwsError> for Halt {
+    fn from(e: shared::AwsError) -> Self {
+        Halt::Failed(e.into())
     }
-    let alias = match aws::get_alias(deps, r).await {
-        Ok(a) => a,
-        Err(e) if not_found(&e) => {
-            return Err(invalid(
-                "alias-name",
-                format!("function {} has no alias {}", r.function_name, r.alias_name),
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if !alias.weights.is_empty() {
-        return Err(invalid(
-            "alias-name",
-            format!(
-                "a shift is already in progress on {} (additional version weights {:?}); finish or roll it back first",
-                r.resource(),
-                alias.weights
-            ),
-        ));
-    }
-    let new_version = match (&r.new_version, r.publish && !r.dry_run) {
-        (Some(v), _) => v.clone(),
-        (None, true) => aws::publish_version(deps, r).await?,
-        (None, false) => "$LATEST (to be published)".to_owned(),
-    };
-    if new_version == alias.primary {
-        return Err(invalid(
-            if r.publish { "publish" } else { "new-version" },
-            format!("version {new_version} is already the primary of {}", r.resource()),
-        ));
-    }
-    if !r.publish || !r.dry_run {
-        check_new_version(deps, r, &new_version, &alias).await?;
-    }
-    if !r.alarms.is_empty() {
-        let found = aws::alarm_states(deps, &r.alarms).await?;
-        let missing: Vec<&String> = r.alarms.iter().filter(|a| !found.contains_key(*a)).collect();
-        if !missing.is_empty() {
-            return Err(invalid("alarms", format!("no CloudWatch alarm named {missing:?}")));
+}
+
+impl std::fmt::Display for Halt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Halt::Failed(e) => e.fmt(f),
+            Halt::Because(why) => f.write_str(why),
         }
     }
-    Ok(State {
+}
+
+/// Validates, runs the pre-traffic hook, and sets the first weight (or switches, for `all-at-once`).
+pub async fn start(deps: &Deps, r: &Rollout) -> Result<State, Error> {
+    let prepared = validate::prepare(deps, r).await?;
+    begin(deps, r, prepared).await
+}
+
+/// [`start`] after its read-only checks: the first changes.
+pub async fn begin(deps: &Deps, r: &Rollout, p: Prepared) -> Result<State, Error> {
+    let now = Utc::now();
+    let mut state = State {
         status: Status::Shifting,
         function_name: r.function_name.clone(),
         alias_name: r.alias_name.clone(),
-        new_version,
-        original_version: alias.primary,
-        revision_id: alias.revision_id,
+        new_version: r.new_version.clone().unwrap_or_else(|| "$LATEST (to be published)".to_owned()),
+        original_version: p.alias.primary.clone(),
+        revision_id: p.alias.revision_id.clone(),
+        alias_description: p.alias.description.clone(),
+        timeout_seconds: p.timeout,
         step: 0,
         step_started_at: now,
         extensions: 0,
+        judge_at: None,
         wait_seconds: 0,
+        promote: false,
         started_at: now,
+        weights_started_at: None,
+        switched_at: None,
+        bake_checks: 0,
         finished_at: None,
         reason: None,
         steps: Vec::new(),
+        hooks: Vec::new(),
         rollout: r.clone(),
         notification: None,
-    })
-}
-
-/// The new version exists, is Active (a just-published Pending one is waited for: its function's VPC or
-/// SnapStart set-up), and can share the alias with the primary.
-async fn check_new_version(deps: &Deps, r: &Rollout, new_version: &str, alias: &Alias) -> Result<(), Error> {
-    let mut pending_reads = 0;
-    let new = loop {
-        let c = match aws::function_configuration(deps, r, Some(new_version)).await {
-            Ok(c) => c,
-            Err(e) if not_found(&e) => {
-                return Err(invalid(
-                    "new-version",
-                    format!("function {} has no version {new_version}", r.function_name),
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if c.state() != Some(&FunctionState::Pending) || pending_reads >= PENDING_READS {
-            break c;
-        }
-        pending_reads += 1;
-        tokio::time::sleep(PENDING_POLL).await;
     };
-    if let Some(state) = new.state().filter(|s| **s != FunctionState::Active) {
-        let why = new.state_reason().map(|r| format!(" ({r})")).unwrap_or_default();
-        return Err(invalid(
-            "new-version",
-            format!("version {new_version} is {}, not Active{why}", state.as_str()),
-        ));
-    }
-    let old = aws::function_configuration(deps, r, Some(&alias.primary)).await?;
-    routable_together(new_version, &Routing::of(&new), &Routing::of(&old))
-        .map_err(|why| invalid("new-version", why))
-}
-
-/// Validates and sets the first weight (or switches at once, for `all-at-once`).
-pub async fn start(deps: &Deps, r: &Rollout) -> Result<State, Error> {
-    let now = Utc::now();
-    let mut state = validate(deps, r, now).await?;
     if r.dry_run {
         state.status = Status::DryRun;
         state.finished_at = Some(now);
         state.reason = Some(format!(
-            "would route {:?} of {} to version {} ({} s per step), then make it the primary",
+            "would route {:?} of {} to version {} ({} s per weight, judged once its traffic is complete: up to {} s later), then make it the primary",
             r.weights,
             r.resource(),
             state.new_version,
-            r.step_seconds()
+            r.interval,
+            window::rollout_seconds(1, 0, 0, &state.timing(deps.config.metric_period))
         ));
         return Ok(state);
     }
+    if r.publish {
+        let version = aws::publish_version(deps, r).await?;
+        if version == p.alias.primary {
+            return Err(validate::invalid(
+                "publish",
+                format!("$LATEST is unchanged since version {version}, the primary of {}", r.resource()),
+            ));
+        }
+        let new = validate::check_new_version(deps, r, &version, &p.primary).await?;
+        let timeout = u32::try_from(new.timeout().unwrap_or(3)).unwrap_or(900);
+        state.timeout_seconds = state.timeout_seconds.max(timeout);
+        state.new_version = version;
+    }
     info!(function = %r.function_name, alias = %r.alias_name, from = %state.original_version, to = %state.new_version, weights = ?r.weights, "shift starting");
+    if let Some(hook) = r.pre_traffic_function.clone()
+        && let Err(why) = run_hook(deps, &mut state, Hook::PreTraffic, &hook).await
+    {
+        state.status = Status::Stopped;
+        state.finished_at = Some(Utc::now());
+        state.reason = Some(why);
+        return Ok(state);
+    }
     match advance(deps, &mut state).await {
         Ok(()) => Ok(state),
-        Err(e) => rollback(deps, state, format!("{e}")).await,
+        Err(e) => rollback(deps, state, e.to_string()).await,
+    }
+}
+
+/// Invokes a hook with the rollout; `Err` with the reason when it failed (or could not be invoked).
+async fn run_hook(deps: &Deps, state: &mut State, hook: Hook, function: &str) -> Result<(), String> {
+    let payload = json!({
+        "hook": hook, "function-name": state.function_name, "alias-name": state.alias_name,
+        "new-version": state.new_version, "original-version": state.original_version, "rollout": state.rollout,
+    });
+    let answer = aws::invoke_hook(deps, function, &payload).await;
+    let (passed, detail) = match answer {
+        Ok(HookAnswer::Passed) => (true, None),
+        Ok(HookAnswer::Failed(why)) => (false, Some(why)),
+        Err(e) => (false, Some(e.to_string())),
+    };
+    info!(function = %state.function_name, alias = %state.alias_name, hook = <&str>::from(hook), hook_function = %function, passed, "hook ran");
+    state.hooks.push(HookReport { hook, function: function.to_owned(), passed, detail: detail.clone() });
+    if passed {
+        Ok(())
+    } else {
+        Err(format!("{} hook {function} failed: {}", <&str>::from(hook), detail.unwrap_or_default()))
     }
 }
 
 /// Sets the weight at `state.step`, or switches the primary when the weights are done.
-async fn advance(deps: &Deps, state: &mut State) -> Result<(), AwsError> {
+async fn advance(deps: &Deps, state: &mut State) -> Result<(), Halt> {
     let r = state.rollout.clone();
     let now = Utc::now();
-    match state.current_weight() {
-        Some(w) => {
-            let weights = HashMap::from([(state.new_version.clone(), w)]);
-            state.revision_id = aws::update_alias(deps, &r, None, weights, Some(&state.revision_id)).await?;
-            info!(function = %r.function_name, alias = %r.alias_name, version = %state.new_version, weight = w, "weight set");
-            state.step_started_at = now;
-            state.extensions = 0;
-            state.wait_seconds = r.step_seconds();
-        }
-        None => {
-            state.revision_id = aws::update_alias(
-                deps,
-                &r,
-                Some(&state.new_version),
-                HashMap::new(),
-                Some(&state.revision_id),
-            )
-            .await?;
-            info!(function = %r.function_name, alias = %r.alias_name, version = %state.new_version, "primary switched");
-            state.steps.push(StepReport {
-                step: state.steps.iter().filter(|s| s.decision != StepDecision::Wait).count() + 1,
-                weight: 1.0,
-                started_at: now,
-                checked_at: None,
-                metrics: None,
-                error_rate: None,
-                alarms_in_alarm: Vec::new(),
-                decision: StepDecision::Switched,
-                reason: None,
-            });
-            state.status = Status::Succeeded;
-            state.finished_at = Some(now);
-            state.wait_seconds = 0;
-        }
-    }
+    let Some(w) = state.current_weight() else { return switch(deps, state).await };
+    let marker = state.marker().to_string();
+    let change = Change {
+        weights: Some(HashMap::from([(state.new_version.clone(), w)])),
+        description: Some(&marker),
+        ..Change::default()
+    };
+    state.revision_id =
+        aws::update_alias(deps, &r.function_name, &r.alias_name, change, &state.revision_id).await?;
+    info!(function = %r.function_name, alias = %r.alias_name, version = %state.new_version, weight = w, "weight set");
+    state.step_started_at = now;
+    state.weights_started_at.get_or_insert(now);
+    state.extensions = 0;
+    schedule(deps, state, now);
     Ok(())
 }
 
-/// Judges the current step and moves on: the next weight, the switch, another interval, or a rollback.
+/// When the next judgement is due, and how long the state machine waits for it.
+fn schedule(deps: &Deps, state: &mut State, now: chrono::DateTime<Utc>) {
+    let at = judge::judge_at(state, deps.config.metric_period);
+    state.judge_at = Some(at);
+    state.wait_seconds = window::wait_seconds(now, at);
+}
+
+/// The new version becomes the primary; then the post-traffic hook and the bake, if any.
+async fn switch(deps: &Deps, state: &mut State) -> Result<(), Halt> {
+    let r = state.rollout.clone();
+    let now = Utc::now();
+    let judged_after = r.bake_seconds > 0 || r.post_traffic_function.is_some();
+    let marker = Marker { phase: Phase::Baking, ..state.marker() }.to_string();
+    let description = if judged_after { marker.as_str() } else { state.alias_description.as_str() };
+    let change = Change {
+        primary: Some(&state.new_version),
+        weights: Some(HashMap::new()),
+        description: Some(description),
+    };
+    state.revision_id =
+        aws::update_alias(deps, &r.function_name, &r.alias_name, change, &state.revision_id).await?;
+    info!(function = %r.function_name, alias = %r.alias_name, version = %state.new_version, "primary switched");
+    state.status = Status::Baking;
+    state.switched_at = Some(now);
+    state.steps.push(StepReport {
+        step: state.switch_step(),
+        weight: 1.0,
+        started_at: now,
+        window: None,
+        judged_at: None,
+        new: None,
+        old: None,
+        alarms_in_alarm: Vec::new(),
+        decision: StepDecision::Switched,
+        reason: state.promote.then(|| "promoted by request".to_owned()),
+    });
+    state.extensions = 0;
+    if let Some(hook) = r.post_traffic_function.clone()
+        && let Err(why) = run_hook(deps, state, Hook::PostTraffic, &hook).await
+    {
+        return Err(Halt::Because(why));
+    }
+    if r.bake_seconds > 0 {
+        schedule(deps, state, now);
+        return Ok(());
+    }
+    finish(deps, state, judged_after).await
+}
+
+/// The rollout succeeded: the alias's own description back, if the shift's mark is still on it.
+async fn finish(deps: &Deps, state: &mut State, marked: bool) -> Result<(), Halt> {
+    if marked {
+        let change = Change { description: Some(&state.alias_description), ..Change::default() };
+        state.revision_id =
+            aws::update_alias(deps, &state.function_name, &state.alias_name, change, &state.revision_id)
+                .await?;
+    }
+    state.status = Status::Succeeded;
+    state.finished_at = Some(Utc::now());
+    state.wait_seconds = 0;
+    state.judge_at = None;
+    Ok(())
+}
+
+/// Judges the current step (or bake check) once its traffic is complete, and moves on.
 pub async fn step(deps: &Deps, mut state: State) -> Result<State, Error> {
     if state.is_final() {
         return Ok(state);
     }
-    let r = state.rollout.clone();
-    let alias = match aws::get_alias(deps, &r).await {
-        Ok(a) => a,
-        Err(e) => return rollback(deps, state, e.to_string()).await,
-    };
-    if alias.revision_id != state.revision_id {
-        let why = format!(
-            "{} changed since this shift set it (revision {} expected, {} found): primary {}, weights {:?}",
-            r.resource(),
-            state.revision_id,
-            alias.revision_id,
-            alias.primary,
-            alias.weights
-        );
-        return rollback(deps, state, why).await;
+    if state.status == Status::AwaitingApproval {
+        return Err(validate::invalid("state.status", "awaiting approval: answer the approval request"));
     }
-    let checked_at = Utc::now();
-    let (metrics, alarms) = match observe(deps, &state, checked_at).await {
-        Ok(seen) => seen,
-        Err(e) => return rollback(deps, state, e.to_string()).await,
-    };
-    let thresholds = Thresholds {
-        max_error_rate: r.max_error_rate,
-        min_invocations: if r.health_check { r.min_invocations } else { 0.0 },
-        max_extensions: MAX_EXTENSIONS,
-    };
-    // Without a health check `observe` read no metrics: only the alarms can fail the step.
-    let verdict = health::judge(&metrics, &alarms, &thresholds, state.extensions);
-    let (decision, reason) = match &verdict {
-        Verdict::Healthy if !r.health_check && r.alarms.is_empty() => (StepDecision::NotChecked, None),
-        Verdict::Healthy => (StepDecision::Healthy, None),
-        Verdict::Unhealthy(why) => (StepDecision::Unhealthy, Some(why.clone())),
-        Verdict::Wait(why) => (StepDecision::Wait, Some(why.clone())),
-        Verdict::PassedOnLowTraffic(why) => (StepDecision::PassedOnLowTraffic, Some(why.clone())),
-    };
-    info!(function = %r.function_name, alias = %r.alias_name, weight = ?state.current_weight(), ?verdict, invocations = metrics.invocations, errors = metrics.errors, "step judged");
-    state.steps.push(StepReport {
-        step: state.step + 1,
-        weight: state.current_weight().unwrap_or(1.0),
-        started_at: state.step_started_at,
-        checked_at: Some(checked_at),
-        error_rate: metrics.error_rate(),
-        metrics: r.health_check.then_some(metrics),
-        alarms_in_alarm: alarms,
-        decision,
-        reason,
-    });
-    match verdict {
-        Verdict::Unhealthy(why) => rollback(deps, state, why).await,
-        Verdict::Wait(_) => {
-            state.extensions += 1;
-            state.wait_seconds = r.interval.max(1);
-            Ok(state)
+    match guard::check(deps, &state).await? {
+        Found::AsLeft(_) => {}
+        Found::Request(alias, Control::Promote) => {
+            info!(function = %state.function_name, alias = %state.alias_name, "promotion requested");
+            state.revision_id = alias.revision_id;
+            state.promote = true;
         }
-        Verdict::Healthy | Verdict::PassedOnLowTraffic(_) => {
-            state.step += 1;
-            match advance(deps, &mut state).await {
-                Ok(()) => Ok(state),
-                Err(e) => rollback(deps, state, e.to_string()).await,
-            }
+        Found::Request(_, Control::Abort(why)) => {
+            return rollback(deps, state, format!("aborted: {why}")).await;
+        }
+        Found::Changed(alias) => {
+            let why = format!(
+                "{} changed since this shift set it (revision {} expected, {} found): primary {}, weights {:?}",
+                state.rollout.resource(),
+                state.revision_id,
+                alias.revision_id,
+                alias.primary,
+                alias.weights
+            );
+            return rollback(deps, state, why).await;
         }
     }
-}
-
-/// The new version's metrics behind the alias since the step started, and the alarms in ALARM.
-async fn observe(deps: &Deps, state: &State, now: DateTime<Utc>) -> Result<(Metrics, Vec<String>), AwsError> {
-    let r = &state.rollout;
-    let metrics = if r.health_check {
-        aws::version_metrics(deps, r, &state.new_version, state.step_started_at, now).await?
-    } else {
-        Metrics::default()
-    };
-    let alarms = if r.alarms.is_empty() {
-        Vec::new()
-    } else {
-        let states = aws::alarm_states(deps, &r.alarms).await?;
-        r.alarms.iter().filter(|a| states.get(*a) == Some(&StateValue::Alarm)).cloned().collect()
-    };
-    Ok((metrics, alarms))
-}
-
-/// Puts the alias back on the original version with no additional weights, if it still routes to the new
-/// version as this rollout left it; a change someone else made is left alone and reported.
-pub async fn rollback(deps: &Deps, mut state: State, reason: String) -> Result<State, Error> {
-    let r = state.rollout.clone();
-    warn!(function = %r.function_name, alias = %r.alias_name, reason = %reason, "rolling back");
-    state.finished_at = Some(Utc::now());
-    state.wait_seconds = 0;
-    let failed = |error: AwsError| Error::RollbackFailed { reason: reason.clone(), error };
-    let alias = aws::get_alias(deps, &r).await.map_err(failed)?;
-    let ours =
-        alias.primary == state.original_version && alias.weights.keys().all(|v| *v == state.new_version);
-    let switched_by_us = alias.primary == state.new_version
-        && alias.weights.is_empty()
-        && alias.revision_id == state.revision_id;
-    if !(ours || switched_by_us) {
-        state.status = Status::LeftAsFound;
-        state.reason = Some(format!(
-            "{reason}; {} now has primary {} and weights {:?}, which this rollout did not set: left as found",
-            r.resource(),
-            alias.primary,
-            alias.weights
-        ));
+    let now = Utc::now();
+    if let Some(at) = state.judge_at.filter(|at| now < *at) {
+        // Called before the traffic is complete (an early or repeated call): nothing to judge yet.
+        state.wait_seconds = window::wait_seconds(now, at);
         return Ok(state);
     }
-    if alias.primary != state.original_version || !alias.weights.is_empty() {
-        state.revision_id = aws::update_alias(
-            deps,
-            &r,
-            Some(&state.original_version),
-            HashMap::new(),
-            Some(&alias.revision_id),
-        )
-        .await
-        .map_err(failed)?;
+    let judged = match judge::judge(deps, &state, now).await {
+        Ok(j) => j,
+        Err(e) => return rollback(deps, state, e.to_string()).await,
+    };
+    let r = &state.rollout;
+    info!(function = %r.function_name, alias = %r.alias_name, status = <&str>::from(state.status), step = judged.report.step, verdict = ?judged.verdict, new = ?judged.report.new, old = ?judged.report.old, "step judged");
+    state.steps.push(judged.report);
+    let result = match (state.status, judged.verdict) {
+        (_, Verdict::Unhealthy(why)) => return rollback(deps, state, why).await,
+        (_, Verdict::Inconclusive(why)) => inconclusive(deps, &mut state, why, now).await,
+        (Status::Baking, Verdict::Healthy) => baked(deps, &mut state, now).await,
+        (_, Verdict::Healthy) => passed(deps, &mut state).await,
+    };
+    match result {
+        Ok(()) => Ok(state),
+        Err(e) => rollback(deps, state, e.to_string()).await,
     }
-    state.status = Status::RolledBack;
-    state.reason = Some(reason);
-    info!(function = %r.function_name, alias = %r.alias_name, version = %state.original_version, "rolled back");
-    Ok(state)
+}
+
+/// A weight passed: the next one, the approval gate, or the switch.
+async fn passed(deps: &Deps, state: &mut State) -> Result<(), Halt> {
+    let last = state.step + 1 >= state.rollout.weights.len() || state.promote;
+    if last && state.rollout.approval && !state.promote {
+        pause(state, "approval before the switch".to_owned());
+        return Ok(());
+    }
+    state.step = if last { state.rollout.weights.len() } else { state.step + 1 };
+    advance(deps, state).await
+}
+
+/// Too little traffic: another interval, or a person's decision, or a rollback. Intermediate bake checks
+/// just go on: only the bake as a whole must have traffic.
+async fn inconclusive(
+    deps: &Deps,
+    state: &mut State,
+    why: String,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), Halt> {
+    let r = &state.rollout;
+    let (_, last_check) = window::bake_check_end(
+        state.switched_at.unwrap_or(now),
+        r.interval,
+        r.bake_seconds,
+        state.bake_checks + 1,
+    );
+    if state.status == Status::Baking && !last_check {
+        return baked(deps, state, now).await;
+    }
+    if state.extensions < r.max_extensions {
+        state.extensions += 1;
+        schedule(deps, state, now);
+        return Ok(());
+    }
+    if r.approval {
+        pause(state, format!("inconclusive after {} extra interval(s): {why}", state.extensions));
+        return Ok(());
+    }
+    Err(Halt::Because(format!("inconclusive after {} extra interval(s): {why}", state.extensions)))
+}
+
+fn pause(state: &mut State, why: String) {
+    warn!(function = %state.function_name, alias = %state.alias_name, reason = %why, "waiting for approval");
+    state.status = Status::AwaitingApproval;
+    state.reason = Some(format!("waiting for {why}"));
+    state.wait_seconds = 0;
+    state.judge_at = None;
+}
+
+/// A bake check passed: the next one, or the end of the rollout.
+async fn baked(deps: &Deps, state: &mut State, now: chrono::DateTime<Utc>) -> Result<(), Halt> {
+    let r = &state.rollout;
+    let (_, last) = window::bake_check_end(
+        state.switched_at.unwrap_or(now),
+        r.interval,
+        r.bake_seconds,
+        state.bake_checks + 1,
+    );
+    state.bake_checks += 1;
+    if last {
+        return finish(deps, state, true).await;
+    }
+    state.extensions = 0;
+    schedule(deps, state, now);
+    Ok(())
+}
+
+/// A person approved: the switch (or the next weight, after an inconclusive pause), or, in a bake, the end.
+pub(crate) async fn proceed(deps: &Deps, state: &mut State) -> Result<(), Halt> {
+    state.reason = None;
+    if state.switched_at.is_some() {
+        state.status = Status::Baking;
+        return finish(deps, state, true).await;
+    }
+    state.status = Status::Shifting;
+    state.step = (state.step + 1).min(state.rollout.weights.len());
+    advance(deps, state).await
 }

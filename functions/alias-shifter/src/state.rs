@@ -4,22 +4,38 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::notify::Notification;
 
-use crate::health::Metrics;
+use crate::health::Figures;
 use crate::input::Rollout;
+use crate::marker::{Marker, Phase};
+use crate::window::{Timing, Window};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Status {
     /// A weight is set; the next call judges it after `wait-seconds`.
     Shifting,
-    /// The new version is the alias's primary, with no additional weights.
+    /// Paused for a person: the approval gate before the switch, or a step that stayed inconclusive.
+    AwaitingApproval,
+    /// The new version is the primary and is judged until the bake time is over.
+    Baking,
+    /// The new version is the alias's primary, with no additional weights, and passed its bake.
     Succeeded,
     /// The alias is back on the original version with no additional weights; `reason` says why.
     RolledBack,
     /// Someone else changed the alias mid-way: nothing was done to it; `reason` says what was found.
     LeftAsFound,
+    /// Stopped before any traffic moved (the pre-traffic hook failed): the alias is as it was.
+    Stopped,
     /// Validated and planned; nothing changed.
     DryRun,
+}
+
+impl Status {
+    /// A rollout under way: more calls will come.
+    pub fn in_progress(self) -> bool {
+        matches!(self, Status::Shifting | Status::AwaitingApproval | Status::Baking)
+    }
 }
 
 /// What a step's check decided.
@@ -29,35 +45,63 @@ pub enum Status {
 pub enum StepDecision {
     Healthy,
     Unhealthy,
-    /// Too little traffic yet: held another interval.
-    Wait,
-    /// Too little traffic, out of extensions: passed on what was seen.
-    PassedOnLowTraffic,
+    /// Too little to judge (no traffic is never a pass): held another interval, paused for approval, or
+    /// rolled back once out of extensions.
+    Inconclusive,
     /// Neither a health check nor alarms: nothing to judge.
     NotChecked,
-    /// The final step: the new version became the primary.
+    /// Waiting for a person's approval.
+    AwaitingApproval,
+    /// A person approved: the rollout goes on.
+    Approved,
+    /// The new version became the primary.
     Switched,
 }
 
-/// One step of the report.
+/// One step of the report: a weight's judgement, the approval, the switch, or a check of the bake.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct StepReport {
-    /// 1-based; the switch of the primary is the last step, with weight 1.
+    /// 1-based; the switch and the bake's checks have the number after the last weight's.
     pub step: usize,
     pub weight: f64,
     pub started_at: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub checked_at: Option<DateTime<Utc>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub metrics: Option<Metrics>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_rate: Option<f64>,
+    /// The traffic judged: invocations that started in `[from, to)`, read at `judged-at` or later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<Window>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judged_at: Option<DateTime<Utc>>,
+    /// The new version in the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new: Option<Figures>,
+    /// The original version in the same window; in the bake, the original version before the switch (during
+    /// the weighted steps, or the alias before the shift when there were none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old: Option<Figures>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alarms_in_alarm: Vec<String>,
     pub decision: StepDecision,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum Hook {
+    PreTraffic,
+    PostTraffic,
+}
+
+/// A validation hook's run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct HookReport {
+    pub hook: Hook,
+    pub function: String,
+    pub passed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,32 +114,86 @@ pub struct State {
     /// The alias's primary version when the rollout started; rollbacks return to it.
     pub original_version: String,
     /// The alias's revision after this rollout's last change: any other value means someone else changed
-    /// it.
+    /// it (or asked for an abort or a promotion).
     pub revision_id: String,
+    /// The alias's own description, put back when the rollout ends.
+    #[serde(default)]
+    pub alias_description: String,
+    /// The longer `Timeout` of the two versions, in seconds: how long an invocation's metrics may lag.
+    pub timeout_seconds: u32,
     /// Index in `rollout.weights` of the weight being observed.
     pub step: usize,
     pub step_started_at: DateTime<Utc>,
-    /// Extra intervals the current step waited for traffic.
+    /// Extra intervals the current step (or the bake) waited for enough traffic.
     pub extensions: u32,
+    /// When the current step (or bake check) can be judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge_at: Option<DateTime<Utc>>,
     /// How long the state machine waits before the next call.
     pub wait_seconds: u64,
+    /// A person asked to finish after the current step passes.
+    #[serde(default)]
+    pub promote: bool,
     pub started_at: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// When the first weight was set: the rollout so far is judged from there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_started_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switched_at: Option<DateTime<Utc>>,
+    /// Checks of the bake made so far.
+    #[serde(default)]
+    pub bake_checks: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<DateTime<Utc>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub steps: Vec<StepReport>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<HookReport>,
     pub rollout: Rollout,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notification: Option<Notification>,
 }
 
 impl State {
     pub fn is_final(&self) -> bool {
-        self.status != Status::Shifting
+        !self.status.in_progress()
     }
 
     pub fn current_weight(&self) -> Option<f64> {
         self.rollout.weights.get(self.step).copied()
+    }
+
+    /// The shift's id in its mark: its start, to the millisecond.
+    pub fn shift_id(&self) -> String {
+        self.started_at.format("%Y%m%dT%H%M%S%.3fZ").to_string()
+    }
+
+    /// Where this state says the shift stands.
+    pub fn phase(&self) -> Phase {
+        match self.switched_at {
+            Some(_) => Phase::Baking,
+            None => Phase::Weight { step: self.step, of: self.rollout.weights.len() },
+        }
+    }
+
+    /// The mark this state expects on its alias.
+    pub fn marker(&self) -> Marker {
+        Marker {
+            shift: self.shift_id(),
+            from: self.original_version.clone(),
+            to: self.new_version.clone(),
+            phase: self.phase(),
+            control: None,
+        }
+    }
+
+    pub fn timing(&self, period: u32) -> Timing {
+        Timing { period, timeout: self.timeout_seconds, metric_delay: self.rollout.metric_delay }
+    }
+
+    /// The step number the switch and the bake report under.
+    pub fn switch_step(&self) -> usize {
+        self.rollout.weights.len() + 1
     }
 }

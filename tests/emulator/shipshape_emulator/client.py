@@ -253,6 +253,15 @@ class Emulator:
         """The ARN of an execution role for Lambda functions, created if need be."""
         return self.control("POST", "/iam/role", {"name": name})["arn"]
 
+    def traffic(self, function: str, alias: str, **spec: Any) -> dict[str, Any]:
+        """Traffic through an alias as Lambda serves and reports it (rate, lag_ms, versions, seed; see
+        ``extensions.lambda_traffic``); ``rate=0`` stops it."""
+        return self.control("POST", "/lambda/traffic", {"function": function, "alias": alias, **spec})
+
+    def answer(self, function: str, **spec: Any) -> dict[str, Any]:
+        """How ``Invoke`` of `function` answers: ``error=...`` (a function error) or ``result=...``."""
+        return self.control("POST", "/lambda/invoke", {"function": function, **spec})
+
     def reset(self) -> None:
         """Everything back to the start: moto's state, the extensions', the call counts and the faults."""
         urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")).close()

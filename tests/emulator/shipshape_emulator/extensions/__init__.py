@@ -21,12 +21,14 @@ from typing import Any, Callable, Mapping, Protocol
 from . import (
     autoscaling,
     autoscaling_listing,
+    cloudwatch_reads,
     ecs_agent,
     ecs_attributes,
     ecs_draining,
     ecs_listing,
     iam_role,
     lambda_alias,
+    lambda_traffic,
     terminations,
 )
 
@@ -56,3 +58,5 @@ ALL: list[Extension] = [
     iam_role,
     terminations,
 ]
+# Traffic through Lambda aliases, read back from CloudWatch as AWS answers (the alias-shifter's tests).
+ALL += [cloudwatch_reads, lambda_traffic]

@@ -74,6 +74,13 @@ def update_alias(self: LambdaResponse) -> TYPE_RESPONSE:
             "The Revision Id provided does not match the latest Revision Id. Call the GetAlias API to retrieve "
             "the latest Revision Id"
         )
+    description = params.get("Description")
+    if description is not None and len(description) > 256:
+        # "Description ... Length Constraints: Minimum length of 0. Maximum length of 256."
+        raise InvalidParameterValueException(
+            "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have "
+            "length less than or equal to 256"
+        )
     primary = params.get("FunctionVersion") or alias.function_version
     routing = params.get("RoutingConfig")
     _check_routing(self.backend, function_name, primary, routing if routing is not None else alias.routing_config)

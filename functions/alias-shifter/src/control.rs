@@ -1,0 +1,270 @@
+//! Ending a shift early: the rollback (on any failure), and what a person asks for: abort, promote, and
+//! the answer at the approval gate.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use serde::Serialize;
+use serde_json::Value;
+use shared::notify::Notification;
+use tracing::{info, warn};
+
+use crate::aws::{self, Change};
+use crate::guard::{self, Found};
+use crate::input::Target;
+use crate::marker::{Control, Marker, Phase};
+use crate::report;
+use crate::shift::proceed;
+use crate::state::{State, Status, StepDecision, StepReport};
+use crate::validate::{check_allowed, invalid};
+use crate::{Deps, Error};
+
+/// Puts the alias back on the original version with no additional weights and its own description, if it
+/// still routes as this shift left it; a change someone else made is left as found (only the shift's mark
+/// is taken off). The state must be this shift's: the mark on the alias vouches for its versions.
+pub async fn rollback(deps: &Deps, mut state: State, reason: String) -> Result<State, Error> {
+    if state.is_final() {
+        return Ok(state);
+    }
+    guard::check_fields(deps, &state)?;
+    let r = state.rollout.clone();
+    warn!(function = %r.function_name, alias = %r.alias_name, reason = %reason, "rolling back");
+    state.finished_at = Some(Utc::now());
+    state.wait_seconds = 0;
+    state.judge_at = None;
+    let failed = |error| Error::RollbackFailed { reason: reason.clone(), error };
+    let alias = aws::get_alias(deps, &r.function_name, &r.alias_name).await.map_err(failed)?;
+    let marker = guard::this_shift(&state, &alias);
+    let untouched = alias.primary == state.original_version && alias.weights.is_empty();
+    if marker.is_none() {
+        if untouched && Marker::parse(&alias.description).is_none() {
+            // The shift failed before its first change: nothing to undo.
+            state.status = Status::RolledBack;
+            state.reason = Some(reason);
+            return Ok(state);
+        }
+        return Err(Error::StateMismatch(format!(
+            "{} does not carry this shift's mark (its description: {:?}): the state is forged, or someone else took the alias over; nothing was changed",
+            r.resource(),
+            alias.description
+        )));
+    }
+    let weighted =
+        alias.primary == state.original_version && alias.weights.keys().all(|v| *v == state.new_version);
+    let switched = marker.as_ref().is_some_and(|m| m.phase == Phase::Baking)
+        && alias.primary == state.new_version
+        && alias.weights.is_empty();
+    let change = if weighted || switched {
+        Change {
+            primary: Some(&state.original_version),
+            weights: Some(HashMap::new()),
+            description: Some(&state.alias_description),
+        }
+    } else {
+        // Not ours to move any more: take the mark off, leave the routing as found.
+        Change { description: Some(&state.alias_description), ..Change::default() }
+    };
+    state.revision_id = aws::update_alias(deps, &r.function_name, &r.alias_name, change, &alias.revision_id)
+        .await
+        .map_err(failed)?;
+    if weighted || switched {
+        state.status = Status::RolledBack;
+        state.reason = Some(reason);
+        info!(function = %r.function_name, alias = %r.alias_name, version = %state.original_version, "rolled back");
+    } else {
+        state.status = Status::LeftAsFound;
+        state.reason = Some(format!(
+            "{reason}; {} now has primary {} and weights {:?}, which this rollout did not set: left as found",
+            r.resource(),
+            alias.primary,
+            alias.weights
+        ));
+    }
+    Ok(state)
+}
+
+/// What a person's `abort` or `promote` did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ControlReport {
+    pub action: &'static str,
+    pub function_name: String,
+    pub alias_name: String,
+    /// The shift's mark, as the alias now carries it.
+    pub shift: String,
+    pub primary: String,
+    pub weights: HashMap<String, f64>,
+    /// Whether this call changed the alias (a repeated request changes nothing).
+    pub changed: bool,
+    pub note: String,
+}
+
+async fn marked(deps: &Deps, target: &Target) -> Result<(aws::Alias, Marker), Error> {
+    check_allowed(deps, "function-name", &target.function_name)?;
+    let alias = aws::get_alias(deps, &target.function_name, &target.alias_name).await?;
+    let Some(marker) = Marker::parse(&alias.description) else {
+        return Err(invalid(
+            "alias-name",
+            format!(
+                "no shift is in progress on {}:{} (its description carries no alias-shifter mark)",
+                target.function_name, target.alias_name
+            ),
+        ));
+    };
+    Ok((alias, marker))
+}
+
+/// Rolls the alias back now: every request to the original version (the mark says which), and the
+/// request noted in the mark, so that the running shift ends rolled back at its next check.
+pub async fn abort(deps: &Deps, target: &Target, reason: &str) -> Result<ControlReport, Error> {
+    let (alias, marker) = marked(deps, target).await?;
+    let report = |alias: &aws::Alias, description: &str, changed| ControlReport {
+        action: "abort",
+        function_name: target.function_name.clone(),
+        alias_name: target.alias_name.clone(),
+        shift: description.to_owned(),
+        primary: alias.primary.clone(),
+        weights: alias.weights.clone(),
+        changed,
+        note: format!(
+            "all traffic is on version {}; the shift ends rolled back at its next check",
+            marker.from
+        ),
+    };
+    if matches!(marker.control, Some(Control::Abort(_))) {
+        return Ok(report(&alias, &alias.description, false));
+    }
+    let ours = match marker.phase {
+        Phase::Weight { .. } => alias.primary == marker.from && alias.weights.keys().all(|v| *v == marker.to),
+        Phase::Baking => alias.primary == marker.to && alias.weights.is_empty(),
+    };
+    if !ours {
+        return Err(invalid(
+            "alias-name",
+            format!(
+                "{}:{} routes to {} with weights {:?}, not as its shift left it: nothing was changed",
+                target.function_name, target.alias_name, alias.primary, alias.weights
+            ),
+        ));
+    }
+    let description = marker.with(Control::Abort(reason.to_owned()));
+    let change = Change {
+        primary: Some(&marker.from),
+        weights: Some(HashMap::new()),
+        description: Some(&description),
+    };
+    aws::update_alias(deps, &target.function_name, &target.alias_name, change, &alias.revision_id).await?;
+    warn!(function = %target.function_name, alias = %target.alias_name, reason, "abort requested: traffic back on the original version");
+    let now = aws::Alias { primary: marker.from.clone(), weights: HashMap::new(), ..alias };
+    Ok(report(&now, &description, true))
+}
+
+/// Asks the running shift to finish after its current step passes (skipping the remaining weights and the
+/// approval gate; the bake still runs).
+pub async fn promote(deps: &Deps, target: &Target) -> Result<ControlReport, Error> {
+    let (alias, marker) = marked(deps, target).await?;
+    if marker.phase == Phase::Baking {
+        return Err(invalid(
+            "alias-name",
+            "the new version is already the primary (baking): nothing to promote",
+        ));
+    }
+    if matches!(marker.control, Some(Control::Abort(_))) {
+        return Err(invalid("alias-name", "an abort was already requested"));
+    }
+    let changed = marker.control.is_none();
+    let description = marker.with(Control::Promote);
+    if changed {
+        let change = Change { description: Some(&description), ..Change::default() };
+        aws::update_alias(deps, &target.function_name, &target.alias_name, change, &alias.revision_id)
+            .await?;
+        info!(function = %target.function_name, alias = %target.alias_name, "promotion requested");
+    }
+    Ok(ControlReport {
+        action: "promote",
+        function_name: target.function_name.clone(),
+        alias_name: target.alias_name.clone(),
+        shift: description,
+        primary: alias.primary,
+        weights: alias.weights,
+        changed,
+        note: "the shift switches to the new version after its current step passes".to_owned(),
+    })
+}
+
+/// The approval gate: sends the task token to the notification topic, with the commands to answer.
+pub async fn request_approval(
+    deps: &Deps,
+    mut state: State,
+    token: &str,
+    shifter: &str,
+) -> Result<State, Error> {
+    if state.status != Status::AwaitingApproval {
+        return Err(invalid("state.status", "not awaiting approval"));
+    }
+    match guard::check(deps, &state).await? {
+        Found::AsLeft(_) | Found::Request(_, Control::Promote) => {}
+        Found::Request(..) | Found::Changed(_) => {
+            return Err(Error::StateMismatch(format!(
+                "{} was aborted or changed while waiting for approval: not asking for it",
+                state.rollout.resource()
+            )));
+        }
+    }
+    let message = report::approval_request(&state, token, shifter, &deps.region);
+    let notifier = deps.notifier.to(state.rollout.notification_topic_arn.clone());
+    let sent = notifier.send(&message).await;
+    match &sent {
+        Notification::Sent { .. } => {}
+        Notification::Failed { error } => return Err(Error::ApprovalNotSent(error.clone())),
+        Notification::Off | Notification::Skipped => {
+            return Err(invalid("approval", "needs a notification topic to send the approval request to"));
+        }
+    }
+    state.notification = Some(sent);
+    Ok(state)
+}
+
+/// A person approved at the gate: the rollout goes on.
+pub async fn approved(deps: &Deps, mut state: State, approval: &Value) -> Result<State, Error> {
+    if state.is_final() {
+        return Ok(state);
+    }
+    if state.status != Status::AwaitingApproval {
+        return Err(invalid("state.status", "not awaiting approval"));
+    }
+    match guard::check(deps, &state).await? {
+        Found::AsLeft(_) => {}
+        Found::Request(alias, Control::Promote) => state.revision_id = alias.revision_id,
+        Found::Request(_, Control::Abort(why)) => {
+            return rollback(deps, state, format!("aborted: {why}")).await;
+        }
+        Found::Changed(alias) => {
+            let why = format!(
+                "{} changed while waiting for approval: primary {}, weights {:?}",
+                state.rollout.resource(),
+                alias.primary,
+                alias.weights
+            );
+            return rollback(deps, state, why).await;
+        }
+    }
+    let said: String = approval.to_string().chars().take(200).collect();
+    info!(function = %state.function_name, alias = %state.alias_name, approval = %said, "approved");
+    state.steps.push(StepReport {
+        step: if state.switched_at.is_some() { state.switch_step() } else { state.step + 1 },
+        weight: state.current_weight().unwrap_or(1.0),
+        started_at: Utc::now(),
+        window: None,
+        judged_at: None,
+        new: None,
+        old: None,
+        alarms_in_alarm: Vec::new(),
+        decision: StepDecision::Approved,
+        reason: Some(format!("approved: {said}")),
+    });
+    match proceed(deps, &mut state).await {
+        Ok(()) => Ok(state),
+        Err(e) => rollback(deps, state, e.to_string()).await,
+    }
+}

@@ -1,0 +1,80 @@
+//! A state handed back by a caller is checked before anything is done with it: against the configuration
+//! (the function may be shifted), against what `start` accepts (the rollout), and against the alias as it
+//! is (this shift's mark, at this state's step, and the revision it left).
+
+use crate::aws::{self, Alias};
+use crate::marker::{Control, Marker};
+use crate::state::State;
+use crate::validate::{check_allowed, invalid};
+use crate::{Deps, Error};
+
+/// What the alias shows for a state that checks out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Found {
+    /// As this state left it.
+    AsLeft(Alias),
+    /// A person's request since (`abort` or `promote`): the routing is as they left it.
+    Request(Alias, Control),
+    /// Someone changed the alias since, without a request: the shift cannot vouch for it any more.
+    Changed(Alias),
+}
+
+/// The state's own fields: allowed function, a rollout `start` would accept, names that agree.
+pub fn check_fields(deps: &Deps, state: &State) -> Result<(), Error> {
+    check_allowed(deps, "state.function-name", &state.function_name)?;
+    state.rollout.recheck()?;
+    if state.function_name != state.rollout.function_name || state.alias_name != state.rollout.alias_name {
+        return Err(invalid("state", "its function and alias are not its rollout's"));
+    }
+    let version = |v: &str| !v.is_empty() && v.len() <= 10 && v.bytes().all(|b| b.is_ascii_digit());
+    if !version(&state.new_version)
+        || !version(&state.original_version)
+        || state.new_version == state.original_version
+    {
+        return Err(invalid("state", "its versions are not two published versions"));
+    }
+    Ok(())
+}
+
+/// The shift's mark on the alias, if it is this state's shift (same id and versions, any step).
+pub fn this_shift(state: &State, alias: &Alias) -> Option<Marker> {
+    let expected = state.marker();
+    Marker::parse(&alias.description)
+        .filter(|m| m.shift == expected.shift && m.from == expected.from && m.to == expected.to)
+}
+
+fn mismatch(state: &State, alias: &Alias, what: &str) -> Error {
+    Error::StateMismatch(format!(
+        "{}:{} {what} (its description: {:?}; this state: shift {}, {} -> {}, {:?}); nothing was changed",
+        state.function_name,
+        state.alias_name,
+        alias.description,
+        state.shift_id(),
+        state.original_version,
+        state.new_version,
+        state.phase()
+    ))
+}
+
+/// Checks the state, then reads the alias: it must carry this shift's mark at this state's step. A later
+/// step on the alias means the state is stale (a duplicate or late delivery); no mark, another shift's, or
+/// other versions mean it is forged or the alias was taken over. Both are refused, changing nothing.
+pub async fn check(deps: &Deps, state: &State) -> Result<Found, Error> {
+    check_fields(deps, state)?;
+    let alias = aws::get_alias(deps, &state.function_name, &state.alias_name).await?;
+    let Some(marker) = this_shift(state, &alias) else {
+        return Err(mismatch(state, &alias, "does not carry this shift's mark"));
+    };
+    let (on_alias, here) = (marker.phase.order(), state.phase().order());
+    if on_alias > here {
+        return Err(mismatch(state, &alias, "is further on than this state: the state is stale"));
+    }
+    if on_alias < here {
+        return Err(mismatch(state, &alias, "is at an earlier step than this state says"));
+    }
+    Ok(match (alias.revision_id == state.revision_id, marker.control) {
+        (true, _) => Found::AsLeft(alias),
+        (false, Some(control)) => Found::Request(alias, control),
+        (false, None) => Found::Changed(alias),
+    })
+}

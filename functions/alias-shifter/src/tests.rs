@@ -1,0 +1,176 @@
+//! The in-invocation loop, in paused time: each step's wait is slept on tokio's clock.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::json;
+use shared::edge::Budget;
+use tokio::time::Instant;
+
+use super::*;
+use crate::state::{Status, StepDecision};
+
+fn shifting(wait_seconds: u64) -> State {
+    let rollout = Rollout::parse(
+        &json!({"function-name": "api", "alias-name": "live", "new-version": "2", "steps": 4}),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let now = Utc::now();
+    State {
+        status: Status::Shifting,
+        function_name: "api".into(),
+        alias_name: "live".into(),
+        new_version: "2".into(),
+        original_version: "1".into(),
+        revision_id: "r".into(),
+        alias_description: String::new(),
+        timeout_seconds: 3,
+        step: 0,
+        step_started_at: now,
+        extensions: 0,
+        judge_at: None,
+        wait_seconds,
+        promote: false,
+        started_at: now,
+        weights_started_at: Some(now),
+        switched_at: None,
+        bake_checks: 0,
+        finished_at: None,
+        reason: None,
+        steps: Vec::new(),
+        hooks: Vec::new(),
+        rollout,
+        notification: None,
+    }
+}
+
+fn judged(mut s: State) -> State {
+    s.steps.push(state::StepReport {
+        step: s.step + 1,
+        weight: 0.25,
+        started_at: s.step_started_at,
+        window: None,
+        judged_at: None,
+        new: None,
+        old: None,
+        alarms_in_alarm: Vec::new(),
+        decision: StepDecision::Healthy,
+        reason: None,
+    });
+    s.step += 1;
+    if s.step == 3 {
+        s.status = Status::Succeeded;
+    }
+    s
+}
+
+async fn rolled_back(mut s: State, why: String) -> Result<State, Error> {
+    s.status = Status::RolledBack;
+    s.reason = Some(why);
+    Ok(s)
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_step_is_judged_after_the_wait_it_asked_for() {
+    let started = Instant::now();
+    let mut at = Vec::new();
+    let state = drive(
+        shifting(183),
+        Budget::of(Duration::from_secs(900)),
+        async |s| {
+            at.push(started.elapsed().as_secs());
+            Ok(judged(s))
+        },
+        rolled_back,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(state.status, Status::Succeeded);
+    assert_eq!(at, [183, 366, 549]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rollout_about_to_outlive_the_invocation_is_rolled_back_first() {
+    let state =
+        drive(shifting(400), Budget::of(Duration::from_secs(900)), async |s| Ok(judged(s)), rolled_back)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    // Two waits of 400 s fit in 900 s; a third would eat into the 30 s kept for the rollback.
+    assert_eq!((state.status, state.steps.len()), (Status::RolledBack, 2));
+    assert_eq!(state.reason.as_deref(), Some("ran out of time in this invocation"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_step_that_fails_rolls_back_with_its_error() {
+    let failing = async |_: State| -> Result<State, Error> { Err(Error::StateMismatch("gone".into())) };
+    let state =
+        drive(shifting(1), Budget::unlimited(), failing, rolled_back).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(state.status, Status::RolledBack);
+    assert_eq!(state.reason.as_deref(), Some("a state that does not match the alias: gone"));
+}
+
+/// The judging schedule of a state: its windows, pure.
+mod schedule {
+    use chrono::{DateTime, Duration, Utc};
+
+    use super::*;
+    use crate::judge::{judge_at, windows};
+    use crate::series::Source;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).map(|d| d.with_timezone(&Utc)).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn state() -> State {
+        let mut s = shifting(0);
+        s.rollout.interval = 120;
+        s.rollout.metric_delay = 60;
+        s.timeout_seconds = 30;
+        s.started_at = at("2026-01-01T10:00:05Z");
+        s.weights_started_at = Some(at("2026-01-01T10:00:10Z"));
+        s.step = 1;
+        s.step_started_at = at("2026-01-01T10:05:20Z");
+        s
+    }
+
+    #[test]
+    fn a_step_and_the_rollout_so_far_are_judged_together_once_complete() {
+        let w = windows(&state(), 60);
+        assert_eq!((w.current.from, w.current.to), (at("2026-01-01T10:05:00Z"), at("2026-01-01T10:08:00Z")));
+        let so_far = w.so_far.unwrap_or_else(|| panic!("no window so far"));
+        assert_eq!((so_far.from, so_far.to), (at("2026-01-01T10:00:00Z"), at("2026-01-01T10:08:00Z")));
+        assert_eq!(judge_at(&state(), 60), at("2026-01-01T10:09:30Z"));
+        // Alarms only: judged at the end of the interval's periods.
+        let mut alarms_only = state();
+        alarms_only.rollout.health_check = false;
+        assert_eq!(judge_at(&alarms_only, 60), at("2026-01-01T10:08:00Z"));
+    }
+
+    #[test]
+    fn an_extension_grows_the_window() {
+        let mut s = state();
+        s.extensions = 1;
+        assert_eq!(windows(&s, 60).current.to, at("2026-01-01T10:10:00Z"));
+    }
+
+    #[test]
+    fn the_bake_starts_after_the_switch_and_is_compared_with_the_weighted_steps() {
+        let mut s = state();
+        s.status = Status::Baking;
+        s.rollout.bake_seconds = 300;
+        s.switched_at = Some(at("2026-01-01T10:09:40Z"));
+        let w = windows(&s, 60);
+        // From the first whole period after the switch: no invocation of the old version in it.
+        assert_eq!((w.current.from, w.current.to), (at("2026-01-01T10:10:00Z"), at("2026-01-01T10:12:00Z")));
+        let (before, source) = w.before.unwrap_or_else(|| panic!("no baseline"));
+        assert_eq!(
+            (before.from, before.to, source),
+            (at("2026-01-01T10:00:00Z"), at("2026-01-01T10:10:00Z"), Source::Old)
+        );
+        // All at once: the alias before the shift, as long as the bake.
+        s.weights_started_at = None;
+        let (before, source) = windows(&s, 60).before.unwrap_or_else(|| panic!("no baseline"));
+        assert_eq!((before.to - before.from, source), (Duration::seconds(300), Source::Alias));
+        assert_eq!(before.to, at("2026-01-01T10:00:00Z"));
+    }
+}
