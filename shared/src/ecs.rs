@@ -190,17 +190,9 @@ async fn search_cluster(
     cluster: &str,
     instance_id: &InstanceId,
 ) -> Result<InCluster, AwsError> {
-    let listed: Result<Vec<String>, _> = ecs
-        .list_container_instances()
-        .cluster(cluster)
-        // An `InstanceId` was checked when the event was parsed: nothing else can reach the expression.
-        .filter(format!("ec2InstanceId == {instance_id}"))
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await;
-    let arns = match listed.map_err(aws("ListContainerInstances")) {
+    // An `InstanceId` was checked when the event was parsed: nothing else can reach the expression.
+    let filter = format!("ec2InstanceId == {instance_id}");
+    let arns = match list_container_instances(ecs, cluster, Some(&filter), None).await {
         Ok(arns) => arns,
         Err(e) if e.code_is("ClusterNotFoundException") => return Ok(InCluster::NoSuchCluster),
         Err(e) => return Err(e),
@@ -213,6 +205,26 @@ async fn search_cluster(
         .into_iter()
         .find(|f| f.ec2_instance_id == instance_id.as_str())
         .map_or(InCluster::NotHere, InCluster::Found))
+}
+
+/// Every page of `ListContainerInstances` (100 a page), with a cluster query language `filter` and a
+/// `status` when given (without one, every status but INACTIVE).
+pub async fn list_container_instances(
+    ecs: &Client,
+    cluster: &str,
+    filter: Option<&str>,
+    status: Option<ContainerInstanceStatus>,
+) -> Result<Vec<String>, AwsError> {
+    ecs.list_container_instances()
+        .cluster(cluster)
+        .set_filter(filter.map(str::to_owned))
+        .set_status(status)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(aws("ListContainerInstances"))
 }
 
 /// `DescribeContainerInstances` in batches of 100. ARNs ECS reports as failures (deregistered meanwhile)

@@ -22,6 +22,10 @@ pub const REBALANCE_RECOMMENDATION: &str = "EC2 Instance Rebalance Recommendatio
 /// <https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/monitoring-instance-state-changes.html>
 pub const INSTANCE_STATE_CHANGE: &str = "EC2 Instance State-change Notification";
 
+/// <https://docs.aws.amazon.com/health/latest/ug/aws-health-events-eventbridge-schema.html>
+pub const SOURCE_HEALTH: &str = "aws.health";
+pub const HEALTH_EVENT: &str = "AWS Health Event";
+
 pub const SOURCE_AUTOSCALING: &str = "aws.autoscaling";
 /// <https://docs.aws.amazon.com/autoscaling/ec2/userguide/prepare-for-lifecycle-notifications.html>
 pub const INSTANCE_TERMINATE_LIFECYCLE_ACTION: &str = "EC2 Instance-terminate Lifecycle Action";
@@ -186,6 +190,28 @@ pub struct InstanceStateChangeDetail {
     pub instance_id: InstanceId,
     /// `pending`, `running`, `stopping`, `stopped`, `shutting-down`, `terminated`.
     pub state: String,
+}
+
+/// `detail` of an "AWS Health Event": what is affected, by what, when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthEventDetail {
+    /// `EC2` for the events shipshape acts on.
+    pub service: String,
+    /// e.g. `AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED`.
+    pub event_type_code: String,
+    /// `scheduledChange`, `issue`, `accountNotification`, `investigation`.
+    pub event_type_category: String,
+    #[serde(default)]
+    pub start_time: Option<String>,
+    #[serde(default)]
+    pub affected_entities: Vec<AffectedEntity>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AffectedEntity {
+    pub entity_value: String,
 }
 
 /// The Auto Scaling lifecycle message: the SNS `Message` of a hook with an SNS target, and the `detail`

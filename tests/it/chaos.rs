@@ -73,7 +73,7 @@ pub struct Report {
 /// A handler invocation in flight, and what to do with its result.
 enum Done {
     Lifecycle(Value, Result<lifecycle_drainer::Outcome, lifecycle_drainer::Error>),
-    Spot(Result<spot_drainer::Outcome, spot_drainer::Error>),
+    Spot(Result<spot_drainer::Reply, spot_drainer::Error>),
     ScaleIn(Result<scale_in_cleaner::Outcome, scale_in_cleaner::Error>),
 }
 

@@ -9,7 +9,8 @@ use shared::config::Env;
 use shared::ecs::InstanceStatus;
 use shared::edge::ErrorType;
 use shared::notify::Notification;
-use spot_drainer::{Action, Config, Deps, Error, Outcome, Trigger, handler};
+use spot_drainer::aws::Replacement;
+use spot_drainer::{Action, Config, Deps, Error, Outcome, Reply, Trigger, handler};
 
 const TERMINATE: &str = "spot-interruption-terminate.json";
 const REBALANCE: &str = "spot-rebalance-recommendation.json";
@@ -20,9 +21,20 @@ fn deps(world: &World, env: &[(&str, &str)]) -> Deps {
     Deps::new(&world.sdk, config)
 }
 
+/// An event about one instance: its outcome.
 async fn invoke(deps: &Deps, payload: Value) -> Result<Outcome, Error> {
-    handler(deps, LambdaEvent::new(payload, Context::default())).await
+    match handler(deps, LambdaEvent::new(payload, Context::default())).await? {
+        Reply::One(outcome) => Ok(*outcome),
+        many => panic!("expected one instance's outcome: {many:?}"),
+    }
 }
+
+/// An event about several instances (scheduled maintenance, the sweep): their outcomes.
+async fn invoke_many(deps: &Deps, payload: Value) -> Result<Vec<Outcome>, Error> {
+    Ok(handler(deps, LambdaEvent::new(payload, Context::default())).await?.outcomes().to_vec())
+}
+
+const MARKER: &str = "shipshape.spot-drainer.drained-for";
 
 /// A cluster `web` with three registered instances; the first runs two tasks.
 struct Web {
@@ -376,14 +388,14 @@ async fn a_stopped_instance_that_runs_again_is_set_back_to_active() {
     let drained = invoke(&deps, spot_event(STOP, &instances[0])).await.unwrap();
     assert_eq!(drained.action, Action::Drained);
     assert_eq!(world.status("web", &arns[0]).await, "DRAINING");
-    assert!(world.attribute("web", &arns[0], "shipshape.spot-drainer.drained-at").await.is_some());
+    assert!(world.attribute("web", &arns[0], MARKER).await.is_some());
 
     let back = invoke(&deps, running(&instances[0], 5)).await.unwrap();
 
     assert_eq!(back.action, Action::Reactivated, "{back:?}");
     assert_eq!(back.trigger, Trigger::Running);
     assert_eq!(world.status("web", &arns[0]).await, "ACTIVE");
-    assert_eq!(world.attribute("web", &arns[0], "shipshape.spot-drainer.drained-at").await, None);
+    assert_eq!(world.attribute("web", &arns[0], MARKER).await, None);
 }
 
 #[tokio::test]
@@ -416,7 +428,7 @@ async fn a_drain_for_termination_is_not_undone() {
     let Web { world, instances, arns } = web().await;
     let deps = deps(&world, &[("CLUSTERS", "web")]);
     invoke(&deps, spot_event(TERMINATE, &instances[0])).await.unwrap();
-    assert_eq!(world.attribute("web", &arns[0], "shipshape.spot-drainer.drained-at").await, None);
+    assert_eq!(world.attribute("web", &arns[0], MARKER).await, None);
 
     let outcome = invoke(&deps, running(&instances[0], 5)).await.unwrap();
 
@@ -437,4 +449,200 @@ async fn a_late_running_event_from_before_the_drain_changes_nothing() {
     assert_eq!(outcome.action, Action::Ignored);
     assert!(outcome.reason.as_deref().unwrap().contains("before this function drained it"), "{outcome:?}");
     assert_eq!(world.status("web", &arns[0]).await, "DRAINING");
+}
+
+/// An AWS Health event of scheduled EC2 maintenance of `instances`, as AWS sends it.
+fn health(code: &str, instances: &[&str]) -> Value {
+    let entities: Vec<Value> = instances.iter().map(|i| json!({"entityValue": i})).collect();
+    let mut event = integration_tests::sample_event("spot-health-retirement-scheduled.json");
+    event["resources"] = json!(instances);
+    event["detail"]["eventTypeCode"] = json!(code);
+    event["detail"]["affectedEntities"] = json!(entities);
+    event
+}
+
+const RETIREMENT: &str = "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED";
+
+#[tokio::test]
+async fn scheduled_retirement_drains_every_instance_named() {
+    integration_tests::needs_emulator!();
+    let Web { world, instances, arns } = web().await;
+    let deps = deps(&world, &[("CLUSTERS", "web"), ("DRAIN_ON", "terminate,scheduled")]);
+
+    let outcomes = invoke_many(&deps, health(RETIREMENT, &[&instances[0], &instances[1]])).await.unwrap();
+
+    let actions: Vec<Action> = outcomes.iter().map(|o| o.action).collect();
+    assert_eq!(actions, [Action::Drained, Action::Drained]);
+    assert_eq!(world.status("web", &arns[0]).await, "DRAINING");
+    assert_eq!(world.status("web", &arns[1]).await, "DRAINING");
+    assert_eq!(world.status("web", &arns[2]).await, "ACTIVE");
+    assert!(outcomes.iter().all(|o| o.replacement.is_none()));
+}
+
+/// Replaced before the date: the group terminates it without lowering its desired capacity, so it launches
+/// another; its terminating lifecycle hook holds the instance until the tasks are gone.
+#[tokio::test]
+async fn scheduled_retirement_replaces_an_instance_of_a_group_with_a_hook() {
+    integration_tests::needs_emulator!();
+    let Web { world, instances, arns } = web().await;
+    let hooks = world.topic("hooks").await;
+    world.hook("web-asg", &hooks, 300, "ABANDON").await;
+    let deps =
+        deps(&world, &[("CLUSTERS", "web"), ("DRAIN_ON", "scheduled"), ("REPLACE_ON_SCHEDULED", "true")]);
+
+    let outcomes = invoke_many(&deps, health(RETIREMENT, &[&instances[0]])).await.unwrap();
+
+    assert_eq!(outcomes[0].action, Action::Drained);
+    assert_eq!(outcomes[0].replacement, Some(Replacement::Requested));
+    assert_eq!(world.status("web", &arns[0]).await, "DRAINING");
+    let (_, desired, _) = world.group_size("web-asg").await;
+    assert_eq!(desired, 3, "the desired capacity stays: the group replaces it");
+    assert_eq!(world.lifecycle_state(&instances[0]).await.as_deref(), Some("Terminating:Wait"));
+    assert!(world.emulator.terminations().is_empty(), "the hook holds it until the drain is done");
+}
+
+/// Without a terminating hook a termination is immediate: the replacement waits until no task is left,
+/// and the sweep asks again.
+#[tokio::test]
+async fn a_replacement_without_a_hook_waits_for_the_tasks_to_move() {
+    integration_tests::needs_emulator!();
+    let Web { world, instances, arns } = web().await;
+    let deps =
+        deps(&world, &[("CLUSTERS", "web"), ("DRAIN_ON", "scheduled"), ("REPLACE_ON_SCHEDULED", "true")]);
+
+    let outcomes = invoke_many(&deps, health(RETIREMENT, &[&instances[0]])).await.unwrap();
+
+    assert_eq!(outcomes[0].action, Action::Drained);
+    assert!(matches!(&outcomes[0].replacement, Some(Replacement::Deferred(why)) if why.contains("2 tasks")));
+    assert_eq!(world.lifecycle_state(&instances[0]).await.as_deref(), Some("InService"));
+    let sweep = integration_tests::sample_event("spot-sweep-scheduled.json");
+    let early = invoke_many(&deps, sweep.clone()).await.unwrap();
+    assert!(matches!(early[0].replacement, Some(Replacement::Deferred(_))), "{early:?}");
+    assert!(world.emulator.terminations().is_empty());
+
+    // Its tasks end (standalone tasks are not stopped by a drain: they finish their work).
+    let tasks = world.ecs.list_tasks().cluster("web").container_instance(&arns[0]).send().await.unwrap();
+    for task in tasks.task_arns() {
+        world.ecs.stop_task().cluster("web").task(task).send().await.unwrap();
+    }
+    let swept = invoke_many(&deps, sweep).await.unwrap();
+
+    assert_eq!(swept.len(), 1, "{swept:?}");
+    assert_eq!(swept[0].replacement, Some(Replacement::Requested));
+    let (_, desired, _) = world.group_size("web-asg").await;
+    assert_eq!(desired, 3);
+    let terminated = world.emulator.terminations();
+    assert_eq!(terminated.len(), 1, "{terminated:?}");
+    assert_eq!(terminated[0]["instance_id"], instances[0].as_str(), "{terminated:?}");
+    assert!(terminated[0]["tasks_not_stopped"].as_array().is_some_and(Vec::is_empty), "{terminated:?}");
+}
+
+/// A reboot leaves the instance running: drained without a replacement, it would stay drained.
+#[tokio::test]
+async fn a_scheduled_reboot_is_drained_only_to_be_replaced() {
+    integration_tests::needs_emulator!();
+    let Web { world, instances, arns } = web().await;
+    let deps = deps(&world, &[("CLUSTERS", "web"), ("DRAIN_ON", "scheduled")]);
+    world.emulator.reset_calls();
+
+    let outcomes =
+        invoke_many(&deps, health("AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED", &[&instances[0]]))
+            .await
+            .unwrap();
+
+    assert_eq!(outcomes[0].action, Action::Ignored);
+    assert!(outcomes[0].reason.as_deref().unwrap().contains("REPLACE_ON_SCHEDULED"), "{outcomes:?}");
+    assert_eq!(world.emulator.total_calls(), 0);
+    assert_eq!(world.status("web", &arns[0]).await, "ACTIVE");
+}
+
+#[tokio::test]
+async fn other_health_events_and_unknown_instances_are_acknowledged() {
+    integration_tests::needs_emulator!();
+    let Web { world, instances, arns } = web().await;
+    let deps = deps(&world, &[("CLUSTERS", "web"), ("DRAIN_ON", "scheduled")]);
+    let mut issue = health(RETIREMENT, &[&instances[0]]);
+    issue["detail"]["eventTypeCategory"] = json!("issue");
+    let others = world.group("batch-asg", 1).await;
+
+    assert!(invoke_many(&deps, issue).await.unwrap().is_empty());
+    let unknown = invoke_many(&deps, health(RETIREMENT, &[&others[0]])).await.unwrap();
+    assert_eq!(unknown[0].action, Action::NotAnEcsInstance);
+    assert_eq!(world.status("web", &arns[0]).await, "ACTIVE");
+}
+
+/// Careful mode: a rebalance recommendation drains only while the cluster keeps its spare capacity
+/// without the instance.
+#[tokio::test]
+async fn a_careful_rebalance_drains_only_while_the_spare_capacity_holds() {
+    integration_tests::needs_emulator!();
+    let Web { world, instances, arns } = web().await;
+    let careful = [("CLUSTERS", "web"), ("DRAIN_ON", "terminate,rebalance"), ("REBALANCE_MODE", "careful")];
+    // The other two instances nearly full: 14 tasks of 256 CPU units leave 512 of 4096 each.
+    for arn in &arns[1..] {
+        world.start_sized_tasks("web", arn, 14, None, (256, 512)).await;
+    }
+    let deps = deps(&world, &careful);
+
+    let kept = invoke(&deps, spot_event(REBALANCE, &instances[0])).await.unwrap();
+    assert_eq!(kept.action, Action::Ignored, "{kept:?}");
+    assert!(kept.reason.as_deref().unwrap().contains("RESERVE_CPU_PERCENT=20"), "{kept:?}");
+    assert_eq!(world.status("web", &arns[0]).await, "ACTIVE");
+
+    // Half the tasks on another instance end: the cluster can now spare the instance.
+    let tasks = world.ecs.list_tasks().cluster("web").container_instance(&arns[1]).send().await.unwrap();
+    for task in &tasks.task_arns()[..7] {
+        world.ecs.stop_task().cluster("web").task(task).send().await.unwrap();
+    }
+    let drained = invoke(&deps, spot_event(REBALANCE, &instances[0])).await.unwrap();
+
+    assert_eq!(drained.action, Action::Drained, "{drained:?}");
+    assert_eq!(world.status("web", &arns[0]).await, "DRAINING");
+    assert!(world.attribute("web", &arns[0], MARKER).await.is_some_and(|m| m.starts_with("rebalance@")));
+}
+
+/// Careful mode: no interruption warning followed the recommendation within REBALANCE_UNDO_MINUTES, so the
+/// sweep sets the instance back to ACTIVE; one a warning followed stays drained.
+#[tokio::test]
+async fn the_sweep_undoes_a_rebalance_drain_no_warning_followed() {
+    integration_tests::needs_emulator!();
+    let Web { world, instances, arns } = web().await;
+    let deps = deps(
+        &world,
+        &[
+            ("CLUSTERS", "web"),
+            ("DRAIN_ON", "terminate,rebalance"),
+            ("REBALANCE_MODE", "careful"),
+            ("REBALANCE_UNDO_MINUTES", "30"),
+        ],
+    );
+    for id in &instances[..2] {
+        assert_eq!(invoke(&deps, spot_event(REBALANCE, id)).await.unwrap().action, Action::Drained);
+    }
+    // The interruption warning follows for the second one.
+    invoke(&deps, spot_event(TERMINATE, &instances[1])).await.unwrap();
+    // An hour passes (the markers are dated an hour earlier).
+    let hour_ago =
+        (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let marker = aws_sdk_ecs::types::Attribute::builder()
+        .name(MARKER)
+        .value(format!("rebalance@{hour_ago}"))
+        .target_type(aws_sdk_ecs::types::TargetType::ContainerInstance)
+        .target_id(&arns[0])
+        .build()
+        .unwrap();
+    world.ecs.put_attributes().cluster("web").attributes(marker).send().await.unwrap();
+    let sweep = integration_tests::sample_event("spot-sweep-scheduled.json");
+
+    let undone = invoke_many(&deps, sweep).await.unwrap();
+
+    assert_eq!(undone.len(), 1, "{undone:?}");
+    assert_eq!(
+        (undone[0].instance_id.as_str(), undone[0].action),
+        (instances[0].as_str(), Action::Reactivated)
+    );
+    assert_eq!(world.status("web", &arns[0]).await, "ACTIVE");
+    assert_eq!(world.attribute("web", &arns[0], MARKER).await, None);
+    assert_eq!(world.status("web", &arns[1]).await, "DRAINING", "the warning followed: it stays drained");
+    assert_eq!(world.attribute("web", &arns[1], MARKER).await, None);
 }

@@ -1,14 +1,16 @@
 //! The event: an EventBridge "EC2 Spot Instance Interruption Warning", "EC2 Instance Rebalance
-//! Recommendation" or "EC2 Instance State-change Notification" (state `running`), checked field by field
-//! before any AWS call.
+//! Recommendation", "EC2 Instance State-change Notification" (state `running`), an "AWS Health Event" of
+//! scheduled EC2 maintenance, or the schedule of the rebalance sweep; checked field by field before any AWS
+//! call.
 
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use shared::events::{
-    self, INSTANCE_STATE_CHANGE, InstanceAction, InstanceId, InstanceStateChangeDetail, InvalidEvent,
-    REBALANCE_RECOMMENDATION, RebalanceRecommendationDetail, SOURCE_EC2, SPOT_INTERRUPTION_WARNING,
-    SpotInterruptionDetail,
+    self, HEALTH_EVENT, HealthEventDetail, INSTANCE_STATE_CHANGE, InstanceAction, InstanceId,
+    InstanceStateChangeDetail, InvalidEvent, REBALANCE_RECOMMENDATION, RebalanceRecommendationDetail,
+    SOURCE_EC2, SOURCE_HEALTH, SPOT_INTERRUPTION_WARNING, SpotInterruptionDetail,
 };
 
 /// The kinds of event that can trigger a drain; `DRAIN_ON` picks among them.
@@ -22,9 +24,13 @@ pub enum Trigger {
     Hibernate,
     /// Rebalance recommendation: an elevated risk of interruption, often minutes to hours ahead.
     Rebalance,
+    /// Scheduled EC2 maintenance (AWS Health): retirement, stop, or reboot.
+    Scheduled,
     /// The instance runs again ("EC2 Instance State-change Notification", state `running`): a drain of ours
     /// for a `stop` or `hibernate` warning is undone. Not a `DRAIN_ON` choice.
     Running,
+    /// The periodic sweep that undoes rebalance drains no interruption followed. Not a `DRAIN_ON` choice.
+    Sweep,
 }
 
 impl Trigger {
@@ -33,9 +39,15 @@ impl Trigger {
     }
 
     /// Whether the instance may come back after this interruption (a stopped or hibernated Spot instance is
-    /// started again when capacity returns), so that our drain must be undone then.
+    /// started again when capacity returns; a drain for a rebalance recommendation is undone when no
+    /// interruption follows), so that our drain carries a marker to be undone by.
     pub fn may_come_back(self) -> bool {
-        matches!(self, Trigger::Stop | Trigger::Hibernate)
+        matches!(self, Trigger::Stop | Trigger::Hibernate | Trigger::Rebalance | Trigger::Scheduled)
+    }
+
+    /// Whether `DRAIN_ON` may list it.
+    pub fn is_a_drain_choice(self) -> bool {
+        !matches!(self, Trigger::Running | Trigger::Sweep)
     }
 }
 
@@ -58,24 +70,80 @@ pub struct SpotEvent {
     pub time: Option<DateTime<Utc>>,
 }
 
+/// What AWS Health says will happen to the instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MaintenanceKind {
+    /// Retired: stopped (EBS-backed) or terminated (instance store).
+    Retirement,
+    Stop,
+    /// The instance (or its host) reboots and keeps running.
+    Reboot,
+}
+
+impl MaintenanceKind {
+    /// From the Health event's `eventTypeCode`
+    /// (<https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/monitoring-instances-status-check_sched.html>).
+    pub fn of(event_type_code: &str) -> Option<Self> {
+        match event_type_code {
+            "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED" | "AWS_EC2_PERSISTENT_INSTANCE_RETIREMENT_SCHEDULED" => {
+                Some(MaintenanceKind::Retirement)
+            }
+            "AWS_EC2_INSTANCE_STOP_SCHEDULED" => Some(MaintenanceKind::Stop),
+            "AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED"
+            | "AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED" => Some(MaintenanceKind::Reboot),
+            _ => None,
+        }
+    }
+}
+
+/// Scheduled maintenance of one or more instances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Maintenance {
+    pub instance_ids: Vec<InstanceId>,
+    pub kind: MaintenanceKind,
+    pub event_type_code: String,
+    /// When it is due, as Health gives it.
+    pub start_time: Option<String>,
+    pub time: Option<DateTime<Utc>>,
+}
+
+/// What an invocation asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// One instance: a warning, a recommendation, or an instance running again.
+    Event(SpotEvent),
+    Maintenance(Maintenance),
+    /// The schedule of the rebalance sweep.
+    Sweep,
+    /// Acknowledged and not acted on (another Health event), with why.
+    Ignore(String),
+}
+
 /// Checks the envelope and `detail`, naming the first field that is wrong.
-pub fn parse(payload: &Value) -> Result<SpotEvent, InvalidEvent> {
+pub fn parse(payload: &Value) -> Result<Input, InvalidEvent> {
     let event = events::eventbridge(payload)?;
+    match (event.source.as_str(), event.detail_type.as_str()) {
+        (SOURCE_HEALTH, HEALTH_EVENT) => return health(&event),
+        ("aws.events" | "aws.scheduler", "Scheduled Event") => return Ok(Input::Sweep),
+        _ => {}
+    }
     if event.source != SOURCE_EC2 {
         return Err(InvalidEvent::new(
             "source",
-            format!("is {:?}; this function handles {SOURCE_EC2:?}", event.source),
+            format!("is {:?}; this function handles {SOURCE_EC2:?} and {SOURCE_HEALTH:?}", event.source),
         ));
     }
     let time = event.time;
+    let one = |instance_id, trigger| Ok(Input::Event(SpotEvent { instance_id, trigger, time }));
     match event.detail_type.as_str() {
         SPOT_INTERRUPTION_WARNING => {
             let d: SpotInterruptionDetail = events::detail(&event)?;
-            Ok(SpotEvent { instance_id: d.instance_id, trigger: d.instance_action.into(), time })
+            one(d.instance_id, d.instance_action.into())
         }
         REBALANCE_RECOMMENDATION => {
             let d: RebalanceRecommendationDetail = events::detail(&event)?;
-            Ok(SpotEvent { instance_id: d.instance_id, trigger: Trigger::Rebalance, time })
+            one(d.instance_id, Trigger::Rebalance)
         }
         INSTANCE_STATE_CHANGE => {
             let d: InstanceStateChangeDetail = events::detail(&event)?;
@@ -88,7 +156,7 @@ pub fn parse(payload: &Value) -> Result<SpotEvent, InvalidEvent> {
             if time.is_none() {
                 return Err(InvalidEvent::new("time", "is missing: when the instance began to run again"));
             }
-            Ok(SpotEvent { instance_id: d.instance_id, trigger: Trigger::Running, time })
+            one(d.instance_id, Trigger::Running)
         }
         other => Err(InvalidEvent::new(
             "detail-type",
@@ -97,6 +165,38 @@ pub fn parse(payload: &Value) -> Result<SpotEvent, InvalidEvent> {
             ),
         )),
     }
+}
+
+/// An AWS Health event: scheduled EC2 maintenance of the instances it names, or something to acknowledge.
+fn health(event: &EventBridgeEvent<Value>) -> Result<Input, InvalidEvent> {
+    let d: HealthEventDetail = events::detail(event)?;
+    let kind = MaintenanceKind::of(&d.event_type_code);
+    let (true, true, Some(kind)) = (d.service == "EC2", d.event_type_category == "scheduledChange", kind)
+    else {
+        return Ok(Input::Ignore(format!(
+            "Health event {} ({}, {}) is not scheduled EC2 maintenance",
+            d.event_type_code, d.service, d.event_type_category
+        )));
+    };
+    let mut instance_ids = Vec::new();
+    for (i, entity) in d.affected_entities.iter().enumerate() {
+        let field = format!("detail.affectedEntities[{i}].entityValue");
+        let id = InstanceId::parse(&field, &entity.entity_value)?;
+        if !instance_ids.contains(&id) {
+            instance_ids.push(id);
+        }
+    }
+    if instance_ids.is_empty() {
+        return Err(InvalidEvent::new("detail.affectedEntities", "names no instance"));
+    }
+    let start_time = d.start_time;
+    Ok(Input::Maintenance(Maintenance {
+        instance_ids,
+        kind,
+        event_type_code: d.event_type_code,
+        start_time,
+        time: event.time,
+    }))
 }
 
 #[cfg(test)]
@@ -111,13 +211,64 @@ mod tests {
                "resources": [], "detail": detail})
     }
 
+    fn one(input: Result<Input, InvalidEvent>) -> SpotEvent {
+        match input {
+            Ok(Input::Event(e)) => e,
+            other => panic!("not one instance: {other:?}"),
+        }
+    }
+
+    fn health(code: &str, category: &str, instances: &[&str]) -> Value {
+        let entities: Vec<Value> = instances.iter().map(|i| json!({"entityValue": i})).collect();
+        json!({"version": "0", "id": "1", "source": "aws.health", "detail-type": "AWS Health Event",
+               "account": "123456789012", "time": "2026-11-22T10:00:00Z", "region": "us-east-1",
+               "resources": instances, "detail": {"eventArn": "arn:aws:health:us-east-1::event/EC2/x/y",
+               "service": "EC2", "eventTypeCode": code, "eventTypeCategory": category,
+               "startTime": "Mon, 30 Nov 2026 10:00:00 GMT", "affectedEntities": entities}})
+    }
+
+    #[test]
+    fn parses_scheduled_maintenance_of_several_instances() {
+        let e =
+            health("AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED", "scheduledChange", &["i-12345678", "i-87654321"]);
+        let Ok(Input::Maintenance(m)) = parse(&e) else { panic!("{e}") };
+        assert_eq!(m.kind, MaintenanceKind::Retirement);
+        assert_eq!(m.instance_ids.len(), 2);
+        let stop = health("AWS_EC2_INSTANCE_STOP_SCHEDULED", "scheduledChange", &["i-12345678"]);
+        assert!(matches!(parse(&stop), Ok(Input::Maintenance(m)) if m.kind == MaintenanceKind::Stop));
+    }
+
+    #[test]
+    fn other_health_events_are_acknowledged() {
+        for e in [
+            health("AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED", "issue", &["i-12345678"]),
+            health("AWS_EC2_OPERATIONAL_ISSUE", "issue", &["i-12345678"]),
+        ] {
+            assert!(matches!(parse(&e), Ok(Input::Ignore(_))), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_health_event_naming_a_bad_instance_names_the_field() {
+        let e = health("AWS_EC2_INSTANCE_STOP_SCHEDULED", "scheduledChange", &["i-12345678", "web-1"]);
+        assert_eq!(parse(&e).unwrap_err().field, "detail.affectedEntities[1].entityValue");
+        let none = health("AWS_EC2_INSTANCE_STOP_SCHEDULED", "scheduledChange", &[]);
+        assert_eq!(parse(&none).unwrap_err().field, "detail.affectedEntities");
+    }
+
+    #[test]
+    fn the_schedule_asks_for_a_sweep() {
+        let e = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+        assert_eq!(parse(&e), Ok(Input::Sweep));
+    }
+
     #[test]
     fn parses_a_spot_warning() {
         let e = spot(
             SPOT_INTERRUPTION_WARNING,
             json!({"instance-id": "i-1234567890abcdef0", "instance-action": "stop"}),
         );
-        let parsed = parse(&e).unwrap();
+        let parsed = one(parse(&e));
         assert_eq!(parsed.instance_id.as_str(), "i-1234567890abcdef0");
         assert_eq!(parsed.trigger, Trigger::Stop);
     }
@@ -126,7 +277,7 @@ mod tests {
     fn parses_an_instance_running_again() {
         let e =
             spot(INSTANCE_STATE_CHANGE, json!({"instance-id": "i-1234567890abcdef0", "state": "running"}));
-        let parsed = parse(&e).unwrap();
+        let parsed = one(parse(&e));
         assert_eq!(parsed.trigger, Trigger::Running);
         assert_eq!(parsed.time, "2026-11-22T10:00:00Z".parse().ok());
         let stopped =
@@ -137,7 +288,7 @@ mod tests {
     #[test]
     fn parses_a_rebalance_recommendation() {
         let e = spot(REBALANCE_RECOMMENDATION, json!({"instance-id": "i-1234567890abcdef0"}));
-        assert_eq!(parse(&e).unwrap().trigger, Trigger::Rebalance);
+        assert_eq!(one(parse(&e)).trigger, Trigger::Rebalance);
     }
 
     #[test]

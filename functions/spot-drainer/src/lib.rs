@@ -26,14 +26,17 @@
 pub mod aws;
 pub mod config;
 pub mod decide;
+pub mod flow;
 pub mod input;
 pub mod report;
 
-use chrono::Utc;
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
 use shared::ecs::{Found, InstanceStatus};
+
+use crate::aws::Replacement;
+use crate::input::{Input, MaintenanceKind};
 use shared::notify::{Notification, Notifier};
 use tracing::{info, warn};
 
@@ -105,6 +108,12 @@ pub struct Outcome {
     /// Configured clusters that do not exist.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub missing_clusters: Vec<String>,
+    /// Scheduled maintenance: what AWS Health announced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<MaintenanceKind>,
+    /// Scheduled maintenance with `REPLACE_ON_SCHEDULED`: what became of the replacement.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<Replacement>,
     pub notification: Notification,
 }
 
@@ -120,11 +129,13 @@ impl Outcome {
             tasks_remaining: None,
             reason: None,
             missing_clusters: Vec::new(),
+            maintenance: None,
+            replacement: None,
             notification,
         }
     }
 
-    fn found(&mut self, found: &Found) {
+    pub fn found(&mut self, found: &Found) {
         self.cluster = Some(found.cluster.clone());
         self.container_instance_arn = Some(found.container_instance_arn.clone());
         self.status_before = Some(found.status);
@@ -132,90 +143,54 @@ impl Outcome {
     }
 }
 
-pub async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Outcome, Error> {
-    let spot = input::parse(&event.payload).inspect_err(|e| warn!(error = %e, "event rejected"))?;
-    let outcome = drain(deps, &spot).await?;
-    info!(
-        instance_id = %outcome.instance_id,
-        trigger = spot.trigger.name(),
-        action = <&str>::from(outcome.action),
-        cluster = outcome.cluster.as_deref(),
-        container_instance_arn = outcome.container_instance_arn.as_deref(),
-        status_before = outcome.status_before.map(<&str>::from),
-        tasks_remaining = outcome.tasks_remaining,
-        "handled"
-    );
-    shared::metrics::emit("spot-drainer", &outcome);
-    Ok(outcome)
+/// What an invocation returns: one instance's outcome, or several (scheduled maintenance, the sweep).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Reply {
+    One(Box<Outcome>),
+    Many {
+        trigger: Trigger,
+        instances: Vec<Outcome>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
 }
 
-async fn drain(deps: &Deps, spot: &SpotEvent) -> Result<Outcome, Error> {
-    let mut outcome = Outcome::new(spot, deps.notifier.silent());
-    if spot.trigger == Trigger::Running {
-        return undo(deps, spot, outcome).await;
-    }
-    if !decide::wanted(spot.trigger, &deps.config.drain_on) {
-        outcome.reason = Some(format!("DRAIN_ON does not include {}", spot.trigger.name()));
-        return Ok(outcome);
-    }
-    let search = aws::find(deps, &spot.instance_id).await?;
-    for missing in &search.missing_clusters {
-        warn!(cluster = %missing, "configured cluster does not exist; skipped");
-    }
-    outcome.missing_clusters = search.missing_clusters;
-    let Some(found) = search.found else {
-        outcome.action = Action::NotAnEcsInstance;
-        return Ok(outcome);
-    };
-    outcome.found(&found);
-    outcome.action = decide::decide(found.status, deps.config.dry_run);
-    match outcome.action {
-        Action::Drained => {
-            aws::drain(deps, &found, spot.trigger.may_come_back().then(Utc::now)).await?;
-            outcome.notification = deps.notifier.send(&report::drained(spot, &found)).await;
+impl Reply {
+    /// The outcomes it holds.
+    pub fn outcomes(&self) -> &[Outcome] {
+        match self {
+            Reply::One(o) => std::slice::from_ref(o),
+            Reply::Many { instances, .. } => instances,
         }
-        Action::NotDrainable => {
-            outcome.reason = Some(format!("container instance is {}", found.status));
-            warn!(instance_id = %spot.instance_id, status = %found.status, "container instance cannot be drained");
-        }
-        _ => {}
     }
-    Ok(outcome)
 }
 
-/// An instance runs again: our drain for its stop or hibernation is undone, nothing else.
-async fn undo(deps: &Deps, spot: &SpotEvent, mut outcome: Outcome) -> Result<Outcome, Error> {
-    let search = aws::find(deps, &spot.instance_id).await?;
-    outcome.missing_clusters = search.missing_clusters;
-    let Some(found) = search.found else {
-        outcome.action = Action::NotAnEcsInstance;
-        return Ok(outcome);
+pub async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Reply, Error> {
+    let input = input::parse(&event.payload).inspect_err(|e| warn!(error = %e, "event rejected"))?;
+    let reply = match input {
+        Input::Event(spot) => Reply::One(Box::new(flow::event(deps, &spot).await?)),
+        Input::Maintenance(m) => flow::maintenance(deps, &m).await?,
+        Input::Sweep => flow::sweep(deps).await?,
+        Input::Ignore(reason) => {
+            Reply::Many { trigger: Trigger::Scheduled, instances: Vec::new(), reason: Some(reason) }
+        }
     };
-    outcome.found(&found);
-    let drained_at = aws::drained_at(&found);
-    let ran_at = spot.time.unwrap_or_else(Utc::now);
-    (outcome.action, outcome.reason) = decide::undo(found.status, drained_at, ran_at, deps.config.dry_run);
-    if outcome.action == Action::Reactivated
-        && let Some(state) = aws::lifecycle_state(deps, &spot.instance_id).await?.filter(|s| s != "InService")
-    {
-        // Its group is removing it: ACTIVE would let ECS place tasks on a machine about to go.
-        (outcome.action, outcome.reason) = (Action::Ignored, Some(format!("Auto Scaling has it {state}")));
+    for outcome in reply.outcomes() {
+        info!(
+            instance_id = %outcome.instance_id,
+            trigger = outcome.trigger.name(),
+            action = <&str>::from(outcome.action),
+            cluster = outcome.cluster.as_deref(),
+            container_instance_arn = outcome.container_instance_arn.as_deref(),
+            status_before = outcome.status_before.map(<&str>::from),
+            tasks_remaining = outcome.tasks_remaining,
+            reason = outcome.reason.as_deref(),
+            "handled"
+        );
     }
-    match outcome.action {
-        Action::Reactivated => {
-            aws::reactivate(deps, &found).await?;
-            outcome.notification = deps.notifier.send(&report::undone(spot, &found)).await;
-        }
-        // A marker left on an ACTIVE instance (a reactivation cut short) would make a later drain by
-        // someone else look like ours.
-        Action::Ignored
-            if found.status == InstanceStatus::Active && drained_at.is_some() && !deps.config.dry_run =>
-        {
-            aws::unmark(deps, &found).await?;
-        }
-        _ => {}
-    }
-    Ok(outcome)
+    shared::metrics::emit("spot-drainer", &reply);
+    Ok(reply)
 }
 
 #[cfg(test)]

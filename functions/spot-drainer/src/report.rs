@@ -4,33 +4,73 @@ use shared::ecs::Found;
 use shared::metrics::{Metrics, Record};
 use shared::notify::Message;
 
-use crate::input::{SpotEvent, Trigger};
-use crate::{Action, Outcome};
+use crate::aws::Replacement;
+use crate::input::{Maintenance, SpotEvent, Trigger};
+use crate::{Action, Outcome, Reply};
 
-impl Record for Outcome {
-    /// `DrainsStarted`, `DrainsUndone` (an instance back from a stop or hibernation) and `InstancesNotFound`
-    /// (EMF); ignored events and dry runs record nothing, nor does an instance start that is not ours.
+impl Record for Reply {
+    /// `DrainsStarted`, `DrainsUndone` (an instance back from a stop, or a careful rebalance drain no
+    /// interruption followed), `Replacements` (asked of Auto Scaling before scheduled maintenance) and
+    /// `InstancesNotFound` (EMF), summed over the instances; ignored events and dry runs record nothing.
     fn record(&self, m: &mut Metrics) {
-        if matches!(self.action, Action::Ignored | Action::DryRun) {
+        let counted: Vec<&Outcome> = self
+            .outcomes()
+            .iter()
+            .filter(|o| !matches!(o.action, Action::Ignored | Action::DryRun))
+            .collect();
+        if counted.is_empty() {
             return;
         }
-        if self.trigger == Trigger::Running {
-            m.count("DrainsUndone", usize::from(self.action == Action::Reactivated));
+        let count = |pick: &dyn Fn(&Outcome) -> bool| counted.iter().filter(|o| pick(o)).count();
+        if counted.iter().all(|o| matches!(o.trigger, Trigger::Running | Trigger::Sweep)) {
+            m.count("DrainsUndone", count(&|o| o.action == Action::Reactivated));
             return;
         }
-        m.count("DrainsStarted", usize::from(self.action == Action::Drained));
-        m.count("InstancesNotFound", usize::from(self.action == Action::NotAnEcsInstance));
+        m.count("DrainsStarted", count(&|o| o.action == Action::Drained));
+        m.count("InstancesNotFound", count(&|o| o.action == Action::NotAnEcsInstance));
+        if counted.iter().any(|o| o.trigger == Trigger::Scheduled) {
+            m.count("Replacements", count(&|o| o.replacement == Some(Replacement::Requested)));
+        }
+    }
+}
+
+/// The message for an instance drained before scheduled maintenance.
+pub fn scheduled(m: &Maintenance, found: &Found) -> Message {
+    Message {
+        subject: format!(
+            "shipshape: draining {} in {} (scheduled {})",
+            found.ec2_instance_id, found.cluster, m.event_type_code
+        ),
+        body: format!(
+            "AWS Health announced {} for this instance{}.\n\nInstance: {}\nCluster: {}\nContainer instance: {}\n\
+             Tasks on it: {} running, {} pending\n\nshipshape set the container instance to DRAINING: ECS moves its \
+             service tasks to other instances before the date.",
+            m.event_type_code,
+            m.start_time.as_deref().map(|t| format!(", starting {t}")).unwrap_or_default(),
+            found.ec2_instance_id,
+            found.cluster,
+            found.container_instance_arn,
+            found.running_tasks,
+            found.pending_tasks
+        ),
     }
 }
 
 /// The message for an instance set back to ACTIVE.
 pub fn undone(spot: &SpotEvent, found: &Found) -> Message {
+    let why = match spot.trigger {
+        Trigger::Sweep => {
+            "No Spot interruption warning followed the rebalance recommendation shipshape drained it for."
+        }
+        _ => {
+            "EC2 reports the instance running again after the interruption or maintenance shipshape drained it for."
+        }
+    };
     Message {
-        subject: format!("shipshape: {} is back, set ACTIVE again in {}", spot.instance_id, found.cluster),
+        subject: format!("shipshape: {} set ACTIVE again in {}", spot.instance_id, found.cluster),
         body: format!(
-            "EC2 reports the instance running again after its Spot interruption (stop or hibernate).\n\n\
-             Instance: {}\nCluster: {}\nContainer instance: {}\n\nshipshape had set it DRAINING for that \
-             interruption, and has set it back to ACTIVE: ECS can place tasks on it again.",
+            "{why}\n\nInstance: {}\nCluster: {}\nContainer instance: {}\n\nshipshape has set it back to ACTIVE: ECS \
+             can place tasks on it again.",
             spot.instance_id, found.cluster, found.container_instance_arn
         ),
     }
@@ -77,17 +117,17 @@ mod tests {
     use super::*;
 
     fn recorded(action: Action) -> Metrics {
+        recorded_for(action, Trigger::Terminate)
+    }
+
+    fn recorded_for(action: Action, trigger: Trigger) -> Metrics {
         let mut o = Outcome::new(
-            &SpotEvent {
-                instance_id: InstanceId::parse("f", "i-12345678").unwrap(),
-                trigger: Trigger::Terminate,
-                time: None,
-            },
+            &SpotEvent { instance_id: InstanceId::parse("f", "i-12345678").unwrap(), trigger, time: None },
             Notification::Off,
         );
         o.action = action;
         let mut m = Metrics::new("f");
-        o.record(&mut m);
+        Reply::One(Box::new(o)).record(&mut m);
         m
     }
 
@@ -95,6 +135,12 @@ mod tests {
     fn metrics_count_drains() {
         assert_eq!(recorded(Action::Drained).get("DrainsStarted"), Some(1.0));
         assert_eq!(recorded(Action::AlreadyDraining).get("DrainsStarted"), Some(0.0));
+    }
+
+    #[test]
+    fn metrics_count_undone_drains() {
+        assert_eq!(recorded_for(Action::Reactivated, Trigger::Running).get("DrainsUndone"), Some(1.0));
+        assert_eq!(recorded_for(Action::Reactivated, Trigger::Running).get("DrainsStarted"), None);
     }
 
     #[test]
