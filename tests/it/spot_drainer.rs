@@ -487,12 +487,22 @@ async fn scheduled_retirement_replaces_an_instance_of_a_group_with_a_hook() {
     let Web { world, instances, arns } = web().await;
     let hooks = world.topic("hooks").await;
     world.hook("web-asg", &hooks, 300, "ABANDON").await;
-    let deps =
-        deps(&world, &[("CLUSTERS", "web"), ("DRAIN_ON", "scheduled"), ("REPLACE_ON_SCHEDULED", "true")]);
+    let settings = [("CLUSTERS", "web"), ("DRAIN_ON", "scheduled"), ("REPLACE_ON_SCHEDULED", "true")];
+    let elsewhere = deps(&world, &[settings.as_slice(), &[("AUTO_SCALING_GROUPS", "batch-asg")]].concat());
+    let deps = deps(&world, &[settings.as_slice(), &[("AUTO_SCALING_GROUPS", "web-asg")]].concat());
 
+    // Scoped to another group: drained, not replaced.
+    let outcomes = invoke_many(&elsewhere, health(RETIREMENT, &[&instances[0]])).await.unwrap();
+    assert_eq!(outcomes[0].action, Action::Drained);
+    assert!(
+        matches!(&outcomes[0].replacement, Some(Replacement::NotInAGroup(why)) if why.contains("AUTO_SCALING_GROUPS"))
+    );
+    assert_eq!(world.lifecycle_state(&instances[0]).await.as_deref(), Some("InService"));
+
+    // The event again (Health repeats itself), now in scope.
     let outcomes = invoke_many(&deps, health(RETIREMENT, &[&instances[0]])).await.unwrap();
 
-    assert_eq!(outcomes[0].action, Action::Drained);
+    assert_eq!(outcomes[0].action, Action::AlreadyDraining);
     assert_eq!(outcomes[0].replacement, Some(Replacement::Requested));
     assert_eq!(world.status("web", &arns[0]).await, "DRAINING");
     let (_, desired, _) = world.group_size("web-asg").await;

@@ -36,11 +36,18 @@ FUNCTION_CRATES = {
 }
 
 
+# The options that grant more switched on, so that every call a header lists is allowed somewhere.
+GRANTING = {"ReplaceOnScheduled": "true"}
+
+
 @cache
 def rendered(scope: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     if scope == "all":
+        return render.render(**GRANTING)
+    if scope == "defaults":
         return render.render()
     return render.render(
+        **GRANTING,
         ClusterNames=CLUSTERS,
         AutoScalingGroupNames=GROUPS,
         ShiftableFunctionNames=FUNCTIONS,
@@ -352,6 +359,38 @@ def test_the_spot_rule_matches_the_stacks_own_account_only() -> None:
     _, resources = rendered("all")
     rules = [r for r in resources.values() if r["Type"] == "AWS::Events::Rule" and "EventPattern" in r["Properties"]]
     assert rules and all(r["Properties"]["EventPattern"]["account"] == [A] for r in rules)
+
+
+def test_the_spot_drainer_may_terminate_instances_only_when_it_replaces_them() -> None:
+    def granted(resources: dict[str, Any]) -> set[str]:
+        docs = render.role_policies(resources)["SpotDrainerFunctionRole"]
+        return {
+            a.lower()
+            for doc in docs["inline"].values()
+            for st in doc["Statement"]
+            if st["Effect"] == "Allow"
+            for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+        }
+
+    terminate = "autoscaling:terminateinstanceinautoscalinggroup"
+    assert terminate not in granted(rendered("defaults")[1])
+    assert terminate in granted(rendered("all")[1])
+
+
+def test_the_spot_drainer_sweeps_only_when_it_has_something_to_sweep() -> None:
+    def sweep_state(**given: str) -> str:
+        _, resources = render.render(**given)
+        rules = [
+            r["Properties"]
+            for r in resources.values()
+            if r["Type"] == "AWS::Events::Rule" and r["Properties"].get("ScheduleExpression") == "rate(5 minutes)"
+        ]
+        assert len(rules) == 1, rules
+        return rules[0]["State"]
+
+    assert sweep_state() == "DISABLED"
+    assert sweep_state(RebalanceMode="careful") == "ENABLED"
+    assert sweep_state(ReplaceOnScheduled="true") == "ENABLED"
 
 
 def test_the_state_machine_logs_at_the_level_asked() -> None:

@@ -173,7 +173,8 @@ pub enum Replacement {
     /// Not yet: tasks still run on it and its group has no terminating lifecycle hook, so a termination
     /// now would stop them un-drained. The sweep asks again once they have moved.
     Deferred(String),
-    /// Not in an Auto Scaling group, or not in service there: nothing to replace it.
+    /// Not in an Auto Scaling group, not in service there, or its group is not one of
+    /// `AUTO_SCALING_GROUPS`: nothing to replace it.
     NotInAGroup(String),
     /// The group refused, for now (a scaling activity in progress, ...): the drain stands.
     Refused(String),
@@ -189,6 +190,10 @@ pub async fn replace(deps: &Deps, found: &Found) -> Result<Replacement, Error> {
     };
     if place.state != "InService" {
         return Ok(Replacement::NotInAGroup(format!("Auto Scaling has it {}", place.state)));
+    }
+    let groups = &deps.config.groups;
+    if !groups.is_empty() && !groups.contains(&place.group) {
+        return Ok(Replacement::NotInAGroup(format!("group {} is not in AUTO_SCALING_GROUPS", place.group)));
     }
     let tasks = found.running_tasks + found.pending_tasks;
     if tasks > 0 && !has_terminating_hook(deps, &place.group).await? {

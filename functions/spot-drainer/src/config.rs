@@ -1,6 +1,6 @@
 //! Settings, read once at cold start: `CLUSTERS`, `DRAIN_ON`, `REPLACE_ON_SCHEDULED`, `REBALANCE_MODE`,
-//! `REBALANCE_UNDO_MINUTES`, `RESERVE_CPU_PERCENT`, `RESERVE_MEMORY_PERCENT`, `NOTIFICATION_TOPIC_ARN`,
-//! `DRY_RUN`.
+//! `REBALANCE_UNDO_MINUTES`, `RESERVE_CPU_PERCENT`, `RESERVE_MEMORY_PERCENT`, `AUTO_SCALING_GROUPS`,
+//! `NOTIFICATION_TOPIC_ARN`, `DRY_RUN`.
 
 use std::time::Duration;
 
@@ -28,6 +28,8 @@ pub struct Config {
     pub drain_on: Vec<Trigger>,
     /// Scheduled maintenance: once drained, have the Auto Scaling group replace the instance.
     pub replace_on_scheduled: bool,
+    /// The groups whose instances may be replaced; empty: any group.
+    pub groups: Vec<String>,
     pub rebalance_mode: RebalanceMode,
     pub rebalance_undo: Duration,
     /// The spare capacity a careful rebalance drain keeps, in percent of the registered capacity that stays.
@@ -54,6 +56,7 @@ impl Config {
             drain_on = vec![Trigger::Terminate, Trigger::Stop, Trigger::Hibernate];
         }
         let replace_on_scheduled = env.bool("REPLACE_ON_SCHEDULED", false);
+        let groups = env.list("AUTO_SCALING_GROUPS");
         let rebalance_mode = match env.get("REBALANCE_MODE") {
             None => RebalanceMode::Immediate,
             Some(raw) => raw.parse().unwrap_or_else(|_| {
@@ -71,6 +74,7 @@ impl Config {
             clusters,
             drain_on,
             replace_on_scheduled,
+            groups,
             rebalance_mode,
             rebalance_undo,
             reserve_cpu_percent,

@@ -1,24 +1,37 @@
-//! spot-drainer: sets an ECS container instance DRAINING when its EC2 Spot instance is about to go.
+//! spot-drainer: sets an ECS container instance DRAINING before its EC2 instance goes away.
 //!
-//! Trigger: EventBridge, `aws.ec2` events "EC2 Spot Instance Interruption Warning" (drained by default)
-//! and "EC2 Instance Rebalance Recommendation" (drained only when `DRAIN_ON` includes `rebalance`); and
-//! "EC2 Instance State-change Notification" with state `running`: an instance drained for a `stop` or
-//! `hibernate` warning that runs again is set back to ACTIVE (only if this function drained it: the drain
-//! carries a marker attribute with its time, and the instance must have started after it). The rules are
-//! account-wide, so most instances are not ECS container instances of ours; that is a normal outcome, not
-//! an error.
+//! Triggers (EventBridge):
+//! - `aws.ec2` "EC2 Spot Instance Interruption Warning" (drained by default) and "EC2 Instance Rebalance
+//!   Recommendation" (only when `DRAIN_ON` includes `rebalance`; with `REBALANCE_MODE=careful` only while
+//!   the cluster keeps its spare capacity without the instance);
+//! - `aws.health` "AWS Health Event", EC2 `scheduledChange` (when `DRAIN_ON` includes `scheduled`): the
+//!   instances named are drained and, with `REPLACE_ON_SCHEDULED`, replaced by their Auto Scaling group
+//!   before the date, once no task would be stopped un-drained; every other Health event is acknowledged;
+//! - `aws.ec2` "EC2 Instance State-change Notification", state `running`: an instance drained for a stop,
+//!   hibernation or scheduled stop that runs again is set back to ACTIVE;
+//! - a schedule (the sweep): careful rebalance drains no interruption warning followed within
+//!   `REBALANCE_UNDO_MINUTES` are undone, waiting replacements asked for again.
+//!
+//! Only a drain of ours is ever undone: it carries a marker attribute with its reason and time. The rules
+//! are account-wide, so most instances are not ECS container instances of ours; that is a normal outcome,
+//! not an error.
 //!
 //! AWS APIs: `ecs:ListClusters` (only with `CLUSTERS` empty), `ecs:ListContainerInstances`,
 //! `ecs:DescribeContainerInstances`, `ecs:UpdateContainerInstancesState`, `ecs:PutAttributes` and
-//! `ecs:DeleteAttributes` (the marker of a stop or hibernate drain), `autoscaling:DescribeAutoScalingInstances`
-//! (before undoing a drain: never for an instance its group is removing), `sns:Publish` (only with
-//! `NOTIFICATION_TOPIC_ARN`). With one configured cluster a drain takes three calls, four with the marker.
+//! `ecs:DeleteAttributes` (the marker), `autoscaling:DescribeAutoScalingInstances` (before undoing a drain
+//! or replacing an instance), `autoscaling:DescribeLifecycleHooks` and
+//! `autoscaling:TerminateInstanceInAutoScalingGroup` (replacement, only with `REPLACE_ON_SCHEDULED`),
+//! `sns:Publish` (only with `NOTIFICATION_TOPIC_ARN`). With one configured cluster a drain takes three
+//! calls, four with the marker.
 //!
-//! Returns an [`Outcome`]: the instance, where it was found, its status before, the tasks still on it and
-//! what was done. Errors ([`Error`]) are reserved for events we cannot handle and for AWS failures that
-//! outlasted the SDK's retries; EventBridge's asynchronous invoke then retries the event.
+//! Returns a [`Reply`]: one [`Outcome`] for a warning, a recommendation or a state change, a list of them
+//! for a Health event or a sweep; each says where the instance was found, its status before, the tasks
+//! still on it and what was done. Errors ([`Error`]) are reserved for events we cannot handle and for AWS
+//! failures that outlasted the SDK's retries; EventBridge's asynchronous invoke then retries the event.
 //!
-//! Settings (environment, [`config`]): `CLUSTERS`, `DRAIN_ON`, `NOTIFICATION_TOPIC_ARN`, `DRY_RUN`.
+//! Settings (environment, [`config`]): `CLUSTERS`, `DRAIN_ON`, `REPLACE_ON_SCHEDULED`, `REBALANCE_MODE`,
+//! `REBALANCE_UNDO_MINUTES`, `RESERVE_CPU_PERCENT`, `RESERVE_MEMORY_PERCENT`, `AUTO_SCALING_GROUPS`,
+//! `NOTIFICATION_TOPIC_ARN`, `DRY_RUN`.
 //!
 //! Rooms: [`input`] (the event, typed), [`decide`] (pure), [`aws`] (the calls), [`report`] (message and
 //! metrics).
