@@ -45,6 +45,16 @@ impl ClusterScope {
         if clusters.is_empty() { ClusterScope::All } else { ClusterScope::Listed(clusters) }
     }
 
+    /// The configured cluster an event's cluster ARN is (matched by name or ARN); `None` when it is out
+    /// of scope. With every cluster in scope, the ARN itself.
+    pub fn covers(&self, cluster_arn: &str) -> Option<String> {
+        let name = cluster_arn.rsplit_once(":cluster/").map_or(cluster_arn, |(_, n)| n);
+        match self {
+            ClusterScope::All => Some(cluster_arn.to_owned()),
+            ClusterScope::Listed(c) => c.iter().find(|c| *c == cluster_arn || *c == name).cloned(),
+        }
+    }
+
     /// The clusters to search, in the configured order.
     pub async fn resolve(&self, ecs: &Client) -> Result<Vec<String>, AwsError> {
         match self {

@@ -27,9 +27,18 @@ pub const SOURCE_HEALTH: &str = "aws.health";
 pub const HEALTH_EVENT: &str = "AWS Health Event";
 
 pub const SOURCE_AUTOSCALING: &str = "aws.autoscaling";
+
+/// <https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs_task_events.html>
+pub const SOURCE_ECS: &str = "aws.ecs";
+pub const TASK_STATE_CHANGE: &str = "ECS Task State Change";
 /// <https://docs.aws.amazon.com/autoscaling/ec2/userguide/prepare-for-lifecycle-notifications.html>
 pub const INSTANCE_TERMINATE_LIFECYCLE_ACTION: &str = "EC2 Instance-terminate Lifecycle Action";
+pub const INSTANCE_LAUNCH_LIFECYCLE_ACTION: &str = "EC2 Instance-launch Lifecycle Action";
 pub const TRANSITION_TERMINATING: &str = "autoscaling:EC2_INSTANCE_TERMINATING";
+pub const TRANSITION_LAUNCHING: &str = "autoscaling:EC2_INSTANCE_LAUNCHING";
+/// `Origin`/`Destination` of a lifecycle message that enters or leaves a warm pool.
+/// <https://docs.aws.amazon.com/autoscaling/ec2/userguide/warm-pools-eventbridge-events.html>
+pub const WARM_POOL: &str = "WarmPool";
 pub const TEST_NOTIFICATION: &str = "autoscaling:TEST_NOTIFICATION";
 
 /// An input that is not what the function handles; names the field.
@@ -234,6 +243,18 @@ pub struct LifecycleMessage {
     pub time: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notification_metadata: Option<String>,
+    /// Where the instance comes from and goes: `EC2`, `AutoScalingGroup` or `WarmPool`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+}
+
+impl LifecycleMessage {
+    /// A launch into the warm pool, or a scale-in back to it (`Destination: WarmPool`).
+    pub fn into_warm_pool(&self) -> bool {
+        self.destination.as_deref() == Some(WARM_POOL)
+    }
 }
 
 /// A string that must not be empty.

@@ -524,7 +524,7 @@ async fn a_message_about_an_instance_in_service_changes_nothing() {
 
     let err = invoke(&deps(&s.world, &[]), event).await.unwrap_err();
 
-    assert!(err.to_string().contains("not waiting to terminate"), "{err}");
+    assert!(err.to_string().contains("not waiting in Terminating:Wait"), "{err}");
     assert_eq!(s.world.emulator.calls_of("ecs:UpdateContainerInstancesState"), 0);
     assert_eq!(s.world.status("web", &s.arns[1]).await, "ACTIVE");
 }

@@ -1,6 +1,7 @@
 //! The lifecycle-drainer's AWS calls, for one lifecycle message: `ecs:ListClusters` (with `CLUSTERS`
 //! empty), `ecs:ListContainerInstances`, `ecs:DescribeContainerInstances`,
-//! `ecs:UpdateContainerInstancesState`, `ecs:ListTasks`, `ecs:DescribeTasks`,
+//! `ecs:UpdateContainerInstancesState`, `ecs:PutAttributes` and `ecs:DeleteAttributes` (our marker),
+//! `ecs:ListTasks`, `ecs:DescribeTasks`,
 //! `autoscaling:DescribeLifecycleHooks`, `autoscaling:DescribeAutoScalingInstances`,
 //! `autoscaling:RecordLifecycleActionHeartbeat`,
 //! `autoscaling:CompleteLifecycleAction`, `sns:Publish` (continuations).
@@ -15,6 +16,10 @@ use tracing::{info, warn};
 use crate::drain::{Completion, Effects, HookRead};
 use crate::input::{self, DrainState};
 use crate::{Deps, Error, LifecycleResult};
+
+/// The container-instance attribute that marks a drain of ours: its value is the hook whose action it is
+/// for. An instance back from the warm pool is set ACTIVE again only with it.
+pub const MARKER: &str = "shipshape.lifecycle-drainer.drained-for";
 
 /// The AWS side of one message's drain.
 #[derive(Debug)]
@@ -75,20 +80,7 @@ impl Effects for Hook<'_> {
     }
 
     async fn lifecycle_state(&self) -> Result<Option<(String, String)>, Error> {
-        let out = self
-            .deps
-            .autoscaling
-            .describe_auto_scaling_instances()
-            .instance_ids(self.message.ec2_instance_id.as_str())
-            .send()
-            .await
-            .map_err(aws("DescribeAutoScalingInstances"))?;
-        Ok(out.auto_scaling_instances().first().map(|i| {
-            (
-                i.auto_scaling_group_name().unwrap_or_default().to_owned(),
-                i.lifecycle_state().unwrap_or_default().to_owned(),
-            )
-        }))
+        in_group(self.deps, self.message.ec2_instance_id.as_str()).await
     }
 
     async fn describe(&self, state: &DrainState) -> Result<Option<Found>, Error> {
@@ -117,6 +109,25 @@ impl Effects for Hook<'_> {
         Ok(())
     }
 
+    async fn mark(&self, state: &DrainState) -> Result<(), Error> {
+        let value = crate::decide::marker_value(&self.message.lifecycle_hook_name, state.started_at);
+        let arns = std::slice::from_ref(&state.container_instance_arn);
+        Ok(ecs::set_attribute(&self.deps.ecs, &state.cluster, arns, MARKER, Some(&value)).await?)
+    }
+
+    async fn reactivate(&self, found: &Found) -> Result<(), Error> {
+        let arns = std::slice::from_ref(&found.container_instance_arn);
+        let change =
+            ecs::set_status(&self.deps.ecs, &found.cluster, arns, ContainerInstanceStatus::Active).await?;
+        if let Some(failure) = change.failures.into_iter().next() {
+            return Err(Error::DrainRejected {
+                container_instance_arn: found.container_instance_arn.clone(),
+                reason: failure.reason,
+            });
+        }
+        Ok(ecs::set_attribute(&self.deps.ecs, &found.cluster, arns, MARKER, None).await?)
+    }
+
     async fn tasks_left(&self, state: &DrainState) -> Result<Vec<TaskLeft>, AwsError> {
         ecs::tasks_left(&self.deps.ecs, &state.cluster, &state.container_instance_arn).await
     }
@@ -143,23 +154,9 @@ impl Effects for Hook<'_> {
 
     async fn complete(&self, result: LifecycleResult) -> Result<Completion, Error> {
         let m = self.message;
-        let done = self
-            .deps
-            .autoscaling
-            .complete_lifecycle_action()
-            .auto_scaling_group_name(&m.auto_scaling_group_name)
-            .lifecycle_hook_name(&m.lifecycle_hook_name)
-            .lifecycle_action_token(&m.lifecycle_action_token)
-            .instance_id(m.ec2_instance_id.as_str())
-            .lifecycle_action_result(result.as_str())
-            .send()
-            .await
-            .map_err(aws("CompleteLifecycleAction"));
-        match done {
-            Ok(_) => Ok(Completion::Done),
-            Err(e) if no_active_action(&e) => Ok(Completion::NoActiveAction(e.message)),
-            Err(e) => Err(e.into()),
-        }
+        let (group, hook, token) =
+            (&m.auto_scaling_group_name, &m.lifecycle_hook_name, &m.lifecycle_action_token);
+        complete_action(self.deps, group, hook, Some(token), m.ec2_instance_id.as_str(), result).await
     }
 
     async fn continue_on(&self, topic: &str, state: &DrainState) -> Result<(), Error> {
@@ -167,5 +164,50 @@ impl Effects for Hook<'_> {
         self.deps.sns.publish().topic_arn(topic).message(body).send().await.map_err(aws("Publish"))?;
         info!(instance_id = %self.message.ec2_instance_id, hop = state.hop, topic_arn = %topic, "drain continues in a new invocation");
         Ok(())
+    }
+}
+
+/// The Auto Scaling group and lifecycle state of an instance; `None` when it is in no group.
+pub async fn in_group(deps: &Deps, instance_id: &str) -> Result<Option<(String, String)>, Error> {
+    let out = deps
+        .autoscaling
+        .describe_auto_scaling_instances()
+        .instance_ids(instance_id)
+        .send()
+        .await
+        .map_err(aws("DescribeAutoScalingInstances"))?;
+    Ok(out.auto_scaling_instances().first().map(|i| {
+        (
+            i.auto_scaling_group_name().unwrap_or_default().to_owned(),
+            i.lifecycle_state().unwrap_or_default().to_owned(),
+        )
+    }))
+}
+
+/// Completes a lifecycle action, by its token when known, else by the instance alone (the action of that
+/// hook for that instance). "No active lifecycle action" means it is over already.
+pub async fn complete_action(
+    deps: &Deps,
+    group: &str,
+    hook: &str,
+    token: Option<&str>,
+    instance_id: &str,
+    result: LifecycleResult,
+) -> Result<Completion, Error> {
+    let done = deps
+        .autoscaling
+        .complete_lifecycle_action()
+        .auto_scaling_group_name(group)
+        .lifecycle_hook_name(hook)
+        .set_lifecycle_action_token(token.map(str::to_owned))
+        .instance_id(instance_id)
+        .lifecycle_action_result(result.as_str())
+        .send()
+        .await
+        .map_err(aws("CompleteLifecycleAction"));
+    match done {
+        Ok(_) => Ok(Completion::Done),
+        Err(e) if no_active_action(&e) => Ok(Completion::NoActiveAction(e.message)),
+        Err(e) => Err(e.into()),
     }
 }

@@ -1,6 +1,6 @@
 //! Settings, read once at cold start: `CLUSTERS`, `LIFECYCLE_HOOK_NAMES`, `DRAIN_TIMEOUT_SECONDS`,
-//! `TIMEOUT_RESULT`, `POLL_INTERVAL_SECONDS`, `POLL_WINDOW_SECONDS`, `MAX_HOPS`, `CONTINUATION_TOPIC_ARN`,
-//! `NOTIFICATION_TOPIC_ARN`, `DRY_RUN`.
+//! `TIMEOUT_RESULT`, `POLL_INTERVAL_SECONDS`, `POLL_WINDOW_SECONDS`, `MAX_HOPS`, `LAUNCH_TIMEOUT_SECONDS`,
+//! `AUTO_SCALING_GROUPS`, `CONTINUATION_TOPIC_ARN`, `NOTIFICATION_TOPIC_ARN`, `DRY_RUN`.
 
 use std::time::Duration;
 
@@ -38,6 +38,9 @@ pub struct Config {
     pub poll_interval: Duration,
     pub poll_window: Duration,
     pub max_hops: u32,
+    /// How long a launch may wait for its container instance to be ready before it is abandoned, from when
+    /// the instance began to wait; within one invocation's window.
+    pub launch_timeout: Duration,
     /// Where continuations go; without it, the SNS topic the message came from.
     pub continuation_topic_arn: Option<String>,
     pub notification_topic_arn: Option<String>,
@@ -71,6 +74,19 @@ impl Config {
                 format!("too low: DRAIN_TIMEOUT_SECONDS / POLL_WINDOW_SECONDS needs at least {needed}"),
             );
         }
+        // By default 10 minutes, or the poll window if that is shorter.
+        let default_launch = poll_window.as_secs().min(600);
+        let launch_timeout = Duration::from_secs(env.number("LAUNCH_TIMEOUT_SECONDS", default_launch, 1, 870));
+        if launch_timeout > poll_window {
+            env.problem(
+                "LAUNCH_TIMEOUT_SECONDS",
+                Some(&launch_timeout.as_secs().to_string()),
+                format!(
+                    "longer than POLL_WINDOW_SECONDS={}: a launch is watched within one invocation",
+                    poll_window.as_secs()
+                ),
+            );
+        }
         let continuation_topic_arn = env.topic_arn("CONTINUATION_TOPIC_ARN");
         let notification_topic_arn = env.topic_arn("NOTIFICATION_TOPIC_ARN");
         let dry_run = env.bool("DRY_RUN", false);
@@ -84,6 +100,7 @@ impl Config {
             poll_interval,
             poll_window,
             max_hops,
+            launch_timeout,
             continuation_topic_arn,
             notification_topic_arn,
             dry_run,
@@ -154,12 +171,20 @@ mod tests {
             ("DRAIN_TIMEOUT_SECONDS", "0"),
             ("POLL_INTERVAL_SECONDS", "often"),
             ("CONTINUATION_TOPIC_ARN", "hooks"),
+            ("POLL_WINDOW_SECONDS", "300"),
+            ("LAUNCH_TIMEOUT_SECONDS", "600"),
         ]);
         let err = Config::from_env(Env::from_map(&map)).unwrap_err();
         let names: Vec<_> = err.problems.iter().map(|p| p.variable.as_str()).collect();
         assert_eq!(
             names,
-            ["DRAIN_TIMEOUT_SECONDS", "TIMEOUT_RESULT", "POLL_INTERVAL_SECONDS", "CONTINUATION_TOPIC_ARN"]
+            [
+                "DRAIN_TIMEOUT_SECONDS",
+                "TIMEOUT_RESULT",
+                "POLL_INTERVAL_SECONDS",
+                "LAUNCH_TIMEOUT_SECONDS",
+                "CONTINUATION_TOPIC_ARN"
+            ]
         );
     }
 

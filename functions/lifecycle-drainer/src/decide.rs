@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use shared::ecs::InstanceStatus;
 
 /// What one poll saw, and the limits that apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +86,106 @@ pub fn decide(p: &Poll) -> Decision {
     Decision::Continue
 }
 
+/// Where Auto Scaling has the instance, against the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stage {
+    /// In the wait state the message's transition pauses it in: the action is open.
+    Waiting,
+    /// Past it: the action was completed (a duplicate delivery) or expired. Nothing to do.
+    Over(String),
+    /// In a state no such message comes from: forged, or very stale. Nothing may be changed.
+    NotFromAutoScaling(String),
+}
+
+/// The stage of a lifecycle action from the instance's lifecycle state (`None`: in no group). A
+/// termination waits in `Terminating:Wait`, or in `Warmed:Pending:Wait` on its way back to the warm pool;
+/// a launch in `Pending:Wait`, or `Warmed:Pending:Wait` on its way into the warm pool
+/// (<https://docs.aws.amazon.com/autoscaling/ec2/userguide/warm-pool-instance-lifecycle.html>). A launch
+/// message for an instance in service is only ever stale: a forged one cannot drain anything.
+pub fn stage(launching: bool, into_warm_pool: bool, state: Option<&str>) -> Stage {
+    let Some(state) = state else {
+        return Stage::Over("the instance is no longer in an Auto Scaling group".into());
+    };
+    let waits_in = match (launching, into_warm_pool) {
+        (_, true) => "Warmed:Pending:Wait",
+        (true, false) => "Pending:Wait",
+        (false, false) => "Terminating:Wait",
+    };
+    if state == waits_in {
+        return Stage::Waiting;
+    }
+    let past =
+        launching || state.starts_with("Terminating") || (into_warm_pool && state.starts_with("Warmed:"));
+    if past {
+        Stage::Over(format!("the instance is {state}"))
+    } else {
+        Stage::NotFromAutoScaling(format!("is {state} in its group, not waiting in {waits_in}"))
+    }
+}
+
+/// Our drain marker's value, `<hook>@<when the drain started>`: the stopped-task path finds the action
+/// and the drain's duration by it. An ECS attribute value holds 128 characters: a hook name longer than 100,
+/// which the stack never makes, is marked `?` (the stopped-task path then leaves the action to the poll).
+pub fn marker_value(hook_name: &str, started_at: DateTime<Utc>) -> String {
+    let hook = if hook_name.len() <= 100 { hook_name } else { "?" };
+    format!("{hook}@{}", started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+/// The hook and start time of a marker value; `None` when it is not one of ours (or its hook was too long).
+pub fn parse_marker(value: &str) -> Option<(&str, DateTime<Utc>)> {
+    let (hook, at) = value.rsplit_once('@')?;
+    (hook != "?" && !hook.is_empty()).then_some(())?;
+    Some((hook, at.parse().ok()?))
+}
+
+/// What a launching instance's container instance shows, for readiness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    pub status: InstanceStatus,
+    pub agent_connected: bool,
+    /// It carries our drain marker: we drained it on its way back into the warm pool.
+    pub drained_by_us: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// ACTIVE with its agent connected: ECS can place tasks on it.
+    Ready,
+    /// DRAINING because we drained it on its way into the warm pool: set it ACTIVE, then look again.
+    Reactivate,
+    /// Not yet, and why.
+    NotYet(String),
+    /// DRAINING, not by us: whoever drained it meant it; its launch goes on without waiting.
+    DrainedByOthers,
+}
+
+pub fn readiness(seen: Option<Seen>) -> Readiness {
+    let Some(seen) = seen else {
+        return Readiness::NotYet("no container instance registered in the configured clusters".into());
+    };
+    match seen.status {
+        InstanceStatus::Active if seen.agent_connected => Readiness::Ready,
+        InstanceStatus::Active => Readiness::NotYet("ACTIVE, but its ECS agent is not connected".into()),
+        InstanceStatus::Draining if seen.drained_by_us => Readiness::Reactivate,
+        InstanceStatus::Draining => Readiness::DrainedByOthers,
+        other => Readiness::NotYet(format!("container instance is {other}")),
+    }
+}
+
+/// When a launch that is not ready is abandoned: `LAUNCH_TIMEOUT_SECONDS` after the instance began to
+/// wait, never later than the hook's `GlobalTimeout` less [`GLOBAL_TIMEOUT_MARGIN`], nor than this
+/// invocation's window.
+pub fn launch_deadline(
+    began_at: DateTime<Utc>,
+    launch_timeout: Duration,
+    global_timeout: u32,
+    window_end: DateTime<Utc>,
+) -> DateTime<Utc> {
+    let hook = began_at
+        + to_chrono(Duration::from_secs(global_timeout.into()).saturating_sub(GLOBAL_TIMEOUT_MARGIN));
+    (began_at + to_chrono(launch_timeout)).min(hook).min(window_end)
+}
+
 /// How long before the hook's `GlobalTimeout` a drain completes itself with `TIMEOUT_RESULT`: time for the
 /// last poll and the call, so that Auto Scaling never applies the hook's default result to a drain of
 /// ours.
@@ -151,13 +252,17 @@ pub fn jittered(interval: Duration, instance_id: &str, poll: u32) -> Duration {
     interval.mul_f64(1.0 + fraction)
 }
 
-fn to_chrono(d: Duration) -> chrono::Duration {
+pub fn to_chrono(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn t(seconds: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp(1_800_000_000 + seconds, 0).unwrap_or_default()
+    }
 
     fn poll() -> Poll {
         let now = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap_or_default();
@@ -280,5 +385,61 @@ mod tests {
         assert_eq!(heartbeat_interval(Some(30)), Duration::from_secs(15));
         assert_eq!(heartbeat_interval(Some(1)), Duration::from_secs(1));
         assert_eq!(heartbeat_interval(None), Duration::from_secs(15));
+    }
+
+    #[test]
+    fn the_stage_of_an_action_follows_the_lifecycle_state() {
+        use super::Stage::*;
+        let over = |s: Stage| matches!(s, Over(_));
+        let forged = |s: Stage| matches!(s, NotFromAutoScaling(_));
+        // A termination.
+        assert_eq!(stage(false, false, Some("Terminating:Wait")), Waiting);
+        assert!(over(stage(false, false, Some("Terminating:Proceed"))));
+        assert!(over(stage(false, false, None)));
+        assert!(forged(stage(false, false, Some("InService"))));
+        assert!(forged(stage(false, false, Some("Warmed:Pending:Wait"))));
+        // Back to the warm pool.
+        assert_eq!(stage(false, true, Some("Warmed:Pending:Wait")), Waiting);
+        assert!(over(stage(false, true, Some("Warmed:Stopped"))));
+        assert!(forged(stage(false, true, Some("InService"))));
+        // A launch, into the group or into the warm pool.
+        assert_eq!(stage(true, false, Some("Pending:Wait")), Waiting);
+        assert_eq!(stage(true, true, Some("Warmed:Pending:Wait")), Waiting);
+        for state in ["InService", "Pending:Proceed", "Terminating:Wait", "Warmed:Stopped"] {
+            assert!(over(stage(true, false, Some(state))), "{state}");
+        }
+    }
+
+    #[test]
+    fn ready_means_active_with_its_agent_connected() {
+        let seen =
+            |status, agent_connected, drained_by_us| Some(Seen { status, agent_connected, drained_by_us });
+        assert_eq!(readiness(seen(InstanceStatus::Active, true, false)), Readiness::Ready);
+        assert!(matches!(readiness(seen(InstanceStatus::Active, false, false)), Readiness::NotYet(_)));
+        assert!(matches!(readiness(seen(InstanceStatus::Registering, true, false)), Readiness::NotYet(_)));
+        assert!(matches!(readiness(None), Readiness::NotYet(_)));
+        assert_eq!(readiness(seen(InstanceStatus::Draining, false, true)), Readiness::Reactivate);
+        assert_eq!(readiness(seen(InstanceStatus::Draining, true, false)), Readiness::DrainedByOthers);
+    }
+
+    #[test]
+    fn a_launch_is_abandoned_at_the_earliest_limit() {
+        let began = t(0);
+        let window = t(900);
+        assert_eq!(launch_deadline(began, Duration::from_secs(300), 3600, window), t(300));
+        // The hook's lifetime (less the margin) is sooner.
+        assert_eq!(launch_deadline(began, Duration::from_secs(300), 300, window), t(240));
+        // This invocation's window is sooner.
+        assert_eq!(launch_deadline(began, Duration::from_secs(600), 3600, t(200)), t(200));
+    }
+
+    #[test]
+    fn markers_round_trip() {
+        let v = marker_value("shipshape-drain-07", t(5));
+        assert_eq!(v, "shipshape-drain-07@2027-01-15T08:00:05Z");
+        assert_eq!(parse_marker(&v), Some(("shipshape-drain-07", t(5))));
+        assert_eq!(parse_marker(&marker_value(&"h".repeat(101), t(5))), None);
+        assert!(marker_value(&"h".repeat(100), t(0)).len() <= 128);
+        assert_eq!(parse_marker("rebalance"), None);
     }
 }

@@ -12,7 +12,7 @@ use shared::edge::{Budget, Clock};
 use shared::events::InvalidEvent;
 use tracing::warn;
 
-use crate::decide::{self, Decision, Poll, SMALLEST_GLOBAL_TIMEOUT, TimeoutCause};
+use crate::decide::{self, Decision, Poll, SMALLEST_GLOBAL_TIMEOUT, Stage, TimeoutCause};
 use crate::input::{DrainState, STATE_KEY, Work};
 use crate::{Action, Config, Error, LifecycleResult, Outcome};
 
@@ -57,7 +57,13 @@ pub trait Effects {
     async fn lifecycle_state(&self) -> Result<Option<(String, String)>, Error>;
     /// The container instance a drain state names, as ECS describes it now; `None` when it is not there.
     async fn describe(&self, state: &DrainState) -> Result<Option<Found>, Error>;
+    /// Marks the container instance as drained by us for this lifecycle action ([`crate::aws::MARKER`]):
+    /// an instance back from the warm pool is set ACTIVE again only with it, and a stopped task's event
+    /// finds the action by it.
+    async fn mark(&self, state: &DrainState) -> Result<(), Error>;
     async fn set_draining(&self, state: &DrainState) -> Result<(), Error>;
+    /// Sets a container instance we drained ACTIVE again and takes our marker off.
+    async fn reactivate(&self, found: &Found) -> Result<(), Error>;
     async fn tasks_left(&self, state: &DrainState) -> Result<Vec<TaskLeft>, AwsError>;
     async fn heartbeat(&self) -> Result<Completion, Error>;
     async fn complete(&self, result: LifecycleResult) -> Result<Completion, Error>;
@@ -73,43 +79,25 @@ pub async fn run<E: Effects>(
     budget: Budget,
     clock: Clock,
 ) -> Result<Outcome, Error> {
-    let m = &work.message;
     let started = clock.now();
-    let mut outcome = Outcome::for_message(m, work.state.as_ref().map_or(0, |s| s.hop));
-    if !config.answers(&m.lifecycle_hook_name) {
-        outcome.reason = Some(format!("hook {} is not in LIFECYCLE_HOOK_NAMES", m.lifecycle_hook_name));
-        return Ok(outcome);
-    }
-    if !config.serves(&m.auto_scaling_group_name) {
-        return Err(InvalidEvent::new(
-            "AutoScalingGroupName",
-            format!("{} is not in AUTO_SCALING_GROUPS; nothing was changed", m.auto_scaling_group_name),
-        )
-        .into());
-    }
-    work.check_continuation(config, started)?;
-    let (heartbeat_timeout, global_timeout) = match fx.hook().await {
-        HookRead::Found { heartbeat_timeout, global_timeout } => (Some(heartbeat_timeout), global_timeout),
-        HookRead::Missing => {
-            return Err(InvalidEvent::new(
-                "LifecycleHookName",
-                format!(
-                    "group {} has no lifecycle hook {}; nothing was changed",
-                    m.auto_scaling_group_name, m.lifecycle_hook_name
-                ),
-            )
-            .into());
-        }
-        HookRead::Unreadable => {
-            outcome.warnings.push(format!(
-                "the hook could not be read: heartbeats every 15 s, and its lifetime taken as {SMALLEST_GLOBAL_TIMEOUT} s"
-            ));
-            (None, SMALLEST_GLOBAL_TIMEOUT)
-        }
+    let mut outcome = Outcome::for_message(&work.message, work.state.as_ref().map_or(0, |s| s.hop));
+    let (heartbeat_timeout, global_timeout) = match admit(fx, config, work, &mut outcome, started).await? {
+        Admitted::Proceed { heartbeat_timeout, global_timeout } => (heartbeat_timeout, global_timeout),
+        Admitted::Over(outcome) => return Ok(*outcome),
     };
-    if let Some(gone) = check_terminating(fx, work, &mut outcome).await? {
-        return Ok(gone);
+    if work.launching() {
+        return crate::launch::run(
+            fx,
+            config,
+            work,
+            outcome,
+            budget,
+            clock,
+            (heartbeat_timeout, global_timeout),
+        )
+        .await;
     }
+    let m = &work.message;
 
     let mut state = match &work.state {
         Some(state) => state.clone(),
@@ -171,6 +159,11 @@ pub async fn run<E: Effects>(
         outcome.set_tasks(&fx.tasks_left(&state).await?);
         outcome.action = Action::DryRun;
         return Ok(outcome);
+    }
+    if found.attributes.get(crate::aws::MARKER)
+        != Some(&decide::marker_value(&m.lifecycle_hook_name, state.started_at))
+    {
+        fx.mark(&state).await?;
     }
     if found.status == InstanceStatus::Active {
         fx.set_draining(&state).await?;
@@ -252,42 +245,82 @@ pub async fn run<E: Effects>(
     }
 }
 
-/// Auto Scaling must have the instance in the message's group, waiting to terminate. A message about an
-/// instance that is in service is not from Auto Scaling (forged, or very stale): draining it would take
-/// capacity away for nothing. `Some` outcome when the action is over already (the instance left its group,
-/// or moved on), which ends the invocation without a change.
-async fn check_terminating<E: Effects>(
+/// What the checks every message passes before anything is changed found.
+pub(crate) enum Admitted {
+    /// The action is open and ours: the hook's heartbeat timeout (when it could be read) and lifetime.
+    Proceed { heartbeat_timeout: Option<u32>, global_timeout: u32 },
+    /// Nothing to do (a hook that is not ours, an action already over): the outcome says why.
+    Over(Box<Outcome>),
+}
+
+/// The checks before anything is changed, for a launch and a termination alike: the hook is ours
+/// (`LIFECYCLE_HOOK_NAMES`), the group is served (`AUTO_SCALING_GROUPS`), a continuation's state is
+/// consistent, the group has the hook, and Auto Scaling has the instance in the message's group, waiting
+/// in the state the message's transition pauses it in. A message about an instance that is in service is
+/// not from Auto Scaling (forged, or very stale): draining it would take capacity away for nothing.
+pub(crate) async fn admit<E: Effects>(
     fx: &E,
+    config: &Config,
     work: &Work,
     outcome: &mut Outcome,
-) -> Result<Option<Outcome>, Error> {
+    now: DateTime<Utc>,
+) -> Result<Admitted, Error> {
     let m = &work.message;
-    match fx.lifecycle_state().await? {
-        None => {
-            let mut gone = outcome.clone();
-            gone.action = Action::AlreadyCompleted;
-            gone.reason =
-                Some("no active lifecycle action: the instance is no longer in an Auto Scaling group".into());
-            Ok(Some(gone))
-        }
-        Some((group, _)) if group != m.auto_scaling_group_name => Err(InvalidEvent::new(
+    if !config.answers(&m.lifecycle_hook_name) {
+        outcome.reason = Some(format!("hook {} is not in LIFECYCLE_HOOK_NAMES", m.lifecycle_hook_name));
+        return Ok(Admitted::Over(Box::new(outcome.clone())));
+    }
+    if !config.serves(&m.auto_scaling_group_name) {
+        return Err(InvalidEvent::new(
             "AutoScalingGroupName",
-            format!("{} is in group {group}, not {}; nothing was changed", m.ec2_instance_id, m.auto_scaling_group_name),
+            format!("{} is not in AUTO_SCALING_GROUPS; nothing was changed", m.auto_scaling_group_name),
         )
-        .into()),
-        Some((_, state)) if state == "Terminating:Wait" => Ok(None),
-        Some((_, state)) if state.starts_with("Terminating") => {
-            let mut gone = outcome.clone();
-            gone.action = Action::AlreadyCompleted;
-            gone.reason = Some(format!("no active lifecycle action: the instance is {state}"));
-            Ok(Some(gone))
+        .into());
+    }
+    work.check_continuation(config, now)?;
+    let (heartbeat_timeout, global_timeout) = match fx.hook().await {
+        HookRead::Found { heartbeat_timeout, global_timeout } => (Some(heartbeat_timeout), global_timeout),
+        HookRead::Missing => {
+            return Err(InvalidEvent::new(
+                "LifecycleHookName",
+                format!(
+                    "group {} has no lifecycle hook {}; nothing was changed",
+                    m.auto_scaling_group_name, m.lifecycle_hook_name
+                ),
+            )
+            .into());
         }
-        Some((_, state)) => Err(InvalidEvent::new(
-            "EC2InstanceId",
+        HookRead::Unreadable => {
+            outcome.warnings.push(format!(
+                "the hook could not be read: heartbeats every 15 s, and its lifetime taken as {SMALLEST_GLOBAL_TIMEOUT} s"
+            ));
+            (None, SMALLEST_GLOBAL_TIMEOUT)
+        }
+    };
+    let place = fx.lifecycle_state().await?;
+    if let Some((group, _)) = &place
+        && *group != m.auto_scaling_group_name
+    {
+        return Err(InvalidEvent::new(
+            "AutoScalingGroupName",
             format!(
-                "{} is {state} in its group, not waiting to terminate: the message is not from Auto Scaling; nothing was changed",
-                m.ec2_instance_id
+                "{} is in group {group}, not {}; nothing was changed",
+                m.ec2_instance_id, m.auto_scaling_group_name
             ),
+        )
+        .into());
+    }
+    match decide::stage(work.launching(), m.into_warm_pool(), place.as_ref().map(|(_, s)| s.as_str())) {
+        Stage::Waiting => Ok(Admitted::Proceed { heartbeat_timeout, global_timeout }),
+        Stage::Over(why) => {
+            let mut over = outcome.clone();
+            over.action = Action::AlreadyCompleted;
+            over.reason = Some(format!("no active lifecycle action: {why}"));
+            Ok(Admitted::Over(Box::new(over)))
+        }
+        Stage::NotFromAutoScaling(why) => Err(InvalidEvent::new(
+            "EC2InstanceId",
+            format!("{} {why}: the message is not from Auto Scaling; nothing was changed", m.ec2_instance_id),
         )
         .into()),
     }
@@ -326,14 +359,14 @@ async fn locate<E: Effects>(fx: &E, work: &Work, state: &DrainState) -> Result<O
 }
 
 /// How a drain ends: what the summary says, and the result sent to Auto Scaling.
-struct Ended {
-    action: Action,
-    result: LifecycleResult,
+pub(crate) struct Ended {
+    pub action: Action,
+    pub result: LifecycleResult,
 }
 
 /// Completes the lifecycle action and fills in the outcome; "no active lifecycle action" means the work
 /// is already done (a duplicate delivery completed it, or it expired), which ends the drain quietly.
-async fn finish<E: Effects>(
+pub(crate) async fn finish<E: Effects>(
     fx: &E,
     mut outcome: Outcome,
     ended: Ended,
@@ -351,7 +384,7 @@ async fn finish<E: Effects>(
     }
 }
 
-fn gone(
+pub(crate) fn gone(
     mut outcome: Outcome,
     message: Option<String>,
     started_at: DateTime<Utc>,

@@ -8,8 +8,9 @@ use serde_json::Value;
 use shared::ecs::ClusterScope;
 use shared::edge::Internal;
 use shared::events::{
-    self, INSTANCE_TERMINATE_LIFECYCLE_ACTION, InvalidEvent, LifecycleMessage, SOURCE_AUTOSCALING,
-    TEST_NOTIFICATION, TRANSITION_TERMINATING,
+    self, INSTANCE_LAUNCH_LIFECYCLE_ACTION, INSTANCE_TERMINATE_LIFECYCLE_ACTION, InvalidEvent,
+    LifecycleMessage, SOURCE_AUTOSCALING, SOURCE_ECS, TASK_STATE_CHANGE, TEST_NOTIFICATION,
+    TRANSITION_LAUNCHING, TRANSITION_TERMINATING,
 };
 
 use crate::Config;
@@ -49,6 +50,11 @@ pub struct Work {
 const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
 
 impl Work {
+    /// A launch (`EC2_INSTANCE_LAUNCHING`), not a termination.
+    pub fn launching(&self) -> bool {
+        self.message.lifecycle_transition == TRANSITION_LAUNCHING
+    }
+
     /// A continuation is checked against the configuration before anything is done with it: anyone who
     /// can publish to the topic or invoke the function can forge one. Its cluster must be in scope, its
     /// times must follow from `DRAIN_TIMEOUT_SECONDS` and the message's `Time`, its hop must be within
@@ -93,9 +99,31 @@ impl Work {
     }
 }
 
+/// An ECS task stopped on a container instance (EventBridge "ECS Task State Change", `lastStatus`
+/// STOPPED): if it was the last task on an instance we are draining, the action can complete now.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskStopped {
+    pub cluster_arn: String,
+    pub container_instance_arn: String,
+    pub task_arn: String,
+}
+
+/// The fields of an "ECS Task State Change" detail read here
+/// (<https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs_task_events.html>).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskDetail {
+    last_status: String,
+    /// Absent for a Fargate task.
+    #[serde(default)]
+    container_instance_arn: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     Work(Box<Work>),
+    TaskStopped(TaskStopped),
     /// Acknowledged and not acted on, with why. Never an error: an error makes Lambda retry.
     Ignore(String),
 }
@@ -124,15 +152,27 @@ pub fn parse(payload: &Value) -> Result<Input, InvalidEvent> {
         return parse_sns(payload);
     }
     let event = events::eventbridge(payload)?;
+    if event.source == SOURCE_ECS && event.detail_type == TASK_STATE_CHANGE {
+        let detail: TaskDetail = events::detail(&event)?;
+        if detail.last_status != "STOPPED" || detail.container_instance_arn.is_none() {
+            return Ok(Input::Ignore(format!(
+                "a task {} (not stopped, or not on a container instance)",
+                detail.last_status
+            )));
+        }
+        return Ok(Input::TaskStopped(events::detail(&event)?));
+    }
     if event.source != SOURCE_AUTOSCALING {
         return Err(InvalidEvent::new(
             "source",
-            format!("is {:?}; expected {SOURCE_AUTOSCALING:?} or an SNS event", event.source),
+            format!("is {:?}; expected {SOURCE_AUTOSCALING:?}, {SOURCE_ECS:?} or an SNS event", event.source),
         ));
     }
-    if event.detail_type != INSTANCE_TERMINATE_LIFECYCLE_ACTION {
+    if event.detail_type != INSTANCE_TERMINATE_LIFECYCLE_ACTION
+        && event.detail_type != INSTANCE_LAUNCH_LIFECYCLE_ACTION
+    {
         return Ok(Input::Ignore(format!(
-            "EventBridge event {:?} is not a terminate lifecycle action",
+            "EventBridge event {:?} is not a lifecycle action",
             event.detail_type
         )));
     }
@@ -166,9 +206,11 @@ fn lifecycle(
         return Ok(Input::Ignore("Auto Scaling test notification".into()));
     }
     match kind.lifecycle_transition.as_deref() {
-        Some(TRANSITION_TERMINATING) => {}
+        Some(TRANSITION_TERMINATING | TRANSITION_LAUNCHING) => {}
         Some(other) => {
-            return Ok(Input::Ignore(format!("lifecycle transition {other} is not a termination")));
+            return Ok(Input::Ignore(format!(
+                "lifecycle transition {other} is not a launch or a termination"
+            )));
         }
         None => return Ok(Input::Ignore("not a lifecycle message (no LifecycleTransition)".into())),
     }
@@ -314,11 +356,11 @@ mod tests {
     #[test]
     fn other_messages_are_ignored_not_errors() {
         let test = json!({"Event": TEST_NOTIFICATION, "AutoScalingGroupName": "web"});
-        let mut launch = message();
-        launch["LifecycleTransition"] = json!("autoscaling:EC2_INSTANCE_LAUNCHING");
+        let mut other = message();
+        other["LifecycleTransition"] = json!("autoscaling:EC2_INSTANCE_STANDBY");
         for payload in [
             sns(&test.to_string()),
-            sns(&launch.to_string()),
+            sns(&other.to_string()),
             sns("hello"),
             sns("42"),
             sns(r#"{"Event": "autoscaling:EC2_INSTANCE_TERMINATE"}"#),
@@ -326,6 +368,40 @@ mod tests {
         ] {
             assert!(matches!(parse(&payload), Ok(Input::Ignore(_))), "{payload}");
         }
+    }
+
+    #[test]
+    fn a_stopped_task_on_a_container_instance_is_read() {
+        let event = |status: &str, ci: Option<&str>| {
+            let mut detail = json!({"clusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/web",
+                "taskArn": "arn:aws:ecs:us-east-1:123456789012:task/web/1", "lastStatus": status});
+            if let Some(ci) = ci {
+                detail["containerInstanceArn"] = json!(ci);
+            }
+            json!({"source": SOURCE_ECS, "detail-type": TASK_STATE_CHANGE, "detail": detail})
+        };
+        let ci = "arn:aws:ecs:us-east-1:123456789012:container-instance/web/1";
+        assert!(
+            matches!(parse(&event("STOPPED", Some(ci))), Ok(Input::TaskStopped(t)) if t.container_instance_arn == ci)
+        );
+        assert!(matches!(parse(&event("RUNNING", Some(ci))), Ok(Input::Ignore(_))));
+        assert!(matches!(parse(&event("STOPPED", None)), Ok(Input::Ignore(_))));
+        let mut broken = event("STOPPED", Some(ci));
+        broken["detail"].as_object_mut().unwrap().remove("taskArn");
+        assert_eq!(parse(&broken).unwrap_err().field, "detail.taskArn");
+    }
+
+    #[test]
+    fn launches_are_work_into_the_group_or_the_warm_pool() {
+        let mut launch = message();
+        launch["LifecycleTransition"] = json!(TRANSITION_LAUNCHING);
+        (launch["Origin"], launch["Destination"]) = (json!("EC2"), json!("WarmPool"));
+        let w = work(parse(&sns(&launch.to_string())));
+        assert!(w.launching() && w.message.into_warm_pool());
+        let eb = json!({"source": SOURCE_AUTOSCALING, "detail-type": INSTANCE_LAUNCH_LIFECYCLE_ACTION,
+            "time": "2026-11-22T10:00:00Z", "detail": launch});
+        assert!(work(parse(&eb)).launching());
+        assert!(!work(parse(&sns(&message().to_string()))).launching());
     }
 
     #[test]

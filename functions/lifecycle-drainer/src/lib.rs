@@ -1,37 +1,47 @@
-//! lifecycle-drainer: drains an ECS container instance before its Auto Scaling group terminates it.
+//! lifecycle-drainer: drains an ECS container instance before its Auto Scaling group terminates it, and
+//! (opt-in) holds a launch until ECS can place tasks on the instance.
 //!
-//! Trigger: an Auto Scaling termination lifecycle hook, delivered by its SNS topic (the SNS envelope's
-//! `Message` is the lifecycle JSON) or by EventBridge ("EC2 Instance-terminate Lifecycle Action"). Test
-//! notifications, launch transitions, other messages and hooks not in `LIFECYCLE_HOOK_NAMES` are
-//! acknowledged and ignored.
+//! Triggers: Auto Scaling lifecycle hooks, delivered by their SNS topic (the SNS envelope's `Message` is the
+//! lifecycle JSON) or by EventBridge ("EC2 Instance-terminate Lifecycle Action", "EC2 Instance-launch
+//! Lifecycle Action"); optionally EventBridge "ECS Task State Change" (a task STOPPED). Test notifications,
+//! other messages and hooks not in `LIFECYCLE_HOOK_NAMES` are acknowledged and ignored.
 //!
-//! Flow ([`drain`]): find the container instance, set it DRAINING, poll until no task is left (every task
-//! not STOPPED counts), then `CompleteLifecycleAction(CONTINUE)` with the token and the instance id. A drain
-//! longer than one invocation's poll window continues in a fresh invocation: the lifecycle message plus
-//! our state (start, own deadline, hop count, where the instance is) is published back to the topic.
-//! Heartbeats keep the hook alive until our own deadline (`DRAIN_TIMEOUT_SECONDS`), when the action is
-//! completed with `TIMEOUT_RESULT` and the tasks still there are logged and notified.
+//! Termination ([`drain`]), also of an instance going back to the warm pool: find the container instance,
+//! mark it ours and set it DRAINING, poll until no task is left (every task not STOPPED counts), then
+//! `CompleteLifecycleAction(CONTINUE)`. A drain longer than one invocation's poll window continues in a
+//! fresh invocation: the lifecycle message plus our state is published back to the topic. Heartbeats keep
+//! the hook alive until our own deadline (`DRAIN_TIMEOUT_SECONDS`, bounded by the hook's lifetime), when
+//! the action is completed with `TIMEOUT_RESULT` and the tasks still there are logged and notified. With
+//! the task state change rule ([`stopped`]), the last task's stop completes the action at once.
+//!
+//! Launch ([`launch`]): `CONTINUE` once the instance's container instance is ACTIVE with its agent
+//! connected (one we drained on its way into the warm pool is set ACTIVE first), `ABANDON` after
+//! `LAUNCH_TIMEOUT_SECONDS`; a launch into the warm pool is completed at once.
 //!
 //! AWS APIs: `ecs:ListClusters` (only with `CLUSTERS` empty), `ecs:ListContainerInstances`,
-//! `ecs:DescribeContainerInstances`, `ecs:UpdateContainerInstancesState`, `ecs:ListTasks`,
-//! `ecs:DescribeTasks`, `autoscaling:DescribeLifecycleHooks`, `autoscaling:DescribeAutoScalingInstances`,
+//! `ecs:DescribeContainerInstances`, `ecs:UpdateContainerInstancesState`, `ecs:PutAttributes` and
+//! `ecs:DeleteAttributes` (our drain marker), `ecs:ListTasks`, `ecs:DescribeTasks`,
+//! `autoscaling:DescribeLifecycleHooks`, `autoscaling:DescribeAutoScalingInstances`,
 //! `autoscaling:RecordLifecycleActionHeartbeat`, `autoscaling:CompleteLifecycleAction`, `sns:Publish`
 //! (continuations, and notifications if configured).
 //!
 //! Returns an [`Outcome`]: what was done (`completed`, `continued`, `timed-out`, `already-completed`,
-//! `not-an-ecs-instance`, `ignored`, `dry-run`), the instance, group, hook, tasks left, hop and elapsed time.
+//! `not-an-ecs-instance`, `ready`, `not-ready`, `entered-warm-pool`, `ignored`, `dry-run`), the instance,
+//! group, hook, tasks left, hop and elapsed time.
 //!
-//! Settings ([`config`]): `CLUSTERS`, `LIFECYCLE_HOOK_NAMES`, `DRAIN_TIMEOUT_SECONDS`, `TIMEOUT_RESULT`,
-//! `POLL_INTERVAL_SECONDS`, `POLL_WINDOW_SECONDS`, `MAX_HOPS`, `CONTINUATION_TOPIC_ARN`,
-//! `NOTIFICATION_TOPIC_ARN`, `DRY_RUN`. Rooms: [`input`], [`decide`] (pure), [`drain`] (the loop),
-//! [`aws`], [`report`].
+//! Settings ([`config`]): `CLUSTERS`, `LIFECYCLE_HOOK_NAMES`, `AUTO_SCALING_GROUPS`, `DRAIN_TIMEOUT_SECONDS`,
+//! `TIMEOUT_RESULT`, `POLL_INTERVAL_SECONDS`, `POLL_WINDOW_SECONDS`, `MAX_HOPS`, `LAUNCH_TIMEOUT_SECONDS`,
+//! `CONTINUATION_TOPIC_ARN`, `NOTIFICATION_TOPIC_ARN`, `DRY_RUN`. Rooms: [`input`], [`decide`] (pure),
+//! [`drain`] (the loop), [`launch`], [`stopped`], [`aws`], [`report`].
 
 pub mod aws;
 pub mod config;
 pub mod decide;
 pub mod drain;
 pub mod input;
+pub mod launch;
 pub mod report;
+pub mod stopped;
 
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
@@ -88,6 +98,12 @@ pub enum Action {
     NotAnEcsInstance,
     Ignored,
     DryRun,
+    /// A launch: its container instance is ACTIVE with its agent connected; completed with CONTINUE.
+    Ready,
+    /// A launch not ready within `LAUNCH_TIMEOUT_SECONDS`: completed with ABANDON, Auto Scaling replaces it.
+    NotReady,
+    /// A launch into the warm pool: completed with CONTINUE at once (it is checked when it leaves the pool).
+    EnteredWarmPool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -156,7 +172,7 @@ impl Outcome {
         }
     }
 
-    fn set_tasks(&mut self, tasks: &[TaskLeft]) {
+    pub(crate) fn set_tasks(&mut self, tasks: &[TaskLeft]) {
         self.tasks_left = tasks.len();
         self.tasks = tasks.iter().take(TASKS_SHOWN).cloned().collect();
     }
@@ -166,6 +182,7 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Outcome, 
     let input = input::parse(&event.payload).inspect_err(|e| warn!(error = %e, "event rejected"))?;
     let mut outcome = match input {
         Input::Ignore(reason) => Outcome::ignored(reason),
+        Input::TaskStopped(stopped) => stopped::run(deps, &stopped).await?,
         Input::Work(work) => {
             let hook = aws::Hook { deps, message: &work.message };
             drain::run(&hook, &deps.config, &work, Budget::from_context(&event.context), Clock::start())
@@ -205,6 +222,9 @@ mod tests {
             Action::NotAnEcsInstance,
             Action::Ignored,
             Action::DryRun,
+            Action::Ready,
+            Action::NotReady,
+            Action::EnteredWarmPool,
         ] {
             assert_eq!(serde_json::to_value(a).unwrap(), <&str>::from(a));
         }

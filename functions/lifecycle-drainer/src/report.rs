@@ -7,9 +7,18 @@ use crate::{Action, LifecycleResult, Outcome};
 
 impl Record for Outcome {
     /// `DrainsStarted` (the first invocation of a drain), `DrainsCompleted`, `DrainsTimedOut`,
-    /// `DrainDuration` (seconds, when the drain ended) and `InstancesNotFound` (EMF). Ignored messages,
-    /// dry runs and duplicates of an ended action record nothing.
+    /// `DrainDuration` (seconds, when the drain ended) and `InstancesNotFound`; for launches `LaunchesReady`,
+    /// `LaunchesAbandoned` and `LaunchWait` (seconds from the launch to ready) (EMF). Ignored messages, dry
+    /// runs, launches into the warm pool and duplicates of an ended action record nothing.
     fn record(&self, m: &mut Metrics) {
+        if matches!(self.action, Action::Ready | Action::NotReady) {
+            m.count("LaunchesReady", usize::from(self.action == Action::Ready));
+            m.count("LaunchesAbandoned", usize::from(self.action == Action::NotReady));
+            if self.action == Action::Ready {
+                m.add("LaunchWait", self.elapsed_seconds as f64, Unit::Seconds);
+            }
+            return;
+        }
         let drain = matches!(self.action, Action::Completed | Action::Continued | Action::TimedOut);
         if !drain && self.action != Action::NotAnEcsInstance {
             return;
@@ -26,6 +35,9 @@ impl Record for Outcome {
 
 /// The message for a drain that ended in this invocation (completed or timed out); `None` otherwise.
 pub fn ended(o: &Outcome) -> Option<Message> {
+    if o.action == Action::NotReady {
+        return Some(abandoned(o));
+    }
     if !matches!(o.action, Action::Completed | Action::TimedOut) {
         return None;
     }
@@ -68,6 +80,24 @@ pub fn ended(o: &Outcome) -> Option<Message> {
         body.push_str("\nNo task was left on the instance; Auto Scaling now terminates it.\n");
     }
     Some(Message { subject, body })
+}
+
+/// A launch abandoned: people should look at the AMI, the user data or the agent.
+fn abandoned(o: &Outcome) -> Message {
+    let instance = o.instance_id.as_deref().unwrap_or("-");
+    Message {
+        subject: format!("shipshape: launch of {instance} abandoned, its ECS agent never became ready"),
+        body: format!(
+            "Instance: {instance}\nAuto Scaling group: {}\nLifecycle hook: {}\nCluster: {}\nWhy: {}\n\n\
+             The lifecycle action was completed with ABANDON: Auto Scaling terminates the instance and launches \
+             another. Repeated abandons mean the launch template, its AMI or user data, or the ECS agent's \
+             configuration (ECS_CLUSTER) keep instances from joining the cluster.\n",
+            o.auto_scaling_group.as_deref().unwrap_or("-"),
+            o.lifecycle_hook.as_deref().unwrap_or("-"),
+            o.cluster.as_deref().unwrap_or("-"),
+            o.reason.as_deref().unwrap_or("-"),
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -50,3 +50,14 @@ fn bad_clusters_are_named() {
     assert_eq!(values, ["my cluster", "arn:aws:sns:us-east-1:1:t", "arn:aws:ecs:r:1:service/x"]);
     assert!(err.problems.iter().all(|p| p.variable == "CLUSTERS"));
 }
+
+#[test]
+fn an_events_cluster_is_in_scope_by_name_or_arn() {
+    let arn = "arn:aws:ecs:us-east-1:123456789012:cluster/web";
+    let listed = |c: &[&str]| ClusterScope::Listed(c.iter().map(|s| s.to_string()).collect());
+    assert_eq!(listed(&["batch", "web"]).covers(arn).as_deref(), Some("web"));
+    assert_eq!(listed(&[arn]).covers(arn).as_deref(), Some(arn));
+    assert_eq!(listed(&["batch"]).covers(arn), None);
+    assert_eq!(listed(&["we"]).covers(arn), None);
+    assert_eq!(ClusterScope::All.covers(arn).as_deref(), Some(arn));
+}

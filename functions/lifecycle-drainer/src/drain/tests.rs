@@ -26,6 +26,10 @@ struct Scripted {
     tasks_stop_after: Option<Duration>,
     heartbeat_timeout: Option<u32>,
     drained: RefCell<bool>,
+    /// A launch whose agent connects this long after it began to wait (never, with `None`).
+    launch: Option<Option<Duration>>,
+    /// Its lifecycle state in the group.
+    waiting_in: &'static str,
     heartbeats: RefCell<Vec<Duration>>,
     continuations: RefCell<Vec<(Duration, DrainState)>>,
     completed: RefCell<Vec<(Duration, LifecycleResult)>>,
@@ -38,14 +42,28 @@ impl Scripted {
             tasks_stop_after,
             heartbeat_timeout,
             drained: RefCell::default(),
+            launch: None,
+            waiting_in: "Terminating:Wait",
             heartbeats: RefCell::default(),
             continuations: RefCell::default(),
             completed: RefCell::default(),
         }
     }
 
+    fn launching(agent_after: Option<Duration>, heartbeat_timeout: u32) -> Self {
+        Scripted {
+            launch: Some(agent_after),
+            waiting_in: "Pending:Wait",
+            ..Scripted::new(None, Some(heartbeat_timeout))
+        }
+    }
+
     fn found(&self) -> Found {
         let status = if *self.drained.borrow() { InstanceStatus::Draining } else { InstanceStatus::Active };
+        let agent_connected = match self.launch {
+            Some(after) => after.is_some_and(|a| self.at() >= a),
+            None => true,
+        };
         Found {
             cluster: "web".into(),
             container_instance_arn: ARN.into(),
@@ -53,7 +71,7 @@ impl Scripted {
             status,
             running_tasks: 1,
             pending_tasks: 0,
-            agent_connected: true,
+            agent_connected,
             attributes: Default::default(),
         }
     }
@@ -76,11 +94,19 @@ impl Effects for Scripted {
     }
 
     async fn lifecycle_state(&self) -> Result<Option<(String, String)>, Error> {
-        Ok(Some(("web".into(), "Terminating:Wait".into())))
+        Ok(Some(("web".into(), self.waiting_in.into())))
     }
 
     async fn describe(&self, state: &DrainState) -> Result<Option<Found>, Error> {
         Ok((state.cluster == "web" && state.container_instance_arn == ARN).then(|| self.found()))
+    }
+
+    async fn mark(&self, _: &DrainState) -> Result<(), Error> {
+        Ok(())
+    }
+
+    async fn reactivate(&self, _: &Found) -> Result<(), Error> {
+        unreachable!("a drain never reactivates")
     }
 
     async fn set_draining(&self, _: &DrainState) -> Result<(), Error> {
@@ -130,6 +156,8 @@ fn work(state: Option<DrainState>) -> Work {
         ec2_instance_id: InstanceId::parse("EC2InstanceId", "i-1234567890abcdef0").unwrap(),
         time: Some(epoch()),
         notification_metadata: None,
+        origin: None,
+        destination: None,
     };
     Work { message, began_at: epoch(), state, topic_arn: None }
 }
@@ -281,4 +309,83 @@ async fn a_continuation_naming_another_cluster_changes_nothing() {
     assert!(err.to_string().contains("ShipshapeDrain.cluster"), "{err}");
     assert!(fx.completed.borrow().is_empty(), "nothing completed");
     assert!(!*fx.drained.borrow(), "nothing drained");
+}
+
+fn launch_work() -> Work {
+    let mut w = work(None);
+    w.message.lifecycle_transition = shared::events::TRANSITION_LAUNCHING.into();
+    w
+}
+
+/// The agent connects 200 s after the instance began to wait: the launch completes at the first poll after
+/// that, with CONTINUE, and heartbeats kept the hook alive meanwhile.
+#[tokio::test(start_paused = true)]
+async fn a_launch_completes_once_its_agent_connects() {
+    let fx = Scripted::launching(Some(Duration::from_secs(200)), 120);
+    let clock = Clock::starting_at(epoch());
+    let outcome =
+        run(&fx, &config("900"), &launch_work(), Budget::of(Duration::from_secs(900)), clock).await.unwrap();
+
+    assert_eq!(outcome.action, Action::Ready);
+    assert_eq!(outcome.result, Some(LifecycleResult::Continue));
+    let (done_at, result) = fx.completed.borrow()[0];
+    assert!(done_at >= Duration::from_secs(200) && done_at <= Duration::from_millis(216_500), "{done_at:?}");
+    assert_eq!(result, LifecycleResult::Continue);
+    let beats: Vec<u64> = fx.heartbeats.borrow().iter().map(|d| secs(*d)).collect();
+    assert_eq!(beats, [0, 60, 120, 180]);
+    assert!(!*fx.drained.borrow());
+}
+
+/// An agent that never connects: ABANDON at LAUNCH_TIMEOUT_SECONDS after the instance began to wait
+/// (here it was delivered 100 s late), so the broken instance never counts as capacity.
+#[tokio::test(start_paused = true)]
+async fn a_launch_never_ready_is_abandoned_at_its_timeout() {
+    let fx = Scripted::launching(None, 300);
+    let mut c = config("900");
+    c.launch_timeout = Duration::from_secs(300);
+    let clock = Clock::starting_at(epoch() + chrono::Duration::seconds(100));
+    let outcome = run(&fx, &c, &launch_work(), Budget::of(Duration::from_secs(900)), clock).await.unwrap();
+
+    assert_eq!(outcome.action, Action::NotReady);
+    assert_eq!(outcome.result, Some(LifecycleResult::Abandon));
+    assert!(outcome.reason.as_deref().unwrap().contains("agent is not connected"), "{outcome:?}");
+    let (done_at, result) = fx.completed.borrow()[0];
+    assert_eq!(secs(done_at), 200, "300 s after it began to wait, 100 s before this invocation");
+    assert_eq!(result, LifecycleResult::Abandon);
+    assert_eq!(outcome.elapsed_seconds, 300);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_launch_into_the_warm_pool_completes_at_once() {
+    let fx = Scripted { waiting_in: "Warmed:Pending:Wait", ..Scripted::launching(None, 300) };
+    let mut w = launch_work();
+    w.message.destination = Some(shared::events::WARM_POOL.into());
+    let outcome =
+        run(&fx, &config("900"), &w, Budget::unlimited(), Clock::starting_at(epoch())).await.unwrap();
+
+    assert_eq!(outcome.action, Action::EnteredWarmPool);
+    assert_eq!(fx.completed.borrow()[0], (Duration::ZERO, LifecycleResult::Continue));
+    assert!(fx.heartbeats.borrow().is_empty());
+}
+
+/// A termination back into the warm pool waits in Warmed:Pending:Wait and is drained like any other.
+#[tokio::test(start_paused = true)]
+async fn a_return_to_the_warm_pool_is_drained_like_a_termination() {
+    let fx = Scripted {
+        waiting_in: "Warmed:Pending:Wait",
+        ..Scripted::new(Some(Duration::from_secs(100)), Some(300))
+    };
+    let mut w = work(None);
+    w.message.destination = Some(shared::events::WARM_POOL.into());
+    let outcome =
+        run(&fx, &config("900"), &w, Budget::unlimited(), Clock::starting_at(epoch())).await.unwrap();
+
+    assert_eq!(outcome.action, Action::Completed);
+    assert!(*fx.drained.borrow());
+    assert!(fx.completed.borrow()[0].0 >= Duration::from_secs(100));
+    // Without the warm pool destination, the same state is not a termination's.
+    let err = run(&fx, &config("900"), &work(None), Budget::unlimited(), Clock::starting_at(epoch()))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not from Auto Scaling"), "{err}");
 }
