@@ -7,9 +7,11 @@ only when that name is not empty. This writes, between the markers the template 
 
 - the conditions Hook01..HookNN (a name in that position),
 - the LifecycleHook01..NN resources, hook nn named `<LifecycleHookName>-nn` (the lifecycle-drainer answers
-  the numbered hooks of its LIFECYCLE_HOOK_NAMES).
+  the numbered hooks of its LIFECYCLE_HOOK_NAMES),
+- the conditions Launch01..NN (slot nn used and LaunchReadiness on) and the LaunchHook01..NN resources,
+  launching hooks named `<LifecycleHookName>-launch-nn`.
 
-The logical ids LifecycleHookNN are part of the upgrade contract (tests/template/test_upgrade.py): never
+The logical ids LifecycleHookNN and LaunchHookNN are part of the upgrade contract (tests/template/test_upgrade.py): never
 renumber them.
 """
 
@@ -34,6 +36,9 @@ def conditions() -> str:
     lines = ["  # Lifecycle hook slots: a group name in position nn (release/hook_slots.py)."]
     for i in range(SLOTS):
         lines.append(f'  Hook{_slot(i + 1)}: !Not [!Equals [!Select [{i}, {PADDED}], ""]]')
+    lines.append("  # Launch hook slots: slot nn used, and launches held until ECS can place tasks.")
+    for i in range(SLOTS):
+        lines.append(f"  Launch{_slot(i + 1)}: !And [!Condition Hook{_slot(i + 1)}, !Condition LaunchReadinessOn]")
     return "\n".join(lines) + "\n"
 
 
@@ -50,6 +55,23 @@ def resources() -> str:
       AutoScalingGroupName: !Select [{i}, {PADDED}]
       LifecycleHookName: !Sub ${{LifecycleHookName}}-{n}
       LifecycleTransition: autoscaling:EC2_INSTANCE_TERMINATING
+      HeartbeatTimeout: !Ref HookHeartbeatTimeout
+      DefaultResult: CONTINUE
+      NotificationTargetARN: !Ref LifecycleTopic
+      RoleARN: !GetAtt LifecycleHookRole.Arn
+"""
+        )
+    for i in range(SLOTS):
+        n = _slot(i + 1)
+        out.append(
+            f"""  LaunchHook{n}:
+    Type: AWS::AutoScaling::LifecycleHook
+    Condition: Launch{n}
+    DependsOn: LifecycleDrainerFunctionLifecycleMessages
+    Properties:
+      AutoScalingGroupName: !Select [{i}, {PADDED}]
+      LifecycleHookName: !Sub ${{LifecycleHookName}}-launch-{n}
+      LifecycleTransition: autoscaling:EC2_INSTANCE_LAUNCHING
       HeartbeatTimeout: !Ref HookHeartbeatTimeout
       DefaultResult: CONTINUE
       NotificationTargetARN: !Ref LifecycleTopic

@@ -339,8 +339,9 @@ def test_one_hook_per_named_group_each_with_its_own_name_after_the_drainers_subs
         assert resources["LifecycleDrainerFunctionLifecycleMessages"]["Type"] == "AWS::SNS::Subscription"
         assert hook["Properties"]["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_TERMINATING"
     variables = resources["LifecycleDrainerFunction"]["Properties"]["Environment"]["Variables"]
-    # The drainer answers its name and the numbered hooks of that name (<name>-01 ...), of these groups.
-    assert variables["LIFECYCLE_HOOK_NAMES"] == "shipshape-drain"
+    # The drainer answers its name and the numbered hooks of that name (<name>-01 ...), of these groups;
+    # and the numbered launch hooks (<name>-launch-01 ...), which exist only with LaunchReadiness.
+    assert variables["LIFECYCLE_HOOK_NAMES"] == "shipshape-drain,shipshape-drain-launch"
     assert all(re.fullmatch(r"shipshape-drain-\d\d", n) for n in names), names
     assert variables["AUTO_SCALING_GROUPS"].split(",") == GROUPS
 
@@ -352,6 +353,32 @@ def test_no_hook_without_groups_and_hooks_for_the_first_names_only() -> None:
     assert hooks == ["LifecycleHook01", "LifecycleHook02", "LifecycleHook03"]
     names = sorted(r["Properties"]["LifecycleHookName"] for r in few.values() if r["Type"] == "AWS::AutoScaling::LifecycleHook")
     assert names == ["shipshape-drain-01", "shipshape-drain-02", "shipshape-drain-03"]
+
+
+def test_launch_hooks_only_with_launch_readiness_one_per_named_group() -> None:
+    _, resources = render.render(AutoScalingGroupNames=GROUPS[:3], LaunchReadiness="true")
+    launch = {k: r["Properties"] for k, r in resources.items() if k.startswith("LaunchHook")}
+    assert sorted(launch) == ["LaunchHook01", "LaunchHook02", "LaunchHook03"]
+    assert [p["AutoScalingGroupName"] for _, p in sorted(launch.items())] == GROUPS[:3]
+    assert [p["LifecycleHookName"] for _, p in sorted(launch.items())] == [f"shipshape-drain-launch-0{i}" for i in (1, 2, 3)]
+    # If the drainer is down, launches go on as without the hook: its default result is CONTINUE.
+    assert all(p["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_LAUNCHING" and p["DefaultResult"] == "CONTINUE" for p in launch.values())
+    assert not [k for k in rendered("50")[1] if k.startswith("LaunchHook")]
+
+
+def test_the_stopped_task_rule_is_on_only_when_asked() -> None:
+    def state(**given: str) -> str:
+        _, resources = render.render(**given)
+        rules = [
+            r["Properties"]
+            for r in resources.values()
+            if r["Type"] == "AWS::Events::Rule" and r["Properties"].get("EventPattern", {}).get("source") == ["aws.ecs"]
+        ]
+        assert len(rules) == 1, rules
+        return rules[0]["State"]
+
+    assert state() == "DISABLED"
+    assert state(FastDrainCompletion="true") == "ENABLED"
 
 
 # ---------------------------------------------------------------- the rest of the list
