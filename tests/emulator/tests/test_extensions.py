@@ -13,6 +13,8 @@ from shipshape_emulator import extensions
 from shipshape_emulator.client import ControlError, Emulator
 from shipshape_emulator.control import Control
 
+TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
+
 
 def test_every_extension_module_is_listed_and_has_the_interface() -> None:
     modules = {m.name for m in pkgutil.iter_modules(extensions.__path__)}
@@ -82,5 +84,6 @@ def test_timers_tick_before_a_control_endpoint_answers(emulator: Emulator) -> No
     actions = emulator.lifecycle_actions()
     assert actions["pending"] == []
     assert [{k: v for k, v in a.items() if k != "at"} for a in actions["finished"]] == [
-        {"instance_id": instance, "group": "web", "hook": "drain", "result": "ABANDON", "how": "timed-out"}
+        {"instance_id": instance, "group": "web", "hook": "drain", "transition": TERMINATING, "result": "ABANDON", "how": "timed-out"}
     ]
+
