@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping, Protocol
 
 from . import (
     autoscaling,
+    autoscaling_launch,
     autoscaling_listing,
     cloudwatch_reads,
     ecs_agent,
@@ -49,6 +50,7 @@ class Extension(Protocol):
 # What the server installs; ticks and resets run in this order.
 ALL: list[Extension] = [
     autoscaling,
+    autoscaling_launch,
     autoscaling_listing,
     ecs_listing,
     ecs_attributes,
@@ -60,3 +62,5 @@ ALL: list[Extension] = [
 ]
 # Traffic through Lambda aliases, read back from CloudWatch as AWS answers (the alias-shifter's tests).
 ALL += [cloudwatch_reads, lambda_traffic]
+# Launches through lifecycle hooks.
+ALL += [autoscaling_launch]

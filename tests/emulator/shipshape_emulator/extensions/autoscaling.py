@@ -21,8 +21,9 @@ AWS documents (https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-h
   (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RecordLifecycleActionHeartbeat.html).
 - When the heartbeat timeout passes, the hook's default result is applied; the global timeout is
   100 x the heartbeat timeout or 48 hours, whichever is smaller.
-- Each lifecycle action knows its ``LifecycleTransition``, the ``Origin`` and ``Destination`` its message
-  names, and what completing it does
+- The same action machinery serves launching hooks (``autoscaling_launch``: ``Pending:Wait``); each action
+  knows its ``LifecycleTransition``, the ``Origin`` and ``Destination`` its message names, and what
+  completing it does
   (https://docs.aws.amazon.com/autoscaling/ec2/userguide/warm-pools-eventbridge-events.html: "The values of
   Origin and Destination can be the following: EC2 | AutoScalingGroup | WarmPool").
 - ``TerminateInstanceInAutoScalingGroup`` with ``ShouldDecrementDesiredCapacity=true`` on a group whose
