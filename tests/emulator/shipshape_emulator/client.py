@@ -233,6 +233,10 @@ class Emulator:
         """Every EC2 instance terminated so far, how, and the ECS tasks it took down."""
         return self.control("GET", "/terminations")
 
+    def stops(self) -> list[dict[str, Any]]:
+        """Every EC2 instance stopped so far (a warm pool's, or EC2 StopInstances), and the ECS tasks it took down."""
+        return self.control("GET", "/stops")
+
     def draining(self, stop_after_ms: int, step_ms: int, never_stop: list[str] | None = None) -> None:
         """How fast service tasks on a DRAINING instance are replaced and stop; `never_stop`: tasks a drain
         never stops."""

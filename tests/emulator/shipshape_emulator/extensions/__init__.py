@@ -27,6 +27,7 @@ from . import (
     ecs_attributes,
     ecs_draining,
     ecs_listing,
+    ec2_stop,
     iam_role,
     lambda_alias,
     lambda_traffic,
@@ -62,5 +63,5 @@ ALL: list[Extension] = [
 ]
 # Traffic through Lambda aliases, read back from CloudWatch as AWS answers (the alias-shifter's tests).
 ALL += [cloudwatch_reads, lambda_traffic]
-# Launches through lifecycle hooks.
-ALL += [autoscaling_launch]
+# Launches through lifecycle hooks, and what a stopped instance does to ECS.
+ALL += [autoscaling_launch, ec2_stop]
