@@ -291,8 +291,8 @@ class Emulator:
 
     def register(self, cluster: str, instance_id: str) -> str:
         """Registers an EC2 instance in an ECS cluster; the container instance's ARN. The emulator never
-        does this by itself: an instance a group launches has its ECS agent up only when a test registers
-        it, so tests decide when that happens."""
+        does this by itself: an instance a group launches (or a warm pool starts) has its ECS agent up only
+        when a test registers it (or connects it again with ``agent``), so tests decide when that happens."""
         doc = json.dumps({"instanceId": instance_id, "region": REGION})
         ci = self.ecs.register_container_instance(cluster=cluster, instanceIdentityDocument=doc)
         return ci["containerInstance"]["containerInstanceArn"]

@@ -22,6 +22,7 @@ from . import (
     autoscaling,
     autoscaling_launch,
     autoscaling_listing,
+    autoscaling_warm_pool,
     cloudwatch_reads,
     ecs_agent,
     ecs_attributes,
@@ -63,5 +64,5 @@ ALL: list[Extension] = [
 ]
 # Traffic through Lambda aliases, read back from CloudWatch as AWS answers (the alias-shifter's tests).
 ALL += [cloudwatch_reads, lambda_traffic]
-# Launches through lifecycle hooks, and what a stopped instance does to ECS.
-ALL += [autoscaling_launch, ec2_stop]
+# Launches through lifecycle hooks, warm pools, and what a stopped instance does to ECS.
+ALL += [autoscaling_launch, autoscaling_warm_pool, ec2_stop]

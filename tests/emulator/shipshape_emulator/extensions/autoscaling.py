@@ -21,9 +21,10 @@ AWS documents (https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-h
   (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RecordLifecycleActionHeartbeat.html).
 - When the heartbeat timeout passes, the hook's default result is applied; the global timeout is
   100 x the heartbeat timeout or 48 hours, whichever is smaller.
-- The same action machinery serves launching hooks (``autoscaling_launch``: ``Pending:Wait``); each action
-  knows its ``LifecycleTransition``, the ``Origin`` and ``Destination`` its message names, and what
-  completing it does
+- The same action machinery serves launching hooks (``autoscaling_launch``: ``Pending:Wait``, and
+  ``Warmed:Pending:Wait`` for instances entering a warm pool) and terminating hooks on instances returning
+  to a warm pool (``autoscaling_warm_pool``); each action knows its ``LifecycleTransition``, the ``Origin``
+  and ``Destination`` its message names, and what completing it does
   (https://docs.aws.amazon.com/autoscaling/ec2/userguide/warm-pools-eventbridge-events.html: "The values of
   Origin and Destination can be the following: EC2 | AutoScalingGroup | WarmPool").
 - ``TerminateInstanceInAutoScalingGroup`` with ``ShouldDecrementDesiredCapacity=true`` on a group whose
@@ -277,6 +278,11 @@ def terminate_instance_in_auto_scaling_group(self: AutoScalingResponse) -> Actio
     with _lock:
         state = instance_state(backend, instance_id)
         if state is None:
+            from . import autoscaling_warm_pool
+
+            warm = autoscaling_warm_pool.find(backend, instance_id)
+            if warm is not None:
+                return ActionResult({"Activity": autoscaling_warm_pool.terminate_warm(*warm)})
             raise ValidationError(f"Instance Id not found - No managed instance found for instance ID: {instance_id}")
         action = ACTIONS.get(instance_id)
         if (action is not None and action.transition == TERMINATING) or state.lifecycle_state.startswith("Terminating"):

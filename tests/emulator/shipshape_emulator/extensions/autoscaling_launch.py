@@ -33,8 +33,8 @@ moto's behaviour):
   replacement of one terminated without decrementing the desired capacity (``TerminateInstanceInAutoScalingGroup``,
   EC2 ``TerminateInstances``) or of one whose launch was abandoned, waits in ``Pending:Wait`` when the
   group has a launching hook: the hook's target gets the lifecycle message (``LifecycleTransition``
-  ``autoscaling:EC2_INSTANCE_LAUNCHING``, ``Origin`` ``EC2``, ``Destination`` ``AutoScalingGroup``,
-  ``Time``, token, instance, hook and group),
+  ``autoscaling:EC2_INSTANCE_LAUNCHING``, ``Origin`` ``EC2`` — or ``WarmPool`` for an instance taken from
+  the group's warm pool — ``Destination`` ``AutoScalingGroup``, ``Time``, token, instance, hook and group),
   and the action is pending in ``GET /_shipshape/autoscaling`` like a terminating one (heartbeats, heartbeat
   and global timeouts, ``lifecycle_started_ago_seconds``, ``/autoscaling/advance``). CONTINUE puts it
   ``InService``; ABANDON terminates it, recorded in ``GET /_shipshape/terminations`` with ``how``
@@ -43,8 +43,9 @@ moto's behaviour):
 - Instances in ``Pending``, ``Pending:Wait``, ``Pending:Proceed`` and ``InService`` count toward the desired
   capacity; ``Terminating*`` and ``Standby`` ones do not.
 - A scale-in (a lower desired capacity) takes unprotected instances out as AWS does: through the group's
-  terminating hook (``Terminating:Wait``, then terminated when the action completes or times out), or
-  straight to EC2 termination without one.
+  terminating hook (``Terminating:Wait``, then terminated when the action completes or times out), straight
+  to EC2 termination without one, or back to the warm pool when its instance reuse policy says so
+  (``autoscaling_warm_pool``).
 - ``DeleteAutoScalingGroup`` terminates the instances without hooks, as moto does (AWS's force delete).
 
 moto 5.2.5 has no ``StartInstanceRefresh``, so a refresh launches nothing here.
@@ -97,12 +98,18 @@ def launch_new(group: FakeAutoScalingGroup, count: int, tags: dict[str, str]) ->
 
 
 def replace_autoscaling_group_instances(self: FakeAutoScalingGroup, count_needed: int, propagated_tags: dict[str, str]) -> None:
-    """The group launches `count_needed` new instances."""
+    """The group launches `count_needed` instances: from its warm pool first, then new ones."""
     if _mixed(self):
         _original_replace(self, count_needed, propagated_tags)
         return
-    for state in launch_new(self, count_needed, propagated_tags):
-        launched(self, state, "EC2")
+    from . import autoscaling_warm_pool
+
+    taken = autoscaling_warm_pool.take(self, count_needed)
+    for state in taken:
+        launched(self, state, "WarmPool")
+    if count_needed > len(taken):
+        for state in launch_new(self, count_needed - len(taken), propagated_tags):
+            launched(self, state, "EC2")
 
 
 def launched(group: FakeAutoScalingGroup, state: Any, origin: str) -> None:
@@ -141,9 +148,14 @@ def terminate_now(group: FakeAutoScalingGroup, state: Any) -> None:
 
 def scale_in(group: FakeAutoScalingGroup, state: Any) -> None:
     """One instance leaves the group on scale-in."""
+    from . import autoscaling_warm_pool
+
     backend = group.autoscaling_backend
     if getattr(_local, "direct", False):
         terminate_now(group, state)
+        return
+    if autoscaling_warm_pool.reuses_on_scale_in(group):
+        autoscaling_warm_pool.return_to_pool(group, state)
         return
     hooks = autoscaling.hooks_for(backend, group.name, TERMINATING)
     if not hooks:
@@ -171,6 +183,9 @@ def set_desired_capacity(self: FakeAutoScalingGroup, new_capacity: int | None) -
     if self.name in backend.autoscaling_groups:
         backend.update_attached_elbs(self.name)
         backend.update_attached_target_groups(self.name)
+    from . import autoscaling_warm_pool
+
+    autoscaling_warm_pool.maintain(self)
 
 
 def create_auto_scaling_group(self: AutoScalingResponse) -> Any:
@@ -200,9 +215,12 @@ def create_auto_scaling_group(self: AutoScalingResponse) -> Any:
 
 def delete_auto_scaling_group(self: AutoScalingBackend, group_name: str) -> None:
     """As moto (AWS's force delete): the instances terminate without hooks; pending actions end with them."""
+    from . import autoscaling_warm_pool
+
     group = self.autoscaling_groups.get(group_name)
     with _flag("direct"):
         if group is not None:
+            autoscaling_warm_pool.discard(group)
             for state in [s for s in group.instance_states if s.lifecycle_state not in COUNTED]:
                 terminate_now(group, state)
             for state in group.instance_states:
