@@ -7,7 +7,8 @@ documentation it follows, and exports the same interface (``Extension``):
 - ``reset()``: back to the state ``install`` left; called after ``POST /moto-api/reset``, which resets
   moto's own state.
 - ``ENDPOINTS``: ``{path: {method: handler}}``, control endpoints served under ``/_shipshape<path>``. A
-  ``GET`` handler takes no argument, a ``POST`` handler the request's JSON object; what a handler returns
+  ``GET`` handler takes no argument, or one: the query string's parameters (``{name: value}``, the last
+  value of a repeated one); a ``POST`` handler the request's JSON object; what a handler returns
   is answered as JSON, a ``ValueError`` it raises as 400 ``{"error": message}``.
 
 An extension without timers has a ``tick`` that does nothing, one without state of its own a ``reset``
