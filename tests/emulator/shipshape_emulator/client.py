@@ -237,6 +237,11 @@ class Emulator:
         """Every EC2 instance stopped so far (a warm pool's, or EC2 StopInstances), and the ECS tasks it took down."""
         return self.control("GET", "/stops")
 
+    def events(self, since: int = 0) -> dict[str, Any]:
+        """The EventBridge events of what happened after the first `since` (``extensions.events``):
+        ``{"events": [...], "cursor": n}``; pass ``cursor`` as `since` next time to get only the new ones."""
+        return self.control("GET", f"/events?since={since}")
+
     def draining(self, stop_after_ms: int, step_ms: int, never_stop: list[str] | None = None) -> None:
         """How fast service tasks on a DRAINING instance are replaced and stop; `never_stop`: tasks a drain
         never stops."""

@@ -30,6 +30,7 @@ from . import (
     ecs_draining,
     ecs_listing,
     ec2_stop,
+    events,
     iam_role,
     lambda_alias,
     lambda_traffic,
@@ -53,7 +54,6 @@ class Extension(Protocol):
 # What the server installs; ticks and resets run in this order.
 ALL: list[Extension] = [
     autoscaling,
-    autoscaling_launch,
     autoscaling_listing,
     ecs_listing,
     ecs_attributes,
@@ -67,3 +67,5 @@ ALL: list[Extension] = [
 ALL += [cloudwatch_reads, lambda_traffic]
 # Launches through lifecycle hooks, warm pools, and what a stopped instance does to ECS.
 ALL += [autoscaling_launch, autoscaling_warm_pool, ec2_stop]
+# What EventBridge would carry of all this: last, so that its tick sees every change the others made.
+ALL += [events]
