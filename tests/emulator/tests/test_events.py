@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shipshape_emulator.client import AMI, ControlError, Emulator
+from shipshape_emulator.client import AMI, ControlError, Emulator, health_event
 
 ENVELOPE = ["version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"]
 
@@ -221,3 +221,22 @@ def test_a_warm_pool_return_stops_the_instance_and_disconnects_its_agent(emulato
     [ci] = of(events, "ECS Container Instance State Change")
     assert (ci["detail"]["ec2InstanceId"], ci["detail"]["status"], ci["detail"]["agentConnected"]) == (leaving, "ACTIVE", False)
 
+
+def test_a_health_event_for_scheduled_maintenance() -> None:
+    sent = datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc)
+    event = health_event(["i-0abc", "i-0def"], "AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED", sent=sent)
+    assert list(event) == ENVELOPE
+    assert (event["source"], event["detail-type"], event["time"], event["resources"]) == (
+        "aws.health", "AWS Health Event", "2026-11-22T10:00:00Z", ["i-0abc", "i-0def"])
+    detail = event["detail"]
+    assert (detail["service"], detail["eventTypeCategory"], detail["eventTypeCode"], detail["eventScopeCode"]) == (
+        "EC2", "scheduledChange", "AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED", "ACCOUNT_SPECIFIC")
+    assert detail["eventArn"].startswith(
+        "arn:aws:health:us-east-1::event/EC2/AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED/AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED_")
+    assert (detail["startTime"], detail["endTime"]) == ("Sun, 06 Dec 2026 10:00:00 GMT", "Sun, 06 Dec 2026 12:00:00 GMT")
+    assert [e["entityValue"] for e in detail["affectedEntities"]] == ["i-0abc", "i-0def"]
+    retirement = health_event(["i-0abc"], sent=sent)["detail"]
+    assert retirement["eventTypeCode"] == "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED"
+    assert retirement["startTime"] == retirement["endTime"]
+    with pytest.raises(ValueError):
+        health_event(["i-0abc"], "AWS_EC2_OPERATIONAL_ISSUE")
