@@ -21,6 +21,8 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -233,6 +235,15 @@ class Emulator:
         """Every EC2 instance terminated so far, how, and the ECS tasks it took down."""
         return self.control("GET", "/terminations")
 
+    def stops(self) -> list[dict[str, Any]]:
+        """Every EC2 instance stopped so far (a warm pool's, or EC2 StopInstances), and the ECS tasks it took down."""
+        return self.control("GET", "/stops")
+
+    def events(self, since: int = 0) -> dict[str, Any]:
+        """The EventBridge events of what happened after the first `since` (``extensions.events``):
+        ``{"events": [...], "cursor": n}``; pass ``cursor`` as `since` next time to get only the new ones."""
+        return self.control("GET", f"/events?since={since}")
+
     def draining(self, stop_after_ms: int, step_ms: int, never_stop: list[str] | None = None) -> None:
         """How fast service tasks on a DRAINING instance are replaced and stop; `never_stop`: tasks a drain
         never stops."""
@@ -286,7 +297,9 @@ class Emulator:
         return [i["InstanceId"] for i in group["Instances"]]
 
     def register(self, cluster: str, instance_id: str) -> str:
-        """Registers an EC2 instance in an ECS cluster; the container instance's ARN."""
+        """Registers an EC2 instance in an ECS cluster; the container instance's ARN. The emulator never
+        does this by itself: an instance a group launches (or a warm pool starts) has its ECS agent up only
+        when a test registers it (or connects it again with ``agent``), so tests decide when that happens."""
         doc = json.dumps({"instanceId": instance_id, "region": REGION})
         ci = self.ecs.register_container_instance(cluster=cluster, instanceIdentityDocument=doc)
         return ci["containerInstance"]["containerInstanceArn"]
@@ -310,3 +323,78 @@ def sns_event(topic_arn: str, body: str) -> dict[str, Any]:
                                  "Subject": envelope.get("Subject"), "Message": envelope["Message"],
                                  "Timestamp": envelope["Timestamp"], "SignatureVersion": "1", "Signature": "",
                                  "SigningCertUrl": "", "UnsubscribeUrl": "", "MessageAttributes": {}}}]}
+
+
+# AWS Health's scheduled events for EC2 instances (``eventTypeCategory`` ``scheduledChange``) that take an
+# instance away, and a description of each: the words are ours; AWS's notices say more, and vary.
+HEALTH_EC2_SCHEDULED = {
+    "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED": "Your instance is scheduled for retirement: its host has degraded "
+    "hardware. It will be stopped or terminated after the scheduled date.",
+    "AWS_EC2_INSTANCE_STOP_SCHEDULED": "Your instance is scheduled to be stopped: its host has degraded hardware.",
+    "AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED": "Your instance is scheduled for a reboot for maintenance.",
+    "AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED": "Your instance's host is scheduled for a reboot for maintenance.",
+}
+
+
+def _health_time(moment: datetime) -> str:
+    """AWS Health's way of writing a time in an event's ``detail``: ``Wed, 26 Jun 2019 15:00:00 GMT``."""
+    return moment.astimezone(timezone.utc).strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+
+def health_event(
+    instance_ids: list[str],
+    event_type_code: str = "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED",
+    start: datetime | None = None,
+    end: datetime | None = None,
+    sent: datetime | None = None,
+    account: str = "123456789012",
+    region: str = REGION,
+    status_code: str = "upcoming",
+) -> dict[str, Any]:
+    """The EventBridge event AWS Health sends for scheduled maintenance of EC2 instances in `region`.
+
+    The schema of "Reference: AWS Health events Amazon EventBridge schema"
+    (https://docs.aws.amazon.com/health/latest/ug/aws-health-events-eventbridge-schema.html): ``detail-type``
+    "AWS Health Event", ``source`` "aws.health", ``time`` when it was sent (``yyyy-mm-ddThh:mm:ssZ``),
+    ``resources`` the affected instance ids; ``detail``: ``eventArn``
+    (``arn:aws:health:<region>::event/EC2/<code>/<code>_<id>``, API_Event.html), ``service`` "EC2",
+    ``eventTypeCode``, ``eventTypeCategory`` "scheduledChange", ``eventScopeCode`` "ACCOUNT_SPECIFIC",
+    ``communicationId``, ``startTime`` and ``endTime`` (of the maintenance window; Health writes them
+    ``Wed, 26 Jun 2019 15:00:00 GMT``), ``lastUpdatedTime``, ``statusCode`` (``upcoming`` until the window
+    opens, then ``open``, ``closed``), ``eventRegion``, ``eventDescription``, ``affectedEntities`` (one
+    ``{"entityValue": <instance id>, ...}`` per instance), ``affectedAccount``, ``page`` and ``totalPages``.
+    `event_type_code` is one of ``HEALTH_EC2_SCHEDULED``; `start` defaults to two weeks after `sent` (now),
+    `end` to two hours after `start` for a reboot, to `start` for a retirement or stop (a moment, not a
+    window: so AWS sends them, e.g. a captured ``AWS_EC2_PERSISTENT_INSTANCE_RETIREMENT_SCHEDULED`` with
+    ``startTime`` and ``endTime`` both "Wed, 26 Jun 2019 15:00:00 GMT").
+    """
+    if event_type_code not in HEALTH_EC2_SCHEDULED:
+        raise ValueError(f"event_type_code: one of {sorted(HEALTH_EC2_SCHEDULED)}")
+    sent = sent or datetime.now(timezone.utc).replace(microsecond=0)
+    start = start or sent + timedelta(days=14)
+    instant = event_type_code in ("AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED", "AWS_EC2_INSTANCE_STOP_SCHEDULED")
+    end = end or (start if instant else start + timedelta(hours=2))
+    suffix = uuid.uuid4().hex
+    detail: dict[str, Any] = {
+        "eventArn": f"arn:aws:health:{region}::event/EC2/{event_type_code}/{event_type_code}_{suffix[:8]}-{suffix[8:12]}",
+        "service": "EC2",
+        "eventTypeCode": event_type_code,
+        "eventTypeCategory": "scheduledChange",
+        "eventScopeCode": "ACCOUNT_SPECIFIC",
+        "communicationId": f"{uuid.uuid4().hex}{uuid.uuid4().hex[:8]}-1",
+        "startTime": _health_time(start),
+        "endTime": _health_time(end),
+    }
+    detail.update({
+        "lastUpdatedTime": _health_time(sent),
+        "statusCode": status_code,
+        "eventRegion": region,
+        "eventDescription": [{"language": "en_US", "latestDescription": HEALTH_EC2_SCHEDULED[event_type_code]}],
+        "affectedEntities": [{"entityValue": instance_id, "tags": {}} for instance_id in instance_ids],
+        "affectedAccount": account,
+        "page": "1",
+        "totalPages": "1",
+    })
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "AWS Health Event", "source": "aws.health",
+            "account": account, "time": sent.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": region, "resources": list(instance_ids), "detail": detail}

@@ -21,7 +21,8 @@ Tests and benchmarks count API calls, and make calls fail the way AWS fails unde
   (the counts stay until the next ``POST``). A chaos run, reproducible from its seed.
 - ``POST /_shipshape/shutdown``: the server answers, then exits.
 - The extensions add their own endpoints (``/_shipshape/autoscaling``, ``/_shipshape/ecs/draining``:
-  GET shows the state, POST changes settings); see each module's ``ENDPOINTS`` in ``extensions``.
+  GET shows the state, POST changes settings); see each module's ``ENDPOINTS`` in ``extensions``. A GET
+  handler that takes a parameter gets the query string's parameters (``/_shipshape/events?since=12``).
 
 Error bodies follow each protocol's documented wire format, so the SDKs classify them exactly as they
 classify AWS's own (throttling and 5xx are retried):
@@ -36,6 +37,7 @@ classify AWS's own (throttling and 5xx are retried):
 from __future__ import annotations
 
 import functools
+import inspect
 import io
 import json
 import random
@@ -332,11 +334,24 @@ class Control:
                 body = _read_json(environ) if method == "POST" else None
                 with self.serial:
                     self._tick()
-                    answer = handler(body) if method == "POST" else handler()
+                    if method == "POST":
+                        answer = handler(body)
+                    elif _takes_query(handler):
+                        answer = handler({k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()})
+                    else:
+                        answer = handler()
                 return _json(start_response, 200, answer)
         except ValueError as err:
             return _json(start_response, 400, {"error": str(err)})
         return _json(start_response, 404, {"error": f"no control endpoint {method} {PREFIX}{path}"})
+
+
+def _takes_query(handler: Callable[..., Any]) -> bool:
+    """Whether a GET handler takes the query parameters (``{name: last value}``), as ``?since=`` needs."""
+    try:
+        return bool(inspect.signature(handler).parameters)
+    except (TypeError, ValueError):
+        return False
 
 
 def _read_json(environ: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from botocore.exceptions import ClientError
 
 from shipshape_emulator.client import AMI, Emulator
 
+TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
+
 
 @pytest.fixture
 def hooked(emulator: Emulator) -> dict[str, Any]:
@@ -103,7 +105,7 @@ def test_terminate_waits_for_the_hook_then_completes_by_token(hooked, emulator):
     assert state == "terminated"
     assert desired(hooked) == 2
     assert len(hooked["asg"].describe_auto_scaling_groups()["AutoScalingGroups"][0]["Instances"]) == 2
-    assert finished(emulator) == [{"instance_id": victim, "group": "web", "hook": "drain", "result": "CONTINUE", "how": "completed"}]
+    assert finished(emulator) == [{"instance_id": victim, "group": "web", "hook": "drain", "transition": TERMINATING, "result": "CONTINUE", "how": "completed"}]
 
     with pytest.raises(ClientError, match="No active Lifecycle Action found"):
         hooked["asg"].complete_lifecycle_action(
@@ -140,7 +142,7 @@ def test_heartbeat_timeout_applies_the_default_result(hooked, emulator):
         )
     assert lifecycle_state(hooked, kept) == "Terminating:Wait"
     assert lifecycle_state(hooked, dropped) is None
-    assert {"instance_id": dropped, "group": "web", "hook": "drain", "result": "CONTINUE", "how": "timed-out"} in finished(emulator)
+    assert {"instance_id": dropped, "group": "web", "hook": "drain", "transition": TERMINATING, "result": "CONTINUE", "how": "timed-out"} in finished(emulator)
 
 
 def test_without_a_hook_terminate_is_immediate(hooked):
@@ -235,7 +237,7 @@ def test_a_late_message_began_long_ago_and_its_deadlines_count_from_then(hooked,
     advanced = emulator.advance_lifecycle(11)
     assert advanced["pending"][0]["global_left"] < 0  # applied on the next tick
     assert lifecycle_state(hooked, late) is None
-    assert finished(emulator) == [{"instance_id": late, "group": "web", "hook": "drain", "result": "ABANDON", "how": "timed-out"}]
+    assert finished(emulator) == [{"instance_id": late, "group": "web", "hook": "drain", "transition": TERMINATING, "result": "ABANDON", "how": "timed-out"}]
     with pytest.raises(ClientError, match="No active Lifecycle Action found"):
         asg.complete_lifecycle_action(LifecycleHookName="drain", AutoScalingGroupName="web", LifecycleActionResult="CONTINUE", InstanceId=late)
 

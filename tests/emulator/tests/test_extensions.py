@@ -13,6 +13,8 @@ from shipshape_emulator import extensions
 from shipshape_emulator.client import ControlError, Emulator
 from shipshape_emulator.control import Control
 
+TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
+
 
 def test_every_extension_module_is_listed_and_has_the_interface() -> None:
     modules = {m.name for m in pkgutil.iter_modules(extensions.__path__)}
@@ -82,5 +84,24 @@ def test_timers_tick_before_a_control_endpoint_answers(emulator: Emulator) -> No
     actions = emulator.lifecycle_actions()
     assert actions["pending"] == []
     assert [{k: v for k, v in a.items() if k != "at"} for a in actions["finished"]] == [
-        {"instance_id": instance, "group": "web", "hook": "drain", "result": "ABANDON", "how": "timed-out"}
+        {"instance_id": instance, "group": "web", "hook": "drain", "transition": TERMINATING, "result": "ABANDON", "how": "timed-out"}
     ]
+
+
+def test_a_get_handler_that_takes_a_parameter_gets_the_query() -> None:
+    import json
+
+    from werkzeug.test import EnvironBuilder
+
+    seen: list[Any] = []
+    endpoints = {"/q": {"GET": lambda query: seen.append(query) or {"ok": True}}, "/plain": {"GET": lambda: {"plain": True}}}
+    control = Control(lambda environ, start_response: [], [_extension(endpoints)])
+
+    def get(path: str) -> Any:
+        environ = EnvironBuilder(path=path, method="GET").get_environ()
+        return json.loads(b"".join(control(environ, lambda *_: None)))
+
+    assert get("/_shipshape/q?since=3&a=1&a=2") == {"ok": True}
+    assert get("/_shipshape/q") == {"ok": True}
+    assert seen == [{"since": "3", "a": "2"}, {}]
+    assert get("/_shipshape/plain?ignored=1") == {"plain": True}

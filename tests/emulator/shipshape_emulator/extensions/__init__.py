@@ -7,7 +7,8 @@ documentation it follows, and exports the same interface (``Extension``):
 - ``reset()``: back to the state ``install`` left; called after ``POST /moto-api/reset``, which resets
   moto's own state.
 - ``ENDPOINTS``: ``{path: {method: handler}}``, control endpoints served under ``/_shipshape<path>``. A
-  ``GET`` handler takes no argument, a ``POST`` handler the request's JSON object; what a handler returns
+  ``GET`` handler takes no argument, or one: the query string's parameters (``{name: value}``, the last
+  value of a repeated one); a ``POST`` handler the request's JSON object; what a handler returns
   is answered as JSON, a ``ValueError`` it raises as 400 ``{"error": message}``.
 
 An extension without timers has a ``tick`` that does nothing, one without state of its own a ``reset``
@@ -20,12 +21,16 @@ from typing import Any, Callable, Mapping, Protocol
 
 from . import (
     autoscaling,
+    autoscaling_launch,
     autoscaling_listing,
+    autoscaling_warm_pool,
     cloudwatch_reads,
     ecs_agent,
     ecs_attributes,
     ecs_draining,
     ecs_listing,
+    ec2_stop,
+    events,
     iam_role,
     lambda_alias,
     lambda_traffic,
@@ -60,3 +65,7 @@ ALL: list[Extension] = [
 ]
 # Traffic through Lambda aliases, read back from CloudWatch as AWS answers (the alias-shifter's tests).
 ALL += [cloudwatch_reads, lambda_traffic]
+# Launches through lifecycle hooks, warm pools, and what a stopped instance does to ECS.
+ALL += [autoscaling_launch, autoscaling_warm_pool, ec2_stop]
+# What EventBridge would carry of all this: last, so that its tick sees every change the others made.
+ALL += [events]

@@ -1,4 +1,4 @@
-"""Auto Scaling lifecycle hooks, which moto 5.x does not emulate.
+"""Auto Scaling lifecycle hooks and their lifecycle actions, which moto 5.x does not emulate.
 
 moto keeps a hook's name, transition, heartbeat timeout and default result, but discards its notification
 target and role, never sends a notification, has no ``Terminating:Wait`` state, and answers
@@ -21,6 +21,12 @@ AWS documents (https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-h
   (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RecordLifecycleActionHeartbeat.html).
 - When the heartbeat timeout passes, the hook's default result is applied; the global timeout is
   100 x the heartbeat timeout or 48 hours, whichever is smaller.
+- The same action machinery serves launching hooks (``autoscaling_launch``: ``Pending:Wait``, and
+  ``Warmed:Pending:Wait`` for instances entering a warm pool) and terminating hooks on instances returning
+  to a warm pool (``autoscaling_warm_pool``); each action knows its ``LifecycleTransition``, the ``Origin``
+  and ``Destination`` its message names, and what completing it does
+  (https://docs.aws.amazon.com/autoscaling/ec2/userguide/warm-pools-eventbridge-events.html: "The values of
+  Origin and Destination can be the following: EC2 | AutoScalingGroup | WarmPool").
 - ``TerminateInstanceInAutoScalingGroup`` with ``ShouldDecrementDesiredCapacity=true`` on a group whose
   desired capacity equals its minimum fails with AWS's ``ValidationError`` ("Currently, desiredSize equals
   minSize (N). Terminating instance without replacement will violate group's min size constraint. ...");
@@ -35,8 +41,8 @@ Test-only knobs, ``POST /_shipshape/autoscaling`` with any of (each stays until 
 
 - ``{"min_heartbeat_timeout": 1}``: accept heartbeat timeouts shorter than AWS's 30 seconds so a test can
   watch a timeout without waiting half a minute (default 30).
-- ``{"lifecycle_started_ago_seconds": N}``: every terminating lifecycle action created from then on
-  behaves as if its instance had entered ``Terminating:Wait`` N seconds ago: its message's ``Time`` is N
+- ``{"lifecycle_started_ago_seconds": N}``: every lifecycle action created from then on, launching or
+  terminating, behaves as if its instance had entered its wait state N seconds ago: its message's ``Time`` is N
   seconds in the past, its global timeout counts from then, and so does its heartbeat timeout unless
   ``"heartbeat_age_seconds": M`` (at most N) says the last heartbeat was M seconds ago. This is how a
   message arrives late, as after Lambda's asynchronous retries ("Error handling and automatic retries in
@@ -48,9 +54,10 @@ at once, as if N seconds had passed for Auto Scaling; an action whose heartbeat 
 passed gets its hook's default result on the next tick. It answers the status.
 
 ``GET /_shipshape/autoscaling`` answers ``{"settings": {...}, "pending": [...], "finished": [...]}``; a
-pending action shows ``instance_id``, ``group``, ``hook``, ``token``, and the seconds left until its
-heartbeat and global deadlines (``heartbeat_left``, ``global_left``); a finished one ``instance_id``,
-``group``, ``hook``, ``result``, ``how`` ("completed" or "timed-out") and ``at`` (ISO time the result was
+pending action shows ``instance_id``, ``group``, ``hook``, ``transition`` (the hook's
+``LifecycleTransition``), ``token``, and the seconds left until its heartbeat and global deadlines
+(``heartbeat_left``, ``global_left``); a finished one ``instance_id``, ``group``, ``hook``,
+``transition``, ``result``, ``how`` ("completed" or "timed-out") and ``at`` (ISO time the result was
 applied). Timers are checked on every request the emulator receives (see ``tick``). The instance's
 termination is recorded by ``terminations``.
 """
@@ -63,7 +70,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 from moto.autoscaling.exceptions import ValidationError
 from moto.autoscaling.responses import AutoScalingResponse
@@ -90,6 +97,11 @@ class Action:
     token: str
     heartbeat_deadline: float  # time.monotonic() at which the heartbeat timeout runs out
     global_deadline: float  # and the global timeout
+    transition: str = TERMINATING
+    origin: str = "AutoScalingGroup"
+    destination: str = "EC2"
+    # What the result does to the instance: proceed(action, result, how). None: it terminates.
+    proceed: Callable[["Action", str, str], None] | None = None
 
 
 ACTIONS: dict[str, Action] = {}  # by instance id
@@ -124,20 +136,27 @@ def _group_arn(backend: Any, group: str) -> str:
     return getattr(g, "arn", "") if g else ""
 
 
-def put_lifecycle_hook(self: AutoScalingResponse) -> ActionResult:
-    name = self._get_param("LifecycleHookName")
-    group = self._get_param("AutoScalingGroupName")
-    transition = self._get_param("LifecycleTransition")
-    timeout = self._get_int_param("HeartbeatTimeout")
-    result = self._get_param("DefaultResult")
-    backend = self.autoscaling_backend
+def hooks_for(backend: Any, group: str, transition: str) -> list[Any]:
+    """The group's lifecycle hooks for `transition`, in the order they were created."""
+    return [h for h in backend.describe_lifecycle_hooks(group) if h.lifecycle_transition == transition]
+
+
+def put_hook(backend: Any, group: str, spec: dict[str, Any]) -> Any:
+    """PutLifecycleHook, from its parameters (``LifecycleHookName``, ``LifecycleTransition``, ...); also what
+    CreateAutoScalingGroup's ``LifecycleHookSpecificationList`` adds before the group launches anything."""
+    name = spec.get("LifecycleHookName")
+    transition = spec.get("LifecycleTransition")
+    timeout = spec.get("HeartbeatTimeout")
+    result = spec.get("DefaultResult")
     if group not in backend.autoscaling_groups:
         raise ValidationError(f"No AutoScalingGroup named {group}")
     existing = backend.lifecycle_hooks.get(f"{group}_{name}")
     if existing is None and transition not in (TERMINATING, LAUNCHING):
         raise ValidationError(f"Invalid Lifecycle Transition: {transition}")
-    if timeout is not None and not (SETTINGS["min_heartbeat_timeout"] <= timeout <= 7200):
-        raise ValidationError("HeartbeatTimeout must be between 30 and 7200 seconds")
+    if timeout is not None:
+        timeout = int(timeout)
+        if not (SETTINGS["min_heartbeat_timeout"] <= timeout <= 7200):
+            raise ValidationError("HeartbeatTimeout must be between 30 and 7200 seconds")
     if result is not None and result not in ("CONTINUE", "ABANDON"):
         raise ValidationError(f"Invalid Default Result: {result}")
     # PutLifecycleHook creates or updates: unspecified fields keep their values on update.
@@ -148,11 +167,11 @@ def put_lifecycle_hook(self: AutoScalingResponse) -> ActionResult:
         timeout=timeout or (existing.heartbeat_timeout if existing else None),
         result=result or (existing.default_result if existing else None),
     )
-    hook.notification_target_arn = self._get_param("NotificationTargetARN") or (
+    hook.notification_target_arn = spec.get("NotificationTargetARN") or (
         existing.notification_target_arn if existing else None
     )
-    hook.role_arn = self._get_param("RoleARN") or (existing.role_arn if existing else None)
-    hook.notification_metadata = self._get_param("NotificationMetadata") or (
+    hook.role_arn = spec.get("RoleARN") or (existing.role_arn if existing else None)
+    hook.notification_metadata = spec.get("NotificationMetadata") or (
         getattr(existing, "notification_metadata", None) if existing else None
     )
     hook.global_timeout = min(GLOBAL_TIMEOUT_MAX, 100 * hook.heartbeat_timeout)
@@ -171,10 +190,22 @@ def put_lifecycle_hook(self: AutoScalingResponse) -> ActionResult:
             },
             f"Auto Scaling: test notification for group \"{group}\"",
         )
+    return hook
+
+
+def put_lifecycle_hook(self: AutoScalingResponse) -> ActionResult:
+    spec = {
+        key: self._get_param(key)
+        for key in ("LifecycleHookName", "LifecycleTransition", "DefaultResult", "NotificationTargetARN",
+                    "RoleARN", "NotificationMetadata")
+    }
+    spec["HeartbeatTimeout"] = self._get_int_param("HeartbeatTimeout")
+    put_hook(self.autoscaling_backend, self._get_param("AutoScalingGroupName"), spec)
     return EmptyResult()
 
 
-def _instance_state(backend: Any, instance_id: str) -> Any:
+def instance_state(backend: Any, instance_id: str) -> Any:
+    """The group's record of an instance in the group (not in a warm pool), or None."""
     for group in backend.autoscaling_groups.values():
         for state in group.instance_states:
             if state.instance.id == instance_id:
@@ -182,53 +213,45 @@ def _instance_state(backend: Any, instance_id: str) -> Any:
     return None
 
 
-def terminate_instance_in_auto_scaling_group(self: AutoScalingResponse) -> ActionResult:
-    instance_id = self._get_param("InstanceId")
-    should_decrement = self._get_bool_param("ShouldDecrementDesiredCapacity", False)
-    backend = self.autoscaling_backend
+
+def start_action(
+    backend: Any,
+    group: Any,
+    hook: Any,
+    instance_id: str,
+    transition: str,
+    origin: str,
+    destination: str,
+    proceed: Callable[[Action, str, str], None] | None = None,
+) -> Action:
+    """A lifecycle action for `instance_id` (already in its wait state), its message sent to the hook's target.
+    The ``lifecycle_started_ago_seconds`` setting dates it back."""
+    now = time.monotonic()
+    started_ago = SETTINGS["lifecycle_started_ago_seconds"]
+    heartbeat_ago = SETTINGS["heartbeat_age_seconds"]
+    heartbeat_ago = started_ago if heartbeat_ago is None else heartbeat_ago
+    action = Action(
+        backend=backend,
+        group=group.name,
+        hook=hook,
+        instance_id=instance_id,
+        token=str(uuid.uuid4()),
+        heartbeat_deadline=now - heartbeat_ago + hook.heartbeat_timeout,
+        global_deadline=now - started_ago + hook.global_timeout,
+        transition=transition,
+        origin=origin,
+        destination=destination,
+        proceed=proceed,
+    )
     with _lock:
-        state = _instance_state(backend, instance_id)
-        if state is None:
-            raise ValidationError(f"Instance Id not found - No managed instance found for instance ID: {instance_id}")
-        if instance_id in ACTIONS or state.lifecycle_state.startswith("Terminating"):
-            raise ValidationError(f"The instance {instance_id} is already terminating")
-        group = state.auto_scaling_group
-        if should_decrement and group.desired_capacity <= group.min_size:
-            raise ValidationError(
-                f"Currently, desiredSize equals minSize ({group.min_size}). Terminating instance without "
-                "replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity "
-                "flag to false or lower group's min size."
-            )
-        hooks = [h for h in backend.describe_lifecycle_hooks(group.name) if h.lifecycle_transition == TERMINATING]
-        if not hooks:
-            return _original_terminate(self)
-        # One pending action per instance; with several hooks AWS waits for each. Ours are used one at a time.
-        hook = hooks[0]
-        original = group.desired_capacity
-        state.lifecycle_state = "Terminating:Wait"
-        if should_decrement:
-            group.set_desired_capacity(group.desired_capacity - 1)
-        now = time.monotonic()
-        started_ago = SETTINGS["lifecycle_started_ago_seconds"]
-        heartbeat_ago = SETTINGS["heartbeat_age_seconds"]
-        heartbeat_ago = started_ago if heartbeat_ago is None else heartbeat_ago
-        action = Action(
-            backend=backend,
-            group=group.name,
-            hook=hook,
-            instance_id=instance_id,
-            token=str(uuid.uuid4()),
-            heartbeat_deadline=now - heartbeat_ago + hook.heartbeat_timeout,
-            global_deadline=now - started_ago + hook.global_timeout,
-        )
         ACTIONS[instance_id] = action
     message = {
-        "Origin": "AutoScalingGroup",
-        "Destination": "EC2",
+        "Origin": origin,
+        "Destination": destination,
         "Service": "AWS Auto Scaling",
         "Time": _now_iso(started_ago),
         "AccountId": backend.account_id,
-        "LifecycleTransition": TERMINATING,
+        "LifecycleTransition": transition,
         "AutoScalingGroupName": group.name,
         "LifecycleActionToken": action.token,
         "EC2InstanceId": instance_id,
@@ -237,12 +260,52 @@ def terminate_instance_in_auto_scaling_group(self: AutoScalingResponse) -> Actio
     }
     if getattr(hook, "notification_metadata", None):
         message["NotificationMetadata"] = hook.notification_metadata
-    _publish(
-        backend,
-        hook,
-        message,
-        f"Auto Scaling:  Lifecycle action 'TERMINATING' for instance {instance_id} in progress.",
-    )
+    kind = "LAUNCHING" if transition == LAUNCHING else "TERMINATING"
+    _publish(backend, hook, message, f"Auto Scaling:  Lifecycle action '{kind}' for instance {instance_id} in progress.")
+    return action
+
+
+def begin_terminating(backend: Any, group: Any, state: Any, hook: Any) -> Action:
+    """The instance waits in ``Terminating:Wait`` for `hook`; completing the action terminates it."""
+    state.lifecycle_state = "Terminating:Wait"
+    return start_action(backend, group, hook, state.instance.id, TERMINATING, "AutoScalingGroup", "EC2")
+
+
+def terminate_instance_in_auto_scaling_group(self: AutoScalingResponse) -> ActionResult:
+    instance_id = self._get_param("InstanceId")
+    should_decrement = self._get_bool_param("ShouldDecrementDesiredCapacity", False)
+    backend = self.autoscaling_backend
+    with _lock:
+        state = instance_state(backend, instance_id)
+        if state is None:
+            from . import autoscaling_warm_pool
+
+            warm = autoscaling_warm_pool.find(backend, instance_id)
+            if warm is not None:
+                return ActionResult({"Activity": autoscaling_warm_pool.terminate_warm(*warm)})
+            raise ValidationError(f"Instance Id not found - No managed instance found for instance ID: {instance_id}")
+        action = ACTIONS.get(instance_id)
+        if (action is not None and action.transition == TERMINATING) or state.lifecycle_state.startswith("Terminating"):
+            raise ValidationError(f"The instance {instance_id} is already terminating")
+        group = state.auto_scaling_group
+        if should_decrement and group.desired_capacity <= group.min_size:
+            raise ValidationError(
+                f"Currently, desiredSize equals minSize ({group.min_size}). Terminating instance without "
+                "replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity "
+                "flag to false or lower group's min size."
+            )
+        if action is not None:
+            del ACTIONS[instance_id]  # a launch still waiting for its hook: it ends with the instance
+        hooks = hooks_for(backend, group.name, TERMINATING)
+        if not hooks:
+            return _original_terminate(self)
+        # One pending action per instance; with several hooks AWS waits for each. Ours are used one at a time.
+        original = group.desired_capacity
+        started_ago = SETTINGS["lifecycle_started_ago_seconds"]
+        state.lifecycle_state = "Terminating:Wait"
+        if should_decrement:
+            group.set_desired_capacity(group.desired_capacity - 1)
+        begin_terminating(backend, group, state, hooks[0])
     activity = {
         "ActivityId": str(uuid.uuid4()),
         "AutoScalingGroupName": group.name,
@@ -299,15 +362,24 @@ def record_lifecycle_action_heartbeat(self: AutoScalingResponse) -> ActionResult
     return EmptyResult()
 
 
+def drop(instance_id: str) -> None:
+    """Forgets the pending action of an instance that went another way (terminated, its group deleted)."""
+    with _lock:
+        ACTIONS.pop(instance_id, None)
+
+
 def _finish(action: Action, result: str, how: str) -> None:
     with _lock:
         if ACTIONS.get(action.instance_id) is not action:
             return
         del ACTIONS[action.instance_id]
         HISTORY.append({"instance_id": action.instance_id, "group": action.group, "hook": action.hook.name,
-                        "result": result, "how": how, "at": _now_iso()})
+                        "transition": action.transition, "result": result, "how": how, "at": _now_iso()})
+    if action.proceed is not None:
+        action.proceed(action, result, how)
+        return
     backend = action.backend
-    state = _instance_state(backend, action.instance_id)
+    state = instance_state(backend, action.instance_id)
     if state is not None:
         # Both results terminate the instance for a terminating hook; the desired capacity was already set.
         group = state.auto_scaling_group
@@ -332,11 +404,12 @@ def status() -> dict[str, Any]:
         return {
             "settings": dict(SETTINGS),
             "pending": [
-                {"instance_id": a.instance_id, "group": a.group, "hook": a.hook.name, "token": a.token,
-                 "heartbeat_left": round(a.heartbeat_deadline - now, 3), "global_left": round(a.global_deadline - now, 3)}
+                {"instance_id": a.instance_id, "group": a.group, "hook": a.hook.name, "transition": a.transition,
+                 "token": a.token, "heartbeat_left": round(a.heartbeat_deadline - now, 3),
+                 "global_left": round(a.global_deadline - now, 3)}
                 for a in ACTIONS.values()
             ],
-            "finished": list(HISTORY),
+            "finished": [dict(entry) for entry in HISTORY],
         }
 
 
