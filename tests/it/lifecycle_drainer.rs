@@ -108,7 +108,7 @@ async fn drains_over_several_polls_then_completes() {
     assert_eq!(
         finished(&s, &s.instances[0]),
         [
-            json!({"instance_id": s.instances[0], "group": "web", "hook": "drain", "result": "CONTINUE", "how": "completed"})
+            json!({"instance_id": s.instances[0], "group": "web", "hook": "drain", "result": "CONTINUE", "how": "completed", "transition": "autoscaling:EC2_INSTANCE_TERMINATING"})
         ]
     );
     let calls = s.world.emulator.calls();

@@ -5,6 +5,7 @@
 mod alias_shifter;
 mod chaos;
 mod events;
+mod launch;
 mod lifecycle_drainer;
 mod scale_in_cleaner;
 mod spot_drainer;

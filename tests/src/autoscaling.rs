@@ -103,4 +103,44 @@ impl World {
             .await
             .expect("TerminateInstanceInAutoScalingGroup");
     }
+
+    /// A launching lifecycle hook `name` on `group` that notifies `topic`.
+    pub async fn launch_hook(&self, group: &str, name: &str, topic: &Topic, heartbeat_timeout: i32) {
+        self.autoscaling
+            .put_lifecycle_hook()
+            .auto_scaling_group_name(group)
+            .lifecycle_hook_name(name)
+            .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
+            .heartbeat_timeout(heartbeat_timeout)
+            .default_result("CONTINUE")
+            .notification_target_arn(&topic.arn)
+            .role_arn("arn:aws:iam::123456789012:role/hooks")
+            .send()
+            .await
+            .expect("PutLifecycleHook");
+    }
+
+    pub async fn set_desired(&self, group: &str, desired: i32) {
+        self.autoscaling
+            .set_desired_capacity()
+            .auto_scaling_group_name(group)
+            .desired_capacity(desired)
+            .send()
+            .await
+            .expect("SetDesiredCapacity");
+    }
+
+    /// A warm pool of stopped instances on `group` that takes instances back on scale-in.
+    pub async fn warm_pool(&self, group: &str, min_size: i32) {
+        use aws_sdk_autoscaling::types::{InstanceReusePolicy, WarmPoolState};
+        self.autoscaling
+            .put_warm_pool()
+            .auto_scaling_group_name(group)
+            .min_size(min_size)
+            .pool_state(WarmPoolState::Stopped)
+            .instance_reuse_policy(InstanceReusePolicy::builder().reuse_on_scale_in(true).build())
+            .send()
+            .await
+            .expect("PutWarmPool");
+    }
 }

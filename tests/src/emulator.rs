@@ -196,6 +196,14 @@ impl Emulator {
         serde_json::from_str(payload).unwrap_or_else(|e| panic!("control {method} {path}: {e}: {payload}"))
     }
 
+    /// The EventBridge events EC2 and ECS would have sent since `cursor` (0: from the start), in order, and
+    /// the cursor to ask from next time.
+    pub fn events_since(&self, cursor: u64) -> (Vec<Value>, u64) {
+        let answer = self.control("GET", &format!("/events?since={cursor}"), None);
+        let events = answer["events"].as_array().cloned().unwrap_or_default();
+        (events, answer["cursor"].as_u64().unwrap_or(cursor))
+    }
+
     /// Calls received per `<service>:<Operation>` since start or the last [`Emulator::reset_calls`].
     pub fn calls(&self) -> BTreeMap<String, u64> {
         serde_json::from_value(self.control("GET", "/calls", None)).unwrap_or_default()

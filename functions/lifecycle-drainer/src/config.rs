@@ -76,7 +76,8 @@ impl Config {
         }
         // By default 10 minutes, or the poll window if that is shorter.
         let default_launch = poll_window.as_secs().min(600);
-        let launch_timeout = Duration::from_secs(env.number("LAUNCH_TIMEOUT_SECONDS", default_launch, 1, 870));
+        let launch_timeout =
+            Duration::from_secs(env.number("LAUNCH_TIMEOUT_SECONDS", default_launch, 1, 870));
         if launch_timeout > poll_window {
             env.problem(
                 "LAUNCH_TIMEOUT_SECONDS",
