@@ -110,6 +110,7 @@ bench: $(STAMP) ## Benchmarks: release binaries against the emulator and Python 
 	$(CARGO) build --locked --release --bins
 	$(VPY) bench/scale_in_cleaner.py target/release/scale-in-cleaner 1000 bench/results/scale-in-cleaner.md
 	$(VPY) bench/compare.py target/release bench/results/comparison.md $(wildcard .aws-sam/build)
+	$(VPY) bench/drain_completion.py target/release bench/results/drain-completion.md
 
 .PHONY: clean
 clean: ## Remove build output and the virtualenv
