@@ -8,12 +8,13 @@ from __future__ import annotations
 import io
 import json
 import sys
+import threading
 import time
 import zipfile
 from pathlib import Path
 from typing import Any
 
-from shipshape_emulator.client import REGION, Emulator, sns_event
+from shipshape_emulator.client import REGION, Emulator, health_event, sns_event
 from shipshape_emulator.lambda_runtime import FunctionProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,6 +88,8 @@ def spot_drainer(bin_dir: Path, aws: Emulator) -> None:
         "AWS_ACCESS_KEY_ID": "demo",
         "AWS_SECRET_ACCESS_KEY": "demo",
         "CLUSTERS": "demo",
+        "DRAIN_ON": "terminate,stop,hibernate,scheduled",
+        "REPLACE_ON_SCHEDULED": "true",
     }
     with FunctionProcess(bin_dir / "spot-drainer", env, name="spot-drainer", on_log=log_line) as fn:
         print(f"    spot-drainer started through the Lambda Runtime API; ready for work after {fn.init_ms:.0f} ms.")
@@ -98,7 +101,16 @@ def spot_drainer(bin_dir: Path, aws: Emulator) -> None:
         bad = spot_event("spot-interruption-terminate.json", instances[1])
         bad["detail"]["instance-action"] = "reboot"
         invoke(fn, aws, "5. A malformed event: a clear error, nothing touched", bad)
-    say("The cluster afterwards: only the warned instance is DRAINING")
+        invoke(
+            fn, aws, f"6. AWS Health schedules the retirement of {instances[2]}: drained, and replaced before the date",
+            health_event([instances[2]]),
+        )
+    group = aws.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["demo-spot-asg"])["AutoScalingGroups"][0]
+    state = aws.autoscaling.describe_auto_scaling_instances(InstanceIds=[instances[2]])["AutoScalingInstances"]
+    print(f"    demo-spot-asg keeps its desired capacity ({group['DesiredCapacity']}) and launched a replacement: "
+          f"{sorted(set(i['InstanceId'] for i in group['Instances']) - set(instances))}; "
+          f"{instances[2]} is {state[0]['LifecycleState'] if state else 'gone'}.")
+    say("The cluster afterwards: the warned instance and the retiring one are DRAINING")
     show_cluster(aws, "demo")
 
 
@@ -130,7 +142,8 @@ def lifecycle_drainer(bin_dir: Path, aws: Emulator) -> None:
 
     env = {
         "AWS_ENDPOINT_URL": aws.url, "AWS_REGION": REGION, "AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo",
-        "CLUSTERS": "demo-web", "LIFECYCLE_HOOK_NAMES": "shipshape-drain", "POLL_INTERVAL_SECONDS": "1",
+        "CLUSTERS": "demo-web", "LIFECYCLE_HOOK_NAMES": "shipshape-drain,shipshape-drain-launch", "POLL_INTERVAL_SECONDS": "1",
+        "LAUNCH_TIMEOUT_SECONDS": "60",
     }
     with FunctionProcess(bin_dir / "lifecycle-drainer", env, name="lifecycle-drainer", timeout_s=120, on_log=log_line) as fn:
         print(f"    lifecycle-drainer ready for work after {fn.init_ms:.0f} ms.")
@@ -141,6 +154,28 @@ def lifecycle_drainer(bin_dir: Path, aws: Emulator) -> None:
         print(f"\n    Scale-in: {instances[0]} is now {state}; the hook sent its message to the topic.")
         [message] = next_events()
         invoke(fn, aws, f"2. The lifecycle message for {instances[0]}: drain, wait for the tasks, complete", message)
+
+        aws.autoscaling.put_lifecycle_hook(
+            LifecycleHookName="shipshape-drain-launch", AutoScalingGroupName="demo-web-asg",
+            LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING", HeartbeatTimeout=600, DefaultResult="CONTINUE",
+            NotificationTargetARN=topic, RoleARN="arn:aws:iam::123456789012:role/demo-hooks",
+        )
+        next_events()  # the new hook's test notification
+        aws.autoscaling.set_desired_capacity(AutoScalingGroupName="demo-web-asg", DesiredCapacity=3)
+        [launch] = next_events()
+        new = json.loads(launch["Records"][0]["Sns"]["Message"])["EC2InstanceId"]
+        state = aws.autoscaling.describe_auto_scaling_instances(InstanceIds=[new])["AutoScalingInstances"][0]["LifecycleState"]
+        print(f"\n    Scale-out with a launching hook: {new} is {state}. Its ECS agent registers, not yet connected.")
+        new_arn = aws.register("demo-web", new)
+        aws.agent(new_arn, False)
+        results: list[Any] = []
+        waiting = threading.Thread(target=lambda: results.append(
+            invoke(fn, aws, f"3. The launch message for {new}: held until ECS can place tasks on it", launch)))
+        waiting.start()
+        time.sleep(3)
+        print(f"    ... 3 s later the agent connects (still {aws.autoscaling.describe_auto_scaling_instances(InstanceIds=[new])['AutoScalingInstances'][0]['LifecycleState']} until then).")
+        aws.agent(new_arn, True)
+        waiting.join()
     say("The group and the cluster afterwards")
     group = aws.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["demo-web-asg"])["AutoScalingGroups"][0]
     print(f"    demo-web-asg: desired {group['DesiredCapacity']}, instances {[i['InstanceId'] for i in group['Instances']]}")
