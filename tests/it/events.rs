@@ -16,7 +16,10 @@ fn every_sample_event_parses() {
         if name.starts_with("spot-") {
             spot_drainer::input::parse(&event).unwrap_or_else(|e| panic!("{name}: {e}"));
         } else if name.starts_with("lifecycle-") {
-            lifecycle_drainer::input::parse(&event).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let input = lifecycle_drainer::input::parse(&event).unwrap_or_else(|e| panic!("{name}: {e}"));
+            // Every lifecycle sample but the test notification is something to act on.
+            let ignored = matches!(input, lifecycle_drainer::input::Input::Ignore(_));
+            assert_eq!(ignored, name.contains("test-notification"), "{name}: {input:?}");
         } else if name.starts_with("shift-") {
             alias_shifter::Rollout::parse(&event).unwrap_or_else(|e| panic!("{name}: {e}"));
         } else if name.starts_with("scale-in-") {
