@@ -25,6 +25,7 @@ from . import (
     ecs_attributes,
     ecs_draining,
     ecs_listing,
+    ecs_query,
     iam_role,
     lambda_alias,
     terminations,
@@ -48,6 +49,7 @@ class Extension(Protocol):
 ALL: list[Extension] = [
     autoscaling,
     autoscaling_listing,
+    ecs_query,
     ecs_listing,
     ecs_attributes,
     ecs_draining,
