@@ -25,6 +25,7 @@ from . import (
     ecs_attributes,
     ecs_draining,
     ecs_listing,
+    ecs_placement,
     ecs_query,
     iam_role,
     lambda_alias,
@@ -53,6 +54,8 @@ ALL: list[Extension] = [
     ecs_listing,
     ecs_attributes,
     ecs_draining,
+    # After ecs_draining: it wraps the CreateService ecs_draining installed.
+    ecs_placement,
     ecs_agent,
     lambda_alias,
     iam_role,
