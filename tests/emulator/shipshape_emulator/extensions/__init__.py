@@ -23,9 +23,11 @@ from . import (
     autoscaling_listing,
     ecs_agent,
     ecs_attributes,
+    ecs_deployments,
     ecs_draining,
     ecs_listing,
     ecs_placement,
+    ecs_protection,
     ecs_query,
     iam_role,
     lambda_alias,
@@ -54,8 +56,10 @@ ALL: list[Extension] = [
     ecs_listing,
     ecs_attributes,
     ecs_draining,
-    # After ecs_draining: it wraps the CreateService ecs_draining installed.
+    # After ecs_draining: each wraps the CreateService the one before installed.
     ecs_placement,
+    ecs_deployments,
+    ecs_protection,
     ecs_agent,
     lambda_alias,
     iam_role,
