@@ -123,7 +123,8 @@ impl Act<'_> {
 
     /// Tasks left on each instance that is to be terminated, daemon tasks aside. One description tells
     /// an instance that runs nothing (no task running or pending, nothing reserved: a task still stopping
-    /// holds its share); only where daemon tasks may be among those on it are its tasks listed.
+    /// holds its share); only where daemon tasks may be among those on it are its tasks listed. (A task
+    /// count of 1 may stand for tasks still stopping.)
     async fn tasks_left(&self, arns: &[String]) -> Result<HashMap<String, usize>, Error> {
         let mut left = HashMap::new();
         if arns.is_empty() {
@@ -134,8 +135,10 @@ impl Act<'_> {
             let count = usize::try_from(ci.running_tasks_count() + ci.pending_tasks_count()).unwrap_or(0);
             let tasks = if instances::runs_nothing(&ci) {
                 0
-            } else if self.daemon_groups.is_empty() && count > 0 {
-                count
+            } else if self.daemon_groups.is_empty() {
+                // Only tasks hold an instance's resources: running, pending, or told to stop and not yet
+                // STOPPED (which no count shows).
+                count.max(1)
             } else {
                 ecs::tasks_left(&self.deps.ecs, self.cluster, &arn)
                     .await?

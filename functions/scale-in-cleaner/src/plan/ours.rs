@@ -92,7 +92,14 @@ impl Planner<'_> {
         let open = self.settings.windows.contains(self.now);
         for &i in &ours {
             let inst = &inv.instances[i];
-            if inst.is_empty() && open {
+            // Tasks told to stop hold their share until they are STOPPED; without daemon services in the
+            // cluster, nothing else holds any.
+            let stopping =
+                inst.is_empty() && inv.daemon_groups.is_empty() && inst.remaining != inst.registered;
+            if stopping {
+                let why = "drained by this function; its last tasks are still stopping";
+                self.decide(i, Decision::Wait, Reason::TasksLeaving, why);
+            } else if inst.is_empty() && open {
                 self.decide(
                     i,
                     Decision::Reap,

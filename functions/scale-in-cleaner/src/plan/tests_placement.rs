@@ -291,3 +291,17 @@ fn the_largest_service_task_needs_room_too() {
     assert_eq!(reason(&plan, "e"), Reason::LargestTask);
     assert_eq!(plan.after.largest_task, Resources::new(600, 600));
 }
+
+#[test]
+fn a_drain_whose_last_tasks_are_stopping_waits() {
+    let mut stopping = ours(with_tasks("d", "a", vec![]));
+    stopping.remaining = Resources::new(900, 900); // a task told to stop still holds its share
+    let inv = inventory(vec![stopping.clone(), with_tasks("o", "a", vec![])], 0);
+    let plan = plan_of(&inv, &Settings { max_removals: 0, ..no_reserve() });
+    assert_eq!((entry(&plan, "d").decision, reason(&plan, "d")), (Decision::Wait, Reason::TasksLeaving));
+
+    // With daemon services, their tasks hold a share too: the check right before terminating decides.
+    let mut inv = inventory(vec![stopping, with_tasks("o", "a", vec![])], 0);
+    inv.daemon_groups.insert("service:logs".into());
+    assert_eq!(decided(&plan_of(&inv, &Settings { max_removals: 0, ..no_reserve() }), Decision::Reap), ["d"]);
+}
