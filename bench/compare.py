@@ -275,7 +275,8 @@ def main() -> None:
         ("lifecycle-drainer", f"{TERMINATIONS} simultaneous terminations, 2 tasks each (stop 1.5 s after the drain)", lifecycle,
          {"CLUSTERS": "web", "LIFECYCLE_HOOK_NAMES": "drain", "POLL_INTERVAL_SECONDS": "1"}, "lifecycle_drainer", {"SLEEP_SECONDS": "1"}),
         ("scale-in-cleaner", f"{SCALE_IN_RUNS} runs over one cluster of {FLEET:,} instances, 20 of them empty", scale_in,
-         {"CLUSTERS": "fleet", "MIN_INSTANCE_AGE_MINUTES": "0", "MAX_REMOVALS_PER_RUN": "20"}, "scale_in_cleaner", {}),
+         {"CLUSTERS": "fleet", "MIN_INSTANCE_AGE_MINUTES": "0", "MAX_REMOVALS_PER_RUN": "20", "SCALE_IN_COOLDOWN_MINUTES": "0"},
+         "scale_in_cleaner", {}),
     ]
     only = [j for j in os.environ.get("BENCH_ONLY", "").split(",") if j]
     for binary, title, scenario, rust_env, peer_module, peer_env in jobs:

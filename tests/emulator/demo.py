@@ -183,7 +183,7 @@ def lifecycle_drainer(bin_dir: Path, aws: Emulator) -> None:
 
 
 def show_plan(outcome: dict[str, Any]) -> None:
-    """The scale-in summary as a table: one line per instance with its decision and why."""
+    """The scale-in summary as a table: one line per instance with its decision, its reason and the detail."""
     for cluster in outcome["clusters"]:
         before, after = cluster.get("before"), cluster.get("after")
         if before and after:
@@ -194,7 +194,8 @@ def show_plan(outcome: dict[str, Any]) -> None:
             colour = GREEN if e["decision"] in ("keep", "skip", "wait") else RED
             progress = e["progress"] if isinstance(e["progress"], str) else next(iter(e["progress"]))
             done = "planned" if outcome["dry_run"] else ("" if progress == "planned" else progress)
-            print(f"    {e['ec2_instance_id']:<22}{e['tasks']:>3} tasks  {colour}{e['decision']:<11}{RESET}{done:<8} {DIM}{e['reason']}{RESET}")
+            print(f"    {e['ec2_instance_id']:<22}{e['tasks']:>3} tasks  {colour}{e['decision']:<11}{RESET}{done:<8} "
+                  f"{e['reason']:<17} {DIM}{e['detail']}{RESET}")
     print(f"    totals: {json.dumps(outcome['totals'])}")
 
 
@@ -218,6 +219,9 @@ def scale_in_cleaner(bin_dir: Path, aws: Emulator) -> None:
     env = {
         "AWS_ENDPOINT_URL": aws.url, "AWS_REGION": REGION, "AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo",
         "CLUSTERS": "demo-fleet", "MIN_INSTANCE_AGE_MINUTES": "0",
+        # The demo's instances were all launched a moment ago, and its group is small: no cool-down, and
+        # up to half of the group per run instead of the default tenth (rounded up: one instance).
+        "SCALE_IN_COOLDOWN_MINUTES": "0", "SCALE_IN_BUDGET_PERCENT": "50",
     }
     scheduled = json.loads((ROOT / "events" / "scale-in-scheduled.json").read_text())
     with FunctionProcess(bin_dir / "scale-in-cleaner", env, name="scale-in-cleaner", on_log=metrics_line) as fn:

@@ -1,11 +1,14 @@
-//! scale-in-cleaner against the emulator, with the real SDK.
+//! scale-in-cleaner against the emulator, with the real SDK. Placement and the operator's controls are
+//! in [`placement`].
+
+mod placement;
 
 use std::collections::HashMap;
 
 use integration_tests::{World, sample_event};
 use lambda_runtime::{Context, LambdaEvent};
 use scale_in_cleaner::inventory::MARKER;
-use scale_in_cleaner::plan::{Decision, Entry, Progress};
+use scale_in_cleaner::plan::{Decision, Entry, Progress, Reason};
 use scale_in_cleaner::{ClusterOutcome, Config, Deps, Error, Outcome, handler};
 use serde_json::{Value, json};
 use shared::config::Env;
@@ -15,9 +18,15 @@ use shared::notify::Notification;
 /// Emulated container instances register 4096 CPU units and 7482 MiB.
 const TASK: (i32, i32) = (256, 512);
 
+/// The function on cluster `web`, with instances old enough, no cool-down and the whole group as budget
+/// (the scenes are small), and `env` on top.
 fn deps(world: &World, env: &[(&str, &str)]) -> Deps {
-    let mut map: HashMap<&str, &str> =
-        HashMap::from([("CLUSTERS", "web"), ("MIN_INSTANCE_AGE_MINUTES", "0")]);
+    let mut map: HashMap<&str, &str> = HashMap::from([
+        ("CLUSTERS", "web"),
+        ("MIN_INSTANCE_AGE_MINUTES", "0"),
+        ("SCALE_IN_COOLDOWN_MINUTES", "0"),
+        ("SCALE_IN_BUDGET_PERCENT", "100"),
+    ]);
     map.extend(env.iter().copied());
     Deps::new(&world.sdk, Config::from_env(Env::from_map(&map)).expect("config"))
 }
@@ -100,7 +109,7 @@ async fn drains_the_light_terminates_the_idle_then_reaps_the_drained() {
     assert_eq!(decision(&second, &s.light), Decision::Reap);
     assert!(web(&second).entry(&s.light).unwrap().done());
     assert_eq!(decision(&second, &s.busy), Decision::Keep);
-    assert!(web(&second).entry(&s.busy).unwrap().reason.contains("would not all fit"), "{second:#?}");
+    assert_eq!(web(&second).entry(&s.busy).unwrap().reason, Reason::NoRoom, "{second:#?}");
     assert_eq!(s.world.lifecycle_state(&s.light).await, None);
     assert_eq!(s.world.group_size("web").await, (0, 2, 2));
 
@@ -135,7 +144,8 @@ async fn load_added_brings_a_drained_instance_back() {
 
     let entry = web(&outcome).entry(&s.light).unwrap();
     assert_eq!(entry.decision, Decision::Reactivate);
-    assert!(entry.reason.contains("capacity needed again"), "{}", entry.reason);
+    assert_eq!(entry.reason, Reason::CapacityNeeded);
+    assert!(entry.detail.contains("capacity needed again"), "{}", entry.detail);
     assert!(entry.done());
     assert_eq!(s.world.status("web", &s.arns[&s.light]).await, "ACTIVE");
     assert_eq!(s.world.attribute("web", &s.arns[&s.light], MARKER).await, None, "marker removed");
@@ -167,8 +177,10 @@ async fn a_dry_run_changes_nothing() {
     run(&deps).await;
 
     let calls = s.world.emulator.calls();
-    let mutating: Vec<_> =
-        calls.keys().filter(|k| !k.contains(":Describe") && !k.contains(":List")).collect();
+    let mutating: Vec<_> = calls
+        .keys()
+        .filter(|k| !k.contains(":Describe") && !k.contains(":List") && !k.contains(":Get"))
+        .collect();
     assert!(mutating.is_empty(), "mutating calls in a dry run: {mutating:?}");
     for arn in s.arns.values() {
         assert_eq!(s.world.status("web", arn).await, "ACTIVE");
@@ -186,8 +198,10 @@ fn deps_live(world: &World) -> Deps {
     deps(world, &[])
 }
 
+/// One call per page of instances; tasks only of the instances the plan examines: the idle instance needs
+/// none, the light one is the only other examined (two removals per run), the others are never read.
 #[tokio::test]
-async fn reads_are_one_call_per_page() {
+async fn reads_are_one_call_per_page_and_tasks_only_where_the_plan_looks() {
     integration_tests::needs_emulator!();
     let s = scene().await;
     let deps = deps(&s.world, &[("DRY_RUN", "true")]);
@@ -200,11 +214,14 @@ async fn reads_are_one_call_per_page() {
         "ecs:ListServices",
         "ecs:ListTasks",
         "ecs:DescribeTasks",
+        "ecs:DescribeTaskDefinition",
+        "ecs:GetTaskProtection",
         "autoscaling:DescribeAutoScalingInstances",
         "autoscaling:DescribeAutoScalingGroups",
     ] {
         assert_eq!(calls.get(op).copied(), Some(1), "{op}: {calls:?}");
     }
+    assert_eq!(calls.get("ecs:DescribeServices"), None, "no service to describe: {calls:?}");
 }
 
 #[tokio::test]
@@ -260,7 +277,7 @@ async fn instances_that_are_protected_or_out_of_touch_are_skipped() {
         .unwrap();
     s.world.emulator.agent(&s.arns[&s.idle], false);
     let outcome = run(&deps(&s.world, &[("DRY_RUN", "true")])).await;
-    let reason = |id: &str| web(&outcome).entry(id).unwrap().reason.clone();
+    let reason = |id: &str| web(&outcome).entry(id).unwrap().detail.clone();
     assert_eq!(decision(&outcome, &s.light), Decision::Skip);
     assert!(reason(&s.light).contains("protected"));
     assert_eq!(decision(&outcome, &s.idle), Decision::Skip);
@@ -278,7 +295,8 @@ async fn young_instances_are_skipped() {
     let young = run(&deps(&s.world, &[("MIN_INSTANCE_AGE_MINUTES", "30"), ("DRY_RUN", "true")])).await;
     for e in &web(&young).instances {
         assert_eq!(e.decision, Decision::Skip, "{e:?}");
-        assert!(e.reason.contains("younger than MIN_INSTANCE_AGE_MINUTES=30"), "{e:?}");
+        assert_eq!(e.reason, Reason::TooYoung, "{e:?}");
+        assert!(e.detail.contains("younger than MIN_INSTANCE_AGE_MINUTES=30"), "{e:?}");
     }
 }
 
@@ -289,7 +307,7 @@ async fn a_group_at_its_minimum_size_loses_nothing() {
     s.world.set_min_size("web", 4).await;
     let at_min = run(&deps_live(&s.world)).await;
     assert_eq!(decision(&at_min, &s.idle), Decision::Keep);
-    assert!(web(&at_min).entry(&s.idle).unwrap().reason.contains("minimum size 4"));
+    assert!(web(&at_min).entry(&s.idle).unwrap().detail.contains("minimum size 4"));
     assert_eq!(s.world.group_size("web").await, (4, 4, 4));
     assert_eq!(at_min.totals, Default::default());
 }
@@ -375,7 +393,7 @@ async fn groups_scaled_by_a_capacity_provider_are_skipped() {
     let outcome = run(&deps_live(&s.world)).await;
 
     assert!(web(&outcome).instances.iter().all(|e| e.decision == Decision::Skip));
-    assert!(web(&outcome).entry(&s.idle).unwrap().reason.contains("capacity provider web-cp"));
+    assert!(web(&outcome).entry(&s.idle).unwrap().detail.contains("capacity provider web-cp"));
     assert_eq!(s.world.group_size("web").await.1, 4);
 }
 
@@ -390,7 +408,7 @@ async fn every_page_of_capacity_providers_is_read() {
     let outcome = run(&deps_live(&s.world)).await;
 
     assert!(
-        web(&outcome).entry(&s.idle).unwrap().reason.contains("capacity provider web-cp"),
+        web(&outcome).entry(&s.idle).unwrap().detail.contains("capacity provider web-cp"),
         "{outcome:#?}"
     );
     assert_eq!(s.world.emulator.calls_of("ecs:DescribeCapacityProviders"), 2);
@@ -426,7 +444,7 @@ async fn a_drain_of_ours_that_auto_scaling_is_terminating_is_never_set_back_to_a
 
     let entry = web(&outcome).entry(&s.light).unwrap();
     assert_eq!(entry.decision, Decision::Skip, "{entry:?}");
-    assert!(entry.reason.contains("Terminating:Wait"), "{}", entry.reason);
+    assert!(entry.detail.contains("Terminating:Wait"), "{}", entry.detail);
     assert_eq!(s.world.status("web", &s.arns[&s.light]).await, "DRAINING");
     assert_eq!(outcome.totals.reactivated, 0);
 }
@@ -494,7 +512,7 @@ async fn a_drain_by_someone_else_is_left_alone() {
     let outcome = run(&deps_live(&s.world)).await;
 
     assert_eq!(decision(&outcome, &s.idle), Decision::Skip);
-    assert!(web(&outcome).entry(&s.idle).unwrap().reason.contains("not by this function"));
+    assert_eq!(web(&outcome).entry(&s.idle).unwrap().reason, Reason::DrainedByOthers);
     assert_eq!(s.world.status("web", &s.arns[&s.idle]).await, "DRAINING");
     assert!(s.world.lifecycle_state(&s.idle).await.is_some(), "someone else's drain is not reaped");
 }

@@ -7,7 +7,7 @@
 //!
 //! - [`emulator`]: the process, and its control endpoint (call counts, faults, service switches);
 //! - [`World`]: an emulator with SDK clients; fixtures by service in [`ecs`], [`autoscaling`], [`sns`],
-//!   [`lambda`];
+//!   [`lambda`], and for task placement in [`placement`];
 //! - [`events`]: the sample events in `events/`;
 //! - [`step_functions`]: the alias-shifter's state machine definition, followed as Step Functions does;
 //! - [`traffic`]: traffic through a Lambda alias as Lambda reports it, and functions that answer as told.
@@ -19,6 +19,7 @@ pub mod ecs;
 pub mod emulator;
 pub mod events;
 pub mod lambda;
+pub mod placement;
 pub mod sns;
 pub mod step_functions;
 pub mod traffic;

@@ -93,14 +93,16 @@ def requests(api: str, crate: str, name: str, region: str = R, account: str = A,
     ):
         return [Request(api, f"{ecs}:container-instance/{name}/0123456789abcdef0123456789abcdef", in_cluster)]
     if api == "ecs:ListTasks":
-        # The drainers list an instance's tasks; the scale-in-cleaner lists a whole cluster's.
-        if crate == "scale-in-cleaner":
-            return [Request(api, "*", in_cluster)]
+        # Every function lists one instance's tasks (the containerInstance filter).
         return [Request(api, f"{ecs}:container-instance/{name}/0123456789abcdef0123456789abcdef", in_cluster)]
     if api == "ecs:ListServices":
         return [Request(api, "*", in_cluster)]
-    if api == "ecs:DescribeTasks":
+    if api in ("ecs:DescribeTasks", "ecs:GetTaskProtection"):
         return [Request(api, f"{ecs}:task/{name}/0123456789abcdef0123456789abcdef", in_cluster)]
+    if api == "ecs:DescribeServices":
+        return [Request(api, f"{ecs}:service/{name}/api", in_cluster)]
+    if api == "ecs:DescribeTaskDefinition":
+        return [Request(api, "*")]
     if api == "ecs:DescribeCapacityProviders":
         return [Request(api, f"{ecs}:capacity-provider/{name}-provider")]
     if api in (

@@ -1,8 +1,10 @@
 //! Carrying out one cluster's plan: `ecs:UpdateContainerInstancesState`, `ecs:PutAttributes`,
-//! `ecs:DeleteAttributes`, `ecs:ListTasks` and `ecs:DescribeTasks` (an instance re-checked right before it is
-//! terminated), `autoscaling:TerminateInstanceInAutoScalingGroup`.
+//! `ecs:DeleteAttributes`, `ecs:DescribeContainerInstances` (the instances to drain, described again
+//! right before; those to terminate, checked empty right before), `ecs:ListTasks` and `ecs:DescribeTasks`
+//! (only when that description cannot tell daemon tasks from others),
+//! `autoscaling:TerminateInstanceInAutoScalingGroup`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use aws_sdk_ecs::types::ContainerInstanceStatus;
@@ -12,8 +14,9 @@ use shared::edge::Budget;
 use shared::error::aws;
 use tracing::{info, warn};
 
-use crate::inventory::MARKER;
-use crate::plan::{Decision, Entry, Progress};
+use crate::inventory::instances::{self, Fingerprint};
+use crate::inventory::{MARKER, STALLED_MARKER};
+use crate::plan::{Decision, Entry, Progress, Reason};
 use crate::{Deps, Error};
 
 /// No new change is started with less than this left before Lambda's deadline.
@@ -29,8 +32,10 @@ pub struct Act<'a> {
     pub deps: &'a Deps,
     pub cluster: &'a str,
     pub daemon_groups: &'a BTreeSet<String>,
+    /// Each instance as the plan saw it.
+    pub fingerprints: &'a HashMap<String, Fingerprint>,
     pub budget: Budget,
-    /// The run's time, the value of new drain markers.
+    /// The run's time, the value of new markers.
     pub now: DateTime<Utc>,
 }
 
@@ -45,16 +50,22 @@ impl Act<'_> {
         record(entries, &change, |e| e.decision == Decision::Reactivate);
         let done = arns_of(entries, |e| e.decision == Decision::Reactivate && e.done());
         let stale = arns_of(entries, |e| e.clear_marker);
-        self.unmark(&[done, stale].concat()).await?;
+        self.attribute(MARKER, &[done, stale].concat(), false).await?;
+        // A drain that stalled is not tried again for a while; the marker says since when.
+        let stalled = arns_of(entries, |e| e.reason == Reason::StalledDrain && e.done());
+        self.attribute(STALLED_MARKER, &stalled, true).await?;
+        self.attribute(STALLED_MARKER, &arns_of(entries, |e| e.clear_stalled), false).await?;
 
         if !self.budget.has_more_than(DEADLINE_MARGIN) {
             return Ok(true);
         }
+        let leaving = |e: &Entry| matches!(e.decision, Decision::Drain | Decision::Terminate);
+        self.confirm(entries, leaving).await?;
+        let leaving = |e: &Entry| leaving(e) && e.progress == Progress::Planned;
         // Marked before DRAINING: if we stop in between, an ACTIVE instance carries a marker (cleared next
         // run), never a DRAINING instance without one (which no run would ever reap).
-        let leaving = |e: &Entry| matches!(e.decision, Decision::Drain | Decision::Terminate);
         let drain = arns_of(entries, leaving);
-        self.mark(&drain).await?;
+        self.attribute(MARKER, &drain, true).await?;
         let change =
             ecs::set_status(&self.deps.ecs, self.cluster, &drain, ContainerInstanceStatus::Draining).await?;
         record(entries, &change, leaving);
@@ -63,32 +74,89 @@ impl Act<'_> {
             e.progress = Progress::Planned;
         }
 
-        for e in entries.iter_mut() {
-            let terminate =
-                matches!(e.decision, Decision::Reap | Decision::Terminate) && e.progress == Progress::Planned;
-            if !terminate {
-                continue;
-            }
+        let terminate = |e: &Entry| {
+            matches!(e.decision, Decision::Reap | Decision::Terminate) && e.progress == Progress::Planned
+        };
+        let left = self.tasks_left(&arns_of(entries, terminate)).await?;
+        for e in entries.iter_mut().filter(|e| terminate(e)) {
             if !self.budget.has_more_than(DEADLINE_MARGIN) {
                 return Ok(true);
             }
-            self.terminate(e).await?;
+            match left.get(&e.container_instance_arn).copied().unwrap_or(0) {
+                0 => self.terminate(e).await?,
+                tasks => {
+                    info!(cluster = %self.cluster, instance_id = %e.ec2_instance_id, tasks, "tasks on it; not terminated");
+                    e.progress = Progress::Deferred { tasks };
+                }
+            }
         }
         Ok(false)
     }
 
-    /// Terminates one drained instance if nothing but daemon tasks is left on it; otherwise it is deferred.
-    async fn terminate(&self, e: &mut Entry) -> Result<(), Error> {
-        let left = ecs::tasks_left(&self.deps.ecs, self.cluster, &e.container_instance_arn)
-            .await?
-            .into_iter()
-            .filter(|t| !t.group.as_ref().is_some_and(|g| self.daemon_groups.contains(g)))
-            .count();
-        if left > 0 {
-            info!(cluster = %self.cluster, instance_id = %e.ec2_instance_id, tasks = left, "tasks on it; not terminated");
-            e.progress = Progress::Deferred { tasks: left };
+    /// Describes the instances about to be drained again and cancels those that changed since the plan.
+    async fn confirm(&self, entries: &mut [Entry], pick: impl Fn(&Entry) -> bool) -> Result<(), Error> {
+        let arns = arns_of(entries, &pick);
+        if arns.is_empty() {
             return Ok(());
         }
+        let now: HashMap<String, Fingerprint> = instances::describe(&self.deps.ecs, self.cluster, &arns)
+            .await?
+            .iter()
+            .filter_map(|ci| Some((ci.container_instance_arn()?.to_owned(), Fingerprint::of(ci))))
+            .collect();
+        for e in entries.iter_mut().filter(|e| pick(e)) {
+            let changes = match (
+                self.fingerprints.get(&e.container_instance_arn),
+                now.get(&e.container_instance_arn),
+            ) {
+                (Some(then), Some(now)) => then.changes(now),
+                _ => vec!["no longer registered".to_owned()],
+            };
+            if !changes.is_empty() {
+                let why = format!("changed since the plan: {}", changes.join(", "));
+                warn!(cluster = %self.cluster, instance_id = %e.ec2_instance_id, why, "drain cancelled");
+                e.progress = Progress::Cancelled(why);
+            }
+        }
+        Ok(())
+    }
+
+    /// Tasks left on each instance that is to be terminated, daemon tasks aside. One description tells
+    /// an instance that runs nothing (no task running or pending, nothing reserved: a task still stopping
+    /// holds its share); only where daemon tasks may be among those on it are its tasks listed. (A task
+    /// count of 1 may stand for tasks still stopping.)
+    async fn tasks_left(&self, arns: &[String]) -> Result<HashMap<String, usize>, Error> {
+        let mut left = HashMap::new();
+        if arns.is_empty() {
+            return Ok(left);
+        }
+        for ci in instances::describe(&self.deps.ecs, self.cluster, arns).await? {
+            let Some(arn) = ci.container_instance_arn().map(str::to_owned) else { continue };
+            let count = usize::try_from(ci.running_tasks_count() + ci.pending_tasks_count()).unwrap_or(0);
+            let tasks = if instances::runs_nothing(&ci) {
+                0
+            } else if self.daemon_groups.is_empty() {
+                // Only tasks hold an instance's resources: running, pending, or told to stop and not yet
+                // STOPPED (which no count shows).
+                count.max(1)
+            } else {
+                ecs::tasks_left(&self.deps.ecs, self.cluster, &arn)
+                    .await?
+                    .into_iter()
+                    .filter(|t| !t.group.as_ref().is_some_and(|g| self.daemon_groups.contains(g)))
+                    .count()
+            };
+            left.insert(arn, tasks);
+        }
+        // Deregistered meanwhile: nothing left to terminate it for; its group decides.
+        for arn in arns {
+            left.entry(arn.clone()).or_insert(1);
+        }
+        Ok(left)
+    }
+
+    /// Terminates one drained instance through its group, decrementing the desired capacity.
+    async fn terminate(&self, e: &mut Entry) -> Result<(), Error> {
         let result = self
             .deps
             .autoscaling
@@ -115,13 +183,11 @@ impl Act<'_> {
         Ok(())
     }
 
-    async fn mark(&self, arns: &[String]) -> Result<(), Error> {
+    /// Sets attribute `name` to the run's time on `arns` (`set`), or deletes it.
+    async fn attribute(&self, name: &str, arns: &[String], set: bool) -> Result<(), Error> {
         let value = self.now.to_rfc3339_opts(SecondsFormat::Secs, true);
-        Ok(ecs::set_attribute(&self.deps.ecs, self.cluster, arns, MARKER, Some(&value)).await?)
-    }
-
-    async fn unmark(&self, arns: &[String]) -> Result<(), Error> {
-        Ok(ecs::set_attribute(&self.deps.ecs, self.cluster, arns, MARKER, None).await?)
+        let value = set.then_some(value.as_str());
+        Ok(ecs::set_attribute(&self.deps.ecs, self.cluster, arns, name, value).await?)
     }
 }
 

@@ -1,37 +1,63 @@
-//! Reads one cluster's inventory for the planner.
+//! Reads one cluster's inventory for the planner, reading only what the plan needs.
 //!
-//! Calls, for a cluster of N container instances running T tasks:
-//! `ecs:DescribeClusters` (1) and `ecs:DescribeCapacityProviders` (1 per 10 capacity providers, only when
-//! the cluster has some); `ecs:ListContainerInstances` and `ecs:DescribeContainerInstances` (N/100 each);
-//! `ecs:ListServices` (1 per 100 daemon services); `ecs:ListTasks` and `ecs:DescribeTasks` (T/100 each);
-//! `autoscaling:DescribeAutoScalingInstances` (N/50) and `autoscaling:DescribeAutoScalingGroups` (1 per
-//! 100 groups).
+//! Calls, for a cluster of N container instances, S services and G Auto Scaling groups, independent ones
+//! at once:
+//! - `ecs:DescribeClusters` (1) and `ecs:DescribeCapacityProviders` (1 per 10, only when the cluster has
+//!   capacity providers);
+//! - `ecs:ListContainerInstances` and `ecs:DescribeContainerInstances` (N/100 each);
+//! - `ecs:ListServices` (S/100), `ecs:DescribeServices` (S/10), `ecs:DescribeTaskDefinition` (one per task
+//!   definition revision the plan meets, once per run);
+//! - `autoscaling:DescribeAutoScalingInstances` (one call of 50 to learn the groups, then only for the
+//!   instances those groups did not list) and `autoscaling:DescribeAutoScalingGroups` (G/100);
+//! - for the instances whose tasks the plan examines (those it drained, and candidates in the order it
+//!   considers them): `ecs:ListTasks` (one per instance), `ecs:DescribeTasks` (one per 100 tasks),
+//!   `ecs:GetTaskProtection` (one per 100 service tasks), and `ecs:ListContainerInstances` with
+//!   `task:group == service:<name>` for each service with `distinctInstance`.
+//!
+//! Instances with no task, pending or running, and nothing reserved need no task call at all.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
-use aws_sdk_ecs::types::{ContainerInstance, DesiredStatus, ManagedScalingStatus, SchedulingStrategy};
-use chrono::{DateTime, Utc};
+use aws_sdk_ecs::types::ManagedScalingStatus;
 use shared::AwsError;
-use shared::ecs::{DESCRIBE_BATCH, InstanceStatus, describe_container_instances_in_full};
 use shared::error::aws;
 
-use crate::plan::{Group, Instance, Inventory, Membership, Resources, Task};
+use crate::plan::Inventory;
+
+mod groups;
+pub mod instances;
+mod services;
+mod tasks;
 
 /// The container-instance attribute that marks an instance this function set DRAINING; its value is when.
 /// Names allow letters, digits, `-`, `_`, `/`, `\` and `.`; values also `:` and `@`
 /// (<https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Attribute.html>).
 pub const MARKER: &str = "shipshape.scale-in-cleaner.drained-at";
+/// The attribute on an instance whose drain by this function stalled and was undone; its value is when.
+pub const STALLED_MARKER: &str = "shipshape.scale-in-cleaner.stalled-at";
 
-/// `DescribeAutoScalingInstances` takes up to 50 instance ids.
-const ASG_INSTANCES_BATCH: usize = 50;
-/// `DescribeAutoScalingGroups` takes up to 100 group names (its `MaxRecords` maximum).
-const ASG_GROUPS_BATCH: usize = 100;
+/// Requests of one kind in flight at once: enough to read a large cluster in a few round trips, few enough
+/// to stay clear of ECS's request rate limits.
+pub(crate) const CONCURRENCY: usize = 8;
 
 /// A cluster's inventory, or the news that the cluster is gone.
 #[derive(Debug)]
 pub enum Read {
-    Found(Inventory),
+    Found(Box<Cluster>),
     NoSuchCluster,
+}
+
+/// What has been read of one cluster so far in this run.
+#[derive(Debug)]
+pub struct Cluster {
+    pub name: String,
+    pub inventory: Inventory,
+    /// Service placement rules, by service name.
+    placement: HashMap<String, services::Placement>,
+    /// Task definitions read this run, by ARN.
+    definitions: HashMap<String, tasks::Definition>,
+    /// Each container instance as the plan saw it, to tell a change before it is drained.
+    pub fingerprints: HashMap<String, instances::Fingerprint>,
 }
 
 pub async fn read(
@@ -40,44 +66,81 @@ pub async fn read(
     cluster: &str,
 ) -> Result<Read, AwsError> {
     let Some(managed) = managed_groups(ecs, cluster).await? else { return Ok(Read::NoSuchCluster) };
-
-    let arns: Vec<String> = match ecs
-        .list_container_instances()
-        .cluster(cluster)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(aws("ListContainerInstances"))
-    {
-        Ok(arns) => arns,
-        // Deleted between DescribeClusters and now.
-        Err(e) if e.code_is("ClusterNotFoundException") => return Ok(Read::NoSuchCluster),
-        Err(e) => return Err(e),
-    };
-    if arns.is_empty() {
-        return Ok(Read::Found(Inventory::default()));
-    }
-    let described = describe_container_instances_in_full(ecs, cluster, &arns).await?;
-    let daemons = daemon_groups(ecs, cluster).await?;
-    let mut tasks = running_tasks(ecs, cluster, &daemons).await?;
-
+    let (described, services) =
+        futures_util::future::try_join(instances::list(ecs, cluster), services::read(ecs, cluster)).await?;
+    // Deleted between DescribeClusters and now.
+    let Some(described) = described else { return Ok(Read::NoSuchCluster) };
+    let mut definitions = HashMap::new();
     let ids: Vec<String> =
         described.iter().filter_map(|ci| ci.ec2_instance_id().map(str::to_owned)).collect();
-    let memberships = memberships(autoscaling, &ids).await?;
-    let names: BTreeSet<&str> = memberships.values().map(|m| m.group.as_str()).collect();
-    let groups = groups(autoscaling, &names, &managed).await?;
-
-    let instances = described
+    let (groups, ()) = futures_util::future::try_join(
+        groups::read(autoscaling, &ids, &managed),
+        tasks::definitions(ecs, services.definitions.iter().cloned(), &mut definitions),
+    )
+    .await?;
+    let (memberships, groups) = groups;
+    let largest_service_task = services
+        .definitions
         .iter()
-        .filter_map(|ci| {
-            let arn = ci.container_instance_arn()?;
-            let on_it = tasks.remove(arn).unwrap_or_default();
-            instance(ci, on_it, &memberships)
-        })
+        .filter_map(|arn| definitions.get(arn))
+        .fold(Default::default(), |m: crate::plan::Resources, d| m.max(d.reserved));
+    let inventory = Inventory {
+        instances: described.iter().filter_map(|ci| instances::instance(ci, &memberships)).collect(),
+        groups,
+        daemon_groups: services.daemon_groups,
+        services: services.services,
+        hosts: Default::default(),
+        largest_service_task,
+    };
+    let fingerprints = described
+        .iter()
+        .filter_map(|ci| Some((ci.container_instance_arn()?.to_owned(), instances::Fingerprint::of(ci))))
         .collect();
-    Ok(Read::Found(Inventory { instances, groups, daemon_groups: daemons }))
+    let mut found = Cluster {
+        name: cluster.to_owned(),
+        inventory,
+        placement: services.placement,
+        definitions,
+        fingerprints,
+    };
+    // Instances this function drained are always planned with their tasks.
+    let ours: Vec<String> = found
+        .inventory
+        .instances
+        .iter()
+        .filter(|i| i.is_ours() && i.tasks.is_none())
+        .map(|i| i.container_instance_arn.clone())
+        .collect();
+    found.read_tasks(ecs, &ours).await?;
+    Ok(Read::Found(Box::new(found)))
+}
+
+impl Cluster {
+    /// Reads the tasks on these container instances, and what placing them elsewhere takes.
+    pub async fn read_tasks(&mut self, ecs: &aws_sdk_ecs::Client, arns: &[String]) -> Result<(), AwsError> {
+        if arns.is_empty() {
+            return Ok(());
+        }
+        let inv = &mut self.inventory;
+        let read = tasks::Reading {
+            ecs,
+            cluster: &self.name,
+            daemons: &inv.daemon_groups,
+            placement: &self.placement,
+            known_hosts: inv.hosts.keys().cloned().collect::<BTreeSet<_>>(),
+        };
+        let (mut by_instance, hosts) = read.tasks(arns, &mut self.definitions).await?;
+        inv.hosts.extend(hosts);
+        for inst in inv.instances.iter_mut() {
+            if let Some(mut found) = by_instance.remove(&inst.container_instance_arn) {
+                tasks::size_unknown(inst.registered, inst.remaining, &mut found);
+                inst.tasks = Some(found);
+            } else if arns.contains(&inst.container_instance_arn) {
+                inst.tasks = Some(Vec::new());
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Groups owned by a capacity provider of this cluster with managed scaling on (by group name);
@@ -126,184 +189,4 @@ async fn managed_groups(
 /// A capacity provider names its group by ARN (`...:autoScalingGroupName/<name>`) or by name.
 fn group_name(arn_or_name: &str) -> &str {
     arn_or_name.rsplit_once(":autoScalingGroupName/").map_or(arn_or_name, |(_, name)| name)
-}
-
-/// The task groups (`service:<name>`) of the cluster's daemon services.
-async fn daemon_groups(ecs: &aws_sdk_ecs::Client, cluster: &str) -> Result<BTreeSet<String>, AwsError> {
-    let arns: Vec<String> = ecs
-        .list_services()
-        .cluster(cluster)
-        .scheduling_strategy(SchedulingStrategy::Daemon)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(aws("ListServices"))?;
-    Ok(arns.iter().filter_map(|a| a.rsplit('/').next()).map(|name| format!("service:{name}")).collect())
-}
-
-/// Every task with desired status RUNNING, daemon tasks left out, by container instance ARN.
-async fn running_tasks(
-    ecs: &aws_sdk_ecs::Client,
-    cluster: &str,
-    daemons: &BTreeSet<String>,
-) -> Result<HashMap<String, Vec<Task>>, AwsError> {
-    let arns: Vec<String> = ecs
-        .list_tasks()
-        .cluster(cluster)
-        .desired_status(DesiredStatus::Running)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(aws("ListTasks"))?;
-    let mut by_instance: HashMap<String, Vec<Task>> = HashMap::new();
-    for batch in arns.chunks(DESCRIBE_BATCH) {
-        let out = ecs
-            .describe_tasks()
-            .cluster(cluster)
-            .set_tasks(Some(batch.to_vec()))
-            .send()
-            .await
-            .map_err(aws("DescribeTasks"))?;
-        for task in out.tasks() {
-            let (Some(instance), false) =
-                (task.container_instance_arn(), task.group().is_some_and(|g| daemons.contains(g)))
-            else {
-                continue; // Fargate tasks have no instance; daemon tasks leave with theirs.
-            };
-            by_instance
-                .entry(instance.to_owned())
-                .or_default()
-                .push(Task { reserved: task_reservation(task) });
-        }
-    }
-    Ok(by_instance)
-}
-
-/// A task's reservation: the task-level size when the task definition sets one, otherwise the sum over
-/// its containers (CPU, and the soft memory limit where set, as the scheduler reserves).
-pub fn task_reservation(task: &aws_sdk_ecs::types::Task) -> Resources {
-    let int = |s: Option<&str>| s.and_then(|v| v.trim().parse::<i64>().ok());
-    let containers = task.containers();
-    let cpu = int(task.cpu()).unwrap_or_else(|| containers.iter().filter_map(|c| int(c.cpu())).sum());
-    let memory = int(task.memory()).unwrap_or_else(|| {
-        containers.iter().filter_map(|c| int(c.memory_reservation()).or_else(|| int(c.memory()))).sum()
-    });
-    Resources::new(cpu, memory)
-}
-
-async fn memberships(
-    autoscaling: &aws_sdk_autoscaling::Client,
-    ids: &[String],
-) -> Result<HashMap<String, Membership>, AwsError> {
-    let mut out = HashMap::new();
-    for batch in ids.chunks(ASG_INSTANCES_BATCH) {
-        let found: Vec<_> = autoscaling
-            .describe_auto_scaling_instances()
-            .set_instance_ids(Some(batch.to_vec()))
-            .max_records(50)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(aws("DescribeAutoScalingInstances"))?;
-        for i in found {
-            let (Some(id), Some(group)) = (i.instance_id(), i.auto_scaling_group_name()) else { continue };
-            out.insert(
-                id.to_owned(),
-                Membership {
-                    group: group.to_owned(),
-                    availability_zone: i.availability_zone().unwrap_or_default().to_owned(),
-                    lifecycle_state: i.lifecycle_state().unwrap_or_default().to_owned(),
-                    protected_from_scale_in: i.protected_from_scale_in().unwrap_or(false),
-                },
-            );
-        }
-    }
-    Ok(out)
-}
-
-async fn groups(
-    autoscaling: &aws_sdk_autoscaling::Client,
-    names: &BTreeSet<&str>,
-    managed: &HashMap<String, String>,
-) -> Result<BTreeMap<String, Group>, AwsError> {
-    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-    let mut out = BTreeMap::new();
-    for batch in names.chunks(ASG_GROUPS_BATCH) {
-        let found: Vec<_> = autoscaling
-            .describe_auto_scaling_groups()
-            .set_auto_scaling_group_names(Some(batch.to_vec()))
-            .max_records(100)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(aws("DescribeAutoScalingGroups"))?;
-        for g in found {
-            let Some(name) = g.auto_scaling_group_name() else { continue };
-            out.insert(
-                name.to_owned(),
-                Group {
-                    min_size: g.min_size().unwrap_or(0),
-                    desired_capacity: g.desired_capacity().unwrap_or(0),
-                    managed_by: managed.get(name).cloned(),
-                },
-            );
-        }
-    }
-    Ok(out)
-}
-
-fn resource(list: &[aws_sdk_ecs::types::Resource]) -> Resources {
-    let get =
-        |name: &str| list.iter().find(|r| r.name() == Some(name)).map_or(0, |r| i64::from(r.integer_value()));
-    Resources::new(get("CPU"), get("MEMORY"))
-}
-
-fn instance(
-    ci: &ContainerInstance,
-    mut tasks: Vec<Task>,
-    memberships: &HashMap<String, Membership>,
-) -> Option<Instance> {
-    let ec2_instance_id = ci.ec2_instance_id()?.to_owned();
-    let registered = resource(ci.registered_resources());
-    let remaining = resource(ci.remaining_resources());
-    // A task whose size DescribeTasks did not give (no task- or container-level size) is charged what the
-    // instance has reserved beyond the tasks whose size is known: never less than it can take.
-    let unknown = tasks.iter().filter(|t| t.reserved == Resources::default()).count();
-    if unknown > 0 {
-        let known = tasks.iter().fold(Resources::default(), |s, t| s.plus(t.reserved));
-        let rest = Resources::new(
-            (registered.cpu - remaining.cpu - known.cpu).max(0),
-            (registered.memory - remaining.memory - known.memory).max(0),
-        );
-        for t in tasks.iter_mut().filter(|t| t.reserved == Resources::default()) {
-            t.reserved = rest;
-        }
-    }
-    let registered_at =
-        ci.registered_at().and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()));
-    Some(Instance {
-        container_instance_arn: ci.container_instance_arn()?.to_owned(),
-        status: InstanceStatus::of(ci.status()),
-        agent_connected: ci.agent_connected(),
-        registered_at,
-        registered,
-        remaining,
-        tasks,
-        pending_tasks: ci.pending_tasks_count(),
-        drained_by_us_at: ci
-            .attributes()
-            .iter()
-            .find(|a| a.name() == MARKER)
-            .map(|a| a.value().unwrap_or_default().to_owned()),
-        membership: memberships.get(&ec2_instance_id).cloned(),
-        ec2_instance_id,
-    })
 }

@@ -1,31 +1,35 @@
-//! scale-in-cleaner: removes idle ECS container instances while enough spare CPU and memory stay.
+//! scale-in-cleaner: removes idle and under-used ECS container instances while enough spare capacity
+//! stays, moving only tasks that can be placed elsewhere.
 //!
 //! Trigger: an EventBridge schedule (`rate(30 minutes)` by default), or a manual invoke with `{}` (or
 //! `{"dry-run": true}` to see the plan without acting). Reserved concurrency 1: two runs must never plan
 //! at once.
 //!
-//! Each run, per cluster: read the inventory ([`inventory`]), plan ([`plan::plan`], a pure function),
-//! then act ([`act`]) in this order: instances this function drained earlier and that are needed again go
-//! back to ACTIVE; its drain marker leaves instances someone else set back to ACTIVE; new removals are
-//! marked and set DRAINING; drained instances that run nothing (daemon tasks aside, re-checked task by
-//! task) are terminated through their Auto Scaling group with the desired capacity decremented, so the
-//! group's lifecycle hooks still run. Empty instances are drained before they are terminated too, so a task
-//! placed on one meanwhile is moved, not killed.
+//! Each run, per cluster: read the inventory ([`inventory`]), plan ([`plan::plan`], a pure function; the
+//! tasks of the instances it examines are read and it plans again), then act ([`act`]) in this order:
+//! instances this function drained earlier and that are needed again, or whose drain stalled, go back to
+//! ACTIVE; its drain marker leaves instances someone else set back to ACTIVE; new removals are described
+//! again (a change since the plan cancels them), marked and set DRAINING; drained instances that run
+//! nothing (daemon tasks aside, checked right before) are terminated through their Auto Scaling group
+//! with the desired capacity decremented, so the group's lifecycle hooks still run. Empty instances are
+//! drained before they are terminated too, so a task placed on one meanwhile is moved, not killed.
 //!
 //! AWS APIs: `ecs:ListClusters` (only with `CLUSTERS` empty), `ecs:DescribeClusters`,
 //! `ecs:DescribeCapacityProviders`, `ecs:ListContainerInstances`, `ecs:DescribeContainerInstances`,
-//! `ecs:ListServices`, `ecs:ListTasks`, `ecs:DescribeTasks`, `ecs:PutAttributes`, `ecs:DeleteAttributes`,
+//! `ecs:ListServices`, `ecs:DescribeServices`, `ecs:DescribeTaskDefinition`, `ecs:ListTasks`,
+//! `ecs:DescribeTasks`, `ecs:GetTaskProtection`, `ecs:PutAttributes`, `ecs:DeleteAttributes`,
 //! `ecs:UpdateContainerInstancesState`, `autoscaling:DescribeAutoScalingInstances`,
 //! `autoscaling:DescribeAutoScalingGroups`, `autoscaling:TerminateInstanceInAutoScalingGroup`,
 //! `sns:Publish` (only with `NOTIFICATION_TOPIC_ARN`, one message per run that changed something).
 //!
 //! Returns an [`Outcome`]: per cluster, the capacity before and after and every instance considered with
-//! its decision, the reason and how far it got. An [`Error`] means some cluster could not be read or some
-//! change failed; the run is idempotent, so the next one (or the asynchronous retry) picks up where this
-//! one stopped.
+//! its decision, the reason (a stable name and a sentence) and how far it got. An [`Error`] means some
+//! cluster could not be read or some change failed; the run is idempotent, so the next one (or the
+//! asynchronous retry) picks up where this one stopped.
 //!
 //! Settings ([`config`]): `CLUSTERS`, `RESERVE_CPU_PERCENT`, `RESERVE_MEMORY_PERCENT`,
-//! `MAX_REMOVALS_PER_RUN`, `MIN_INSTANCE_AGE_MINUTES`, `AUTO_SCALING_GROUPS`, `NOTIFICATION_TOPIC_ARN`,
+//! `MAX_REMOVALS_PER_RUN`, `MIN_INSTANCE_AGE_MINUTES`, `AUTO_SCALING_GROUPS`, `SCALE_IN_COOLDOWN_MINUTES`,
+//! `SCALE_IN_WINDOWS`, `SCALE_IN_BUDGET_PERCENT`, `STALLED_DRAIN_MINUTES`, `NOTIFICATION_TOPIC_ARN`,
 //! `DRY_RUN`. Rooms: [`input`], [`plan`] (pure), [`inventory`] and [`act`] (AWS), [`report`].
 
 pub mod act;
@@ -39,7 +43,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
-use serde::Serialize;
 use serde_json::Value;
 use shared::AwsError;
 use shared::edge::{Budget, Internal};
@@ -50,10 +53,13 @@ use tracing::{info, warn};
 pub use crate::config::Config;
 pub use crate::input::Request;
 use crate::inventory::Read;
-use crate::plan::{Capacity, Entry, Plan, Progress};
+use crate::plan::Progress;
+pub use crate::report::{ClusterOutcome, Outcome, Totals};
 
 /// No cluster is read with less than this left: reading a large one takes a few seconds.
 const CLUSTER_MARGIN: Duration = Duration::from_secs(20);
+/// Plans of one cluster per run: each after reading the tasks the previous one wanted.
+const PLAN_ROUNDS: usize = 4;
 
 /// What the handler needs, built once at cold start.
 #[derive(Debug, Clone)]
@@ -72,57 +78,6 @@ impl Deps {
             notifier: Notifier::new(aws_sdk_sns::Client::new(sdk), config.notification_topic_arn.clone()),
             config,
         }
-    }
-}
-
-/// One cluster's part of the summary.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ClusterOutcome {
-    pub cluster: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub before: Option<Capacity>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub after: Option<Capacity>,
-    pub instances: Vec<Entry>,
-    /// Why the cluster was not (fully) handled.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-impl ClusterOutcome {
-    pub fn entry(&self, ec2_instance_id: &str) -> Option<&Entry> {
-        self.instances.iter().find(|e| e.ec2_instance_id == ec2_instance_id)
-    }
-}
-
-/// Instances per decision carried out (planned, in a dry run).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-pub struct Totals {
-    pub terminated: usize,
-    pub drained: usize,
-    pub reaped: usize,
-    pub reactivated: usize,
-    pub waiting: usize,
-}
-
-/// The summary returned to the caller and logged.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Outcome {
-    pub dry_run: bool,
-    pub totals: Totals,
-    pub clusters: Vec<ClusterOutcome>,
-    /// Configured clusters that do not exist.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub missing_clusters: Vec<String>,
-    /// Lambda's deadline came near: the clusters or changes left were not started.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub stopped_early: bool,
-    pub notification: Notification,
-}
-
-impl Outcome {
-    pub fn cluster(&self, name: &str) -> Option<&ClusterOutcome> {
-        self.clusters.iter().find(|c| c.cluster == name)
     }
 }
 
@@ -163,7 +118,7 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Outcome, 
     result
 }
 
-/// One run over every configured cluster; `now` dates instance ages and drain markers.
+/// One run over every configured cluster; `now` dates instance ages, windows and drain markers.
 pub async fn run(deps: &Deps, dry_run: bool, now: DateTime<Utc>, budget: Budget) -> Result<Outcome, Error> {
     let clusters = deps.config.clusters.resolve(&deps.ecs).await?;
     let mut outcome = Outcome {
@@ -181,57 +136,36 @@ pub async fn run(deps: &Deps, dry_run: bool, now: DateTime<Utc>, budget: Budget)
             outcome.stopped_early = true;
             break;
         }
-        let inventory = match inventory::read(&deps.ecs, &deps.autoscaling, cluster).await {
-            Ok(Read::Found(inv)) => inv,
-            Ok(Read::NoSuchCluster) => {
+        let mut done = ClusterOutcome {
+            cluster: cluster.clone(),
+            before: None,
+            after: None,
+            instances: Vec::new(),
+            error: None,
+        };
+        match one_cluster(deps, cluster, dry_run, now, budget, &mut done).await {
+            Ok(Some(stopped)) => outcome.stopped_early |= stopped,
+            Ok(None) => {
                 warn!(cluster = %cluster, "configured cluster does not exist");
                 outcome.missing_clusters.push(cluster.clone());
                 continue;
             }
             Err(e) => {
-                warn!(cluster = %cluster, error = %e, "cannot read the cluster");
+                warn!(cluster = %cluster, error = %e, "cluster not fully handled");
                 failures.push(format!("{cluster}: {e}"));
-                let error = Some(e.to_string());
-                outcome.clusters.push(ClusterOutcome {
-                    cluster: cluster.clone(),
-                    before: None,
-                    after: None,
-                    instances: Vec::new(),
-                    error,
-                });
-                continue;
-            }
-        };
-        let Plan { before, after, mut entries } = plan::plan(&inventory, &deps.config.settings, now);
-        let mut error = None;
-        if !dry_run {
-            let act = act::Act { deps, cluster, daemon_groups: &inventory.daemon_groups, budget, now };
-            match act.all(&mut entries).await {
-                Ok(stopped) => outcome.stopped_early |= stopped,
-                Err(e) => {
-                    failures.push(format!("{cluster}: {e}"));
-                    error = Some(e.to_string());
-                }
-            }
-            for e in &entries {
-                if let Progress::Failed(why) = &e.progress {
-                    failures.push(format!("{cluster}: {}: {why}", e.ec2_instance_id));
-                }
+                done.error = Some(e.to_string());
             }
         }
-        for e in &entries {
+        for e in &done.instances {
+            if let Progress::Failed(why) = &e.progress {
+                failures.push(format!("{cluster}: {}: {why}", e.ec2_instance_id));
+            }
             info!(cluster = %cluster, instance_id = %e.ec2_instance_id, group = e.group.as_deref().unwrap_or(""),
-                decision = <&str>::from(e.decision), reason = %e.reason, progress = ?e.progress, dry_run, "instance considered");
+                decision = <&str>::from(e.decision), reason = <&str>::from(e.reason), detail = %e.detail,
+                progress = ?e.progress, dry_run, "instance considered");
         }
-        report::add_totals(&mut outcome.totals, &entries, dry_run);
-        let before = Some(before);
-        outcome.clusters.push(ClusterOutcome {
-            cluster: cluster.clone(),
-            before,
-            after: Some(after),
-            instances: entries,
-            error,
-        });
+        report::add_totals(&mut outcome.totals, &done.instances, dry_run);
+        outcome.clusters.push(done);
     }
     outcome.notification = match report::changes(&outcome) {
         Some(message) => deps.notifier.send(&message).await,
@@ -243,6 +177,47 @@ pub async fn run(deps: &Deps, dry_run: bool, now: DateTime<Utc>, budget: Budget)
     } else {
         Err(Error::Incomplete { failures, outcome: Box::new(outcome) })
     }
+}
+
+/// Reads, plans and (unless a dry run) acts on one cluster, filling `done`. `Ok(None)`: the cluster does
+/// not exist; `Ok(Some(true))`: Lambda's deadline stopped the changes before the end.
+async fn one_cluster(
+    deps: &Deps,
+    cluster: &str,
+    dry_run: bool,
+    now: DateTime<Utc>,
+    budget: Budget,
+    done: &mut ClusterOutcome,
+) -> Result<Option<bool>, Error> {
+    let mut read = match inventory::read(&deps.ecs, &deps.autoscaling, cluster).await? {
+        Read::Found(read) => read,
+        Read::NoSuchCluster => return Ok(None),
+    };
+    let settings = &deps.config.settings;
+    let mut plan = plan::plan(&read.inventory, settings, now);
+    for _ in 1..PLAN_ROUNDS {
+        if plan.wanted.is_empty() || !budget.has_more_than(CLUSTER_MARGIN) {
+            break;
+        }
+        read.read_tasks(&deps.ecs, &plan.wanted).await?;
+        plan = plan::plan(&read.inventory, settings, now);
+    }
+    done.before = Some(plan.before);
+    done.after = Some(plan.after);
+    done.instances = plan.entries;
+    if dry_run {
+        return Ok(Some(false));
+    }
+    let inv = &read.inventory;
+    let act = act::Act {
+        deps,
+        cluster,
+        daemon_groups: &inv.daemon_groups,
+        fingerprints: &read.fingerprints,
+        budget,
+        now,
+    };
+    Ok(Some(act.all(&mut done.instances).await?))
 }
 
 #[cfg(test)]

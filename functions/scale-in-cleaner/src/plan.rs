@@ -1,17 +1,27 @@
-//! The scale-in decision, a pure function of one cluster's inventory: no AWS calls, no clock.
+//! The scale-in decision, a pure function of one cluster's inventory, the settings and the run's time:
+//! no AWS calls, no clock.
 //!
 //! Decisions follow reservations (what the ECS scheduler places tasks by), not measured utilisation:
 //!
-//! 1. Usable capacity is every ACTIVE instance whose agent is connected.
-//! 2. Instances this function drained earlier ("ours") have their tasks placed on the usable capacity,
-//!    one task at a time. If they do not fit, or the spare left is under the thresholds, ours go back to
-//!    ACTIVE (those with the most room first) until the cluster has its spare capacity again.
-//! 3. Ours that run nothing are reaped (terminated with the group's desired capacity decremented), as
-//!    far as each group's minimum size allows; the rest wait for their tasks to leave.
-//! 4. New removals, at most `max_removals`: candidates ordered empty first, then by the availability zone
-//!    with the most instances of its group, then least reserved. A candidate goes only if its tasks fit
-//!    on the instances that stay, the spare CPU and memory left stay at or above the thresholds, some
-//!    instance can still take the largest task, and its group stays at or above its minimum size.
+//! 1. Usable capacity is every ACTIVE instance whose agent is connected and which Auto Scaling has
+//!    `InService` (or which is in no group).
+//! 2. Instances this function drained earlier ("ours") whose services have been unable to place their
+//!    tasks for `STALLED_DRAIN_MINUTES` go back to ACTIVE ([`ours`]). The others have their tasks placed
+//!    on the usable capacity as ECS would place them; if they do not fit, or the spare left is under
+//!    the thresholds, ours go back to ACTIVE (most room first) until the cluster has its spare again.
+//!    Ours that run nothing are reaped, inside the disruption windows and as far as each group's minimum
+//!    size allows; the rest wait for their tasks to leave.
+//! 3. New removals ([`remove`]): none outside `SCALE_IN_WINDOWS`, while a service is being deployed, or
+//!    while the cluster is short; per group none during its cool-down after a launch and at most
+//!    `SCALE_IN_BUDGET_PERCENT` of it; at most `MAX_REMOVALS_PER_RUN` in all. Candidates go empty first,
+//!    then from the availability zone with the most instances of their group, then least reserved. One
+//!    goes only if no task on it has scale-in protection, each of its tasks can be placed on an instance
+//!    that stays, checking what ECS checks ([`placement`]: CPU, memory, GPUs, static host ports, network
+//!    interfaces, `memberOf` and `distinctInstance`, and the service's zone), and the spare left meets
+//!    the thresholds with room for the largest task.
+//!
+//! Tasks are read only for the instances the plan examines: an instance whose tasks are unknown is
+//! listed in [`Plan::wanted`], and the caller reads them and plans again.
 //!
 //! Daemon-service tasks are not counted as load: they run on every instance and leave with it.
 
@@ -20,37 +30,51 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use shared::ecs::InstanceStatus;
 
+mod eni;
 mod model;
-mod pool;
+mod ours;
+pub mod placement;
+pub mod query;
+mod reason;
+mod remove;
+pub mod window;
 
 pub use self::model::*;
-use self::pool::Pool;
+use self::placement::Queries;
 
 /// The one Auto Scaling lifecycle state in which an instance is capacity.
 const IN_SERVICE: &str = "InService";
 
-/// Plans one cluster. `now` is the time of the run, for instance ages.
+/// Plans one cluster. `now` is the time of the run: instance ages, windows, cool-downs, stalled drains.
 pub fn plan(inv: &Inventory, settings: &Settings, now: DateTime<Utc>) -> Plan {
-    let mut p = Planner::new(inv, settings);
+    let mut p = Planner::new(inv, settings, now);
     let Classified { mut usable, ours, clear_marker } = p.classify();
     let pool = p.settle_ours(&mut usable, ours);
     let before = pool.capacity(settings, p.largest_task);
-    let pool = p.remove(&usable, pool, now);
+    let pool = p.remove(&usable, pool);
     let after = pool.capacity(settings, p.largest_task);
-    Plan { before, after, entries: p.entries(clear_marker) }
+    let wanted = p.wanted.iter().map(|&i| inv.instances[i].container_instance_arn.clone()).collect();
+    Plan { before, after, entries: p.entries(clear_marker), wanted }
 }
+
+/// What the plan decided for one instance.
+type Decided = (Decision, Reason, String);
 
 /// The planner's working state for one cluster.
 struct Planner<'a> {
     inv: &'a Inventory,
     settings: &'a Settings,
+    now: DateTime<Utc>,
     /// By inventory index; `None` until decided.
-    decisions: Vec<Option<(Decision, String)>>,
+    decisions: Vec<Option<Decided>>,
     /// How many more instances each group may lose before reaching its minimum size. Ours still draining
     /// are in the desired capacity and will leave it when reaped.
-    budget: HashMap<&'a str, i64>,
-    /// The largest CPU and the largest memory of any running task.
+    min_size_room: HashMap<&'a str, i64>,
+    /// The largest CPU and the largest memory of a service's task definition or of any task read.
     largest_task: Resources,
+    queries: Queries,
+    /// Instances whose tasks the plan needs and does not have.
+    wanted: Vec<usize>,
 }
 
 /// Instances by what they are to the plan.
@@ -64,26 +88,26 @@ struct Classified {
 }
 
 impl<'a> Planner<'a> {
-    fn new(inv: &'a Inventory, settings: &'a Settings) -> Self {
+    fn new(inv: &'a Inventory, settings: &'a Settings, now: DateTime<Utc>) -> Self {
+        let read = inv.instances.iter().flat_map(|i| i.tasks.iter().flatten());
         Planner {
             inv,
             settings,
+            now,
             decisions: vec![None; inv.instances.len()],
-            budget: inv
+            min_size_room: inv
                 .groups
                 .iter()
                 .map(|(name, g)| (name.as_str(), i64::from(g.desired_capacity - g.min_size)))
                 .collect(),
-            largest_task: inv
-                .instances
-                .iter()
-                .flat_map(|i| i.tasks.iter())
-                .fold(Resources::default(), |m, t| m.max(t.reserved)),
+            largest_task: read.fold(inv.largest_service_task, |m, t| m.max(t.reserved)),
+            queries: Queries::default(),
+            wanted: Vec::new(),
         }
     }
 
-    fn decide(&mut self, i: usize, decision: Decision, reason: impl Into<String>) {
-        self.decisions[i] = Some((decision, reason.into()));
+    fn decide(&mut self, i: usize, decision: Decision, reason: Reason, detail: impl Into<String>) {
+        self.decisions[i] = Some((decision, reason, detail.into()));
     }
 
     /// Usable capacity, ours, and the instances never touched (skipped with the reason).
@@ -98,15 +122,13 @@ impl<'a> Planner<'a> {
                 inst.membership.as_ref().map(|m| m.lifecycle_state.as_str()).filter(|s| *s != IN_SERVICE);
             match inst.status {
                 InstanceStatus::Active if !inst.agent_connected => {
-                    self.decide(i, Decision::Skip, "ECS agent disconnected: state unknown, not counted");
+                    let why = "ECS agent disconnected: state unknown, not counted";
+                    self.decide(i, Decision::Skip, Reason::AgentDisconnected, why);
                 }
                 InstanceStatus::Active if leaving.is_some() => {
                     let state = leaving.unwrap_or_default();
-                    self.decide(
-                        i,
-                        Decision::Skip,
-                        format!("lifecycle state {state}: not counted as capacity"),
-                    );
+                    let why = format!("lifecycle state {state}: not counted as capacity");
+                    self.decide(i, Decision::Skip, Reason::NotInService, why);
                     c.clear_marker[i] = inst.is_ours();
                 }
                 InstanceStatus::Active => {
@@ -114,210 +136,50 @@ impl<'a> Planner<'a> {
                     c.clear_marker[i] = inst.is_ours();
                 }
                 InstanceStatus::Draining if !inst.is_ours() => {
-                    self.decide(i, Decision::Skip, "DRAINING, not by this function");
+                    self.decide(i, Decision::Skip, Reason::DrainedByOthers, "DRAINING, not by this function");
                 }
                 InstanceStatus::Draining if leaving.is_some() => {
                     let state = leaving.unwrap_or_default();
-                    self.decide(
-                        i,
-                        Decision::Skip,
-                        format!("drained by this function, now {state} in its group: never set back to ACTIVE, never reaped"),
+                    let why = format!(
+                        "drained by this function, now {state} in its group: never set back to ACTIVE, never reaped"
                     );
+                    self.decide(i, Decision::Skip, Reason::NotInService, why);
                 }
                 InstanceStatus::Draining if !inst.agent_connected => {
-                    self.decide(
-                        i,
-                        Decision::Skip,
-                        "drained by this function, but the ECS agent is disconnected",
-                    );
+                    let why = "drained by this function, but the ECS agent is disconnected";
+                    self.decide(i, Decision::Skip, Reason::AgentDisconnected, why);
                 }
                 InstanceStatus::Draining => c.ours.push(i),
-                other => self.decide(i, Decision::Skip, format!("ECS status {other}")),
+                other => self.decide(i, Decision::Skip, Reason::EcsStatus, format!("ECS status {other}")),
             }
         }
         c
     }
 
-    /// Ours that can no longer leave through their group, or whose tasks no longer fit elsewhere, or whose
-    /// absence leaves too little spare, go back to work (most room first); the rest are reaped when empty
-    /// and wait otherwise. The pool that stays, with ours' tasks placed on it.
-    fn settle_ours(&mut self, usable: &mut Vec<usize>, mut ours: Vec<usize>) -> Pool {
-        let inv = self.inv;
-        let (settings, budget, decisions) = (self.settings, &mut self.budget, &mut self.decisions);
-        ours.retain(|&i| match leave_blocker(inv, &inv.instances[i], settings, budget) {
-            Some(why) => {
-                decisions[i] = Some((Decision::Reactivate, why));
-                usable.push(i);
-                false
-            }
-            None => true,
-        });
-        ours.sort_by_key(|&i| {
-            let r = inv.instances[i].remaining;
-            (std::cmp::Reverse(r.memory), std::cmp::Reverse(r.cpu), i)
-        });
-        let mut pool = Pool::new(inv, usable.iter().copied());
-        loop {
-            let mut trial = pool.clone();
-            let placed = ours.iter().all(|&i| trial.place(&inv.instances[i].tasks));
-            let shortfall = if placed {
-                trial.shortfall(self.settings, self.largest_task)
-            } else {
-                Some("the tasks of the instances it drained would not fit elsewhere".into())
-            };
-            match shortfall {
-                None => {
-                    pool = trial;
-                    break;
-                }
-                Some(why) if !ours.is_empty() => {
-                    let i = ours.remove(0);
-                    if let Some(m) = &inv.instances[i].membership {
-                        *self.budget.entry(m.group.as_str()).or_default() += 1;
-                    }
-                    self.decide(i, Decision::Reactivate, format!("capacity needed again: {why}"));
-                    usable.push(i);
-                    pool = Pool::new(inv, usable.iter().copied());
-                }
-                Some(_) => break,
-            }
-        }
-        for &i in &ours {
-            let inst = &inv.instances[i];
-            if inst.is_empty() {
-                self.decide(i, Decision::Reap, "drained by this function and now empty");
-            } else {
-                let count = inst.tasks.len().max(usize::try_from(inst.pending_tasks).unwrap_or(0));
-                self.decide(
-                    i,
-                    Decision::Wait,
-                    format!("drained by this function; {count} task(s) still on it"),
-                );
-            }
-        }
-        pool
-    }
-
-    /// New removals from the usable instances, at most `max_removals`: empty first, then from the zone
-    /// with the most instances of the group, then least reserved. The pool once they are gone.
-    fn remove(&mut self, usable: &[usize], mut pool: Pool, now: DateTime<Utc>) -> Pool {
-        let inv = self.inv;
-        let short_before = pool.shortfall(self.settings, self.largest_task);
-        let mut candidates = Vec::new();
-        for &i in usable {
-            if self.decisions[i].is_some() {
-                continue;
-            }
-            match removal_blocker(inv, &inv.instances[i], self.settings, now) {
-                Some(why) => self.decide(i, Decision::Skip, why),
-                None => candidates.push(i),
-            }
-        }
-        let mut staying: HashMap<(&str, &str), i64> = HashMap::new();
-        for (i, inst) in inv.instances.iter().enumerate() {
-            let leaving = matches!(self.decisions[i], Some((Decision::Reap | Decision::Wait, _)));
-            if let (Some(m), false) = (&inst.membership, leaving) {
-                *staying.entry((m.group.as_str(), m.availability_zone.as_str())).or_default() += 1;
-            }
-        }
-        let mut removals = 0;
-        while !candidates.is_empty() {
-            let most_in_az = |i: usize| -> bool {
-                let Some(m) = &inv.instances[i].membership else { return false };
-                let here =
-                    staying.get(&(m.group.as_str(), m.availability_zone.as_str())).copied().unwrap_or(0);
-                let most =
-                    staying.iter().filter(|((g, _), _)| *g == m.group).map(|(_, c)| *c).max().unwrap_or(0);
-                here >= most
-            };
-            let Some(pos) = (0..candidates.len()).min_by(|&a, &b| {
-                let (ia, ib) = (&inv.instances[candidates[a]], &inv.instances[candidates[b]]);
-                (!ia.is_empty(), !most_in_az(candidates[a]))
-                    .cmp(&(!ib.is_empty(), !most_in_az(candidates[b])))
-                    .then(ia.reserved_share().total_cmp(&ib.reserved_share()))
-                    .then(ia.tasks.len().cmp(&ib.tasks.len()))
-                    .then(ia.registered_at.cmp(&ib.registered_at))
-                    .then(ia.container_instance_arn.cmp(&ib.container_instance_arn))
-            }) else {
-                break;
-            };
-            let i = candidates.remove(pos);
-            let inst = &inv.instances[i];
-            if let Some(why) = &short_before {
-                self.decide(i, Decision::Keep, format!("the cluster is short of spare capacity: {why}"));
-                continue;
-            }
-            if removals >= self.settings.max_removals {
-                self.decide(
-                    i,
-                    Decision::Keep,
-                    format!("MAX_REMOVALS_PER_RUN={} reached", self.settings.max_removals),
-                );
-                continue;
-            }
-            let group = inst.membership.as_ref().map(|m| m.group.as_str()).unwrap_or_default();
-            if self.budget.get(group).copied().unwrap_or(0) <= 0 {
-                let min = inv.groups.get(group).map(|g| g.min_size).unwrap_or_default();
-                self.decide(
-                    i,
-                    Decision::Keep,
-                    format!("group {group} would go under its minimum size {min}"),
-                );
-                continue;
-            }
-            let mut trial = pool.without(i);
-            let why_not = if trial.place(&inst.tasks) {
-                trial.shortfall(self.settings, self.largest_task)
-            } else {
-                Some(format!("its {} task(s) would not all fit on the other instances", inst.tasks.len()))
-            };
-            if let Some(why) = why_not {
-                self.decide(i, Decision::Keep, why);
-                continue;
-            }
-            pool = trial;
-            removals += 1;
-            *self.budget.entry(group).or_default() -= 1;
-            if let Some(m) = &inst.membership {
-                *staying.entry((m.group.as_str(), m.availability_zone.as_str())).or_default() -= 1;
-            }
-            if inst.is_empty() {
-                self.decide(
-                    i,
-                    Decision::Terminate,
-                    "empty, and the spare capacity left meets the thresholds",
-                );
-            } else {
-                let share = inst.reserved_share() * 100.0;
-                self.decide(
-                    i,
-                    Decision::Drain,
-                    format!("{share:.0}% reserved; its tasks fit elsewhere and the spare left meets the thresholds"),
-                );
-            }
-        }
-        pool
-    }
-
     fn entries(self, clear_marker: Vec<bool>) -> Vec<Entry> {
+        let now = self.now;
         self.inv
             .instances
             .iter()
             .zip(self.decisions)
             .zip(clear_marker)
             .map(|((inst, d), clear)| {
-                let (decision, reason) = d.unwrap_or((Decision::Keep, String::new()));
+                let (decision, reason, detail) =
+                    d.unwrap_or((Decision::Keep, Reason::NotExamined, "not examined".into()));
                 Entry {
                     container_instance_arn: inst.container_instance_arn.clone(),
                     ec2_instance_id: inst.ec2_instance_id.clone(),
                     group: inst.membership.as_ref().map(|m| m.group.clone()),
-                    availability_zone: inst.membership.as_ref().map(|m| m.availability_zone.clone()),
+                    availability_zone: inst.zone().map(str::to_owned),
                     status: inst.status,
-                    tasks: inst.tasks.len(),
+                    tasks: inst.task_count(),
                     reserved: inst.reserved(),
                     decision,
                     reason,
+                    detail,
                     clear_marker: clear && decision != Decision::Terminate && decision != Decision::Drain,
+                    clear_stalled: inst.stalled_at.is_some_and(|at| now - at >= ours::stalled_hold())
+                        && decision != Decision::Reactivate,
                     progress: Progress::Planned,
                 }
             })
@@ -325,75 +187,7 @@ impl<'a> Planner<'a> {
     }
 }
 
-/// Why one of ours cannot be reaped through its group (and so goes back to ACTIVE); takes its place in
-/// the group's budget when it can.
-fn leave_blocker<'a>(
-    inv: &'a Inventory,
-    inst: &'a Instance,
-    settings: &Settings,
-    budget: &mut HashMap<&'a str, i64>,
-) -> Option<String> {
-    let Some(m) = &inst.membership else {
-        return Some("no longer in an Auto Scaling group, so it cannot be terminated through one".into());
-    };
-    let Some(group) = inv.groups.get(&m.group) else {
-        return Some(format!("group {} not found", m.group));
-    };
-    if !settings.allows(&m.group) {
-        return Some(format!("group {} is not in AUTO_SCALING_GROUPS", m.group));
-    }
-    if let Some(cp) = &group.managed_by {
-        return Some(format!("group {} is now scaled by capacity provider {cp}", m.group));
-    }
-    if m.protected_from_scale_in {
-        return Some("protected from scale-in since it was drained".into());
-    }
-    let slot = budget.entry(m.group.as_str()).or_default();
-    if *slot <= 0 {
-        return Some(format!("group {} is at its minimum size {}", m.group, group.min_size));
-    }
-    *slot -= 1;
-    None
-}
-
-/// Why an ACTIVE instance may not be removed at all, if it may not.
-fn removal_blocker(
-    inv: &Inventory,
-    inst: &Instance,
-    settings: &Settings,
-    now: DateTime<Utc>,
-) -> Option<String> {
-    let Some(m) = &inst.membership else {
-        return Some("not in an Auto Scaling group".into());
-    };
-    let Some(group) = inv.groups.get(&m.group) else {
-        return Some(format!("group {} not found", m.group));
-    };
-    if !settings.allows(&m.group) {
-        return Some(format!("group {} is not in AUTO_SCALING_GROUPS", m.group));
-    }
-    if let Some(cp) = &group.managed_by {
-        return Some(format!(
-            "group {} is scaled by capacity provider {cp} (managed scaling); the two would fight",
-            m.group
-        ));
-    }
-    if m.protected_from_scale_in {
-        return Some("protected from scale-in".into());
-    }
-    if m.lifecycle_state != IN_SERVICE {
-        return Some(format!("lifecycle state {}", m.lifecycle_state));
-    }
-    match inst.registered_at {
-        None => Some("registration time unknown".into()),
-        Some(at) if now - at < settings.min_instance_age => Some(format!(
-            "registered {} min ago, younger than MIN_INSTANCE_AGE_MINUTES={}",
-            (now - at).num_minutes(),
-            settings.min_instance_age.num_minutes()
-        )),
-        Some(_) => None,
-    }
-}
-
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_placement;

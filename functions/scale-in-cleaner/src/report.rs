@@ -1,10 +1,62 @@
-//! What a run tells people: totals, the SNS message of a run that changed something, and its metrics.
+//! What a run tells people: the summary it returns, its totals, the SNS message of a run that changed
+//! something, and its metrics.
 
+use serde::Serialize;
 use shared::metrics::{Metrics, Record};
-use shared::notify::Message;
+use shared::notify::{Message, Notification};
 
-use crate::plan::{Decision, Entry, Progress};
-use crate::{Outcome, Totals};
+use crate::plan::{Capacity, Decision, Entry, Progress};
+
+/// One cluster's part of the summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClusterOutcome {
+    pub cluster: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<Capacity>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<Capacity>,
+    pub instances: Vec<Entry>,
+    /// Why the cluster was not (fully) handled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl ClusterOutcome {
+    pub fn entry(&self, ec2_instance_id: &str) -> Option<&Entry> {
+        self.instances.iter().find(|e| e.ec2_instance_id == ec2_instance_id)
+    }
+}
+
+/// Instances per decision carried out (planned, in a dry run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Totals {
+    pub terminated: usize,
+    pub drained: usize,
+    pub reaped: usize,
+    pub reactivated: usize,
+    pub waiting: usize,
+}
+
+/// The summary returned to the caller and logged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    pub dry_run: bool,
+    pub totals: Totals,
+    pub clusters: Vec<ClusterOutcome>,
+    /// Configured clusters that do not exist.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing_clusters: Vec<String>,
+    /// Lambda's deadline came near: the clusters or changes left were not started.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stopped_early: bool,
+    pub notification: Notification,
+}
+
+impl Outcome {
+    pub fn cluster(&self, name: &str) -> Option<&ClusterOutcome> {
+        self.clusters.iter().find(|c| c.cluster == name)
+    }
+}
 
 impl Record for Outcome {
     /// `ScaleInRemovals` (terminated, reaped included), `ScaleInDrains` and `ScaleInReactivations` (EMF);
@@ -62,7 +114,7 @@ pub fn changes(outcome: &Outcome) -> Option<Message> {
                 e.ec2_instance_id,
                 e.availability_zone.as_deref().unwrap_or("?"),
                 e.group.as_deref().unwrap_or("no group"),
-                e.reason
+                e.detail
             ));
         }
     }
@@ -77,8 +129,6 @@ pub fn changes(outcome: &Outcome) -> Option<Message> {
 
 #[cfg(test)]
 mod tests {
-    use shared::notify::Notification;
-
     use super::*;
 
     fn outcome(dry_run: bool) -> Outcome {

@@ -51,6 +51,35 @@ def test_filter_in_list_and_attribute_exists(emulator: Any, cluster: dict) -> No
     assert len(resp["containerInstanceArns"]) == 3
 
 
+def test_compound_expressions_patterns_and_task_groups(emulator: Any, cluster: dict) -> None:
+    """The documented examples (cluster-query-language.html), through ListContainerInstances."""
+    ecs = emulator.client("ecs")
+    first, second, third = cluster["instance_ids"]
+    arns = cluster["arns"]
+    ecs.put_attributes(cluster="web", attributes=[
+        {"name": "stack", "value": "prod", "targetType": "container-instance", "targetId": arns[first]},
+        {"name": "flag", "targetType": "container-instance", "targetId": arns[second]},
+    ])
+    ecs.register_task_definition(family="db", containerDefinitions=[{"name": "a", "image": "x", "cpu": 1, "memory": 1}])
+    ecs.start_task(cluster="web", taskDefinition="db", containerInstances=[arns[third]], group="service:production")
+
+    def listed(expression: str) -> set[str]:
+        return set(ecs.list_container_instances(cluster="web", filter=expression)["containerInstanceArns"])
+
+    everyone = set(arns.values())
+    assert listed(f"ec2InstanceId == {first} or ec2InstanceId == {second}") == {arns[first], arns[second]}
+    assert listed(f"ec2InstanceId in ['{first}', '{third}']") == {arns[first], arns[third]}
+    assert listed("attribute:stack == prod || attribute:flag exists") == {arns[first], arns[second]}
+    assert listed("attribute:flag == x") == set()  # set without a value: exists, equals nothing
+    assert listed("attribute:stack != prod") == everyone - {arns[first]}
+    assert listed("attribute:ecs.instance-type =~ m5.* and not(attribute:stack exists)") == everyone - {arns[first]}
+    assert listed("attribute:ecs.instance-type !~ t2.*") == everyone
+    assert listed("(attribute:stack == prod or attribute:flag exists) and runningTasksCount == 0") == {arns[first], arns[second]}
+    assert listed("task:group == service:production") == {arns[third]}
+    assert listed("not(task:group == service:production)") == everyone - {arns[third]}
+    assert listed("runningTasksCount > 0") == {arns[third]}
+
+
 def test_status_filters_and_default_excludes_nothing_active_or_draining(emulator: Any, cluster: dict) -> None:
     ecs = emulator.client("ecs")
     drained = cluster["arns"][cluster["instance_ids"][2]]
@@ -98,8 +127,9 @@ def test_default_page_is_one_hundred(emulator: Any) -> None:
         ({"status": "SLEEPING"}, "status"),
         ({"nextToken": "garbage"}, "nextToken"),
         ({"filter": "registeredAt > 2020"}, "not emulated"),
-        ({"filter": "ec2InstanceId == a or ec2InstanceId == b"}, "not emulated"),
-        ({"filter": "task:group == x"}, "not emulated"),
+        ({"filter": "agentVersion < 1.14.5"}, "not emulated"),
+        ({"filter": "ec2InstanceId == a or"}, "not emulated"),
+        ({"filter": "(ec2InstanceId == a"}, "not emulated"),
     ],
 )
 def test_bad_parameters_are_rejected_by_name(emulator: Any, cluster: dict, kwargs: dict, fragment: str) -> None:

@@ -6,6 +6,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use shared::ecs::InstanceStatus;
 
+pub use super::reason::Reason;
+use super::window::Windows;
+
 /// CPU units (1024 per vCPU) and MiB, as ECS reports `registeredResources` and `remainingResources`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct Resources {
@@ -35,13 +38,62 @@ impl Resources {
     }
 }
 
-/// A task that would have to run elsewhere if its instance went away.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Task {
-    pub reserved: Resources,
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Protocol {
+    Tcp,
+    Udp,
 }
 
-/// An instance's place in its Auto Scaling group (`DescribeAutoScalingInstances`).
+/// A static host port (`PORTS` / `PORTS_UDP` in an instance's resources).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HostPort {
+    pub port: u16,
+    pub protocol: Protocol,
+}
+
+impl std::fmt::Display for HostPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = if self.protocol == Protocol::Tcp { "tcp" } else { "udp" };
+        write!(f, "{}/{p}", self.port)
+    }
+}
+
+/// What a task needs of the instance it runs on beyond CPU and memory: what ECS checks when it places
+/// the task's replacement (task definition, service).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Needs {
+    /// Static host ports (bridge or host network mode with a fixed `hostPort`).
+    pub ports: Vec<HostPort>,
+    pub gpus: u32,
+    /// `awsvpc` network mode: one network interface of its own.
+    pub awsvpc: bool,
+    /// `memberOf` expressions of its task definition and its service.
+    pub member_of: Vec<String>,
+    /// Its service has the `distinctInstance` constraint.
+    pub distinct_instance: bool,
+    /// Its service spreads over availability zones (ECS's default for services).
+    pub az_spread: bool,
+}
+
+/// A task that would have to run elsewhere if its instance went away.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Task {
+    pub arn: String,
+    /// `service:<name>` for a service's task, `family:<name>` or what its starter set otherwise.
+    pub group: Option<String>,
+    pub reserved: Resources,
+    pub needs: Needs,
+    /// ECS task scale-in protection is on.
+    pub protected: bool,
+}
+
+impl Task {
+    pub fn service(&self) -> Option<&str> {
+        self.group.as_deref().and_then(|g| g.strip_prefix("service:"))
+    }
+}
+
+/// An instance's place in its Auto Scaling group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Membership {
     pub group: String,
@@ -61,23 +113,38 @@ pub struct Instance {
     pub registered_at: Option<DateTime<Utc>>,
     pub registered: Resources,
     pub remaining: Resources,
-    /// Tasks with desired status RUNNING, daemon-service tasks left out.
-    pub tasks: Vec<Task>,
-    /// `pendingTasksCount`: tasks placed but not yet running, not listed in `tasks` yet.
+    /// Host ports in use (`remainingResources` lists the reserved ones).
+    pub ports_used: BTreeSet<HostPort>,
+    /// GPUs no task has reserved.
+    pub gpus_free: u32,
+    /// Its attributes (`ecs.instance-type`, `ecs.availability-zone`, custom ones); some have no value.
+    pub attributes: BTreeMap<String, Option<String>>,
+    pub running_tasks: i32,
+    /// `pendingTasksCount`: tasks placed but not running yet.
     pub pending_tasks: i32,
+    /// Tasks with desired status RUNNING, daemon-service tasks left out; `None` when not read this run.
+    pub tasks: Option<Vec<Task>>,
     /// When this function set it DRAINING (its marker attribute), if it did.
     pub drained_by_us_at: Option<String>,
+    /// When a drain of it by this function last stalled and was undone.
+    pub stalled_at: Option<DateTime<Utc>>,
     /// `None` when the instance is in no Auto Scaling group.
     pub membership: Option<Membership>,
 }
 
 impl Instance {
+    /// Known to run nothing (daemon tasks aside).
     pub fn is_empty(&self) -> bool {
-        self.tasks.is_empty() && self.pending_tasks == 0
+        self.tasks.as_ref().is_some_and(Vec::is_empty) && self.pending_tasks == 0
     }
 
+    /// What ECS has reserved on it (daemon tasks included).
     pub fn reserved(&self) -> Resources {
-        self.tasks.iter().fold(Resources::default(), |sum, t| sum.plus(t.reserved))
+        self.registered.minus(self.remaining)
+    }
+
+    pub fn task_count(&self) -> usize {
+        self.tasks.as_ref().map_or(usize::try_from(self.running_tasks).unwrap_or(0), Vec::len)
     }
 
     /// The larger of the reserved CPU and memory shares, as cluster-autoscaler measures a node.
@@ -90,15 +157,56 @@ impl Instance {
     pub fn is_ours(&self) -> bool {
         self.drained_by_us_at.is_some()
     }
+
+    /// When our drain began; `None` if the marker's value is not a time.
+    pub fn drained_at(&self) -> Option<DateTime<Utc>> {
+        let at = DateTime::parse_from_rfc3339(self.drained_by_us_at.as_deref()?).ok()?;
+        Some(at.with_timezone(&Utc))
+    }
+
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes.get(name).and_then(|v| v.as_deref())
+    }
+
+    /// Its availability zone, as ECS places by it (the attribute), else as Auto Scaling reports it.
+    pub fn zone(&self) -> Option<&str> {
+        self.attribute("ecs.availability-zone")
+            .or_else(|| self.membership.as_ref().map(|m| m.availability_zone.as_str()))
+    }
 }
 
-/// An Auto Scaling group's sizes (`DescribeAutoScalingGroups`) and who scales it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An Auto Scaling group's sizes and who scales it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Group {
     pub min_size: i32,
     pub desired_capacity: i32,
     /// The ECS capacity provider with managed scaling that owns this group's desired capacity, if any.
     pub managed_by: Option<String>,
+    /// Instances it is launching now (lifecycle state `Pending`, `Pending:Wait`, `Pending:Proceed`).
+    pub launching: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// "(service x) has started n tasks: ..."
+    Started,
+    /// "(service x) was unable to place a task because ..."
+    UnableToPlace,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceEvent {
+    pub at: DateTime<Utc>,
+    pub kind: EventKind,
+}
+
+/// What the planner needs of a service.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Service {
+    /// Why its deployment counts as in progress, if it does.
+    pub deployment: Option<String>,
+    /// Its recent placement events, newest first.
+    pub events: Vec<ServiceEvent>,
 }
 
 /// Everything the planner looks at for one cluster.
@@ -109,6 +217,12 @@ pub struct Inventory {
     pub groups: BTreeMap<String, Group>,
     /// Task groups (`service:<name>`) of the cluster's daemon services.
     pub daemon_groups: BTreeSet<String>,
+    /// Replica services by name.
+    pub services: BTreeMap<String, Service>,
+    /// For each task group with `distinctInstance`, the container instances running one of its tasks.
+    pub hosts: BTreeMap<String, BTreeSet<String>>,
+    /// The largest CPU and memory of the replica services' task definitions.
+    pub largest_service_task: Resources,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +236,14 @@ pub struct Settings {
     pub min_instance_age: Duration,
     /// The Auto Scaling groups it may shrink; empty means any group behind the cluster.
     pub groups: Vec<String>,
+    /// No new removal in a group for this long after it launched an instance.
+    pub cooldown: Duration,
+    /// When removals may happen.
+    pub windows: Windows,
+    /// New removals per run and group, in percent of its desired capacity (rounded up).
+    pub budget_percent: u32,
+    /// A drain of ours whose services could place nothing for this long is undone.
+    pub stalled_after: Duration,
 }
 
 impl Settings {
@@ -142,7 +264,7 @@ pub enum Decision {
     Drain,
     /// Drained by us earlier and now empty: terminate through its group.
     Reap,
-    /// Drained by us earlier, needed again: back to ACTIVE.
+    /// Drained by us earlier, needed again (or stalled): back to ACTIVE.
     Reactivate,
     /// Drained by us earlier, tasks still leaving.
     Wait,
@@ -174,6 +296,9 @@ pub enum Progress {
     /// AWS refused it as part of normal operation (the group reached its minimum size meanwhile): the
     /// next run sees the new state. Not a failure of the run.
     Refused(String),
+    /// Described again right before the drain, it had changed since the plan: not drained; the next run
+    /// plans with what it is now.
+    Cancelled(String),
     /// What went wrong carrying it out.
     Failed(String),
 }
@@ -191,11 +316,16 @@ pub struct Entry {
     pub tasks: usize,
     pub reserved: Resources,
     pub decision: Decision,
-    pub reason: String,
+    pub reason: Reason,
+    /// The reason in a sentence, with the numbers.
+    pub detail: String,
     /// An ACTIVE instance still carries our drain marker (set back to ACTIVE by someone else): the marker
     /// must go, or a later drain by someone else would look like ours.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub clear_marker: bool,
+    /// It carries our stalled-drain marker and that is older than the time it keeps an instance out.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub clear_stalled: bool,
     pub progress: Progress,
 }
 
@@ -225,8 +355,8 @@ pub struct Capacity {
     pub spare: Resources,
     /// The spare the thresholds require: the reserve percentages of `registered`.
     pub required: Resources,
-    /// The largest CPU and the largest memory reservation of any running task; some instance must have
-    /// room for both at once.
+    /// The largest CPU and the largest memory reservation of a service's task or of a task read; some
+    /// instance must have room for both at once.
     pub largest_task: Resources,
 }
 
@@ -237,6 +367,9 @@ pub struct Plan {
     /// Once the plan is carried out.
     pub after: Capacity,
     pub entries: Vec<Entry>,
+    /// Container instances whose tasks the plan needed and did not have: read them and plan again.
+    #[serde(skip)]
+    pub wanted: Vec<String>,
 }
 
 impl Plan {

@@ -1,28 +1,47 @@
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{Duration, TimeZone};
 
+use super::window::Windows;
 use super::*;
 
-fn now() -> DateTime<Utc> {
+pub(super) fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).single().unwrap_or_default()
 }
 
-fn settings() -> Settings {
+pub(super) fn settings() -> Settings {
     Settings {
         reserve_cpu_percent: 20,
         reserve_memory_percent: 20,
         max_removals: 2,
         min_instance_age: Duration::minutes(30),
         groups: Vec::new(),
+        cooldown: Duration::zero(),
+        windows: Windows::default(),
+        budget_percent: 100,
+        stalled_after: Duration::minutes(60),
     }
 }
 
-/// An ACTIVE instance of group "g", registered 1000 CPU / 1000 MiB, two hours old, with these tasks.
-fn inst(id: &str, az: &str, tasks: &[(i64, i64)]) -> Instance {
-    let tasks: Vec<Task> =
-        tasks.iter().map(|&(cpu, memory)| Task { reserved: Resources::new(cpu, memory) }).collect();
+/// A task of service "api" (which has no placement rules of its own) of this size.
+pub(super) fn task(cpu: i64, memory: i64) -> Task {
+    Task {
+        arn: format!("arn:aws:ecs:us-east-1:1:task/c/{cpu}-{memory}"),
+        group: Some("service:api".into()),
+        reserved: Resources::new(cpu, memory),
+        ..Task::default()
+    }
+}
+
+/// An ACTIVE m5.large of group "g" in zone `az`, registered 1000 CPU / 1000 MiB, two hours old, with these
+/// tasks.
+pub(super) fn inst(id: &str, az: &str, tasks: &[(i64, i64)]) -> Instance {
+    with_tasks(id, az, tasks.iter().map(|&(cpu, memory)| task(cpu, memory)).collect())
+}
+
+pub(super) fn with_tasks(id: &str, az: &str, tasks: Vec<Task>) -> Instance {
     let used = tasks.iter().fold(Resources::default(), |s, t| s.plus(t.reserved));
+    let ports_used = tasks.iter().flat_map(|t| t.needs.ports.iter().copied()).collect();
     Instance {
         container_instance_arn: format!("arn:aws:ecs:us-east-1:1:container-instance/c/{id}"),
         ec2_instance_id: id.to_owned(),
@@ -31,9 +50,17 @@ fn inst(id: &str, az: &str, tasks: &[(i64, i64)]) -> Instance {
         registered_at: Some(now() - Duration::hours(2)),
         registered: Resources::new(1000, 1000),
         remaining: Resources::new(1000, 1000).minus(used),
-        tasks,
+        ports_used,
+        gpus_free: 0,
+        attributes: BTreeMap::from([
+            ("ecs.instance-type".to_owned(), Some("m5.large".to_owned())),
+            ("ecs.availability-zone".to_owned(), Some(az.to_owned())),
+        ]),
+        running_tasks: i32::try_from(tasks.len()).unwrap_or(0),
         pending_tasks: 0,
+        tasks: Some(tasks),
         drained_by_us_at: None,
+        stalled_at: None,
         membership: Some(Membership {
             group: "g".into(),
             availability_zone: az.into(),
@@ -52,7 +79,7 @@ fn load(total: i64, cpu: bool) -> Vec<(i64, i64)> {
     out
 }
 
-fn small(total: i64) -> Vec<(i64, i64)> {
+pub(super) fn small(total: i64) -> Vec<(i64, i64)> {
     vec![(100, 100); usize::try_from(total / 100).unwrap_or(0)]
 }
 
@@ -64,30 +91,48 @@ fn only_first_is_a_candidate(mut instances: Vec<Instance>) -> Vec<Instance> {
     instances
 }
 
-fn ours(mut i: Instance) -> Instance {
+pub(super) fn ours(mut i: Instance) -> Instance {
     i.status = InstanceStatus::Draining;
     i.drained_by_us_at = Some("2026-11-22T11:00:00Z".into());
     i
 }
 
-fn inventory(instances: Vec<Instance>, min: i32) -> Inventory {
+pub(super) fn inventory(instances: Vec<Instance>, min: i32) -> Inventory {
     let desired = i32::try_from(instances.iter().filter(|i| i.membership.is_some()).count()).unwrap_or(0);
     Inventory {
         instances,
         groups: BTreeMap::from([(
             "g".into(),
-            Group { min_size: min, desired_capacity: desired, managed_by: None },
+            Group { min_size: min, desired_capacity: desired, managed_by: None, launching: 0 },
         )]),
-        daemon_groups: BTreeSet::new(),
+        ..Inventory::default()
     }
 }
 
-fn decision(plan: &Plan, id: &str) -> (Decision, String) {
-    let e = plan.entries.iter().find(|e| e.ec2_instance_id == id).unwrap_or_else(|| panic!("no entry {id}"));
-    (e.decision, e.reason.clone())
+/// The decision and its detail.
+pub(super) fn decision(plan: &Plan, id: &str) -> (Decision, String) {
+    let e = entry(plan, id);
+    (e.decision, e.detail.clone())
 }
 
-fn decided(plan: &Plan, d: Decision) -> Vec<&str> {
+pub(super) fn entry<'p>(plan: &'p Plan, id: &str) -> &'p Entry {
+    plan.entries.iter().find(|e| e.ec2_instance_id == id).unwrap_or_else(|| panic!("no entry {id}"))
+}
+
+/// The container instance ARNs of these instances.
+pub(super) fn instance_ids(inv: &Inventory, ids: &[&str]) -> std::collections::BTreeSet<String> {
+    inv.instances
+        .iter()
+        .filter(|i| ids.contains(&i.ec2_instance_id.as_str()))
+        .map(|i| i.container_instance_arn.clone())
+        .collect()
+}
+
+pub(super) fn reason(plan: &Plan, id: &str) -> Reason {
+    entry(plan, id).reason
+}
+
+pub(super) fn decided(plan: &Plan, d: Decision) -> Vec<&str> {
     plan.entries.iter().filter(|e| e.decision == d).map(|e| e.ec2_instance_id.as_str()).collect()
 }
 
@@ -170,7 +215,8 @@ fn tasks_must_fit_one_by_one_not_as_a_sum() {
     ];
     let plan1 = super::plan(&inventory(only_first_is_a_candidate(instances), 0), &no_reserve, now());
     assert_eq!(decided(&plan1, Decision::Drain), Vec::<&str>::new());
-    assert!(decision(&plan1, "cand").1.contains("would not all fit"), "{:?}", decision(&plan1, "cand"));
+    assert_eq!(reason(&plan1, "cand"), Reason::NoRoom, "{:?}", decision(&plan1, "cand"));
+    assert!(decision(&plan1, "cand").1.contains("(300 CPU units, 300 MiB) fits on no instance"));
 
     // Two 400 tasks fit, one on each of o1 and o2, though no instance could take the 800 block.
     let instances = vec![
@@ -239,7 +285,10 @@ fn the_group_stays_at_its_minimum_size() {
     assert_eq!(decided(&plan, Decision::Terminate).len(), 1);
     let kept: Vec<_> = plan.entries.iter().filter(|e| e.decision == Decision::Keep).collect();
     assert_eq!(kept.len(), 2);
-    assert!(kept.iter().all(|e| e.reason.contains("minimum size 2")), "{kept:?}");
+    assert!(
+        kept.iter().all(|e| e.reason == Reason::MinSize && e.detail.contains("minimum size 2")),
+        "{kept:?}"
+    );
 }
 
 #[test]
@@ -371,7 +420,7 @@ fn a_stale_marker_on_an_active_instance_is_cleared() {
     reactivated_by_hand.drained_by_us_at = Some("2026-11-21T00:00:00Z".into());
     let instances = vec![reactivated_by_hand, inst("o1", "a", &[(900, 900)])];
     let plan = super::plan(&inventory(instances, 0), &settings(), now());
-    let e = plan.entries.iter().find(|e| e.ec2_instance_id == "back").unwrap_or_else(|| unreachable!());
+    let e = entry(&plan, "back");
     assert!(e.clear_marker);
     assert_eq!(e.decision, Decision::Keep);
 }
@@ -399,7 +448,8 @@ fn only_the_configured_groups_shrink() {
     }
     let mut inv =
         inventory(vec![inst("e", "a", &[]), other, ours(inst("d", "a", &[])), inst("o", "a", &[])], 0);
-    inv.groups.insert("batch".into(), Group { min_size: 0, desired_capacity: 1, managed_by: None });
+    inv.groups
+        .insert("batch".into(), Group { min_size: 0, desired_capacity: 1, managed_by: None, launching: 0 });
     if let Some(m) = inv.instances[2].membership.as_mut() {
         m.group = "batch".into();
     }

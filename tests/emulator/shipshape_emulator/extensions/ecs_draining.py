@@ -34,10 +34,12 @@ How the emulator does it, on every tick (every request):
 - ``stop_after_ms`` after an instance is set to DRAINING, each of its RUNNING service tasks is replaced.
   When stopping it first would leave fewer RUNNING tasks than ``minimumHealthyPercent`` of the desired
   count (always, at 100 %), a replacement of the same task definition and group is first started on
-  another container instance that is ACTIVE, has its agent connected and has the CPU, memory and ports the
-  task reserves (the task's own reservation, as moto computes it), preferring the instance with the most
-  memory left (spread; ties in ARN order), but only while the service's RUNNING and PENDING tasks stay
-  within ``maximumPercent``. The replacement is PENDING for ``step_ms`` (it holds its resources and counts
+  another container instance where ECS would place it (``ecs_placement``: ACTIVE, agent connected, with
+  the CPU, GPUs, memory, ports and network interfaces the task reserves, meeting its ``memberOf`` and
+  ``distinctInstance`` constraints; the zone with the fewest of the service's tasks first for a service
+  spreading over zones, then the most memory left), but only while the service's RUNNING and PENDING tasks
+  stay within ``maximumPercent``; the service gets the event "(service <name>) has started 1 tasks: (task
+  <id>)." (service-event-messages.html). The replacement is PENDING for ``step_ms`` (it holds its resources and counts
   as pending on its instance), then RUNNING; then the old task begins stopping. When the minimum allows,
   the old task begins stopping at once and its replacement is started as soon as there is room.
 - A stopping task moves one state every ``step_ms``; its resources and the cluster's running count are
@@ -74,6 +76,8 @@ from typing import Any
 from moto.ecs.models import EC2ContainerServiceBackend, Task, ecs_backends
 from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.moto_api import state_manager
+
+from . import ecs_placement
 
 DEFAULTS: dict[str, Any] = {"stop_after_ms": 1000, "step_ms": 300}
 DRAINING: dict[str, Any] = {**DEFAULTS, "never_stop": []}
@@ -252,7 +256,7 @@ def _progress(backend: Any, cluster: Any, task: Any, now: float, step: float) ->
             meta["freed"] = True
             meta["stopped_at"] = meta["stop_started"] + (len(_STOPPING) - 1) * step
             if ci is not None:
-                _give_back(ci, task.resource_requirements or {})
+                ecs_placement.release(ci, task.resource_requirements or {})
             cluster.running_tasks_count = max(0, cluster.running_tasks_count - 1)
         return True
     running_at = meta.get("running_at")
@@ -262,17 +266,6 @@ def _progress(backend: Any, cluster: Any, task: Any, now: float, step: float) ->
             ci.pending_tasks_count = max(0, ci.pending_tasks_count - 1)
         return True
     return False
-
-
-def _give_back(ci: Any, needs: dict[str, Any]) -> None:
-    for resource in ci.remaining_resources:
-        name = resource.get("name")
-        if name in ("CPU", "MEMORY"):
-            resource["integerValue"] += needs.get(name, 0) or 0
-        elif name == "PORTS":
-            for port in needs.get("PORTS", []):
-                if str(port) in resource["stringSetValue"]:
-                    resource["stringSetValue"].remove(str(port))
 
 
 def _begin_stop(backend: Any, cluster: Any, task: Any, at: float) -> None:
@@ -287,21 +280,13 @@ def _begin_stop(backend: Any, cluster: Any, task: Any, at: float) -> None:
     _meta(task)["stop_started"] = at
 
 
-def _remaining(ci: Any, name: str) -> int:
-    return next((r.get("integerValue", 0) for r in ci.remaining_resources if r.get("name") == name), 0)
-
-
-def _place(backend: Any, cluster: Any, old: Any, at: float) -> Any:
-    """A replacement for ``old`` on the ACTIVE instance with the most memory left that can take it, or None."""
+def _place(backend: Any, cluster: Any, old: Any, at: float, name: str, service: Any) -> Any:
+    """A replacement for ``old`` where ECS would place it (``ecs_placement``), or None."""
     needs = old.resource_requirements or {}
-    candidates = [
-        ci
-        for ci in backend.container_instances.get(cluster.name, {}).values()
-        if ci.status == "ACTIVE" and ci.agent_connected and backend._can_be_placed(ci, needs)
-    ]
+    candidates = ecs_placement.eligible(backend, cluster, old, service)
     if not candidates:
         return None
-    ci = min(candidates, key=lambda c: (-_remaining(c, "MEMORY"), c.container_instance_arn))
+    ci = candidates[0]
     definition = backend.describe_task_definition(old.task_definition_arn)
     task = Task(
         cluster,
@@ -324,7 +309,14 @@ def _place(backend: Any, cluster: Any, old: Any, at: float) -> Any:
     if step > 0:
         task.last_status = "PENDING"
         ci.pending_tasks_count += 1
+    if service is not None:
+        message = f"(service {name}) has started 1 tasks: (task {task.task_arn.rsplit('/', 1)[-1]})."
+        service.events.insert(0, {"id": str(uuid.uuid4()), "createdAt": _wall(at), "message": message})
     return task
+
+
+def _wall(monotonic: float) -> datetime:
+    return datetime.fromtimestamp(time.time() - (time.monotonic() - monotonic), timezone.utc)
 
 
 def _unable(cluster: Any, name: str, service: Any, old: Any, at: float) -> None:
@@ -334,8 +326,7 @@ def _unable(cluster: Any, name: str, service: Any, old: Any, at: float) -> None:
     meta["unable"] = True
     message = f"(service {name}) was unable to place a task because no container instance met all of its requirements."
     if service is not None:
-        created = datetime.fromtimestamp(time.time() - (time.monotonic() - at), timezone.utc)
-        service.events.insert(0, {"id": str(uuid.uuid4()), "createdAt": created, "message": message})
+        service.events.insert(0, {"id": str(uuid.uuid4()), "createdAt": _wall(at), "message": message})
     UNABLE_TO_PLACE.append({"service": name, "cluster": cluster.name, "task": old.task_arn, "at": _iso(at)})
 
 
@@ -414,7 +405,7 @@ def _drain_service(backend: Any, cluster: Any, name: str, tasks: list[Any], now:
             meta["owed"] = True
             changed = True
         elif active < maximum:
-            placed = _place(backend, cluster, task, at)
+            placed = _place(backend, cluster, task, at, name, service)
             if placed is not None:
                 meta["replacement"] = placed.task_arn
                 tasks.append(placed)
@@ -428,7 +419,7 @@ def _drain_service(backend: Any, cluster: Any, name: str, tasks: list[Any], now:
         if active >= maximum:
             break
         at = max(_meta(task).get("stop_started", now), floor)
-        placed = _place(backend, cluster, task, at)
+        placed = _place(backend, cluster, task, at, name, service)
         if placed is None:
             _unable(cluster, name, service, task, at)
             break

@@ -14,11 +14,9 @@ for a cluster that does not exist. AWS behaves as follows
 - ``filter``: the cluster query language
   (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/cluster-query-language.html).
 
-Only the part of the query language our functions use is emulated: expressions ``attribute op value``
-joined by ``and``, where ``op`` is ``==``, ``!=``, ``in [a, b]``, ``exists`` or ``!exists``, and
-``attribute`` is ``ec2InstanceId``, ``runningTasksCount``, ``agentConnected`` or ``attribute:<name>``.
-Anything else is answered with ``InvalidParameterException`` naming the unsupported part, so a test
-never passes against a filter the emulator silently ignored.
+The query language is evaluated by ``ecs_query`` (the one evaluator the emulator's placement uses too);
+an expression it does not emulate is answered with ``InvalidParameterException`` naming the unsupported
+part, so a test never passes against a filter the emulator silently ignored.
 
 The other list and describe calls our functions make, as the API reference documents them and moto 5.2
 does not:
@@ -41,6 +39,9 @@ does not:
   and takes up to 100 names; ``maxResults`` 1 to 10, "If this parameter is not used, then
   DescribeCapacityProviders returns up to 10 results and a nextToken value if applicable", with names
   given or not.
+- ``DescribeServices`` ("You may specify up to 10 services to describe in a single operation",
+  https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeServices.html): longer lists are
+  refused with ``InvalidParameterException``; moto takes any number.
 - ``DescribeTasks`` ("A list of up to 100 task IDs or full ARN entries",
   https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeTasks.html), ``DescribeContainerInstances`` ("up to 100",
   https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeContainerInstances.html) and ``UpdateContainerInstancesState``
@@ -55,8 +56,7 @@ Every page is ordered the same way (ARNs sorted) so that a ``nextToken`` continu
 
 from __future__ import annotations
 
-import re
-from typing import Any, Callable
+from typing import Any
 
 from moto.core.responses import ActionResult
 from moto.ecs.exceptions import InvalidParameterException
@@ -64,72 +64,18 @@ from moto.ecs.models import CapacityProviderFailure
 from moto.ecs.responses import DESCRIBE_TASKS_TAGS, EC2ContainerServiceResponse
 
 from ..paging import page
+from . import ecs_query
 
 PAGE_LIMIT = 100
 STATUSES = {"ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED"}
 
-Predicate = Callable[[Any], bool]
 
-_CLAUSE = re.compile(
-    r"""^\s*(?P<attr>[A-Za-z][\w.:\-]*)\s*
-        (?:(?P<op>==|!=)\s*(?P<value>[^\s\[\]]+)
-          |in\s*\[(?P<list>[^\]]*)\]
-          |(?P<exists>!?exists))\s*$""",
-    re.VERBOSE,
-)
-
-
-NAMED_ATTRIBUTES = {"ec2InstanceId", "runningTasksCount", "agentConnected"}
-
-
-def _check_attribute(attr: str) -> None:
-    if attr not in NAMED_ATTRIBUTES and not attr.startswith("attribute:"):
-        raise InvalidParameterException(
-            f"The filter attribute '{attr}' is not emulated (shipshape emulator supports ec2InstanceId, "
-            "runningTasksCount, agentConnected and attribute:<name>)."
-        )
-
-
-def _attribute_value(instance: Any, attr: str) -> str | None:
-    if attr == "ec2InstanceId":
-        return instance.ec2_instance_id
-    if attr == "runningTasksCount":
-        return str(instance.running_tasks_count)
-    if attr == "agentConnected":
-        return "true" if instance.agent_connected else "false"
-    value = instance.attributes.get(attr[len("attribute:") :])
-    # An attribute set without a value exists but compares equal to nothing.
-    return value if value is None else str(value)
-
-
-def _clause(text: str) -> Predicate:
-    m = _CLAUSE.match(text)
-    if not m:
-        raise InvalidParameterException(f"The filter expression '{text.strip()}' is not emulated.")
-    attr = m.group("attr")
-    _check_attribute(attr)
-    if m.group("exists"):
-        negate = m.group("exists").startswith("!")
-        return lambda ci: (_attribute_value(ci, attr) is not None) != negate
-    if m.group("list") is not None:
-        wanted = {v.strip() for v in m.group("list").split(",") if v.strip()}
-        return lambda ci: _attribute_value(ci, attr) in wanted
-    value, op = m.group("value"), m.group("op")
-    if op == "==":
-        return lambda ci: _attribute_value(ci, attr) == value
-    return lambda ci: _attribute_value(ci, attr) != value
-
-
-def parse_filter(expression: str | None) -> Predicate:
-    """Turns a cluster query language expression into a predicate over moto ContainerInstances."""
-    if expression is None or not expression.strip():
-        return lambda ci: True
-    if re.search(r"\s(or|\|\|)\s|\(|&&", expression):
-        raise InvalidParameterException(
-            f"The filter '{expression}' uses or/parentheses, which are not emulated."
-        )
-    clauses = [_clause(part) for part in re.split(r"\s+and\s+", expression.strip())]
-    return lambda ci: all(c(ci) for c in clauses)
+def parse_filter(expression: str | None) -> ecs_query.Predicate:
+    """The predicate of a cluster query language expression, or ``InvalidParameterException``."""
+    try:
+        return ecs_query.parse(expression)
+    except ecs_query.Unsupported as why:
+        raise InvalidParameterException(f"The filter '{expression}' is not emulated: {why}") from None
 
 
 def list_container_instances(self: EC2ContainerServiceResponse) -> ActionResult:
@@ -148,10 +94,11 @@ def list_container_instances(self: EC2ContainerServiceResponse) -> ActionResult:
     matches = parse_filter(expression)
 
     instances = self.ecs_backend.container_instances.get(cluster.name, {}).values()
+    groups = ecs_query.groups_on(self.ecs_backend, cluster.name)
     arns = sorted(
         ci.container_instance_arn
         for ci in instances
-        if (ci.status == status if status else ci.status != "INACTIVE") and matches(ci)
+        if (ci.status == status if status else ci.status != "INACTIVE") and matches(ci, groups)
     )
     query = {"cluster": cluster.name, "status": status, "filter": expression}
     return _paged("containerInstanceArns", arns, limit, next_token, query)
@@ -291,6 +238,11 @@ def describe_container_instances(self: EC2ContainerServiceResponse) -> ActionRes
     return _original["describe_container_instances"](self)
 
 
+def describe_services(self: EC2ContainerServiceResponse) -> ActionResult:
+    _at_most(self._get_param("services"), 10, "services")
+    return _original["describe_services"](self)
+
+
 def update_container_instances_state(self: EC2ContainerServiceResponse) -> ActionResult:
     _at_most(self._get_param("containerInstances"), 10, "containerInstances")
     return _original["update_container_instances_state"](self)
@@ -304,6 +256,7 @@ _PATCHED = {
     "describe_capacity_providers": describe_capacity_providers,
     "describe_tasks": describe_tasks,
     "describe_container_instances": describe_container_instances,
+    "describe_services": describe_services,
     "update_container_instances_state": update_container_instances_state,
 }
 _original = {name: getattr(EC2ContainerServiceResponse, name) for name in _PATCHED}

@@ -1,0 +1,147 @@
+//! Each instance's Auto Scaling group and the groups' sizes.
+//!
+//! `DescribeAutoScalingGroups` lists every instance of a group with its zone, lifecycle state and
+//! protection, the ones still launching too, 100 groups per call; `DescribeAutoScalingInstances` answers
+//! for 50 instances per call. So one call of 50 instances names the groups, the groups are described,
+//! and only the instances none of them listed (in another group, or in none) are asked about: a cluster
+//! of 1,000 instances in one group takes three calls instead of twenty.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use futures_util::{StreamExt, TryStreamExt, stream};
+use shared::AwsError;
+use shared::error::aws;
+
+use super::CONCURRENCY;
+use crate::plan::{Group, Membership};
+
+/// `DescribeAutoScalingInstances` takes up to 50 instance ids.
+const INSTANCES_BATCH: usize = 50;
+/// `DescribeAutoScalingGroups` takes up to 100 group names (its `MaxRecords` maximum).
+const GROUPS_BATCH: usize = 100;
+
+pub type Memberships = HashMap<String, Membership>;
+
+/// The memberships of `ids` (those in a group) and their groups; `managed`: groups a capacity provider
+/// with managed scaling owns, with its name.
+pub async fn read(
+    autoscaling: &aws_sdk_autoscaling::Client,
+    ids: &[String],
+    managed: &HashMap<String, String>,
+) -> Result<(Memberships, BTreeMap<String, Group>), AwsError> {
+    let mut memberships = Memberships::new();
+    let mut groups = BTreeMap::new();
+    let mut asked: HashSet<&str> = HashSet::new();
+    let mut first = true;
+    loop {
+        let unknown: Vec<&String> =
+            ids.iter().filter(|id| !memberships.contains_key(*id) && !asked.contains(id.as_str())).collect();
+        if unknown.is_empty() {
+            break;
+        }
+        let batch = if first { &unknown[..unknown.len().min(INSTANCES_BATCH)] } else { &unknown[..] };
+        first = false;
+        asked.extend(batch.iter().map(|id| id.as_str()));
+        let found = instances(autoscaling, batch).await?;
+        let names: BTreeSet<String> =
+            found.values().map(|m| m.group.clone()).filter(|g| !groups.contains_key(g)).collect();
+        memberships.extend(found);
+        describe(autoscaling, &names, managed, &mut memberships, &mut groups).await?;
+    }
+    Ok((memberships, groups))
+}
+
+async fn instances(
+    autoscaling: &aws_sdk_autoscaling::Client,
+    ids: &[&String],
+) -> Result<Memberships, AwsError> {
+    let pages: Vec<Memberships> = stream::iter(ids.chunks(INSTANCES_BATCH))
+        .map(|batch| async move {
+            let found: Vec<_> = autoscaling
+                .describe_auto_scaling_instances()
+                .set_instance_ids(Some(batch.iter().map(|s| (*s).clone()).collect()))
+                .max_records(50)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .map_err(aws("DescribeAutoScalingInstances"))?;
+            let mut out = Memberships::new();
+            for i in found {
+                let (Some(id), Some(group)) = (i.instance_id(), i.auto_scaling_group_name()) else {
+                    continue;
+                };
+                out.insert(
+                    id.to_owned(),
+                    Membership {
+                        group: group.to_owned(),
+                        availability_zone: i.availability_zone().unwrap_or_default().to_owned(),
+                        lifecycle_state: i.lifecycle_state().unwrap_or_default().to_owned(),
+                        protected_from_scale_in: i.protected_from_scale_in().unwrap_or(false),
+                    },
+                );
+            }
+            Ok::<_, AwsError>(out)
+        })
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    Ok(pages.into_iter().flatten().collect())
+}
+
+/// Describes the groups `names`: their sizes, and the membership of every instance they list.
+async fn describe(
+    autoscaling: &aws_sdk_autoscaling::Client,
+    names: &BTreeSet<String>,
+    managed: &HashMap<String, String>,
+    memberships: &mut Memberships,
+    groups: &mut BTreeMap<String, Group>,
+) -> Result<(), AwsError> {
+    let names: Vec<String> = names.iter().cloned().collect();
+    let pages: Vec<Vec<_>> = stream::iter(names.chunks(GROUPS_BATCH))
+        .map(|batch| async move {
+            autoscaling
+                .describe_auto_scaling_groups()
+                .set_auto_scaling_group_names(Some(batch.to_vec()))
+                .max_records(100)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .map_err(aws("DescribeAutoScalingGroups"))
+        })
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    for g in pages.into_iter().flatten() {
+        let Some(name) = g.auto_scaling_group_name() else { continue };
+        let mut launching = 0;
+        for i in g.instances() {
+            let state = i.lifecycle_state().map(|s| s.as_str()).unwrap_or_default();
+            // `Pending`, `Pending:Wait`, `Pending:Proceed`: launched, not in service yet.
+            launching += usize::from(state.starts_with("Pending"));
+            let Some(id) = i.instance_id() else { continue };
+            memberships.insert(
+                id.to_owned(),
+                Membership {
+                    group: name.to_owned(),
+                    availability_zone: i.availability_zone().unwrap_or_default().to_owned(),
+                    lifecycle_state: state.to_owned(),
+                    protected_from_scale_in: i.protected_from_scale_in().unwrap_or(false),
+                },
+            );
+        }
+        groups.insert(
+            name.to_owned(),
+            Group {
+                min_size: g.min_size().unwrap_or(0),
+                desired_capacity: g.desired_capacity().unwrap_or(0),
+                managed_by: managed.get(name).cloned(),
+                launching,
+            },
+        );
+    }
+    Ok(())
+}

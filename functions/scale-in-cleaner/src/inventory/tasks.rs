@@ -1,0 +1,275 @@
+//! The tasks on the instances the plan examines, and what ECS needs to place each elsewhere:
+//! `ecs:ListTasks` (per instance), `ecs:DescribeTasks` (100 per call), `ecs:DescribeTaskDefinition`
+//! (once per revision and run), `ecs:GetTaskProtection` (100 per call), and `ecs:ListContainerInstances`
+//! with `task:group == service:<name>` (where a `distinctInstance` service runs). Independent calls go
+//! at once.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use aws_sdk_ecs::types::{
+    DesiredStatus, NetworkMode, ResourceType, TaskDefinitionPlacementConstraintType, TransportProtocol,
+};
+use futures_util::{StreamExt, TryStreamExt, stream};
+use shared::AwsError;
+use shared::ecs::DESCRIBE_BATCH;
+use shared::error::aws;
+
+use super::CONCURRENCY;
+use super::services::Placement;
+use crate::plan::{HostPort, Needs, Protocol, Resources, Task};
+
+/// `GetTaskProtection` takes up to 100 tasks (API_GetTaskProtection.html).
+const PROTECTION_BATCH: usize = 100;
+
+/// What a task definition says about placing its tasks.
+#[derive(Debug, Clone, Default)]
+pub struct Definition {
+    pub reserved: Resources,
+    pub needs: Needs,
+}
+
+/// Reads the task definitions in `arns` that are not in `cache` yet.
+pub async fn definitions(
+    ecs: &aws_sdk_ecs::Client,
+    arns: impl Iterator<Item = String>,
+    cache: &mut HashMap<String, Definition>,
+) -> Result<(), AwsError> {
+    let missing: BTreeSet<String> = arns.filter(|a| !cache.contains_key(a)).collect();
+    let read: Vec<(String, Definition)> = stream::iter(missing)
+        .map(|arn| async move {
+            let out = ecs
+                .describe_task_definition()
+                .task_definition(&arn)
+                .send()
+                .await
+                .map_err(aws("DescribeTaskDefinition"))?;
+            Ok::<_, AwsError>((arn, out.task_definition().map(definition).unwrap_or_default()))
+        })
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    cache.extend(read);
+    Ok(())
+}
+
+fn definition(td: &aws_sdk_ecs::types::TaskDefinition) -> Definition {
+    let int = |s: Option<&str>| s.and_then(|v| v.trim().parse::<i64>().ok());
+    let containers = td.container_definitions();
+    let cpu = int(td.cpu()).unwrap_or_else(|| containers.iter().map(|c| i64::from(c.cpu())).sum());
+    let memory = int(td.memory()).unwrap_or_else(|| {
+        containers.iter().map(|c| i64::from(c.memory_reservation().or(c.memory()).unwrap_or(0))).sum()
+    });
+    let mode = td.network_mode().cloned().unwrap_or(NetworkMode::Bridge);
+    let mut ports = Vec::new();
+    if matches!(mode, NetworkMode::Bridge | NetworkMode::Host) {
+        for m in containers.iter().flat_map(|c| c.port_mappings()) {
+            // Host mode maps each container port to the same host port; in bridge mode a missing or 0
+            // hostPort is dynamic, which never conflicts.
+            let host =
+                if mode == NetworkMode::Host { m.host_port().or(m.container_port()) } else { m.host_port() };
+            let Some(port) = host.and_then(|p| u16::try_from(p).ok()).filter(|p| *p != 0) else { continue };
+            let protocol =
+                if m.protocol() == Some(&TransportProtocol::Udp) { Protocol::Udp } else { Protocol::Tcp };
+            ports.push(HostPort { port, protocol });
+        }
+    }
+    let gpus = containers
+        .iter()
+        .flat_map(|c| c.resource_requirements())
+        .filter(|r| r.r#type() == &ResourceType::Gpu)
+        .filter_map(|r| r.value().parse::<u32>().ok())
+        .sum();
+    let member_of = td
+        .placement_constraints()
+        .iter()
+        .filter(|c| c.r#type() == Some(&TaskDefinitionPlacementConstraintType::MemberOf))
+        .filter_map(|c| c.expression().map(str::to_owned))
+        .collect();
+    Definition {
+        reserved: Resources::new(cpu, memory),
+        needs: Needs { ports, gpus, awsvpc: mode == NetworkMode::Awsvpc, member_of, ..Needs::default() },
+    }
+}
+
+/// One cluster's task reads.
+#[derive(Debug)]
+pub struct Reading<'a> {
+    pub ecs: &'a aws_sdk_ecs::Client,
+    pub cluster: &'a str,
+    pub daemons: &'a BTreeSet<String>,
+    pub placement: &'a HashMap<String, Placement>,
+    /// Task groups whose hosts were read earlier in the run.
+    pub known_hosts: BTreeSet<String>,
+}
+
+pub type Hosts = BTreeMap<String, BTreeSet<String>>;
+
+impl Reading<'_> {
+    /// The tasks with desired status RUNNING on each of `instances` (daemon tasks left out), and where
+    /// the `distinctInstance` groups among them run.
+    pub async fn tasks(
+        &self,
+        instances: &[String],
+        cache: &mut HashMap<String, Definition>,
+    ) -> Result<(HashMap<String, Vec<Task>>, Hosts), AwsError> {
+        let (ecs, cluster) = (self.ecs, self.cluster);
+        let listed: Vec<Vec<String>> = stream::iter(instances)
+            .map(|instance| async move {
+                ecs.list_tasks()
+                    .cluster(cluster)
+                    .container_instance(instance)
+                    .desired_status(DesiredStatus::Running)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .try_collect()
+                    .await
+                    .map_err(aws("ListTasks"))
+            })
+            .buffered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        let arns: Vec<String> = listed.into_iter().flatten().collect();
+        let described: Vec<Vec<aws_sdk_ecs::types::Task>> = stream::iter(arns.chunks(DESCRIBE_BATCH))
+            .map(|batch| async move {
+                let out = ecs
+                    .describe_tasks()
+                    .cluster(cluster)
+                    .set_tasks(Some(batch.to_vec()))
+                    .send()
+                    .await
+                    .map_err(aws("DescribeTasks"))?;
+                Ok::<_, AwsError>(out.tasks.unwrap_or_default())
+            })
+            .buffered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        let found: Vec<aws_sdk_ecs::types::Task> = described
+            .into_iter()
+            .flatten()
+            .filter(|t| t.container_instance_arn().is_some())
+            .filter(|t| !t.group().is_some_and(|g| self.daemons.contains(g)))
+            .collect();
+        let service_tasks: Vec<String> = found
+            .iter()
+            .filter(|t| t.group().is_some_and(|g| g.starts_with("service:")))
+            .filter_map(|t| t.task_arn().map(str::to_owned))
+            .collect();
+        let distinct: BTreeSet<String> = found
+            .iter()
+            .filter_map(|t| t.group())
+            .filter(|g| {
+                service_of(g).and_then(|s| self.placement.get(s)).is_some_and(|p| p.distinct_instance)
+            })
+            .filter(|g| !self.known_hosts.contains(*g))
+            .map(str::to_owned)
+            .collect();
+        let td_arns = found.iter().filter_map(|t| t.task_definition_arn().map(str::to_owned));
+        let (protected, hosts, ()) = futures_util::future::try_join3(
+            self.protected(&service_tasks),
+            self.hosts(&distinct),
+            definitions(ecs, td_arns, cache),
+        )
+        .await?;
+        let mut by_instance: HashMap<String, Vec<Task>> = HashMap::new();
+        for t in &found {
+            let (Some(instance), Some(arn)) = (t.container_instance_arn(), t.task_arn()) else { continue };
+            let definition = t.task_definition_arn().and_then(|d| cache.get(d)).cloned().unwrap_or_default();
+            let group = t.group().map(str::to_owned);
+            let mut needs = definition.needs;
+            if let Some(p) = group.as_deref().and_then(service_of).and_then(|s| self.placement.get(s)) {
+                needs.member_of.extend(p.member_of.iter().cloned());
+                needs.distinct_instance = p.distinct_instance;
+                needs.az_spread = p.az_spread;
+            }
+            let reserved = reservation(t);
+            by_instance.entry(instance.to_owned()).or_default().push(Task {
+                arn: arn.to_owned(),
+                group,
+                reserved: if reserved == Resources::default() { definition.reserved } else { reserved },
+                needs,
+                protected: protected.contains(arn),
+            });
+        }
+        Ok((by_instance, hosts))
+    }
+
+    /// The tasks among `arns` with scale-in protection on (and not expired).
+    async fn protected(&self, arns: &[String]) -> Result<BTreeSet<String>, AwsError> {
+        let (ecs, cluster) = (self.ecs, self.cluster);
+        let pages: Vec<Vec<String>> = stream::iter(arns.chunks(PROTECTION_BATCH))
+            .map(|batch| async move {
+                let out = ecs
+                    .get_task_protection()
+                    .cluster(cluster)
+                    .set_tasks(Some(batch.to_vec()))
+                    .send()
+                    .await
+                    .map_err(aws("GetTaskProtection"))?;
+                // A task ECS answers with a failure (stopped meanwhile) is not protected.
+                let on = out.protected_tasks().iter().filter(|p| p.protection_enabled());
+                Ok::<_, AwsError>(on.filter_map(|p| p.task_arn().map(str::to_owned)).collect())
+            })
+            .buffered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(pages.into_iter().flatten().collect())
+    }
+
+    /// For each group, the container instances running one of its tasks, as ECS evaluates the cluster
+    /// query `task:group == <group>`.
+    async fn hosts(&self, groups: &BTreeSet<String>) -> Result<Hosts, AwsError> {
+        let (ecs, cluster) = (self.ecs, self.cluster);
+        stream::iter(groups)
+            .map(|group| async move {
+                let arns: Vec<String> = ecs
+                    .list_container_instances()
+                    .cluster(cluster)
+                    // Service names are letters, digits, `-` and `_`: nothing to quote.
+                    .filter(format!("task:group == {group}"))
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .try_collect()
+                    .await
+                    .map_err(aws("ListContainerInstances"))?;
+                Ok::<_, AwsError>((group.clone(), arns.into_iter().collect()))
+            })
+            .buffered(CONCURRENCY)
+            .try_collect()
+            .await
+    }
+}
+
+fn service_of(group: &str) -> Option<&str> {
+    group.strip_prefix("service:")
+}
+
+/// A task's reservation: the task-level size when the task definition sets one, otherwise the sum over
+/// its containers (CPU, and the soft memory limit where set, as the scheduler reserves).
+fn reservation(task: &aws_sdk_ecs::types::Task) -> Resources {
+    let int = |s: Option<&str>| s.and_then(|v| v.trim().parse::<i64>().ok());
+    let containers = task.containers();
+    let cpu = int(task.cpu()).unwrap_or_else(|| containers.iter().filter_map(|c| int(c.cpu())).sum());
+    let memory = int(task.memory()).unwrap_or_else(|| {
+        containers.iter().filter_map(|c| int(c.memory_reservation()).or_else(|| int(c.memory()))).sum()
+    });
+    Resources::new(cpu, memory)
+}
+
+/// A task whose size neither DescribeTasks nor its task definition gave is charged what the instance has
+/// reserved beyond the tasks whose size is known: never less than it can take.
+pub fn size_unknown(registered: Resources, remaining: Resources, tasks: &mut [Task]) {
+    let unknown = tasks.iter().filter(|t| t.reserved == Resources::default()).count();
+    if unknown == 0 {
+        return;
+    }
+    let known = tasks.iter().fold(Resources::default(), |s, t| s.plus(t.reserved));
+    let rest = Resources::new(
+        (registered.cpu - remaining.cpu - known.cpu).max(0),
+        (registered.memory - remaining.memory - known.memory).max(0),
+    );
+    for t in tasks.iter_mut().filter(|t| t.reserved == Resources::default()) {
+        t.reserved = rest;
+    }
+}

@@ -1,0 +1,115 @@
+use std::collections::BTreeMap;
+
+use super::*;
+
+fn attributes(pairs: &[(&str, Option<&str>)]) -> BTreeMap<String, Option<String>> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), v.map(str::to_owned))).collect()
+}
+
+fn eval(expr: &str, attrs: &BTreeMap<String, Option<String>>) -> bool {
+    let facts = Facts { ec2_instance_id: "i-0abc", agent_connected: true, attributes: attrs };
+    parse(expr).unwrap_or_else(|e| panic!("{expr}: {e}")).matches(&facts)
+}
+
+fn m5_in_a() -> BTreeMap<String, Option<String>> {
+    attributes(&[
+        ("ecs.instance-type", Some("m5.large")),
+        ("ecs.availability-zone", Some("us-east-1a")),
+        ("ecs.os-type", Some("linux")),
+        ("ecs.capability.task-eni", None),
+        ("stack", Some("prod")),
+    ])
+}
+
+#[test]
+fn the_documented_examples() {
+    let a = m5_in_a();
+    assert!(eval("attribute:ecs.instance-type == m5.large", &a));
+    assert!(!eval("attribute:ecs.instance-type == t2.small", &a));
+    assert!(eval("attribute:ecs.availability-zone in [us-east-1a, us-east-1b]", &a));
+    assert!(!eval("attribute:ecs.availability-zone in [us-east-1c]", &a));
+    assert!(eval(
+        "attribute:ecs.instance-type =~ m5.* and attribute:ecs.availability-zone != us-east-1d",
+        &a
+    ));
+    assert!(!eval(
+        "attribute:ecs.instance-type =~ g2.* and attribute:ecs.availability-zone != us-east-1d",
+        &a
+    ));
+    assert!(eval("ec2InstanceId in ['i-0abc', 'i-wxyx7890']", &a));
+    assert!(eval("agentConnected == true", &a));
+}
+
+#[test]
+fn operators_in_words_and_symbols() {
+    let a = m5_in_a();
+    for (expr, expected) in [
+        ("attribute:stack equals prod", true),
+        ("attribute:stack not_equals prod", false),
+        ("attribute:stack !in [prod, test]", false),
+        ("attribute:stack not_in [dev]", true),
+        ("attribute:stack exists", true),
+        ("attribute:team !exists", true),
+        ("attribute:team not_exists", true),
+        ("attribute:ecs.capability.task-eni exists", true),
+        ("attribute:ecs.instance-type matches m5\\..*", true),
+        ("attribute:ecs.instance-type !~ m5.*", false),
+        ("attribute:ecs.instance-type not_matches c5.*", true),
+        ("attribute:ecs.os-type==linux&&attribute:stack==prod", true),
+        ("attribute:stack == dev || attribute:stack == prod", true),
+    ] {
+        assert_eq!(eval(expr, &a), expected, "{expr}");
+    }
+}
+
+#[test]
+fn a_missing_attribute_equals_nothing_and_differs_from_everything() {
+    let a = m5_in_a();
+    assert!(!eval("attribute:team == x", &a));
+    assert!(eval("attribute:team != x", &a));
+    assert!(!eval("attribute:team in [x]", &a));
+    assert!(!eval("attribute:team =~ .*", &a));
+    // An attribute without a value exists, but equals no value.
+    assert!(!eval("attribute:ecs.capability.task-eni == x", &a));
+}
+
+#[test]
+fn precedence_and_parentheses() {
+    let a = m5_in_a();
+    // `and` binds tighter than `or`.
+    assert!(eval("attribute:stack == prod or attribute:stack == x and attribute:team exists", &a));
+    assert!(!eval("(attribute:stack == prod or attribute:stack == x) and attribute:team exists", &a));
+    assert!(eval("not(attribute:stack == dev)", &a));
+    assert!(eval("!(attribute:stack == dev) and not attribute:team exists", &a));
+    assert!(eval("(attribute:ecs.instance-type =~ (m5|c5).large)", &a));
+    assert!(eval("(attribute:ecs.instance-type =~ m5.*) and attribute:stack == prod", &a));
+}
+
+#[test]
+fn whole_value_matches_only() {
+    let a = m5_in_a();
+    assert!(!eval("attribute:ecs.instance-type =~ m5", &a));
+    assert!(eval("attribute:ecs.instance-type =~ m5.large", &a));
+}
+
+#[test]
+fn what_cannot_be_evaluated_is_refused_with_the_reason() {
+    for (expr, why) in [
+        ("task:group == service:db", "subject \"task:group\""),
+        ("not(task:group == database)", "subject \"task:group\""),
+        ("runningTasksCount == 1", "subject \"runningTasksCount\""),
+        ("registeredAt < 2018-02-13", "ordering operators"),
+        ("agentVersion >= 1.14.5", "ordering operators"),
+        ("attribute:ecs.instance-type =~ (?=m5).*", "pattern"),
+        ("attribute:stack ==", "expected a value"),
+        ("attribute:stack in [a, b", "expected ',' or ']'"),
+        ("(attribute:stack == a", "expected ')'"),
+        ("attribute:stack == a b", "unexpected"),
+        ("attribute:stack like a", "operator \"like\""),
+        ("attribute:stack == 'open", "unterminated quote"),
+        ("", "expected a subject"),
+    ] {
+        let err = parse(expr).err().unwrap_or_else(|| panic!("{expr} parsed"));
+        assert!(err.contains(why), "{expr}: {err}");
+    }
+}

@@ -1,0 +1,250 @@
+//! New removals from the usable instances: the rules of the run, of each group, then of each instance
+//! and where its tasks would go.
+
+use std::collections::HashMap;
+
+use super::model::{Decision, Instance, Reason};
+use super::ours::stalled_hold;
+use super::placement::{Blocked, Mode, Pool};
+use super::{IN_SERVICE, Planner};
+
+impl<'a> Planner<'a> {
+    /// New removals, at most `max_removals`: empty first, then from the zone with the most instances of
+    /// the group, then least reserved. The pool once they are gone.
+    pub(super) fn remove(&mut self, usable: &[usize], mut pool: Pool) -> Pool {
+        let inv = self.inv;
+        let mut candidates = Vec::new();
+        for &i in usable {
+            if self.decisions[i].is_some() {
+                continue;
+            }
+            let inst = &inv.instances[i];
+            if let Some((reason, why)) = self.removal_blocker(inst) {
+                self.decide(i, Decision::Skip, reason, why);
+            } else if let Some(at) = inst.stalled_at.filter(|at| self.now - *at < stalled_hold()) {
+                let why = format!(
+                    "a drain of it stalled at {}; not drained again before {}",
+                    at.format("%Y-%m-%dT%H:%M:%SZ"),
+                    (at + stalled_hold()).format("%Y-%m-%dT%H:%M:%SZ")
+                );
+                self.decide(i, Decision::Keep, Reason::RecentlyStalled, why);
+            } else {
+                candidates.push(i);
+            }
+        }
+        let run_block = self.run_block(pool.shortfall(self.settings, self.largest_task));
+        let mut budget = self.disruption_budget();
+        let mut staying: HashMap<(&str, &str), i64> = HashMap::new();
+        for (i, inst) in inv.instances.iter().enumerate() {
+            let leaving = matches!(self.decisions[i], Some((Decision::Reap | Decision::Wait, _, _)));
+            if let (Some(m), false) = (&inst.membership, leaving) {
+                *staying.entry((m.group.as_str(), m.availability_zone.as_str())).or_default() += 1;
+            }
+        }
+        // Removals found, and candidates whose tasks are to be read (each may become one).
+        let mut removals = 0;
+        while !candidates.is_empty() {
+            let most_in_az = |i: usize| -> bool {
+                let Some(m) = &inv.instances[i].membership else { return false };
+                let here =
+                    staying.get(&(m.group.as_str(), m.availability_zone.as_str())).copied().unwrap_or(0);
+                let most =
+                    staying.iter().filter(|((g, _), _)| *g == m.group).map(|(_, c)| *c).max().unwrap_or(0);
+                here >= most
+            };
+            let Some(pos) = (0..candidates.len()).min_by(|&a, &b| {
+                let (ia, ib) = (&inv.instances[candidates[a]], &inv.instances[candidates[b]]);
+                (!ia.is_empty(), !most_in_az(candidates[a]))
+                    .cmp(&(!ib.is_empty(), !most_in_az(candidates[b])))
+                    .then(ia.reserved_share().total_cmp(&ib.reserved_share()))
+                    .then(ia.task_count().cmp(&ib.task_count()))
+                    .then(ia.registered_at.cmp(&ib.registered_at))
+                    .then(ia.container_instance_arn.cmp(&ib.container_instance_arn))
+            }) else {
+                break;
+            };
+            let i = candidates.remove(pos);
+            let inst = &inv.instances[i];
+            if let Some((reason, why)) = &run_block {
+                self.decide(i, Decision::Keep, *reason, why.clone());
+                continue;
+            }
+            if removals >= self.settings.max_removals {
+                let why = format!("MAX_REMOVALS_PER_RUN={} reached", self.settings.max_removals);
+                self.decide(i, Decision::Keep, Reason::MaxRemovals, why);
+                continue;
+            }
+            let group = inst.membership.as_ref().map(|m| m.group.as_str()).unwrap_or_default();
+            if let Some((reason, why)) = self.group_block(group, &budget) {
+                self.decide(i, Decision::Keep, reason, why);
+                continue;
+            }
+            let Some(tasks) = &inst.tasks else {
+                // Counted as a removal until its tasks are read: the next plan sees whether it is one.
+                self.wanted.push(i);
+                removals += 1;
+                *budget.entry(group).or_default() -= 1;
+                *self.min_size_room.entry(group).or_default() -= 1;
+                let why = "its tasks have not been read this run; a later plan examines it";
+                self.decide(i, Decision::Keep, Reason::NotExamined, why);
+                continue;
+            };
+            if let Some(t) = tasks.iter().find(|t| t.protected) {
+                let name = t.group.as_deref().unwrap_or(&t.arn);
+                let why = format!("a task of {name} has scale-in protection (UpdateTaskProtection)");
+                self.decide(i, Decision::Skip, Reason::TaskProtected, why);
+                continue;
+            }
+            let mut trial = pool.without(i);
+            let moved = trial.place(inv, tasks, inst.zone(), Mode::Candidate, &mut self.queries);
+            if let Some(Blocked { reason, detail }) =
+                moved.err().or_else(|| trial.shortfall(self.settings, self.largest_task))
+            {
+                self.decide(i, Decision::Keep, reason, detail);
+                continue;
+            }
+            pool = trial;
+            removals += 1;
+            *budget.entry(group).or_default() -= 1;
+            *self.min_size_room.entry(group).or_default() -= 1;
+            if let Some(m) = &inst.membership {
+                *staying.entry((m.group.as_str(), m.availability_zone.as_str())).or_default() -= 1;
+            }
+            if inst.is_empty() {
+                let why = "empty, and the spare capacity left meets the thresholds";
+                self.decide(i, Decision::Terminate, Reason::Empty, why);
+            } else {
+                let share = inst.reserved_share() * 100.0;
+                let why = format!(
+                    "{share:.0}% reserved; its {} task(s) can be placed elsewhere and the spare left meets the thresholds",
+                    tasks.len()
+                );
+                self.decide(i, Decision::Drain, Reason::UnderUsed, why);
+            }
+        }
+        pool
+    }
+
+    /// What stops every new removal of the run: outside the windows, a deployment, a short cluster.
+    fn run_block(&self, short: Option<Blocked>) -> Option<(Reason, String)> {
+        let windows = &self.settings.windows;
+        if !windows.contains(self.now) {
+            let next = windows.next_opening(self.now).map(|t| t.format("%a %H:%M UTC").to_string());
+            let why = format!(
+                "outside SCALE_IN_WINDOWS={}; next opens {}",
+                windows.text(),
+                next.as_deref().unwrap_or("never")
+            );
+            return Some((Reason::OutsideWindow, why));
+        }
+        if let Some((name, what)) =
+            self.inv.services.iter().find_map(|(n, s)| Some((n, s.deployment.as_ref()?)))
+        {
+            let why = format!("service {name} is being deployed ({what}): no new drain until it is done");
+            return Some((Reason::DeploymentInProgress, why));
+        }
+        short.map(|b| (Reason::ClusterShort, format!("the cluster is short of spare capacity: {}", b.detail)))
+    }
+
+    /// What stops a removal from this instance's group: cool-down, the group's budget for the run, its
+    /// minimum size.
+    fn group_block(&self, group: &str, budget: &HashMap<&str, i64>) -> Option<(Reason, String)> {
+        let inv = self.inv;
+        let cooldown = self.settings.cooldown;
+        if cooldown > chrono::Duration::zero() {
+            let launching = inv.groups.get(group).map_or(0, |g| g.launching);
+            if launching > 0 {
+                let why = format!(
+                    "group {group} is launching {launching} instance(s): SCALE_IN_COOLDOWN_MINUTES applies"
+                );
+                return Some((Reason::Cooldown, why));
+            }
+            let newest = inv
+                .instances
+                .iter()
+                .filter(|i| i.membership.as_ref().is_some_and(|m| m.group == group))
+                .filter_map(|i| i.registered_at)
+                .max();
+            if let Some(at) = newest.filter(|at| self.now - *at < cooldown) {
+                let why = format!(
+                    "group {group} launched an instance {} min ago, within SCALE_IN_COOLDOWN_MINUTES={}",
+                    (self.now - at).num_minutes(),
+                    cooldown.num_minutes()
+                );
+                return Some((Reason::Cooldown, why));
+            }
+        }
+        if budget.get(group).copied().unwrap_or(0) <= 0 {
+            let why = format!(
+                "SCALE_IN_BUDGET_PERCENT={} of group {group} is already leaving this run",
+                self.settings.budget_percent
+            );
+            return Some((Reason::Budget, why));
+        }
+        if self.min_size_room.get(group).copied().unwrap_or(0) <= 0 {
+            let min = inv.groups.get(group).map(|g| g.min_size).unwrap_or_default();
+            return Some((Reason::MinSize, format!("group {group} would go under its minimum size {min}")));
+        }
+        None
+    }
+
+    /// Per group, the removals this run may still start: `SCALE_IN_BUDGET_PERCENT` of its desired
+    /// capacity, rounded up, less ours still draining in it (as Karpenter counts nodes being deleted).
+    fn disruption_budget(&self) -> HashMap<&'a str, i64> {
+        let pct = i64::from(self.settings.budget_percent);
+        let mut budget: HashMap<&'a str, i64> = self
+            .inv
+            .groups
+            .iter()
+            .map(|(name, g)| (name.as_str(), (i64::from(g.desired_capacity.max(0)) * pct + 99) / 100))
+            .collect();
+        for (i, inst) in self.inv.instances.iter().enumerate() {
+            if let (Some(m), Some((Decision::Wait, _, _))) = (&inst.membership, &self.decisions[i]) {
+                *budget.entry(m.group.as_str()).or_default() -= 1;
+            }
+        }
+        budget
+    }
+
+    /// Why an ACTIVE instance may not be removed at all, if it may not.
+    fn removal_blocker(&self, inst: &Instance) -> Option<(Reason, String)> {
+        let Some(m) = &inst.membership else {
+            return Some((Reason::NoGroup, "not in an Auto Scaling group".into()));
+        };
+        let Some(group) = self.inv.groups.get(&m.group) else {
+            return Some((Reason::GroupNotFound, format!("group {} not found", m.group)));
+        };
+        if !self.settings.allows(&m.group) {
+            return Some((
+                Reason::GroupNotAllowed,
+                format!("group {} is not in AUTO_SCALING_GROUPS", m.group),
+            ));
+        }
+        if let Some(cp) = &group.managed_by {
+            let why = format!(
+                "group {} is scaled by capacity provider {cp} (managed scaling); the two would fight",
+                m.group
+            );
+            return Some((Reason::CapacityProvider, why));
+        }
+        if m.protected_from_scale_in {
+            return Some((Reason::ScaleInProtected, "protected from scale-in".into()));
+        }
+        if m.lifecycle_state != IN_SERVICE {
+            return Some((Reason::NotInService, format!("lifecycle state {}", m.lifecycle_state)));
+        }
+        let age = self.settings.min_instance_age;
+        match inst.registered_at {
+            None => Some((Reason::RegistrationUnknown, "registration time unknown".into())),
+            Some(at) if self.now - at < age => Some((
+                Reason::TooYoung,
+                format!(
+                    "registered {} min ago, younger than MIN_INSTANCE_AGE_MINUTES={}",
+                    (self.now - at).num_minutes(),
+                    age.num_minutes()
+                ),
+            )),
+            Some(_) => None,
+        }
+    }
+}
