@@ -7,14 +7,18 @@
 use aws_sdk_ecs::Client;
 use std::collections::BTreeMap;
 
-use aws_sdk_ecs::types::{Attribute, ContainerInstance, ContainerInstanceStatus, DesiredStatus, TargetType};
-use futures_util::{StreamExt, stream};
+use aws_sdk_ecs::types::{
+    Attribute, ContainerInstance, ContainerInstanceStatus, DesiredStatus, TargetType, Task,
+};
+use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Env;
 use crate::edge::Internal;
 use crate::error::{AwsError, aws};
 use crate::events::InstanceId;
+
+mod scope;
+pub use scope::ClusterScope;
 
 /// `DescribeContainerInstances` and `DescribeTasks` take at most 100 ARNs per call.
 pub const DESCRIBE_BATCH: usize = 100;
@@ -23,71 +27,9 @@ pub const UPDATE_STATE_BATCH: usize = 10;
 /// Clusters searched at once when looking for an instance: enough to answer within one or two round
 /// trips for a typical account, few enough not to trip ECS's request rate limits.
 const CLUSTER_SEARCH_CONCURRENCY: usize = 8;
-
-/// Which clusters a function acts on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClusterScope {
-    /// The clusters named (names or ARNs, as given).
-    Listed(Vec<String>),
-    /// Every cluster in the region, listed when needed.
-    All,
-}
-
-impl ClusterScope {
-    /// Reads a comma-separated list of names or ARNs; empty means every cluster.
-    pub fn from_env(env: &mut Env<'_>, name: &str) -> Self {
-        let clusters = env.list(name);
-        for c in &clusters {
-            if let Err(reason) = check_cluster(c) {
-                env.problem(name, Some(c), reason);
-            }
-        }
-        if clusters.is_empty() { ClusterScope::All } else { ClusterScope::Listed(clusters) }
-    }
-
-    /// The configured cluster an event's cluster ARN is (matched by name or ARN); `None` when it is out
-    /// of scope. With every cluster in scope, the ARN itself.
-    pub fn covers(&self, cluster_arn: &str) -> Option<String> {
-        let name = cluster_arn.rsplit_once(":cluster/").map_or(cluster_arn, |(_, n)| n);
-        match self {
-            ClusterScope::All => Some(cluster_arn.to_owned()),
-            ClusterScope::Listed(c) => c.iter().find(|c| *c == cluster_arn || *c == name).cloned(),
-        }
-    }
-
-    /// The clusters to search, in the configured order.
-    pub async fn resolve(&self, ecs: &Client) -> Result<Vec<String>, AwsError> {
-        match self {
-            ClusterScope::Listed(c) => Ok(c.clone()),
-            ClusterScope::All => ecs
-                .list_clusters()
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(aws("ListClusters")),
-        }
-    }
-}
-
-/// Cluster names are 1-255 letters, digits, `-` and `_`; an ARN is `arn:<partition>:ecs:...:cluster/<name>`.
-fn check_cluster(c: &str) -> Result<(), String> {
-    let name = if c.starts_with("arn:") {
-        let parts: Vec<&str> = c.splitn(6, ':').collect();
-        match parts.as_slice() {
-            [_, _, "ecs", _, _, resource] => resource
-                .strip_prefix("cluster/")
-                .ok_or_else(|| "not a cluster ARN (expected ...:cluster/<name>)".to_owned())?,
-            _ => return Err("not an ECS cluster ARN".to_owned()),
-        }
-    } else {
-        c
-    };
-    let ok = (1..=255).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if ok { Ok(()) } else { Err("not a cluster name (letters, digits, - and _, up to 255)".to_owned()) }
-}
+/// `Describe*` batches of one cluster sent at once: a 1,000-instance cluster is read in one or two round
+/// trips, within ECS's request rate limits.
+pub const DESCRIBE_CONCURRENCY: usize = 8;
 
 /// A container instance's status, as ECS reports it
 /// (<https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerInstance.html>).
@@ -252,24 +194,48 @@ pub async fn describe_container_instances(
 }
 
 /// [`describe_container_instances`] with everything ECS returns (resources, attributes, registration
-/// time), for callers that need more than [`Found`].
+/// time), for callers that need more than [`Found`]: 100 per call, up to [`DESCRIBE_CONCURRENCY`] calls at
+/// once, in the order of `arns`. ARNs ECS reports as failures (deregistered meanwhile) are left out.
 pub async fn describe_container_instances_in_full(
     ecs: &Client,
     cluster: &str,
     arns: &[String],
 ) -> Result<Vec<ContainerInstance>, AwsError> {
-    let mut out = Vec::with_capacity(arns.len());
-    for batch in arns.chunks(DESCRIBE_BATCH) {
-        let resp = ecs
-            .describe_container_instances()
-            .cluster(cluster)
-            .set_container_instances(Some(batch.to_vec()))
-            .send()
-            .await
-            .map_err(aws("DescribeContainerInstances"))?;
-        out.extend(resp.container_instances.unwrap_or_default());
-    }
-    Ok(out)
+    let pages: Vec<Vec<ContainerInstance>> = stream::iter(arns.chunks(DESCRIBE_BATCH))
+        .map(|batch| async move {
+            let out = ecs
+                .describe_container_instances()
+                .cluster(cluster)
+                .set_container_instances(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(aws("DescribeContainerInstances"))?;
+            Ok::<_, AwsError>(out.container_instances.unwrap_or_default())
+        })
+        .buffered(DESCRIBE_CONCURRENCY)
+        .try_collect()
+        .await?;
+    Ok(pages.into_iter().flatten().collect())
+}
+
+/// `DescribeTasks` of `arns`: 100 per call, up to [`DESCRIBE_CONCURRENCY`] calls at once, in the order of
+/// `arns`. Tasks ECS no longer knows are left out.
+pub async fn describe_tasks(ecs: &Client, cluster: &str, arns: &[String]) -> Result<Vec<Task>, AwsError> {
+    let pages: Vec<Vec<Task>> = stream::iter(arns.chunks(DESCRIBE_BATCH))
+        .map(|batch| async move {
+            let out = ecs
+                .describe_tasks()
+                .cluster(cluster)
+                .set_tasks(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(aws("DescribeTasks"))?;
+            Ok::<_, AwsError>(out.tasks.unwrap_or_default())
+        })
+        .buffered(DESCRIBE_CONCURRENCY)
+        .try_collect()
+        .await?;
+    Ok(pages.into_iter().flatten().collect())
 }
 
 /// What `UpdateContainerInstancesState` did.
@@ -407,22 +373,16 @@ pub async fn tasks_left(
     }
     arns.sort_unstable();
     arns.dedup();
-    let mut left = Vec::new();
-    for batch in arns.chunks(DESCRIBE_BATCH) {
-        let resp = ecs
-            .describe_tasks()
-            .cluster(cluster)
-            .set_tasks(Some(batch.to_vec()))
-            .send()
-            .await
-            .map_err(aws("DescribeTasks"))?;
-        left.extend(resp.tasks().iter().filter(|t| occupies_instance(t.last_status())).map(|t| TaskLeft {
+    Ok(describe_tasks(ecs, cluster, &arns)
+        .await?
+        .iter()
+        .filter(|t| occupies_instance(t.last_status()))
+        .map(|t| TaskLeft {
             task_arn: t.task_arn().unwrap_or_default().to_owned(),
             last_status: t.last_status().unwrap_or("UNKNOWN").to_owned(),
             group: t.group().map(str::to_owned),
-        }));
-    }
-    Ok(left)
+        })
+        .collect())
 }
 
 #[cfg(test)]

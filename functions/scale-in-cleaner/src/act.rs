@@ -99,11 +99,12 @@ impl Act<'_> {
         if arns.is_empty() {
             return Ok(());
         }
-        let now: HashMap<String, Fingerprint> = instances::describe(&self.deps.ecs, self.cluster, &arns)
-            .await?
-            .iter()
-            .filter_map(|ci| Some((ci.container_instance_arn()?.to_owned(), Fingerprint::of(ci))))
-            .collect();
+        let now: HashMap<String, Fingerprint> =
+            shared::ecs::describe_container_instances_in_full(&self.deps.ecs, self.cluster, &arns)
+                .await?
+                .iter()
+                .filter_map(|ci| Some((ci.container_instance_arn()?.to_owned(), Fingerprint::of(ci))))
+                .collect();
         for e in entries.iter_mut().filter(|e| pick(e)) {
             let changes = match (
                 self.fingerprints.get(&e.container_instance_arn),
@@ -130,7 +131,9 @@ impl Act<'_> {
         if arns.is_empty() {
             return Ok(left);
         }
-        for ci in instances::describe(&self.deps.ecs, self.cluster, arns).await? {
+        for ci in
+            shared::ecs::describe_container_instances_in_full(&self.deps.ecs, self.cluster, arns).await?
+        {
             let Some(arn) = ci.container_instance_arn().map(str::to_owned) else { continue };
             let count = usize::try_from(ci.running_tasks_count() + ci.pending_tasks_count()).unwrap_or(0);
             let tasks = if instances::runs_nothing(&ci) {

@@ -1,16 +1,15 @@
 //! Container instances: `ecs:ListContainerInstances` (100 per page) and `ecs:DescribeContainerInstances`
-//! (100 per call, the batches at once), and what the planner reads of each.
+//! (100 per call, the batches at once, through `shared::ecs`), and what the planner reads of each.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use aws_sdk_ecs::types::{ContainerInstance, Resource};
 use chrono::{DateTime, Utc};
-use futures_util::{StreamExt, TryStreamExt, stream};
 use shared::AwsError;
-use shared::ecs::{DESCRIBE_BATCH, InstanceStatus};
+use shared::ecs::{InstanceStatus, describe_container_instances_in_full};
 use shared::error::aws;
 
-use super::{CONCURRENCY, MARKER, STALLED_MARKER};
+use super::{MARKER, STALLED_MARKER};
 use crate::plan::{HostPort, Instance, Membership, Protocol, Resources};
 
 /// Every container instance of the cluster, described; `None` when the cluster is gone.
@@ -25,31 +24,7 @@ pub async fn list(
         Err(e) if e.code_is("ClusterNotFoundException") => return Ok(None),
         Err(e) => return Err(e),
     };
-    Ok(Some(describe(ecs, cluster, &arns).await?))
-}
-
-/// `DescribeContainerInstances` of `arns`, 100 per call, several calls at once. ARNs ECS reports as
-/// failures (deregistered meanwhile) are left out.
-pub async fn describe(
-    ecs: &aws_sdk_ecs::Client,
-    cluster: &str,
-    arns: &[String],
-) -> Result<Vec<ContainerInstance>, AwsError> {
-    let pages: Vec<Vec<ContainerInstance>> = stream::iter(arns.chunks(DESCRIBE_BATCH))
-        .map(|batch| async move {
-            let out = ecs
-                .describe_container_instances()
-                .cluster(cluster)
-                .set_container_instances(Some(batch.to_vec()))
-                .send()
-                .await
-                .map_err(aws("DescribeContainerInstances"))?;
-            Ok::<_, AwsError>(out.container_instances.unwrap_or_default())
-        })
-        .buffered(CONCURRENCY)
-        .try_collect()
-        .await?;
-    Ok(pages.into_iter().flatten().collect())
+    Ok(Some(describe_container_instances_in_full(ecs, cluster, &arns).await?))
 }
 
 fn integer(list: &[Resource], name: &str) -> i64 {

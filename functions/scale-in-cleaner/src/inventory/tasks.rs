@@ -11,7 +11,6 @@ use aws_sdk_ecs::types::{
 };
 use futures_util::{StreamExt, TryStreamExt, stream};
 use shared::AwsError;
-use shared::ecs::DESCRIBE_BATCH;
 use shared::error::aws;
 
 use super::CONCURRENCY;
@@ -130,23 +129,9 @@ impl Reading<'_> {
             .try_collect()
             .await?;
         let arns: Vec<String> = listed.into_iter().flatten().collect();
-        let described: Vec<Vec<aws_sdk_ecs::types::Task>> = stream::iter(arns.chunks(DESCRIBE_BATCH))
-            .map(|batch| async move {
-                let out = ecs
-                    .describe_tasks()
-                    .cluster(cluster)
-                    .set_tasks(Some(batch.to_vec()))
-                    .send()
-                    .await
-                    .map_err(aws("DescribeTasks"))?;
-                Ok::<_, AwsError>(out.tasks.unwrap_or_default())
-            })
-            .buffered(CONCURRENCY)
-            .try_collect()
-            .await?;
-        let found: Vec<aws_sdk_ecs::types::Task> = described
+        let found: Vec<aws_sdk_ecs::types::Task> = shared::ecs::describe_tasks(ecs, cluster, &arns)
+            .await?
             .into_iter()
-            .flatten()
             .filter(|t| t.container_instance_arn().is_some())
             .filter(|t| !t.group().is_some_and(|g| self.daemons.contains(g)))
             .collect();
