@@ -12,11 +12,14 @@ use shared::edge::{Budget, Clock};
 use shared::events::InvalidEvent;
 use tracing::warn;
 
-use crate::decide::{self, Decision, Poll, SMALLEST_GLOBAL_TIMEOUT, Stage, TimeoutCause};
+use crate::decide::{self, Decision, Poll, TimeoutCause};
 use crate::input::{DrainState, STATE_KEY, Work};
 use crate::{Action, Config, Error, LifecycleResult, Outcome};
 
 /// Stop polling this long before Lambda's own deadline, to leave time to publish the continuation.
+mod admit;
+use admit::{Admitted, admit};
+
 const LAMBDA_DEADLINE_MARGIN: Duration = Duration::from_secs(30);
 /// Polls in a row that may fail (after the SDK's own retries) before the invocation gives up with an error.
 const MAX_FAILED_POLLS: u32 = 3;
@@ -242,87 +245,6 @@ pub async fn run<E: Effects>(
         let jittered = decide::jittered(config.poll_interval, m.ec2_instance_id.as_str(), outcome.polls);
         let poll = Poll { now: clock.now(), last_heartbeat_at: state.last_heartbeat_at, ..poll };
         tokio::time::sleep(decide::pause(&poll, jittered)).await;
-    }
-}
-
-/// What the checks every message passes before anything is changed found.
-pub(crate) enum Admitted {
-    /// The action is open and ours: the hook's heartbeat timeout (when it could be read) and lifetime.
-    Proceed { heartbeat_timeout: Option<u32>, global_timeout: u32 },
-    /// Nothing to do (a hook that is not ours, an action already over): the outcome says why.
-    Over(Box<Outcome>),
-}
-
-/// The checks before anything is changed, for a launch and a termination alike: the hook is ours
-/// (`LIFECYCLE_HOOK_NAMES`), the group is served (`AUTO_SCALING_GROUPS`), a continuation's state is
-/// consistent, the group has the hook, and Auto Scaling has the instance in the message's group, waiting
-/// in the state the message's transition pauses it in. A message about an instance that is in service is
-/// not from Auto Scaling (forged, or very stale): draining it would take capacity away for nothing.
-pub(crate) async fn admit<E: Effects>(
-    fx: &E,
-    config: &Config,
-    work: &Work,
-    outcome: &mut Outcome,
-    now: DateTime<Utc>,
-) -> Result<Admitted, Error> {
-    let m = &work.message;
-    if !config.answers(&m.lifecycle_hook_name) {
-        outcome.reason = Some(format!("hook {} is not in LIFECYCLE_HOOK_NAMES", m.lifecycle_hook_name));
-        return Ok(Admitted::Over(Box::new(outcome.clone())));
-    }
-    if !config.serves(&m.auto_scaling_group_name) {
-        return Err(InvalidEvent::new(
-            "AutoScalingGroupName",
-            format!("{} is not in AUTO_SCALING_GROUPS; nothing was changed", m.auto_scaling_group_name),
-        )
-        .into());
-    }
-    work.check_continuation(config, now)?;
-    let (heartbeat_timeout, global_timeout) = match fx.hook().await {
-        HookRead::Found { heartbeat_timeout, global_timeout } => (Some(heartbeat_timeout), global_timeout),
-        HookRead::Missing => {
-            return Err(InvalidEvent::new(
-                "LifecycleHookName",
-                format!(
-                    "group {} has no lifecycle hook {}; nothing was changed",
-                    m.auto_scaling_group_name, m.lifecycle_hook_name
-                ),
-            )
-            .into());
-        }
-        HookRead::Unreadable => {
-            outcome.warnings.push(format!(
-                "the hook could not be read: heartbeats every 15 s, and its lifetime taken as {SMALLEST_GLOBAL_TIMEOUT} s"
-            ));
-            (None, SMALLEST_GLOBAL_TIMEOUT)
-        }
-    };
-    let place = fx.lifecycle_state().await?;
-    if let Some((group, _)) = &place
-        && *group != m.auto_scaling_group_name
-    {
-        return Err(InvalidEvent::new(
-            "AutoScalingGroupName",
-            format!(
-                "{} is in group {group}, not {}; nothing was changed",
-                m.ec2_instance_id, m.auto_scaling_group_name
-            ),
-        )
-        .into());
-    }
-    match decide::stage(work.launching(), m.into_warm_pool(), place.as_ref().map(|(_, s)| s.as_str())) {
-        Stage::Waiting => Ok(Admitted::Proceed { heartbeat_timeout, global_timeout }),
-        Stage::Over(why) => {
-            let mut over = outcome.clone();
-            over.action = Action::AlreadyCompleted;
-            over.reason = Some(format!("no active lifecycle action: {why}"));
-            Ok(Admitted::Over(Box::new(over)))
-        }
-        Stage::NotFromAutoScaling(why) => Err(InvalidEvent::new(
-            "EC2InstanceId",
-            format!("{} {why}: the message is not from Auto Scaling; nothing was changed", m.ec2_instance_id),
-        )
-        .into()),
     }
 }
 

@@ -1,6 +1,7 @@
 use std::collections::HashMap;
 
 use super::*;
+use crate::config::Env;
 
 #[test]
 fn only_stopped_tasks_are_gone() {
