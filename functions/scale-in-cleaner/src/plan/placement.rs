@@ -56,6 +56,8 @@ struct Slot {
     enis: Option<i64>,
     /// Task groups the plan moved onto it.
     groups: BTreeSet<String>,
+    /// The tasks the plan moved onto it: should it go too, they must find a place again.
+    moved_in: Vec<Task>,
 }
 
 #[derive(Debug, Clone)]
@@ -81,14 +83,19 @@ impl Pool {
                     gpus: inst.gpus_free,
                     enis: limit.map(|l| i64::from(l) - busy),
                     groups: BTreeSet::new(),
+                    moved_in: Vec::new(),
                 }
             })
             .collect();
         Pool { slots }
     }
 
-    pub fn without(&self, index: usize) -> Pool {
-        Pool { slots: self.slots.iter().filter(|s| s.index != index).cloned().collect() }
+    /// The pool without an instance, and the tasks the plan had moved onto it: they leave with it, so
+    /// they must be placed again along with its own.
+    pub fn without(&self, index: usize) -> (Pool, Vec<Task>) {
+        let moved_in =
+            self.slots.iter().filter(|s| s.index == index).flat_map(|s| s.moved_in.clone()).collect();
+        (Pool { slots: self.slots.iter().filter(|s| s.index != index).cloned().collect() }, moved_in)
     }
 
     /// Places tasks one by one, largest first, each where it leaves the least room (best fit), so that
@@ -111,6 +118,7 @@ impl Pool {
             slot.gpus = slot.gpus.saturating_sub(task.needs.gpus);
             slot.enis = slot.enis.map(|e| e - 1);
             slot.groups.extend(task.group.clone());
+            slot.moved_in.push(task.clone());
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::model::{Decision, Instance, Reason};
+use super::model::{Decision, Instance, Reason, Task};
 use super::ours::stalled_hold;
 use super::placement::{Blocked, Mode, Pool};
 use super::{IN_SERVICE, Planner};
@@ -95,8 +95,9 @@ impl<'a> Planner<'a> {
                 self.decide(i, Decision::Skip, Reason::TaskProtected, why);
                 continue;
             }
-            let mut trial = pool.without(i);
-            let moved = trial.place(inv, tasks, inst.zone(), Mode::Candidate, &mut self.queries);
+            let (mut trial, moved_in) = pool.without(i);
+            let leaving: Vec<Task> = tasks.iter().cloned().chain(moved_in).collect();
+            let moved = trial.place(inv, &leaving, inst.zone(), Mode::Candidate, &mut self.queries);
             if let Some(Blocked { reason, detail }) =
                 moved.err().or_else(|| trial.shortfall(self.settings, self.largest_task))
             {

@@ -305,3 +305,36 @@ fn a_drain_whose_last_tasks_are_stopping_waits() {
     inv.daemon_groups.insert("service:logs".into());
     assert_eq!(decided(&plan_of(&inv, &Settings { max_removals: 0, ..no_reserve() }), Decision::Reap), ["d"]);
 }
+
+#[test]
+fn tasks_planned_onto_an_instance_move_again_if_it_goes_too() {
+    // a's task best fits on c; c's own tasks fit on e, but not with a's task as well. f keeps room for the
+    // largest task, but its host ports are taken.
+    let young = |mut i: Instance, memory: i64| {
+        i.registered_at = Some(now());
+        i.registered = Resources::new(1000, memory);
+        i.remaining = Resources::new(1000, memory);
+        i
+    };
+    let mut f = young(with_tasks("f", "a", vec![]), 300);
+    f.ports_used = [81, 82, 90].into_iter().map(|port| HostPort { port, protocol: Protocol::Tcp }).collect();
+    let inv = inventory(
+        vec![
+            with_tasks("a", "a", vec![with_needs(10, 300, port(90))]),
+            with_tasks("c", "a", vec![with_needs(10, 250, port(81)), with_needs(10, 250, port(82))]),
+            young(with_tasks("e", "a", vec![]), 600),
+            f,
+        ],
+        0,
+    );
+    let two = Settings { max_removals: 2, ..no_reserve() };
+    let plan = plan_of(&inv, &two);
+    assert_eq!(decided(&plan, Decision::Drain), ["a"]);
+    assert_eq!(decision(&plan, "c").0, Decision::Keep, "{:?}", decision(&plan, "c"));
+
+    // With room on e for all three, both go.
+    let mut roomy = inv.clone();
+    roomy.instances[2].remaining = Resources::new(1000, 1000);
+    roomy.instances[2].registered = Resources::new(1000, 1000);
+    assert_eq!(decided(&plan_of(&roomy, &two), Decision::Drain), ["a", "c"]);
+}
