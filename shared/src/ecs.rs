@@ -218,10 +218,21 @@ pub async fn describe_container_instances_in_full(
     Ok(pages.into_iter().flatten().collect())
 }
 
+/// What `DescribeTasks` answered.
+#[derive(Debug, Clone, Default)]
+pub struct Described {
+    pub tasks: Vec<Task>,
+    /// ARNs it answered with a failure, and the reason: `MISSING` for a task it does not know, which
+    /// may be one just started, since the ECS API is eventually consistent ("the result of an API command
+    /// ... might not be immediately visible to all subsequent commands", API_RunTask.html). A task just
+    /// listed and then missing is not a task gone.
+    pub failed: Vec<(String, String)>,
+}
+
 /// `DescribeTasks` of `arns`: 100 per call, up to [`DESCRIBE_CONCURRENCY`] calls at once, in the order of
-/// `arns`. Tasks ECS no longer knows are left out.
-pub async fn describe_tasks(ecs: &Client, cluster: &str, arns: &[String]) -> Result<Vec<Task>, AwsError> {
-    let pages: Vec<Vec<Task>> = stream::iter(arns.chunks(DESCRIBE_BATCH))
+/// `arns`.
+pub async fn describe_tasks(ecs: &Client, cluster: &str, arns: &[String]) -> Result<Described, AwsError> {
+    let pages: Vec<Described> = stream::iter(arns.chunks(DESCRIBE_BATCH))
         .map(|batch| async move {
             let out = ecs
                 .describe_tasks()
@@ -230,12 +241,21 @@ pub async fn describe_tasks(ecs: &Client, cluster: &str, arns: &[String]) -> Res
                 .send()
                 .await
                 .map_err(aws("DescribeTasks"))?;
-            Ok::<_, AwsError>(out.tasks.unwrap_or_default())
+            let failed = out
+                .failures()
+                .iter()
+                .map(|f| (f.arn().unwrap_or_default().to_owned(), f.reason().unwrap_or("UNKNOWN").to_owned()))
+                .collect();
+            Ok::<_, AwsError>(Described { tasks: out.tasks.unwrap_or_default(), failed })
         })
         .buffered(DESCRIBE_CONCURRENCY)
         .try_collect()
         .await?;
-    Ok(pages.into_iter().flatten().collect())
+    Ok(pages.into_iter().fold(Described::default(), |mut all, page| {
+        all.tasks.extend(page.tasks);
+        all.failed.extend(page.failed);
+        all
+    }))
 }
 
 /// What `UpdateContainerInstancesState` did.
@@ -373,16 +393,20 @@ pub async fn tasks_left(
     }
     arns.sort_unstable();
     arns.dedup();
-    Ok(describe_tasks(ecs, cluster, &arns)
-        .await?
-        .iter()
-        .filter(|t| occupies_instance(t.last_status()))
-        .map(|t| TaskLeft {
-            task_arn: t.task_arn().unwrap_or_default().to_owned(),
-            last_status: t.last_status().unwrap_or("UNKNOWN").to_owned(),
-            group: t.group().map(str::to_owned),
-        })
-        .collect())
+    let described = describe_tasks(ecs, cluster, &arns).await?;
+    let left = described.tasks.iter().filter(|t| occupies_instance(t.last_status())).map(|t| TaskLeft {
+        task_arn: t.task_arn().unwrap_or_default().to_owned(),
+        last_status: t.last_status().unwrap_or("UNKNOWN").to_owned(),
+        group: t.group().map(str::to_owned),
+    });
+    // A task ECS listed on the instance but could not describe may be one just placed there: it is
+    // counted as left until ECS either describes it or stops listing it.
+    let undescribed = described.failed.into_iter().map(|(task_arn, reason)| TaskLeft {
+        task_arn,
+        last_status: format!("UNDESCRIBED ({reason})"),
+        group: None,
+    });
+    Ok(left.chain(undescribed).collect())
 }
 
 #[cfg(test)]

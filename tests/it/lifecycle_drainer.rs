@@ -117,6 +117,28 @@ async fn drains_over_several_polls_then_completes() {
 }
 
 #[tokio::test]
+async fn a_task_placed_just_before_the_drain_is_waited_for_while_ecs_cannot_describe_it_yet() {
+    integration_tests::needs_emulator!();
+    let s = scene(3, 300).await;
+    // ECS placed a task on the instance a moment before Auto Scaling terminated it: ListTasks lists it,
+    // DescribeTasks does not know it yet (eventual consistency).
+    s.world.emulator.describe_tasks_lag(3.0);
+    let tasks = s.world.start_service_tasks("web", &s.arns[0], "api", 1).await;
+    let message = terminate(&s, &s.instances[0]).await;
+    let outcome = invoke(&deps(&s.world, &[]), message).await.unwrap();
+
+    assert_eq!(outcome.action, Action::Completed, "{outcome:?}");
+    assert!(outcome.polls >= 3, "it waited for the task ECS could not describe: {outcome:?}");
+    s.world.emulator.describe_tasks_lag(0.0);
+    let described = s.world.ecs.describe_tasks().cluster("web").tasks(&tasks[0]).send().await.unwrap();
+    assert_eq!(
+        described.tasks()[0].last_status(),
+        Some("STOPPED"),
+        "the action completed only after the task stopped"
+    );
+}
+
+#[tokio::test]
 async fn the_drained_instance_leaves_its_group_while_the_others_stay_active() {
     integration_tests::needs_emulator!();
     let (s, outcome) = drain_the_first_of_three().await;

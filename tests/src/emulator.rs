@@ -255,6 +255,12 @@ impl Emulator {
         );
     }
 
+    /// Tasks started less than `seconds` ago are listed by ListTasks but answered MISSING by
+    /// DescribeTasks, as the eventually consistent ECS API may.
+    pub fn describe_tasks_lag(&self, seconds: f64) {
+        self.control("POST", "/ecs/consistency", Some(json!({"describe_tasks_lag_seconds": seconds})));
+    }
+
     /// Accept hook heartbeat timeouts down to `seconds` (AWS: 30).
     pub fn min_heartbeat_timeout(&self, seconds: u64) {
         self.control("POST", "/autoscaling", Some(json!({"min_heartbeat_timeout": seconds})));

@@ -129,9 +129,13 @@ impl Cluster {
             placement: &self.placement,
             known_hosts: inv.hosts.keys().cloned().collect::<BTreeSet<_>>(),
         };
-        let (mut by_instance, hosts) = read.tasks(arns, &mut self.definitions).await?;
+        let tasks::Read { mut by_instance, hosts, undescribed } =
+            read.tasks(arns, &mut self.definitions).await?;
         inv.hosts.extend(hosts);
         for inst in inv.instances.iter_mut() {
+            if undescribed.contains(&inst.container_instance_arn) {
+                continue;
+            }
             if let Some(mut found) = by_instance.remove(&inst.container_instance_arn) {
                 tasks::size_unknown(inst.registered, inst.remaining, &mut found);
                 inst.tasks = Some(found);

@@ -187,3 +187,22 @@ def test_agent_connection_is_set_by_the_control_endpoint(emulator: Any, cluster:
     with pytest.raises(ControlError) as err:
         emulator.agent("nope", connected=False)
     assert err.value.status == 400 and "nope" in json.dumps(err.value.body)
+
+
+def test_a_task_just_started_is_listed_before_describe_tasks_sees_it(emulator: Any, cluster: dict) -> None:
+    ecs = emulator.client("ecs")
+    assert emulator.control("POST", "/ecs/consistency", {"describe_tasks_lag_seconds": 2}) == {
+        "describe_tasks_lag_seconds": 2.0
+    }
+    ecs.register_task_definition(
+        family="app", containerDefinitions=[{"name": "app", "image": "nginx", "cpu": 256, "memory": 256}]
+    )
+    busy = cluster["arns"][cluster["instance_ids"][0]]
+    arn = ecs.start_task(cluster="web", taskDefinition="app", containerInstances=[busy])["tasks"][0]["taskArn"]
+    assert ecs.list_tasks(cluster="web", containerInstance=busy)["taskArns"] == [arn]
+    early = ecs.describe_tasks(cluster="web", tasks=[arn])
+    assert (early["tasks"], early["failures"]) == ([], [{"arn": arn, "reason": "MISSING"}])
+    emulator.control("POST", "/ecs/consistency", {"describe_tasks_lag_seconds": 0})
+    assert [t["taskArn"] for t in ecs.describe_tasks(cluster="web", tasks=[arn])["tasks"]] == [arn]
+    with pytest.raises(ControlError):
+        emulator.control("POST", "/ecs/consistency", {"lag": 1})

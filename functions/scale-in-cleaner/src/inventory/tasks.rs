@@ -103,6 +103,16 @@ pub struct Reading<'a> {
 
 pub type Hosts = BTreeMap<String, BTreeSet<String>>;
 
+/// The tasks read, by container instance ARN.
+#[derive(Debug, Default)]
+pub struct Read {
+    pub by_instance: HashMap<String, Vec<Task>>,
+    /// Where the `distinctInstance` groups among them run.
+    pub hosts: Hosts,
+    /// Instances with a task ECS listed but could not describe: their tasks stay unknown.
+    pub undescribed: BTreeSet<String>,
+}
+
 impl Reading<'_> {
     /// The tasks with desired status RUNNING on each of `instances` (daemon tasks left out), and where
     /// the `distinctInstance` groups among them run.
@@ -110,7 +120,7 @@ impl Reading<'_> {
         &self,
         instances: &[String],
         cache: &mut HashMap<String, Definition>,
-    ) -> Result<(HashMap<String, Vec<Task>>, Hosts), AwsError> {
+    ) -> Result<Read, AwsError> {
         let (ecs, cluster) = (self.ecs, self.cluster);
         let listed: Vec<Vec<String>> = stream::iter(instances)
             .map(|instance| async move {
@@ -128,9 +138,23 @@ impl Reading<'_> {
             .buffered(CONCURRENCY)
             .try_collect()
             .await?;
-        let arns: Vec<String> = listed.into_iter().flatten().collect();
-        let found: Vec<aws_sdk_ecs::types::Task> = shared::ecs::describe_tasks(ecs, cluster, &arns)
-            .await?
+        let on: HashMap<&str, &str> = listed
+            .iter()
+            .zip(instances)
+            .flat_map(|(arns, instance)| arns.iter().map(move |a| (a.as_str(), instance.as_str())))
+            .collect();
+        let arns: Vec<String> = listed.iter().flatten().cloned().collect();
+        let described = shared::ecs::describe_tasks(ecs, cluster, &arns).await?;
+        // An instance with a task ECS listed but could not describe (one just placed, as the API is
+        // eventually consistent) has tasks not known this run: it is examined again by a later plan.
+        let undescribed: BTreeSet<String> = described
+            .failed
+            .iter()
+            .filter_map(|(arn, _)| on.get(arn.as_str()))
+            .map(|i| (*i).to_owned())
+            .collect();
+        let found: Vec<aws_sdk_ecs::types::Task> = described
+            .tasks
             .into_iter()
             .filter(|t| t.container_instance_arn().is_some())
             .filter(|t| !t.group().is_some_and(|g| self.daemons.contains(g)))
@@ -176,7 +200,7 @@ impl Reading<'_> {
                 protected: protected.contains(arn),
             });
         }
-        Ok((by_instance, hosts))
+        Ok(Read { by_instance, hosts, undescribed })
     }
 
     /// The tasks among `arns` with scale-in protection on (and not expired).

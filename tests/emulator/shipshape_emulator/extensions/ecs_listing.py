@@ -52,15 +52,23 @@ does not:
   cluster by substring and leaves unknown tasks out silently.
 
 Every page is ordered the same way (ARNs sorted) so that a ``nextToken`` continues where its page ended.
+
+Eventual consistency: "The Amazon ECS API follows an eventual consistency model ... the result of an API
+command you run that affects your Amazon ECS resources might not be immediately visible to all
+subsequent commands you run" (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html).
+With ``POST /_shipshape/ecs/consistency`` ``{"describe_tasks_lag_seconds": 5}``, a task started less than
+that long ago is listed by ``ListTasks`` but answered by ``DescribeTasks`` with a ``MISSING`` failure, as
+a task not yet visible to it would be. Off (0) by default and after a reset.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from moto.core.responses import ActionResult
 from moto.ecs.exceptions import InvalidParameterException
-from moto.ecs.models import CapacityProviderFailure
+from moto.ecs.models import CapacityProviderFailure, Task
 from moto.ecs.responses import DESCRIBE_TASKS_TAGS, EC2ContainerServiceResponse
 
 from ..paging import page
@@ -214,8 +222,11 @@ def describe_tasks(self: EC2ContainerServiceResponse) -> ActionResult:
         raise InvalidParameterException("Tasks cannot be empty.")
     by_id = {arn.rsplit("/", 1)[-1]: task for arn, task in backend.tasks.get(cluster.name, {}).items()}
     tasks, failures = [], []
+    visible_before = time.monotonic() - _settings["describe_tasks_lag_seconds"]
     for name in wanted:
         task = by_id.get(name.rsplit("/", 1)[-1])
+        if task is not None and task.__dict__.get(_CREATED, visible_before) > visible_before:
+            task = None
         if task is not None and task not in tasks:
             tasks.append(task)
         elif task is None:
@@ -262,9 +273,20 @@ _PATCHED = {
 _original = {name: getattr(EC2ContainerServiceResponse, name) for name in _PATCHED}
 
 
+_CREATED = "_shipshape_created"
+_settings: dict[str, float] = {"describe_tasks_lag_seconds": 0.0}
+_task_init = Task.__init__
+
+
+def _init_task(task: Any, *args: Any, **kwargs: Any) -> None:
+    _task_init(task, *args, **kwargs)
+    task.__dict__[_CREATED] = time.monotonic()
+
+
 def install() -> None:
     for name, handler in _PATCHED.items():
         setattr(EC2ContainerServiceResponse, name, handler)
+    Task.__init__ = _init_task  # type: ignore[method-assign]
 
 
 def tick() -> None:
@@ -272,7 +294,22 @@ def tick() -> None:
 
 
 def reset() -> None:
-    """Nothing kept outside moto's own state."""
+    _settings["describe_tasks_lag_seconds"] = 0.0
 
 
-ENDPOINTS: dict[str, dict[str, Any]] = {}
+def consistency_settings() -> dict[str, Any]:
+    return dict(_settings)
+
+
+def configure_consistency(body: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(body) - set(_settings)
+    if unknown:
+        raise ValueError(f"unknown fields: {sorted(unknown)}")
+    lag = float(body.get("describe_tasks_lag_seconds", 0))
+    if not 0 <= lag <= 300:
+        raise ValueError("describe_tasks_lag_seconds must be between 0 and 300")
+    _settings["describe_tasks_lag_seconds"] = lag
+    return dict(_settings)
+
+
+ENDPOINTS = {"/ecs/consistency": {"GET": consistency_settings, "POST": configure_consistency}}
