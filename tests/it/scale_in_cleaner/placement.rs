@@ -225,6 +225,32 @@ async fn a_deployment_in_progress_blocks_new_drains() {
     assert_eq!(s.world.group_size("web").await, (0, 4, 4));
 }
 
+#[tokio::test]
+async fn a_daemon_being_deployed_blocks_new_drains_too() {
+    integration_tests::needs_emulator!();
+    let s = scene().await;
+    s.world.emulator.deployments(None);
+    s.world
+        .ecs
+        .create_service()
+        .cluster("web")
+        .service_name("agent")
+        .task_definition("web")
+        .scheduling_strategy(aws_sdk_ecs::types::SchedulingStrategy::Daemon)
+        .send()
+        .await
+        .unwrap();
+
+    let outcome = run(&deps(&s.world, &[])).await;
+
+    for id in [&s.idle, &s.light] {
+        let e = web(&outcome).entry(id).unwrap();
+        assert_eq!((e.decision, e.reason), (Decision::Keep, Reason::DeploymentInProgress), "{e:?}");
+        assert!(e.detail.contains("service agent is being deployed"), "{e:?}");
+    }
+    assert_eq!(s.world.group_size("web").await, (0, 4, 4));
+}
+
 /// A one-hour window twelve hours away from now: closed whenever the test runs.
 fn closed_window() -> String {
     let h = Utc::now().hour();

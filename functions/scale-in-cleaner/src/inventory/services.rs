@@ -74,8 +74,10 @@ pub async fn read(ecs: &aws_sdk_ecs::Client, cluster: &str) -> Result<Services, 
             continue;
         }
         if s.scheduling_strategy() == Some(&SchedulingStrategy::Daemon) {
-            // Daemon tasks run on every instance and leave with theirs: not load to move.
+            // Daemon tasks run on every instance and leave with theirs: not load to move. A daemon being
+            // deployed still blocks new drains, as any service does.
             out.daemon_groups.insert(format!("service:{name}"));
+            out.services.insert(name, Service { deployment: deployment(&s), events: Vec::new() });
             continue;
         }
         out.definitions.extend(s.task_definition().map(str::to_owned));
