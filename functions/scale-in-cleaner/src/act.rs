@@ -69,9 +69,17 @@ impl Act<'_> {
         let change =
             ecs::set_status(&self.deps.ecs, self.cluster, &drain, ContainerInstanceStatus::Draining).await?;
         record(entries, &change, leaving);
-        for e in entries.iter_mut().filter(|e| e.decision == Decision::Terminate && e.done()) {
-            // Draining is half of terminating; done once terminated.
-            e.progress = Progress::Planned;
+        for e in entries.iter_mut().filter(|e| e.decision == Decision::Terminate) {
+            match e.progress {
+                // Draining is half of terminating; done once terminated.
+                Progress::Done => e.progress = Progress::Planned,
+                // ECS answered for it neither way: never terminate an instance not known to be DRAINING.
+                Progress::Planned => {
+                    let why = "UpdateContainerInstancesState answered neither success nor failure for it";
+                    e.progress = Progress::Failed(why.into());
+                }
+                _ => {}
+            }
         }
 
         let terminate = |e: &Entry| {
@@ -82,12 +90,19 @@ impl Act<'_> {
             if !self.budget.has_more_than(DEADLINE_MARGIN) {
                 return Ok(true);
             }
-            match left.get(&e.container_instance_arn).copied().unwrap_or(0) {
-                0 => self.terminate(e).await?,
-                tasks => {
+            match left.get(&e.container_instance_arn).cloned().unwrap_or(Ready::Gone) {
+                Ready::Empty => self.terminate(e).await?,
+                Ready::Busy(tasks) => {
                     info!(cluster = %self.cluster, instance_id = %e.ec2_instance_id, tasks, "tasks on it; not terminated");
                     e.progress = Progress::Deferred { tasks };
                 }
+                Ready::NotDraining(status) => {
+                    let why = format!("{status} since the plan, no longer DRAINING: not terminated");
+                    warn!(cluster = %self.cluster, instance_id = %e.ec2_instance_id, why, "termination cancelled");
+                    e.progress = Progress::Cancelled(why);
+                }
+                // Deregistered meanwhile: nothing left to terminate it for; its group decides.
+                Ready::Gone => e.progress = Progress::Deferred { tasks: 1 },
             }
         }
         Ok(false)
@@ -122,11 +137,12 @@ impl Act<'_> {
         Ok(())
     }
 
-    /// Tasks left on each instance that is to be terminated, daemon tasks aside. One description tells
-    /// an instance that runs nothing (no task running or pending, nothing reserved: a task still stopping
-    /// holds its share); only where daemon tasks may be among those on it are its tasks listed. (A task
-    /// count of 1 may stand for tasks still stopping.)
-    async fn tasks_left(&self, arns: &[String]) -> Result<HashMap<String, usize>, Error> {
+    /// Whether each instance that is to be terminated may be: still DRAINING (ECS places nothing on it
+    /// then; one set back to ACTIVE since the plan may have received a task meanwhile), and with no task
+    /// left, daemon tasks aside. One description tells an instance that runs nothing (no task running or
+    /// pending, nothing reserved: a task still stopping holds its share); only where daemon tasks may be
+    /// among those on it are its tasks listed.
+    async fn tasks_left(&self, arns: &[String]) -> Result<HashMap<String, Ready>, Error> {
         let mut left = HashMap::new();
         if arns.is_empty() {
             return Ok(left);
@@ -135,25 +151,19 @@ impl Act<'_> {
             shared::ecs::describe_container_instances_in_full(&self.deps.ecs, self.cluster, arns).await?
         {
             let Some(arn) = ci.container_instance_arn().map(str::to_owned) else { continue };
-            let count = usize::try_from(ci.running_tasks_count() + ci.pending_tasks_count()).unwrap_or(0);
-            let tasks = if instances::runs_nothing(&ci) {
-                0
-            } else if self.daemon_groups.is_empty() {
-                // Only tasks hold an instance's resources: running, pending, or told to stop and not yet
-                // STOPPED (which no count shows).
-                count.max(1)
+            let daemons_may_run = !self.daemon_groups.is_empty() && !instances::runs_nothing(&ci);
+            let others = if daemons_may_run {
+                let listed = ecs::tasks_left(&self.deps.ecs, self.cluster, &arn).await?;
+                Some(
+                    listed
+                        .iter()
+                        .filter(|t| !t.group.as_ref().is_some_and(|g| self.daemon_groups.contains(g)))
+                        .count(),
+                )
             } else {
-                ecs::tasks_left(&self.deps.ecs, self.cluster, &arn)
-                    .await?
-                    .into_iter()
-                    .filter(|t| !t.group.as_ref().is_some_and(|g| self.daemon_groups.contains(g)))
-                    .count()
+                None
             };
-            left.insert(arn, tasks);
-        }
-        // Deregistered meanwhile: nothing left to terminate it for; its group decides.
-        for arn in arns {
-            left.entry(arn.clone()).or_insert(1);
+            left.insert(arn, Ready::of(&ci, others));
         }
         Ok(left)
     }
@@ -194,6 +204,36 @@ impl Act<'_> {
     }
 }
 
+/// Whether an instance may be terminated now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ready {
+    Empty,
+    /// Tasks still on it (a count of 1 may stand for tasks still stopping, which no count shows).
+    Busy(usize),
+    /// Its status now, which is not DRAINING.
+    NotDraining(String),
+    /// No longer registered with ECS.
+    Gone,
+}
+
+impl Ready {
+    /// `others`: the tasks on it other than daemon tasks, when they were listed.
+    fn of(ci: &aws_sdk_ecs::types::ContainerInstance, others: Option<usize>) -> Ready {
+        if ci.status() != Some("DRAINING") {
+            return Ready::NotDraining(ci.status().unwrap_or("UNKNOWN").to_owned());
+        }
+        let count = usize::try_from(ci.running_tasks_count() + ci.pending_tasks_count()).unwrap_or(0);
+        match others {
+            Some(0) => Ready::Empty,
+            Some(n) => Ready::Busy(n),
+            None if instances::runs_nothing(ci) => Ready::Empty,
+            // Only tasks hold an instance's resources: running, pending, or told to stop and not yet
+            // STOPPED (which no count shows).
+            None => Ready::Busy(count.max(1)),
+        }
+    }
+}
+
 fn arns_of(entries: &[Entry], pick: impl Fn(&Entry) -> bool) -> Vec<String> {
     entries.iter().filter(|e| pick(e)).map(|e| e.container_instance_arn.clone()).collect()
 }
@@ -206,5 +246,36 @@ fn record(entries: &mut [Entry], change: &StateChange, pick: impl Fn(&Entry) -> 
         } else if let Some(f) = change.failures.iter().find(|f| f.arn == e.container_instance_arn) {
             e.progress = Progress::Failed(format!("UpdateContainerInstancesState refused: {}", f.reason));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ecs::types::{ContainerInstance, Resource};
+
+    use super::Ready;
+
+    fn ci(status: &str, running: i32, free_memory: i32) -> ContainerInstance {
+        let memory = |v: i32| Resource::builder().name("MEMORY").r#type("INTEGER").integer_value(v).build();
+        ContainerInstance::builder()
+            .status(status)
+            .running_tasks_count(running)
+            .pending_tasks_count(0)
+            .registered_resources(memory(1000))
+            .remaining_resources(memory(free_memory))
+            .build()
+    }
+
+    #[test]
+    fn only_a_draining_instance_with_nothing_on_it_is_terminated() {
+        assert_eq!(Ready::of(&ci("DRAINING", 0, 1000), None), Ready::Empty);
+        assert_eq!(Ready::of(&ci("DRAINING", 2, 500), None), Ready::Busy(2));
+        // Nothing running, but a task still stopping holds its share.
+        assert_eq!(Ready::of(&ci("DRAINING", 0, 500), None), Ready::Busy(1));
+        // Daemon tasks aside, as listed.
+        assert_eq!(Ready::of(&ci("DRAINING", 1, 900), Some(0)), Ready::Empty);
+        assert_eq!(Ready::of(&ci("DRAINING", 3, 500), Some(2)), Ready::Busy(2));
+        // Set back to ACTIVE since the plan: ECS may have placed a task on it meanwhile.
+        assert_eq!(Ready::of(&ci("ACTIVE", 0, 1000), None), Ready::NotDraining("ACTIVE".into()));
     }
 }
