@@ -225,6 +225,18 @@ impl Pool {
                 return blocked(Reason::DistinctInstance, why);
             }
         }
+        // An awsvpc task's interface comes from a subnet of its service's, in the zone of that subnet; the
+        // subnets are not read, and the zone it runs in is the one known to have one.
+        if let (true, true, Some(zone)) = (strict, needs.awsvpc, from) {
+            c.retain(|&s| inv.instances[self.slots[s].index].zone() == Some(zone));
+            if c.is_empty() {
+                let why = format!(
+                    "a task of {name} (awsvpc) needs a subnet of its service's, known only in {zone}, where no \
+                     instance has room"
+                );
+                return blocked(Reason::Subnet, why);
+            }
+        }
         if let (true, true, Some(zone)) = (strict, needs.az_spread, from) {
             c.retain(|&s| inv.instances[self.slots[s].index].zone() == Some(zone));
             if c.is_empty() {

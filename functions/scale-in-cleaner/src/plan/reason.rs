@@ -76,6 +76,9 @@ pub enum Reason {
     PortConflict,
     /// Some `awsvpc` task needs a network interface no other instance has free (or is known to have).
     Eni,
+    /// Some `awsvpc` task has no instance with room in its zone, the one its service's subnets are known
+    /// to cover.
+    Subnet,
     /// Some task's `memberOf` constraint excludes every instance with room.
     MemberOf,
     /// Some task's service already runs on every instance with room (`distinctInstance`).

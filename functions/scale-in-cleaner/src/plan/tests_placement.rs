@@ -128,6 +128,17 @@ fn awsvpc_tasks_need_a_free_network_interface_of_a_known_instance_type() {
 }
 
 #[test]
+fn awsvpc_tasks_move_only_within_their_zone() {
+    // Its service's subnets are not read: the zone it runs in is the one known to have one of them.
+    let vpc = || with_needs(100, 100, Needs { awsvpc: true, ..Needs::default() });
+    let elsewhere = scene(vec![vpc()], vec![with_tasks("o1", "b", vec![])]);
+    let plan = plan_of(&elsewhere, &no_reserve());
+    assert_eq!(reason(&plan, "cand"), Reason::Subnet, "{:?}", decision(&plan, "cand"));
+    let here = scene(vec![vpc()], vec![with_tasks("o1", "b", vec![]), with_tasks("o2", "a", vec![])]);
+    assert_eq!(decided(&plan_of(&here, &no_reserve()), Decision::Drain), ["cand"]);
+}
+
+#[test]
 fn a_zone_spread_service_moves_only_within_its_zone() {
     let spread = || with_needs(300, 300, Needs { az_spread: true, ..Needs::default() });
     let inv = scene(
