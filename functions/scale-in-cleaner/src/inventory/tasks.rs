@@ -7,7 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use aws_sdk_ecs::types::{
-    DesiredStatus, NetworkMode, ResourceType, TaskDefinitionPlacementConstraintType, TransportProtocol,
+    DesiredStatus, NetworkMode, ResourceType, TargetType, TaskDefinitionPlacementConstraintType,
+    TransportProtocol,
 };
 use futures_util::{StreamExt, TryStreamExt, stream};
 use shared::AwsError;
@@ -84,9 +85,24 @@ fn definition(td: &aws_sdk_ecs::types::TaskDefinition) -> Definition {
         .filter(|c| c.r#type() == Some(&TaskDefinitionPlacementConstraintType::MemberOf))
         .filter_map(|c| c.expression().map(str::to_owned))
         .collect();
+    // ECS places a task only on an instance with every attribute its definition requires
+    // (API_TaskDefinition.html, requiresAttributes); those of other target types do not apply.
+    let requires = td
+        .requires_attributes()
+        .iter()
+        .filter(|a| a.target_type().is_none_or(|t| *t == TargetType::ContainerInstance))
+        .map(|a| (a.name().to_owned(), a.value().map(str::to_owned)))
+        .collect();
     Definition {
         reserved: Resources::new(cpu, memory),
-        needs: Needs { ports, gpus, awsvpc: mode == NetworkMode::Awsvpc, member_of, ..Needs::default() },
+        needs: Needs {
+            ports,
+            gpus,
+            awsvpc: mode == NetworkMode::Awsvpc,
+            requires,
+            member_of,
+            ..Needs::default()
+        },
     }
 }
 

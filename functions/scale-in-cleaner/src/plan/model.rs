@@ -67,6 +67,9 @@ pub struct Needs {
     pub gpus: u32,
     /// `awsvpc` network mode: one network interface of its own.
     pub awsvpc: bool,
+    /// Its task definition's `requiresAttributes` (the capabilities ECS found it uses, such as
+    /// `ecs.capability.task-eni`): each must be on the instance, with this value when one is given.
+    pub requires: Vec<(String, Option<String>)>,
     /// `memberOf` expressions of its task definition and its service.
     pub member_of: Vec<String>,
     /// Its service has the `distinctInstance` constraint.

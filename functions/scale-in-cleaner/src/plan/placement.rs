@@ -199,6 +199,18 @@ impl Pool {
                 return blocked(Reason::Eni, why);
             }
         }
+        for (attribute, value) in &needs.requires {
+            c.retain(|&s| match inv.instances[self.slots[s].index].attributes.get(attribute) {
+                Some(has) => value.is_none() || has == value,
+                None => false,
+            });
+            if c.is_empty() {
+                let wanted = value.as_ref().map_or_else(|| attribute.clone(), |v| format!("{attribute}={v}"));
+                let why =
+                    format!("a task of {name} requires attribute {wanted}: no instance with room has it");
+                return blocked(Reason::RequiredAttribute, why);
+            }
+        }
         for (text, expr) in &exprs {
             c.retain(|&s| {
                 let inst = &inv.instances[self.slots[s].index];

@@ -79,6 +79,8 @@ pub enum Reason {
     /// Some `awsvpc` task has no instance with room in its zone, the one its service's subnets are known
     /// to cover.
     Subnet,
+    /// Some task's definition requires an attribute no instance with room has (`requiresAttributes`).
+    RequiredAttribute,
     /// Some task's `memberOf` constraint excludes every instance with room.
     MemberOf,
     /// Some task's service already runs on every instance with room (`distinctInstance`).

@@ -349,3 +349,23 @@ fn tasks_planned_onto_an_instance_move_again_if_it_goes_too() {
     roomy.instances[2].registered = Resources::new(1000, 1000);
     assert_eq!(decided(&plan_of(&roomy, &two), Decision::Drain), ["a", "c"]);
 }
+
+#[test]
+fn a_required_attribute_missing_everywhere_else_keeps_the_instance() {
+    let needs = |value: Option<&str>| Needs {
+        requires: vec![("ecs.capability.efsAuth".to_owned(), value.map(str::to_owned))],
+        ..Needs::default()
+    };
+    let t = |value| with_needs(100, 100, needs(value));
+    let plain = scene(vec![t(None)], vec![with_tasks("o1", "a", vec![])]);
+    let plan = plan_of(&plain, &no_reserve());
+    assert_eq!(reason(&plan, "cand"), Reason::RequiredAttribute, "{:?}", decision(&plan, "cand"));
+
+    let mut capable = with_tasks("o1", "a", vec![]);
+    capable.attributes.insert("ecs.capability.efsAuth".into(), None);
+    let with = scene(vec![t(None)], vec![capable.clone()]);
+    assert_eq!(decided(&plan_of(&with, &no_reserve()), Decision::Drain), ["cand"]);
+    // A value, when the definition gives one, must match.
+    let wrong = scene(vec![t(Some("2"))], vec![capable]);
+    assert_eq!(reason(&plan_of(&wrong, &no_reserve()), "cand"), Reason::RequiredAttribute);
+}
