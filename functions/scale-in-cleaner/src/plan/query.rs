@@ -48,11 +48,27 @@ pub struct Facts<'a> {
 }
 
 impl Expr {
+    /// Whether the instance is known to match. ECS's documentation does not say how a comparison with an
+    /// attribute the instance lacks evaluates (`attribute:stack != prod` on an instance without `stack`),
+    /// so such a comparison is unknown, combined as in three-valued logic, and an unknown result is not a
+    /// match: the planner never counts on an instance ECS might refuse.
     pub fn matches(&self, facts: &Facts<'_>) -> bool {
+        self.eval(facts) == Some(true)
+    }
+
+    fn eval(&self, facts: &Facts<'_>) -> Option<bool> {
         match self {
-            Expr::And(a, b) => a.matches(facts) && b.matches(facts),
-            Expr::Or(a, b) => a.matches(facts) || b.matches(facts),
-            Expr::Not(e) => !e.matches(facts),
+            Expr::And(a, b) => match (a.eval(facts), b.eval(facts)) {
+                (Some(false), _) | (_, Some(false)) => Some(false),
+                (Some(true), Some(true)) => Some(true),
+                _ => None,
+            },
+            Expr::Or(a, b) => match (a.eval(facts), b.eval(facts)) {
+                (Some(true), _) | (_, Some(true)) => Some(true),
+                (Some(false), Some(false)) => Some(false),
+                _ => None,
+            },
+            Expr::Not(e) => e.eval(facts).map(|v| !v),
             Expr::Test(subject, test) => {
                 let agent = facts.agent_connected.to_string();
                 let value = match subject {
@@ -68,14 +84,16 @@ impl Expr {
 
 impl Test {
     /// `value`: `None` when the subject does not exist, `Some(None)` when it exists without a value.
-    fn holds(&self, value: Option<Option<&str>>) -> bool {
+    /// Only `exists` and `!exists` are known for a subject that does not exist.
+    fn holds(&self, value: Option<Option<&str>>) -> Option<bool> {
         let text = value.flatten();
         match self {
-            Test::Equals(v) => text == Some(v.as_str()),
-            Test::In(list) => text.is_some_and(|t| list.iter().any(|v| v == t)),
-            Test::Exists => value.is_some(),
-            Test::Matches(re) => text.is_some_and(|t| re.is_match(t)),
-            Test::Negated(inner) => !inner.holds(value),
+            Test::Exists => Some(value.is_some()),
+            Test::Negated(inner) => inner.holds(value).map(|v| !v),
+            _ if value.is_none() => None,
+            Test::Equals(v) => Some(text == Some(v.as_str())),
+            Test::In(list) => Some(text.is_some_and(|t| list.iter().any(|v| v == t))),
+            Test::Matches(re) => Some(text.is_some_and(|t| re.is_match(t))),
         }
     }
 }

@@ -63,12 +63,25 @@ fn operators_in_words_and_symbols() {
 }
 
 #[test]
-fn a_missing_attribute_equals_nothing_and_differs_from_everything() {
+fn a_comparison_with_a_missing_attribute_is_unknown_and_never_a_match() {
     let a = m5_in_a();
-    assert!(!eval("attribute:team == x", &a));
-    assert!(eval("attribute:team != x", &a));
-    assert!(!eval("attribute:team in [x]", &a));
-    assert!(!eval("attribute:team =~ .*", &a));
+    for expr in [
+        "attribute:team == x",
+        "attribute:team != x",
+        "attribute:team in [x]",
+        "attribute:team !in [x]",
+        "attribute:team =~ .*",
+        "attribute:team !~ x",
+        "not(attribute:team == x)",
+        "attribute:team != x and attribute:stack == prod",
+    ] {
+        assert!(!eval(expr, &a), "{expr}");
+    }
+    // Unknown or true is true; unknown and false is false, so its negation is a match.
+    assert!(eval("attribute:team == x or attribute:stack == prod", &a));
+    assert!(eval("not(attribute:team == x and attribute:stack == dev)", &a));
+    // Whether it exists is always known.
+    assert!(eval("attribute:team !exists", &a));
     // An attribute without a value exists, but equals no value.
     assert!(!eval("attribute:ecs.capability.task-eni == x", &a));
 }
