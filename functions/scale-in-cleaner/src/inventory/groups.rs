@@ -117,11 +117,14 @@ async fn describe(
         .await?;
     for g in pages.into_iter().flatten() {
         let Some(name) = g.auto_scaling_group_name() else { continue };
-        let mut launching = 0;
+        let states: Vec<&str> = g
+            .instances()
+            .iter()
+            .map(|i| i.lifecycle_state().map(|s| s.as_str()).unwrap_or_default())
+            .collect();
+        let launching = launching(g.desired_capacity().unwrap_or(0), &states);
         for i in g.instances() {
             let state = i.lifecycle_state().map(|s| s.as_str()).unwrap_or_default();
-            // `Pending`, `Pending:Wait`, `Pending:Proceed`: launched, not in service yet.
-            launching += usize::from(state.starts_with("Pending"));
             let Some(id) = i.instance_id() else { continue };
             memberships.insert(
                 id.to_owned(),
@@ -144,4 +147,34 @@ async fn describe(
         );
     }
     Ok(())
+}
+
+/// Instances a group is launching: those `Pending`, `Pending:Wait` or `Pending:Proceed`, and those its
+/// desired capacity asks for that it has not launched yet (a scale-out just decided, or a replacement of
+/// an instance on its way out), since Auto Scaling lists an instance only once it launches it.
+fn launching(desired: i32, states: &[&str]) -> usize {
+    let pending = states.iter().filter(|s| s.starts_with("Pending")).count();
+    // What counts towards the desired capacity: every instance but those leaving the group.
+    let leaving = |s: &&&str| s.starts_with("Terminat") || s.starts_with("Detach");
+    let counted = states.iter().filter(|s| !leaving(s)).count();
+    let missing = usize::try_from(desired).unwrap_or(0).saturating_sub(counted);
+    pending + missing
+}
+
+#[cfg(test)]
+mod tests {
+    use super::launching;
+
+    #[test]
+    fn launching_counts_pending_instances_and_those_not_launched_yet() {
+        assert_eq!(launching(3, &["InService", "InService", "InService"]), 0);
+        assert_eq!(launching(3, &["InService", "InService", "Pending:Wait"]), 1);
+        // Desired capacity raised, nothing listed yet.
+        assert_eq!(launching(5, &["InService", "InService", "InService"]), 2);
+        // An instance on its way out is replaced.
+        assert_eq!(launching(2, &["InService", "Terminating:Wait"]), 1);
+        // Scaling in: more instances than desired.
+        assert_eq!(launching(1, &["InService", "InService"]), 0);
+        assert_eq!(launching(0, &[]), 0);
+    }
 }

@@ -185,7 +185,8 @@ pub struct Group {
     pub desired_capacity: i32,
     /// The ECS capacity provider with managed scaling that owns this group's desired capacity, if any.
     pub managed_by: Option<String>,
-    /// Instances it is launching now (lifecycle state `Pending`, `Pending:Wait`, `Pending:Proceed`).
+    /// Instances it is launching now: `Pending`, `Pending:Wait`, `Pending:Proceed`, or asked for by its
+    /// desired capacity and not listed yet.
     pub launching: usize,
 }
 
