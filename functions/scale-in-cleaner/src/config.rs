@@ -36,7 +36,9 @@ impl Config {
             cooldown: minutes(&mut env, "SCALE_IN_COOLDOWN_MINUTES", 15),
             windows: windows(&mut env, "SCALE_IN_WINDOWS"),
             budget_percent: env.number("SCALE_IN_BUDGET_PERCENT", 10, 0, 100),
-            stalled_after: minutes(&mut env, "STALLED_DRAIN_MINUTES", 60),
+            // At least a minute: with 0, the first "unable to place" event, which ECS reports while it
+            // is still placing, would undo a drain at once.
+            stalled_after: Duration::minutes(env.number("STALLED_DRAIN_MINUTES", 60, 1, WEEK)),
         };
         let notification_topic_arn = env.topic_arn("NOTIFICATION_TOPIC_ARN");
         let dry_run = env.bool("DRY_RUN", false);
@@ -130,5 +132,12 @@ mod tests {
             ]
         );
         assert!(err.to_string().contains("\"weekdays\" is not a day"), "{err}");
+
+        let zero = HashMap::from([("STALLED_DRAIN_MINUTES", "0")]);
+        let err = Config::from_env(Env::from_map(&zero)).err().unwrap_or_else(|| panic!("accepted"));
+        assert_eq!(
+            err.problems.iter().map(|p| p.variable.as_str()).collect::<Vec<_>>(),
+            ["STALLED_DRAIN_MINUTES"]
+        );
     }
 }
