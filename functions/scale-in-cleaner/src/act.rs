@@ -152,18 +152,17 @@ impl Act<'_> {
         {
             let Some(arn) = ci.container_instance_arn().map(str::to_owned) else { continue };
             let daemons_may_run = !self.daemon_groups.is_empty() && !instances::runs_nothing(&ci);
-            let others = if daemons_may_run {
-                let listed = ecs::tasks_left(&self.deps.ecs, self.cluster, &arn).await?;
-                Some(
-                    listed
-                        .iter()
-                        .filter(|t| !t.group.as_ref().is_some_and(|g| self.daemon_groups.contains(g)))
-                        .count(),
-                )
+            let listed = if daemons_may_run {
+                let tasks = ecs::tasks_left(&self.deps.ecs, self.cluster, &arn).await?;
+                let daemons = tasks
+                    .iter()
+                    .filter(|t| t.group.as_ref().is_some_and(|g| self.daemon_groups.contains(g)))
+                    .count();
+                Some(Listed { others: tasks.len() - daemons, daemons })
             } else {
                 None
             };
-            left.insert(arn, Ready::of(&ci, others));
+            left.insert(arn, Ready::of(&ci, listed));
         }
         Ok(left)
     }
@@ -216,16 +215,24 @@ enum Ready {
     Gone,
 }
 
+/// The tasks listed on an instance, daemon tasks apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Listed {
+    others: usize,
+    daemons: usize,
+}
+
 impl Ready {
-    /// `others`: the tasks on it other than daemon tasks, when they were listed.
-    fn of(ci: &aws_sdk_ecs::types::ContainerInstance, others: Option<usize>) -> Ready {
+    /// `listed`: its tasks, when they were listed.
+    fn of(ci: &aws_sdk_ecs::types::ContainerInstance, listed: Option<Listed>) -> Ready {
         if ci.status() != Some("DRAINING") {
             return Ready::NotDraining(ci.status().unwrap_or("UNKNOWN").to_owned());
         }
         let count = usize::try_from(ci.running_tasks_count() + ci.pending_tasks_count()).unwrap_or(0);
-        match others {
-            Some(0) => Ready::Empty,
-            Some(n) => Ready::Busy(n),
+        match listed {
+            // Its own counts must agree: a task placed a moment ago may be counted before it is listed.
+            Some(Listed { others: 0, daemons }) if count <= daemons => Ready::Empty,
+            Some(Listed { others, daemons }) => Ready::Busy(others.max(count.saturating_sub(daemons)).max(1)),
             None if instances::runs_nothing(ci) => Ready::Empty,
             // Only tasks hold an instance's resources: running, pending, or told to stop and not yet
             // STOPPED (which no count shows).
@@ -253,7 +260,7 @@ fn record(entries: &mut [Entry], change: &StateChange, pick: impl Fn(&Entry) -> 
 mod tests {
     use aws_sdk_ecs::types::{ContainerInstance, Resource};
 
-    use super::Ready;
+    use super::{Listed, Ready};
 
     fn ci(status: &str, running: i32, free_memory: i32) -> ContainerInstance {
         let memory = |v: i32| Resource::builder().name("MEMORY").r#type("INTEGER").integer_value(v).build();
@@ -273,8 +280,11 @@ mod tests {
         // Nothing running, but a task still stopping holds its share.
         assert_eq!(Ready::of(&ci("DRAINING", 0, 500), None), Ready::Busy(1));
         // Daemon tasks aside, as listed.
-        assert_eq!(Ready::of(&ci("DRAINING", 1, 900), Some(0)), Ready::Empty);
-        assert_eq!(Ready::of(&ci("DRAINING", 3, 500), Some(2)), Ready::Busy(2));
+        let listed = |others, daemons| Some(Listed { others, daemons });
+        assert_eq!(Ready::of(&ci("DRAINING", 1, 900), listed(0, 1)), Ready::Empty);
+        assert_eq!(Ready::of(&ci("DRAINING", 3, 500), listed(2, 1)), Ready::Busy(2));
+        // ECS counts a task the listing does not show yet.
+        assert_eq!(Ready::of(&ci("DRAINING", 2, 800), listed(0, 1)), Ready::Busy(1));
         // Set back to ACTIVE since the plan: ECS may have placed a task on it meanwhile.
         assert_eq!(Ready::of(&ci("ACTIVE", 0, 1000), None), Ready::NotDraining("ACTIVE".into()));
     }

@@ -132,16 +132,14 @@ impl Cluster {
         let tasks::Read { mut by_instance, hosts, undescribed } =
             read.tasks(arns, &mut self.definitions).await?;
         inv.hosts.extend(hosts);
-        for inst in inv.instances.iter_mut() {
-            if undescribed.contains(&inst.container_instance_arn) {
+        for inst in inv.instances.iter_mut().filter(|i| arns.contains(&i.container_instance_arn)) {
+            inst.undescribed = undescribed.contains(&inst.container_instance_arn);
+            if inst.undescribed {
                 continue;
             }
-            if let Some(mut found) = by_instance.remove(&inst.container_instance_arn) {
-                tasks::size_unknown(inst.registered, inst.remaining, &mut found);
-                inst.tasks = Some(found);
-            } else if arns.contains(&inst.container_instance_arn) {
-                inst.tasks = Some(Vec::new());
-            }
+            let mut found = by_instance.remove(&inst.container_instance_arn).unwrap_or_default();
+            tasks::size_unknown(inst.registered, inst.remaining, &mut found);
+            inst.tasks = Some(found);
         }
         Ok(())
     }

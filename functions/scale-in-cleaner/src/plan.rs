@@ -17,8 +17,9 @@
 //!    then from the availability zone with the most instances of their group, then least reserved. One
 //!    goes only if no task on it has scale-in protection, each of its tasks can be placed on an instance
 //!    that stays, checking what ECS checks ([`placement`]: CPU, memory, GPUs, static host ports, network
-//!    interfaces, `memberOf` and `distinctInstance`, and the service's zone), and the spare left meets
-//!    the thresholds with room for the largest task.
+//!    interfaces and the zone of an `awsvpc` task, the definition's required attributes, `memberOf` and
+//!    `distinctInstance`, and the service's zone), and the spare left meets the thresholds with room for
+//!    the largest task.
 //!
 //! Tasks are read only for the instances the plan examines: an instance whose tasks are unknown is
 //! listed in [`Plan::wanted`], and the caller reads them and plans again.

@@ -117,12 +117,17 @@ async fn describe(
         .await?;
     for g in pages.into_iter().flatten() {
         let Some(name) = g.auto_scaling_group_name() else { continue };
-        let states: Vec<&str> = g
+        let listed: Vec<(&str, i64)> = g
             .instances()
             .iter()
-            .map(|i| i.lifecycle_state().map(|s| s.as_str()).unwrap_or_default())
+            .map(|i| {
+                let state = i.lifecycle_state().map(|s| s.as_str()).unwrap_or_default();
+                // Its weight in the group's capacity units (mixed instances, vCPU or memory); 1 without one.
+                let weight = i.weighted_capacity().and_then(|w| w.parse().ok()).unwrap_or(1);
+                (state, weight)
+            })
             .collect();
-        let launching = launching(g.desired_capacity().unwrap_or(0), &states);
+        let launching = launching(g.desired_capacity().unwrap_or(0), &listed);
         for i in g.instances() {
             let state = i.lifecycle_state().map(|s| s.as_str()).unwrap_or_default();
             let Some(id) = i.instance_id() else { continue };
@@ -151,13 +156,20 @@ async fn describe(
 
 /// Instances a group is launching: those `Pending`, `Pending:Wait` or `Pending:Proceed`, and those its
 /// desired capacity asks for that it has not launched yet (a scale-out just decided, or a replacement of
-/// an instance on its way out), since Auto Scaling lists an instance only once it launches it.
-fn launching(desired: i32, states: &[&str]) -> usize {
-    let pending = states.iter().filter(|s| s.starts_with("Pending")).count();
-    // What counts towards the desired capacity: every instance but those leaving the group.
-    let leaving = |s: &&&str| s.starts_with("Terminat") || s.starts_with("Detach");
-    let counted = states.iter().filter(|s| !leaving(s)).count();
-    let missing = usize::try_from(desired).unwrap_or(0).saturating_sub(counted);
+/// an instance on its way out or in standby), since Auto Scaling lists an instance only once it launches
+/// it. `listed`: each instance's lifecycle state and weight in capacity units. With weights, the number
+/// of instances still to come is unknown: at least one.
+fn launching(desired: i32, listed: &[(&str, i64)]) -> usize {
+    let pending = listed.iter().filter(|(s, _)| s.starts_with("Pending")).count();
+    // What counts towards the desired capacity: every instance but those leaving the group or in standby
+    // (EnterStandby without decrementing the desired capacity has it launch a replacement).
+    let counts = |s: &str| {
+        !["Terminat", "Detach", "Standby", "EnteringStandby", "Warmed"].iter().any(|p| s.starts_with(p))
+    };
+    let counted: i64 = listed.iter().filter(|(s, _)| counts(s)).map(|(_, w)| *w).sum();
+    let missing = (i64::from(desired) - counted).max(0);
+    let weighted = listed.iter().any(|(_, w)| *w != 1);
+    let missing = if weighted { usize::from(missing > 0) } else { usize::try_from(missing).unwrap_or(0) };
     pending + missing
 }
 
@@ -165,16 +177,30 @@ fn launching(desired: i32, states: &[&str]) -> usize {
 mod tests {
     use super::launching;
 
+    fn plain<'a>(states: &[&'a str]) -> Vec<(&'a str, i64)> {
+        states.iter().map(|s| (*s, 1)).collect()
+    }
+
     #[test]
     fn launching_counts_pending_instances_and_those_not_launched_yet() {
-        assert_eq!(launching(3, &["InService", "InService", "InService"]), 0);
-        assert_eq!(launching(3, &["InService", "InService", "Pending:Wait"]), 1);
+        assert_eq!(launching(3, &plain(&["InService", "InService", "InService"])), 0);
+        assert_eq!(launching(3, &plain(&["InService", "InService", "Pending:Wait"])), 1);
         // Desired capacity raised, nothing listed yet.
-        assert_eq!(launching(5, &["InService", "InService", "InService"]), 2);
-        // An instance on its way out is replaced.
-        assert_eq!(launching(2, &["InService", "Terminating:Wait"]), 1);
+        assert_eq!(launching(5, &plain(&["InService", "InService", "InService"])), 2);
+        // An instance on its way out, or in standby, is replaced.
+        assert_eq!(launching(2, &plain(&["InService", "Terminating:Wait"])), 1);
+        assert_eq!(launching(2, &plain(&["InService", "Standby"])), 1);
         // Scaling in: more instances than desired.
-        assert_eq!(launching(1, &["InService", "InService"]), 0);
+        assert_eq!(launching(1, &plain(&["InService", "InService"])), 0);
         assert_eq!(launching(0, &[]), 0);
+    }
+
+    #[test]
+    fn weighted_capacity_is_counted_in_units() {
+        // Desired 64 vCPUs, met by four instances of 16.
+        let four = [("InService", 16); 4];
+        assert_eq!(launching(64, &four), 0);
+        assert_eq!(launching(80, &four), 1);
+        assert_eq!(launching(40, &four), 0);
     }
 }

@@ -163,12 +163,18 @@ impl Reading<'_> {
         let described = shared::ecs::describe_tasks(ecs, cluster, &arns).await?;
         // An instance with a task ECS listed but could not describe (one just placed, as the API is
         // eventually consistent) has tasks not known this run: it is examined again by a later plan.
-        let undescribed: BTreeSet<String> = described
-            .failed
-            .iter()
-            .filter_map(|(arn, _)| on.get(arn.as_str()))
-            .map(|i| (*i).to_owned())
-            .collect();
+        // A failure naming no task listed here leaves every instance read in doubt.
+        let undescribed: BTreeSet<String> =
+            if described.failed.iter().all(|(arn, _)| on.contains_key(arn.as_str())) {
+                described
+                    .failed
+                    .iter()
+                    .filter_map(|(arn, _)| on.get(arn.as_str()))
+                    .map(|i| (*i).to_owned())
+                    .collect()
+            } else {
+                instances.iter().cloned().collect()
+            };
         let found: Vec<aws_sdk_ecs::types::Task> = described
             .tasks
             .into_iter()

@@ -31,7 +31,11 @@ impl Planner<'_> {
             if inst.tasks.is_none() {
                 // Its tasks are read before the next plan; until then it is counted as leaving.
                 self.wanted.push(i);
-                let why = "drained by this function; its tasks are read next";
+                let why = if inst.undescribed {
+                    "drained by this function; ECS lists a task on it that it cannot describe yet"
+                } else {
+                    "drained by this function; its tasks are read next"
+                };
                 self.decide(i, Decision::Wait, Reason::TasksLeaving, why);
                 return false;
             }

@@ -35,8 +35,8 @@ impl Queries {
 /// How strictly tasks are placed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// A candidate's tasks, before anything is drained: every requirement, zones kept balanced, and a
-    /// constraint that cannot be evaluated keeps the instance.
+    /// A candidate's tasks, before anything is drained: every requirement, zones kept balanced, an
+    /// `awsvpc` task kept in its zone, and a constraint that cannot be evaluated keeps the instance.
     Candidate,
     /// Tasks of a drain already under way: ECS moves them wherever its binding rules allow (spread is
     /// best effort), so only those are checked; one this function cannot evaluate is left to the

@@ -91,4 +91,7 @@ pub enum Reason {
     ConstraintUnknown,
     /// Its tasks were not read this run; a later run examines it.
     NotExamined,
+    /// ECS listed a task on it that it could not describe yet (eventual consistency); a later run
+    /// examines it.
+    TasksUndescribed,
 }

@@ -79,6 +79,11 @@ impl<'a> Planner<'a> {
                 self.decide(i, Decision::Keep, reason, why);
                 continue;
             }
+            if inst.undescribed {
+                let why = "ECS lists a task on it that it cannot describe yet (one just placed); a later run examines it";
+                self.decide(i, Decision::Keep, Reason::TasksUndescribed, why);
+                continue;
+            }
             let Some(tasks) = &inst.tasks else {
                 // Counted as a removal until its tasks are read: the next plan sees whether it is one.
                 self.wanted.push(i);
