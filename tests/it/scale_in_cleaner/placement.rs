@@ -214,12 +214,17 @@ async fn a_deployment_in_progress_blocks_new_drains() {
         .await
         .unwrap();
 
+    nothing_removed_while(&s, "api").await;
+}
+
+/// A run keeps the idle and the light instance, because `service` is being deployed, and removes nothing.
+async fn nothing_removed_while(s: &Scene, service: &str) {
     let outcome = run(&deps(&s.world, &[])).await;
 
     for id in [&s.idle, &s.light] {
         let e = web(&outcome).entry(id).unwrap();
         assert_eq!((e.decision, e.reason), (Decision::Keep, Reason::DeploymentInProgress), "{e:?}");
-        assert!(e.detail.contains("service api is being deployed"), "{e:?}");
+        assert!(e.detail.contains(&format!("service {service} is being deployed")), "{e:?}");
     }
     assert_eq!(outcome.totals, Default::default());
     assert_eq!(s.world.group_size("web").await, (0, 4, 4));
@@ -241,14 +246,7 @@ async fn a_daemon_being_deployed_blocks_new_drains_too() {
         .await
         .unwrap();
 
-    let outcome = run(&deps(&s.world, &[])).await;
-
-    for id in [&s.idle, &s.light] {
-        let e = web(&outcome).entry(id).unwrap();
-        assert_eq!((e.decision, e.reason), (Decision::Keep, Reason::DeploymentInProgress), "{e:?}");
-        assert!(e.detail.contains("service agent is being deployed"), "{e:?}");
-    }
-    assert_eq!(s.world.group_size("web").await, (0, 4, 4));
+    nothing_removed_while(&s, "agent").await;
 }
 
 /// A one-hour window twelve hours away from now: closed whenever the test runs.
