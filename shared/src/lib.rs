@@ -8,10 +8,12 @@
 //! - [`error`]: AWS SDK errors mapped at the call site, with the operation's name; the drainers' error;
 //! - [`logging`]: `tracing` set up for Lambda (JSON when Lambda's log format is JSON);
 //! - [`aws`]: one SDK configuration for every client (retries, timeouts);
+//! - [`autoscaling`]: where Auto Scaling has an instance, and in which lifecycle state;
 //! - [`ecs`]: find an EC2 instance's container instance, set it DRAINING, count what still runs;
 //! - [`notify`]: optional SNS messages meant for a person;
 //! - [`metrics`]: CloudWatch metrics in the Embedded Metric Format, one stdout line per invocation.
 
+pub mod autoscaling;
 pub mod aws;
 pub mod config;
 pub mod ecs;

@@ -8,6 +8,7 @@
 
 use aws_sdk_ecs::types::ContainerInstanceStatus;
 use shared::AwsError;
+use shared::autoscaling::{self, InGroup};
 use shared::ecs::{self, Found, InstanceStatus, Search, TaskLeft};
 use shared::error::aws;
 use shared::events::LifecycleMessage;
@@ -79,8 +80,8 @@ impl Effects for Hook<'_> {
         }
     }
 
-    async fn lifecycle_state(&self) -> Result<Option<(String, String)>, Error> {
-        in_group(self.deps, self.message.ec2_instance_id.as_str()).await
+    async fn lifecycle_state(&self) -> Result<Option<InGroup>, Error> {
+        Ok(autoscaling::in_group(&self.deps.autoscaling, self.message.ec2_instance_id.as_str()).await?)
     }
 
     async fn describe(&self, state: &DrainState) -> Result<Option<Found>, Error> {
@@ -165,23 +166,6 @@ impl Effects for Hook<'_> {
         info!(instance_id = %self.message.ec2_instance_id, hop = state.hop, topic_arn = %topic, "drain continues in a new invocation");
         Ok(())
     }
-}
-
-/// The Auto Scaling group and lifecycle state of an instance; `None` when it is in no group.
-pub async fn in_group(deps: &Deps, instance_id: &str) -> Result<Option<(String, String)>, Error> {
-    let out = deps
-        .autoscaling
-        .describe_auto_scaling_instances()
-        .instance_ids(instance_id)
-        .send()
-        .await
-        .map_err(aws("DescribeAutoScalingInstances"))?;
-    Ok(out.auto_scaling_instances().first().map(|i| {
-        (
-            i.auto_scaling_group_name().unwrap_or_default().to_owned(),
-            i.lifecycle_state().unwrap_or_default().to_owned(),
-        )
-    }))
 }
 
 /// Completes a lifecycle action, by its token when known, else by the instance alone (the action of that

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use shared::AwsError;
+use shared::autoscaling::InGroup;
 use shared::ecs::{Found, InstanceStatus, Search, TaskLeft};
 use shared::edge::{Budget, Clock};
 use shared::events::InvalidEvent;
@@ -57,7 +58,7 @@ pub trait Effects {
     async fn find(&self) -> Result<Search, Error>;
     async fn hook(&self) -> HookRead;
     /// The Auto Scaling group and lifecycle state of the message's instance; `None` when it is in no group.
-    async fn lifecycle_state(&self) -> Result<Option<(String, String)>, Error>;
+    async fn lifecycle_state(&self) -> Result<Option<InGroup>, Error>;
     /// The container instance a drain state names, as ECS describes it now; `None` when it is not there.
     async fn describe(&self, state: &DrainState) -> Result<Option<Found>, Error>;
     /// Marks the container instance as drained by us for this lifecycle action ([`crate::aws::MARKER`]):

@@ -5,6 +5,7 @@
 //! a hook we answer, and Auto Scaling has the instance waiting in a group we serve.
 
 use chrono::Utc;
+use shared::autoscaling::{self, InGroup};
 use shared::ecs::{self, InstanceStatus};
 use tracing::info;
 
@@ -46,7 +47,9 @@ pub async fn run(deps: &Deps, t: &TaskStopped) -> Result<Outcome, Error> {
         outcome.reason = Some(format!("{} task(s) still on it: the drain goes on", left.len()));
         return Ok(outcome);
     }
-    let Some((group, state)) = aws::in_group(deps, &found.ec2_instance_id).await? else {
+    let Some(InGroup { group, state }) =
+        autoscaling::in_group(&deps.autoscaling, &found.ec2_instance_id).await?
+    else {
         outcome.reason = Some("the instance is in no Auto Scaling group".into());
         return Ok(outcome);
     };

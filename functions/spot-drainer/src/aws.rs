@@ -7,6 +7,7 @@
 
 use aws_sdk_ecs::types::ContainerInstanceStatus;
 use serde::Serialize;
+use shared::autoscaling;
 use shared::ecs::{self, Found, InstanceStatus, Search};
 use shared::error::aws;
 use shared::events::InstanceId;
@@ -29,32 +30,13 @@ pub async fn find(deps: &Deps, instance_id: &InstanceId) -> Result<Search, Error
     Ok(ecs::find_container_instance(&deps.ecs, &clusters, instance_id).await?)
 }
 
-/// Where Auto Scaling has the instance: its group and lifecycle state; `None` when it is in no group.
-pub async fn in_group(deps: &Deps, instance_id: &str) -> Result<Option<InGroup>, Error> {
-    let out = deps
-        .autoscaling
-        .describe_auto_scaling_instances()
-        .instance_ids(instance_id)
-        .send()
-        .await
-        .map_err(aws("DescribeAutoScalingInstances"))?;
-    Ok(out.auto_scaling_instances().first().map(|i| InGroup {
-        group: i.auto_scaling_group_name().unwrap_or_default().to_owned(),
-        state: i.lifecycle_state().unwrap_or_default().to_owned(),
-    }))
-}
-
-/// An instance's place in its Auto Scaling group.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InGroup {
-    pub group: String,
-    pub state: String,
-}
-
 /// The instance's lifecycle state when it is in a group but not in service there (its group is removing
 /// it, or it stands by): ACTIVE would let ECS place tasks on a machine about to go.
 pub async fn leaving(deps: &Deps, instance_id: &str) -> Result<Option<String>, Error> {
-    Ok(in_group(deps, instance_id).await?.filter(|g| g.state != "InService").map(|g| g.state))
+    Ok(autoscaling::in_group(&deps.autoscaling, instance_id)
+        .await?
+        .filter(|g| g.state != "InService")
+        .map(|g| g.state))
 }
 
 /// Whether the group has a terminating lifecycle hook: one holds an instance in `Terminating:Wait` until
@@ -185,7 +167,7 @@ pub enum Replacement {
 /// stopped un-drained: no task is left on it (`found` as described after the drain), or the group's
 /// terminating lifecycle hook holds the instance until none is.
 pub async fn replace(deps: &Deps, found: &Found) -> Result<Replacement, Error> {
-    let Some(place) = in_group(deps, &found.ec2_instance_id).await? else {
+    let Some(place) = autoscaling::in_group(&deps.autoscaling, &found.ec2_instance_id).await? else {
         return Ok(Replacement::NotInAGroup("not in an Auto Scaling group".into()));
     };
     if place.state != "InService" {

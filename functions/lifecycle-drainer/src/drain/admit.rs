@@ -1,6 +1,7 @@
 //! The checks every message passes before the drain or the launch changes anything.
 
 use chrono::{DateTime, Utc};
+use shared::autoscaling::InGroup;
 use shared::events::InvalidEvent;
 
 use super::{Effects, HookRead};
@@ -61,7 +62,7 @@ pub(crate) async fn admit<E: Effects>(
         }
     };
     let place = fx.lifecycle_state().await?;
-    if let Some((group, _)) = &place
+    if let Some(InGroup { group, .. }) = &place
         && *group != m.auto_scaling_group_name
     {
         return Err(InvalidEvent::new(
@@ -73,7 +74,7 @@ pub(crate) async fn admit<E: Effects>(
         )
         .into());
     }
-    match decide::stage(work.launching(), m.into_warm_pool(), place.as_ref().map(|(_, s)| s.as_str())) {
+    match decide::stage(work.launching(), m.into_warm_pool(), place.as_ref().map(|p| p.state.as_str())) {
         Stage::Waiting => Ok(Admitted::Proceed { heartbeat_timeout, global_timeout }),
         Stage::Over(why) => {
             let mut over = outcome.clone();

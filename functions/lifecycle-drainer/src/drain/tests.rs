@@ -93,8 +93,8 @@ impl Effects for Scripted {
         }
     }
 
-    async fn lifecycle_state(&self) -> Result<Option<(String, String)>, Error> {
-        Ok(Some(("web".into(), self.waiting_in.into())))
+    async fn lifecycle_state(&self) -> Result<Option<InGroup>, Error> {
+        Ok(Some(InGroup { group: "web".into(), state: self.waiting_in.into() }))
     }
 
     async fn describe(&self, state: &DrainState) -> Result<Option<Found>, Error> {
