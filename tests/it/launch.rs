@@ -249,14 +249,8 @@ async fn the_last_tasks_stop_completes_the_drain() {
         let mut handled = Vec::new();
         for _ in 0..100 {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            let (events, next) = s.world.emulator.events_since(cursor);
-            cursor = next;
-            for e in events {
-                let stopped =
-                    e["detail-type"] == "ECS Task State Change" && e["detail"]["lastStatus"] == "STOPPED";
-                if stopped && e["detail"]["containerInstanceArn"] == arn.as_str() {
-                    handled.push(invoke(&deps, e).await.unwrap());
-                }
+            for e in stops_on(&s.world, &arn, &mut cursor) {
+                handled.push(invoke(&deps, e).await.unwrap());
             }
             if handled.iter().any(|o: &Outcome| o.action == Action::Completed) {
                 break;
@@ -279,6 +273,18 @@ async fn the_last_tasks_stop_completes_the_drain() {
     assert!(terminated[0]["tasks_not_stopped"].as_array().is_some_and(Vec::is_empty), "{terminated:#?}");
 }
 
+/// The "ECS Task State Change" events of tasks STOPPED on container instance `arn` since `cursor`, which
+/// moves past them.
+fn stops_on(world: &World, arn: &str, cursor: &mut u64) -> Vec<Value> {
+    let (events, next) = world.emulator.events_since(*cursor);
+    *cursor = next;
+    events
+        .into_iter()
+        .filter(|e| e["detail-type"] == "ECS Task State Change" && e["detail"]["lastStatus"] == "STOPPED")
+        .filter(|e| e["detail"]["containerInstanceArn"] == arn)
+        .collect()
+}
+
 /// A task that stops while another stays completes nothing: the drain goes on to its deadline.
 #[tokio::test]
 async fn a_stop_with_tasks_left_completes_nothing() {
@@ -298,14 +304,8 @@ async fn a_stop_with_tasks_left_completes_nothing() {
         let mut handled = Vec::new();
         for _ in 0..40 {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            let (events, next) = s.world.emulator.events_since(cursor);
-            cursor = next;
-            for e in events {
-                let stopped =
-                    e["detail-type"] == "ECS Task State Change" && e["detail"]["lastStatus"] == "STOPPED";
-                if stopped && e["detail"]["containerInstanceArn"] == arn.as_str() {
-                    handled.push(invoke(&deps, e).await.unwrap());
-                }
+            for e in stops_on(&s.world, &arn, &mut cursor) {
+                handled.push(invoke(&deps, e).await.unwrap());
             }
         }
         handled
