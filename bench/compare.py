@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "emulator"))
 
 import report  # noqa: E402
-from report import peak_rss_mib  # noqa: E402
+from report import draining_fleet, fleet, pct, peak_rss_mib  # noqa: E402
 from scale_in_cleaner import seed  # noqa: E402
 from shipshape_emulator.client import REGION, Emulator, sns_event  # noqa: E402
 from shipshape_emulator.lambda_runtime import FunctionProcess, Result  # noqa: E402
@@ -64,13 +64,6 @@ class Side:
     events: int = 0
     invocations: int = 0
     note: str = ""
-
-
-def fleet(aws: Emulator, name: str, count: int, cluster: str) -> tuple[list[str], list[str]]:
-    """An Auto Scaling group of `count` instances, each registered in `cluster`: (instance ids, container instance ARNs)."""
-    ids = aws.group(name, count)
-    aws.ecs.create_cluster(clusterName=cluster)
-    return ids, [aws.register(cluster, i) for i in ids]
 
 
 def cold_starts(side: Side, url: str) -> None:
@@ -137,15 +130,7 @@ def spot(side: Side) -> None:
 
 def lifecycle(side: Side) -> None:
     with Emulator() as aws:
-        ids, arns = fleet(aws, "web", TERMINATIONS, "web")
-        aws.ecs.register_task_definition(family="web", containerDefinitions=[{"name": "app", "image": "nginx", "cpu": 256, "memory": 512}])
-        for arn in arns:
-            aws.ecs.start_task(cluster="web", taskDefinition="web", containerInstances=[arn, arn], group="service:web")
-        aws.draining(stop_after_ms=1500, step_ms=300)
-        topic, queue = aws.topic("hooks")
-        aws.autoscaling.put_lifecycle_hook(
-            LifecycleHookName="drain", AutoScalingGroupName="web", LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
-            HeartbeatTimeout=600, DefaultResult="CONTINUE", NotificationTargetARN=topic, RoleARN="arn:aws:iam::123456789012:role/hooks")
+        ids, arns, topic, queue = draining_fleet(aws, TERMINATIONS)
         side.env = {**side.env, "CONTINUATION_TOPIC_ARN": topic}
 
         def feed(invoke: Callable[[Any], Result]) -> None:
@@ -226,11 +211,6 @@ def scale_in(side: Side) -> None:
         side.events = SCALE_IN_RUNS
         left = aws.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["fleet"])["AutoScalingGroups"][0]["DesiredCapacity"]
         side.note = f"per run: {side.note}; desired capacity {FLEET} -> {left}"
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def row(job: str, s: Side) -> str:

@@ -42,27 +42,13 @@ def at(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
-
 def scenario(binary: Path, with_rule: bool) -> dict[str, Any]:
     with Emulator() as aws, ExitStack() as stack:
-        ids = aws.group("web", TERMINATIONS)
-        aws.ecs.create_cluster(clusterName="web")
-        arns = {aws.register("web", i): i for i in ids}
+        ids, instance_arns, topic, queue = report.draining_fleet(aws, TERMINATIONS)
+        arns = dict(zip(instance_arns, ids))
         spare = aws.group("spare", TERMINATIONS)  # where the drains' replacement tasks go
         for i in spare:
             aws.register("web", i)
-        aws.ecs.register_task_definition(family="web", containerDefinitions=[{"name": "app", "image": "nginx", "cpu": 256, "memory": 512}])
-        for arn in arns:
-            aws.ecs.start_task(cluster="web", taskDefinition="web", containerInstances=[arn, arn], group="service:web")
-        aws.draining(stop_after_ms=1500, step_ms=300)
-        topic, queue = aws.topic("hooks")
-        aws.autoscaling.put_lifecycle_hook(
-            LifecycleHookName="drain", AutoScalingGroupName="web", LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
-            HeartbeatTimeout=600, DefaultResult="CONTINUE", NotificationTargetARN=topic, RoleARN="arn:aws:iam::123456789012:role/hooks")
         env = {"AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
                "AWS_ENDPOINT_URL": aws.url, "CLUSTERS": "web", "LIFECYCLE_HOOK_NAMES": "drain",
                "POLL_INTERVAL_SECONDS": str(POLL_INTERVAL_SECONDS), "CONTINUATION_TOPIC_ARN": topic}
@@ -132,7 +118,7 @@ def main() -> None:
         results[name] = r
         per_drain = sum(r["calls"].values()) / max(1, r["completed"])
         rows.append(
-            f"| {name} | {r['completed']}/{TERMINATIONS} | {statistics.median(r['delays']):.2f} s | {pct(r['delays'], 99):.2f} s | "
+            f"| {name} | {r['completed']}/{TERMINATIONS} | {statistics.median(r['delays']):.2f} s | {report.pct(r['delays'], 99):.2f} s | "
             f"{per_drain:.1f} | {', '.join(f'{k} {v}' for k, v in sorted(r['invocations'].items()))} |"
         )
         print(rows[-1], flush=True)
