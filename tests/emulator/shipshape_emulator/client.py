@@ -198,6 +198,13 @@ class Emulator:
         """The faults still queued."""
         return self.control("GET", "/faults")
 
+    def throttling(self, **settings: Any) -> dict[str, Any]:
+        """Turns the account's request throttling on (settings: speed, buckets, background); see ``throttling``."""
+        return self.control("POST", "/throttling", {"enabled": True, **settings})
+
+    def throttling_status(self) -> dict[str, Any]:
+        return self.control("GET", "/throttling")
+
     def clear_faults(self) -> None:
         self.control("DELETE", "/faults")
 

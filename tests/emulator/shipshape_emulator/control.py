@@ -19,6 +19,9 @@ Tests and benchmarks count API calls, and make calls fail the way AWS fails unde
   Queued faults come first; a request a queued fault answers draws nothing. ``GET`` ->
   ``{"settings": {...} or null, "injected": {"<service>:<Operation>": count}}``; ``DELETE`` turns it off
   (the counts stay until the next ``POST``). A chaos run, reproducible from its seed.
+- ``/_shipshape/throttling``: the account's request throttling by token bucket, per action family, as ECS,
+  EC2 and Auto Scaling document it (off by default; see ``throttling``). A throttled request is answered
+  with the service's throttling error before any queued or random fault is drawn.
 - ``POST /_shipshape/shutdown``: the server answers, then exits.
 - The extensions add their own endpoints (``/_shipshape/autoscaling``, ``/_shipshape/ecs/draining``:
   GET shows the state, POST changes settings); see each module's ``ENDPOINTS`` in ``extensions``. A GET
@@ -51,10 +54,11 @@ from typing import Any, Callable, Iterable, Sequence
 from urllib.parse import parse_qs
 
 from .extensions import Extension
+from .throttling import Throttle
 
 PREFIX = "/_shipshape"
 # Served by Control itself; no extension may claim them.
-OWN_PATHS = {"/calls", "/calls/reset", "/faults", "/faults/random", "/health", "/shutdown"}
+OWN_PATHS = {"/calls", "/calls/reset", "/faults", "/faults/random", "/health", "/shutdown", "/throttling"}
 _SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 
 # The HTTP status AWS uses for the error codes tests inject most.
@@ -143,7 +147,15 @@ def error_response(fault: Fault, protocol: str) -> tuple[str, list[tuple[str, st
     code = fault.code()
     message = fault.message or f"Injected by the shipshape emulator: {code}"
     request_id = str(uuid.uuid4())
-    if protocol == "query":
+    if protocol == "query" and fault.service == "ec2":
+        # EC2's own query protocol: <Response><Errors><Error>, RequestID
+        # (https://smithy.io/2.0/aws/protocols/aws-ec2-query-protocol.html#operation-error-serialization).
+        body = (
+            f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors>"
+            f"<RequestID>{request_id}</RequestID></Response>"
+        ).encode()
+        headers = [("Content-Type", "text/xml")]
+    elif protocol == "query":
         kind = "Receiver" if status >= 500 else "Sender"
         body = (
             f"<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message>"
@@ -235,6 +247,7 @@ class Control:
         self.faults: deque[Fault] = deque()
         self.random_faults: RandomFaults | None = None
         self.injected: Counter[str] = Counter()
+        self.throttle = Throttle()
 
     def _tick(self) -> None:
         for extension in self.extensions:
@@ -270,6 +283,7 @@ class Control:
                 if path.rstrip("/") == "/moto-api/reset":
                     for extension in self.extensions:
                         extension.reset()
+                    self.throttle.disable()
             return response
 
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -280,6 +294,13 @@ class Control:
         service, operation, protocol = identify(environ, body)
         with self.lock:
             self.calls[f"{service}:{operation}"] += 1
+        throttled = self.throttle.take(service, operation)
+        if throttled is not None:
+            code, status = throttled
+            fault = Fault(operation, 1, service, code, status, "Rate exceeded")
+            status_line, headers, payload = error_response(fault, protocol)
+            start_response(status_line, headers)
+            return [payload]
         fault = self._take_fault(service, operation)
         if fault is not None:
             if fault.delay_ms:
@@ -325,6 +346,12 @@ class Control:
                     self.random_faults = chaos
                     self.injected.clear()
                 return _json(start_response, 200, self._random_status())
+            if path == "/throttling" and method == "GET":
+                return _json(start_response, 200, self.throttle.status())
+            if path == "/throttling" and method == "POST":
+                return _json(start_response, 200, self.throttle.configure(_read_json(environ)))
+            if path == "/throttling" and method == "DELETE":
+                return _json(start_response, 200, self.throttle.disable())
             if path == "/health":
                 return _json(start_response, 200, {"status": "ok"})
             if path == "/shutdown" and method == "POST" and self.shutdown is not None:

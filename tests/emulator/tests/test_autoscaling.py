@@ -299,3 +299,31 @@ def test_settings_change_only_what_is_given(emulator):
     assert settings == {"min_heartbeat_timeout": 5, "lifecycle_started_ago_seconds": 30, "heartbeat_age_seconds": None}
     emulator.control("POST", "/autoscaling", {"heartbeat_age_seconds": 3})
     assert emulator.lifecycle_actions()["settings"]["heartbeat_age_seconds"] == 3
+
+
+def test_each_lifecycle_action_is_a_scaling_activity(hooked, emulator):
+    put_hook(hooked)
+    asg = hooked["asg"]
+    first, second, _ = hooked["ids"]
+    emulator.control("POST", "/autoscaling", {"lifecycle_started_ago_seconds": 120})
+    asg.terminate_instance_in_auto_scaling_group(InstanceId=first, ShouldDecrementDesiredCapacity=True)
+    emulator.control("POST", "/autoscaling", {"lifecycle_started_ago_seconds": 0})
+    asg.terminate_instance_in_auto_scaling_group(InstanceId=second, ShouldDecrementDesiredCapacity=True)
+    asg.complete_lifecycle_action(AutoScalingGroupName="web", LifecycleHookName="drain",
+                                  InstanceId=second, LifecycleActionResult="CONTINUE")
+    activities = asg.describe_scaling_activities(AutoScalingGroupName="web")["Activities"]
+    # Still in progress first, then by start time, newest first.
+    assert [(a["Description"], a["StatusCode"]) for a in activities] == [
+        (f"Terminating EC2 instance: {first}", "MidLifecycleAction"),
+        (f"Terminating EC2 instance: {second}", "Successful"),
+    ]
+    waited = time.time() - activities[0]["StartTime"].timestamp()
+    assert 115 <= waited <= 130, waited
+    assert "EndTime" in activities[1] and "EndTime" not in activities[0]
+    assert asg.describe_scaling_activities(AutoScalingGroupName="other")["Activities"] == []
+    page = asg.describe_scaling_activities(AutoScalingGroupName="web", MaxRecords=1)
+    assert len(page["Activities"]) == 1 and "NextToken" in page
+    rest = asg.describe_scaling_activities(AutoScalingGroupName="web", MaxRecords=1, NextToken=page["NextToken"])
+    assert rest["Activities"][0]["Description"].endswith(second) and "NextToken" not in rest
+    with pytest.raises(ClientError):
+        asg.describe_scaling_activities(AutoScalingGroupName="web", MaxRecords=101)

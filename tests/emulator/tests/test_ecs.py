@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import json
 from typing import Any
 
@@ -192,7 +194,7 @@ def test_agent_connection_is_set_by_the_control_endpoint(emulator: Any, cluster:
 def test_a_task_just_started_is_listed_before_describe_tasks_sees_it(emulator: Any, cluster: dict) -> None:
     ecs = emulator.client("ecs")
     assert emulator.control("POST", "/ecs/consistency", {"describe_tasks_lag_seconds": 2}) == {
-        "describe_tasks_lag_seconds": 2.0
+        "describe_tasks_lag_seconds": 2.0, "list_tasks_lag_seconds": 0.0
     }
     ecs.register_task_definition(
         family="app", containerDefinitions=[{"name": "app", "image": "nginx", "cpu": 256, "memory": 256}]
@@ -206,3 +208,20 @@ def test_a_task_just_started_is_listed_before_describe_tasks_sees_it(emulator: A
     assert [t["taskArn"] for t in ecs.describe_tasks(cluster="web", tasks=[arn])["tasks"]] == [arn]
     with pytest.raises(ControlError):
         emulator.control("POST", "/ecs/consistency", {"lag": 1})
+
+
+def test_a_task_just_started_is_not_listed_yet(emulator: Any, cluster: dict) -> None:
+    ecs = emulator.client("ecs")
+    emulator.control("POST", "/ecs/consistency", {"list_tasks_lag_seconds": 0.5})
+    ecs.register_task_definition(
+        family="app", containerDefinitions=[{"name": "app", "image": "nginx", "cpu": 256, "memory": 256}]
+    )
+    busy = cluster["arns"][cluster["instance_ids"][0]]
+    arn = ecs.start_task(cluster="web", taskDefinition="app", containerInstances=[busy])["tasks"][0]["taskArn"]
+    assert ecs.list_tasks(cluster="web", containerInstance=busy)["taskArns"] == []
+    # DescribeTasks knows it already (its own lag is off), and so does the instance's count.
+    assert [t["taskArn"] for t in ecs.describe_tasks(cluster="web", tasks=[arn])["tasks"]] == [arn]
+    time.sleep(0.6)
+    assert ecs.list_tasks(cluster="web", containerInstance=busy)["taskArns"] == [arn]
+    with pytest.raises(ControlError):
+        emulator.control("POST", "/ecs/consistency", {"list_tasks_lag_seconds": 301})

@@ -33,6 +33,7 @@ from . import (
     ecs_placement,
     ecs_protection,
     ecs_query,
+    ec2_events,
     ec2_stop,
     events,
     iam_role,
@@ -76,5 +77,7 @@ ALL: list[Extension] = [
 ALL += [cloudwatch_reads, lambda_traffic]
 # Launches through lifecycle hooks, warm pools, and what a stopped instance does to ECS.
 ALL += [autoscaling_launch, autoscaling_warm_pool, ec2_stop]
+# EC2's scheduled events, and the launch time of a restarted instance.
+ALL += [ec2_events]
 # What EventBridge would carry of all this: last, so that its tick sees every change the others made.
 ALL += [events]

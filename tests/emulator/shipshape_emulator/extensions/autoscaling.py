@@ -49,6 +49,16 @@ Test-only knobs, ``POST /_shipshape/autoscaling`` with any of (each stays until 
   Lambda": retried after about 1 and then 2 minutes, queued for up to 6 hours). Default 0;
   ``heartbeat_age_seconds`` null means "the same as N".
 
+- ``DescribeScalingActivities``: moto answers an empty list. Every lifecycle action here is a scaling
+  activity, as in AWS (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_DescribeScalingActivities.html,
+  https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_Activity.html): ``Description``
+  "Terminating EC2 instance: i-..." or "Launching a new EC2 instance: i-...", ``StartTime`` when the
+  instance began to wait (dated back by ``lifecycle_started_ago_seconds`` like the message's ``Time``),
+  ``StatusCode`` ``MidLifecycleAction`` while the action waits, then ``Successful`` with an ``EndTime``.
+  "Activities are sorted by start time. Activities still in progress are described first"; ``MaxRecords``
+  "The default value is 100 and the maximum value is 100", with a ``NextToken`` for the rest;
+  ``AutoScalingGroupName`` limits them to a group (without it, every group's).
+
 ``POST /_shipshape/autoscaling/advance {"seconds": N}`` ages every pending lifecycle action by N seconds
 at once, as if N seconds had passed for Auto Scaling; an action whose heartbeat or global deadline has
 passed gets its hook's default result on the next tick. It answers the status.
@@ -69,7 +79,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from moto.autoscaling.exceptions import ValidationError
@@ -78,6 +88,7 @@ from moto.core.responses import ActionResult, EmptyResult
 from moto.sns.models import sns_backends
 
 from . import terminations
+from ..paging import page
 
 TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
 LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
@@ -106,12 +117,15 @@ class Action:
 
 ACTIONS: dict[str, Action] = {}  # by instance id
 HISTORY: list[dict[str, Any]] = []  # finished actions, for tests: GET /_shipshape/autoscaling
+# Scaling activities, by the instance whose pending action they describe (finished ones stay listed).
+ACTIVITIES: list[dict[str, Any]] = []
 
 
 def reset() -> None:
     with _lock:
         ACTIONS.clear()
         HISTORY.clear()
+        ACTIVITIES.clear()
         SETTINGS.clear()
         SETTINGS.update(DEFAULTS)
 
@@ -243,8 +257,16 @@ def start_action(
         destination=destination,
         proceed=proceed,
     )
+    verb = "Launching a new EC2 instance" if transition == LAUNCHING else "Terminating EC2 instance"
     with _lock:
         ACTIONS[instance_id] = action
+        ACTIVITIES.append({
+            "ActivityId": str(uuid.uuid4()), "AutoScalingGroupName": group.name,
+            "Description": f"{verb}: {instance_id}",
+            "Cause": f"At {_now_iso(started_ago)} instance {instance_id} is waiting for lifecycle hook {hook.name}.",
+            "StartTime": datetime.now(timezone.utc) - timedelta(seconds=started_ago),
+            "StatusCode": "MidLifecycleAction", "Progress": 50, "_instance": instance_id, "_action": action,
+        })
     message = {
         "Origin": origin,
         "Destination": destination,
@@ -373,6 +395,9 @@ def _finish(action: Action, result: str, how: str) -> None:
         if ACTIONS.get(action.instance_id) is not action:
             return
         del ACTIONS[action.instance_id]
+        for activity in ACTIVITIES:
+            if activity["_action"] is action:
+                activity.update(StatusCode="Successful", Progress=100, EndTime=datetime.now(timezone.utc))
         HISTORY.append({"instance_id": action.instance_id, "group": action.group, "hook": action.hook.name,
                         "transition": action.transition, "result": result, "how": how, "at": _now_iso()})
     if action.proceed is not None:
@@ -460,6 +485,22 @@ def advance(spec: dict[str, Any]) -> dict[str, Any]:
     return status()
 
 
+def describe_scaling_activities(self: AutoScalingResponse) -> ActionResult:
+    from .autoscaling_listing import _max_records, _refuse
+
+    group = self._get_param("AutoScalingGroupName")
+    limit = _max_records(self, 100) if self._get_param("MaxRecords") else 100
+    with _lock:
+        chosen = [a for a in ACTIVITIES if group is None or a["AutoScalingGroupName"] == group]
+        ordered = sorted(chosen, key=lambda a: (a["StatusCode"] == "Successful", -a["StartTime"].timestamp()))
+        shown = [{k: v for k, v in a.items() if not k.startswith("_")} for a in ordered]
+    chunk, rest = page(shown, limit, self._get_param("NextToken"), {"AutoScalingGroupName": group}, _refuse)
+    result: dict[str, Any] = {"Activities": chunk}
+    if rest is not None:
+        result["NextToken"] = rest
+    return ActionResult(result)
+
+
 _original_terminate = AutoScalingResponse.terminate_instance_in_auto_scaling_group
 
 
@@ -468,6 +509,7 @@ def install() -> None:
     AutoScalingResponse.terminate_instance_in_auto_scaling_group = terminate_instance_in_auto_scaling_group  # type: ignore[method-assign]
     AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action  # type: ignore[attr-defined]
     AutoScalingResponse.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat  # type: ignore[attr-defined]
+    AutoScalingResponse.describe_scaling_activities = describe_scaling_activities  # type: ignore[method-assign]
 
 
 ENDPOINTS = {"/autoscaling": {"GET": status, "POST": configure}, "/autoscaling/advance": {"POST": advance}}

@@ -58,7 +58,10 @@ command you run that affects your Amazon ECS resources might not be immediately 
 subsequent commands you run" (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html).
 With ``POST /_shipshape/ecs/consistency`` ``{"describe_tasks_lag_seconds": 5}``, a task started less than
 that long ago is listed by ``ListTasks`` but answered by ``DescribeTasks`` with a ``MISSING`` failure, as
-a task not yet visible to it would be. Off (0) by default and after a reset.
+a task not yet visible to it would be. With ``{"list_tasks_lag_seconds": 5}``, a task started less than that
+long ago is not listed by ``ListTasks`` yet: RunTask's reference says results "might not be immediately
+visible", and a task placed a moment before an instance is drained may be missing from the first listing
+after it. Both are off (0) by default and after a reset, and can be set together or one at a time.
 """
 
 from __future__ import annotations
@@ -163,10 +166,12 @@ def list_tasks(self: EC2ContainerServiceResponse) -> ActionResult:
         raise InvalidParameterException("When you specify startedBy as the filter, it must be the only filter that you use.")
     instance_id = instance.rsplit("/", 1)[-1] if instance else None
     service_name = service.rsplit("/", 1)[-1] if service else None
+    listed_before = time.monotonic() - _settings["list_tasks_lag_seconds"]
     arns = sorted(
         task.task_arn
         for task in backend.tasks.get(cluster.name, {}).values()
         if task.desired_status == desired
+        and task.__dict__.get(_CREATED, listed_before) <= listed_before
         and (instance_id is None or (task.container_instance_arn or "").rsplit("/", 1)[-1] == instance_id)
         and (family is None or _family(task.task_definition_arn) == family)
         and (started_by is None or task.started_by == started_by)
@@ -274,7 +279,8 @@ _original = {name: getattr(EC2ContainerServiceResponse, name) for name in _PATCH
 
 
 _CREATED = "_shipshape_created"
-_settings: dict[str, float] = {"describe_tasks_lag_seconds": 0.0}
+_DEFAULTS: dict[str, float] = {"describe_tasks_lag_seconds": 0.0, "list_tasks_lag_seconds": 0.0}
+_settings: dict[str, float] = dict(_DEFAULTS)
 _task_init = Task.__init__
 
 
@@ -294,7 +300,7 @@ def tick() -> None:
 
 
 def reset() -> None:
-    _settings["describe_tasks_lag_seconds"] = 0.0
+    _settings.update(_DEFAULTS)
 
 
 def consistency_settings() -> dict[str, Any]:
@@ -305,10 +311,11 @@ def configure_consistency(body: dict[str, Any]) -> dict[str, Any]:
     unknown = set(body) - set(_settings)
     if unknown:
         raise ValueError(f"unknown fields: {sorted(unknown)}")
-    lag = float(body.get("describe_tasks_lag_seconds", 0))
-    if not 0 <= lag <= 300:
-        raise ValueError("describe_tasks_lag_seconds must be between 0 and 300")
-    _settings["describe_tasks_lag_seconds"] = lag
+    for name in body:
+        lag = float(body[name])
+        if not 0 <= lag <= 300:
+            raise ValueError(f"{name} must be between 0 and 300")
+        _settings[name] = lag
     return dict(_settings)
 
 
