@@ -8,4 +8,6 @@ mod events;
 mod launch;
 mod lifecycle_drainer;
 mod scale_in_cleaner;
+mod scenarios;
 mod spot_drainer;
+mod stack;

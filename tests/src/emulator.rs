@@ -261,6 +261,41 @@ impl Emulator {
         self.control("POST", "/ecs/consistency", Some(json!({"describe_tasks_lag_seconds": seconds})));
     }
 
+    /// Tasks started less than `seconds` ago are not listed by ListTasks yet (the eventually consistent ECS
+    /// API: "might not be immediately visible").
+    pub fn list_tasks_lag(&self, seconds: f64) {
+        self.control("POST", "/ecs/consistency", Some(json!({"list_tasks_lag_seconds": seconds})));
+    }
+
+    /// Schedules an EC2 event (`instance-retirement`, `instance-stop`, `system-reboot`, ...) for an instance,
+    /// as `DescribeInstanceStatus` then lists it; its `InstanceEventId`.
+    pub fn schedule_ec2_event(&self, instance_id: &str, code: &str, not_before: &str) -> String {
+        let spec = json!({"instance_id": instance_id, "code": code, "not_before": not_before});
+        let events = self.control("POST", "/ec2/events", Some(spec));
+        let last = events.as_array().and_then(|e| e.last()).cloned().unwrap_or_default();
+        last["InstanceEventId"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// AWS cancels (`cancel`) or completes a scheduled EC2 event.
+    pub fn end_ec2_event(&self, instance_id: &str, event_id: &str, cancel: bool) {
+        let path = if cancel { "/ec2/events/cancel" } else { "/ec2/events/complete" };
+        self.control("POST", path, Some(json!({"instance_id": instance_id, "event_id": event_id})));
+    }
+
+    /// The account's request throttling by token bucket (`settings`: `speed`, `buckets`, `background`).
+    pub fn throttling(&self, settings: Value) {
+        let mut body = json!({"enabled": true});
+        if let (Some(b), Some(extra)) = (body.as_object_mut(), settings.as_object()) {
+            b.extend(extra.clone());
+        }
+        self.control("POST", "/throttling", Some(body));
+    }
+
+    /// Calls admitted and throttled per family and operation since throttling was turned on.
+    pub fn throttling_status(&self) -> Value {
+        self.control("GET", "/throttling", None)
+    }
+
     /// Accept hook heartbeat timeouts down to `seconds` (AWS: 30).
     pub fn min_heartbeat_timeout(&self, seconds: u64) {
         self.control("POST", "/autoscaling", Some(json!({"min_heartbeat_timeout": seconds})));

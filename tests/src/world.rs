@@ -11,6 +11,7 @@ pub struct World {
     pub sdk: SdkConfig,
     pub ecs: aws_sdk_ecs::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
+    pub ec2: aws_sdk_ec2::Client,
     pub sns: aws_sdk_sns::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub lambda: aws_sdk_lambda::Client,
@@ -24,6 +25,7 @@ impl World {
         World {
             ecs: aws_sdk_ecs::Client::new(&sdk),
             autoscaling: aws_sdk_autoscaling::Client::new(&sdk),
+            ec2: aws_sdk_ec2::Client::new(&sdk),
             sns: aws_sdk_sns::Client::new(&sdk),
             sqs: aws_sdk_sqs::Client::new(&sdk),
             lambda: aws_sdk_lambda::Client::new(&sdk),

@@ -1,0 +1,95 @@
+//! The lifecycle-drainer's scenarios: hooks delivered by EventBridge, several registrations of one
+//! instance, a task ListTasks does not show yet, a lifecycle message that never arrives.
+
+use std::time::Duration;
+
+use crate::scenarios::{Hook, not_stopped, scene};
+use crate::stack::{CLUSTER, eventbridge_lifecycle, finished_actions, pending_action};
+
+/// (1) A drain that outlasts one invocation goes on, whatever path delivered the hook: the EventBridge
+/// lifecycle event's `detail` has no `Time`.
+#[tokio::test]
+async fn a_hook_delivered_by_eventbridge_drains_to_the_end() {
+    integration_tests::needs_emulator!();
+    // Tasks take about 6 s to stop: longer than one invocation's poll window of the drainer before the
+    // reconcile. The hook's heartbeat timeout is 4 s.
+    let mut s = scene(3, Hook::OursByEventBridge(4), (5000, 300)).await;
+    s.busy(0).await;
+    s.world().terminate(&s.instances[0]).await;
+    let action = pending_action(s.world(), &s.instances[0]).expect("a pending lifecycle action");
+    let _ = s.stack.lifecycle(eventbridge_lifecycle(&action)).await;
+
+    let gone = s.until_terminated(0, Duration::from_secs(25)).await.expect("terminated");
+    let transcript = s.stack.transcript();
+    assert_eq!(
+        finished_actions(s.world(), &s.instances[0]),
+        [("completed".to_owned(), "CONTINUE".to_owned())],
+        "{transcript}"
+    );
+    assert_eq!(not_stopped(&gone), 0, "{gone}\n{transcript}");
+}
+
+/// (7) A stale, disconnected registration of the instance with no task, next to the live one with tasks:
+/// the drain waits for the live one's tasks.
+#[tokio::test]
+async fn every_registration_of_the_instance_is_drained_and_waited_for() {
+    integration_tests::needs_emulator!();
+    let mut s = scene(3, Hook::Ours(4, "ABANDON"), (2000, 300)).await;
+    // The agent registered the instance a second time (aws/amazon-ecs-agent#782); the first registration
+    // stays, disconnected. ListContainerInstances answers in ARN order: the stale one comes first.
+    let again = s.world().register(CLUSTER, &s.instances[0]).await;
+    let (stale, live) =
+        if again < s.arns[0] { (again, s.arns[0].clone()) } else { (s.arns[0].clone(), again) };
+    s.world().emulator.agent(&stale, false);
+    s.world().start_service_tasks(CLUSTER, &live, "api", 2).await;
+    s.world().terminate(&s.instances[0]).await;
+
+    let gone = s.until_terminated(0, Duration::from_secs(25)).await.expect("terminated");
+    let transcript = s.stack.transcript();
+    assert_eq!(not_stopped(&gone), 0, "{gone}\n{transcript}");
+    assert_eq!(
+        finished_actions(s.world(), &s.instances[0]),
+        [("completed".to_owned(), "CONTINUE".to_owned())],
+        "{transcript}"
+    );
+}
+
+/// (8) A task placed a moment before the drain is not listed by ListTasks yet: one empty look taken right
+/// after setting DRAINING never completes the action.
+#[tokio::test]
+async fn a_task_listtasks_does_not_show_yet_is_waited_for() {
+    integration_tests::needs_emulator!();
+    let mut s = scene(3, Hook::Ours(4, "ABANDON"), (300, 300)).await;
+    s.world().emulator.list_tasks_lag(3.0);
+    s.busy(0).await;
+    s.world().terminate(&s.instances[0]).await;
+
+    let gone = s.until_terminated(0, Duration::from_secs(25)).await.expect("terminated");
+    let transcript = s.stack.transcript();
+    assert_eq!(not_stopped(&gone), 0, "{gone}\n{transcript}");
+}
+
+/// (10) The lifecycle message is lost (SNS never delivers it): the reconcile finds the action anyway.
+#[tokio::test]
+async fn a_lost_lifecycle_message_costs_at_most_one_period() {
+    integration_tests::needs_emulator!();
+    let mut s = scene(3, Hook::Ours(4, "ABANDON"), (3000, 300)).await;
+    s.busy(0).await;
+    s.world().terminate(&s.instances[0]).await;
+    assert_eq!(s.stack.drop_deliveries().await, 1, "the lifecycle message, lost");
+
+    let id = s.instances[0].clone();
+    let world_done = s.stack.run_until(Duration::from_secs(25), async |w| {
+        w.emulator.terminations().iter().any(|t| t["instance_id"] == id.as_str())
+    });
+    // Nothing reaches the topic any more: only the schedules drive the drain.
+    world_done.await;
+    let gone = s.terminated(0).expect("terminated");
+    let transcript = s.stack.transcript();
+    assert_eq!(not_stopped(&gone), 0, "{gone}\n{transcript}");
+    assert_eq!(
+        finished_actions(s.world(), &s.instances[0]),
+        [("completed".to_owned(), "CONTINUE".to_owned())],
+        "{transcript}"
+    );
+}
