@@ -98,10 +98,17 @@ pub fn object(payload: &Value) -> Result<&serde_json::Map<String, Value>, Invali
 }
 
 /// An EventBridge event with its envelope checked (`source` and `detail-type` present and not empty,
-/// `detail` an object); the caller types the `detail` by its `detail-type` with [`detail`].
+/// `detail` an object); the caller types the `detail` by its `detail-type` with [`detail`]. EventBridge
+/// Scheduler's default payload carries `detail` as a JSON string (`"{}"`): it is read as the object it
+/// holds.
 pub fn eventbridge(payload: &Value) -> Result<EventBridgeEvent<Value>, InvalidEvent> {
     object(payload)?;
-    let event: EventBridgeEvent<Value> = from_value(payload, "")?;
+    let mut event: EventBridgeEvent<Value> = from_value(payload, "")?;
+    if let Value::String(text) = &event.detail
+        && let Ok(inner @ Value::Object(_)) = serde_json::from_str::<Value>(text)
+    {
+        event.detail = inner;
+    }
     for (field, value) in [("source", &event.source), ("detail-type", &event.detail_type)] {
         if value.is_empty() {
             return Err(InvalidEvent::new(field, "is empty"));
@@ -111,6 +118,12 @@ pub fn eventbridge(payload: &Value) -> Result<EventBridgeEvent<Value>, InvalidEv
         return Err(InvalidEvent::new("detail", format!("must be an object, got {}", kind(&event.detail))));
     }
     Ok(event)
+}
+
+/// An EventBridge schedule's event: a scheduled rule's (`aws.events`) or EventBridge Scheduler's
+/// (`aws.scheduler`), "Scheduled Event".
+pub fn is_scheduled(event: &EventBridgeEvent<Value>) -> bool {
+    matches!(event.source.as_str(), "aws.events" | "aws.scheduler") && event.detail_type == "Scheduled Event"
 }
 
 /// The event's `detail` as `T`.
@@ -128,6 +141,22 @@ impl InstanceId {
     /// `id` checked, or an error naming `field`.
     pub fn parse(field: &str, id: &str) -> Result<Self, InvalidEvent> {
         InstanceId::try_from(id.to_owned()).map_err(|reason| InvalidEvent::new(field, reason))
+    }
+
+    /// An id, or an instance's ARN (`arn:<partition>:ec2:<region>:<account>:instance/i-...`, as AWS Health
+    /// names instances today) read as its id.
+    pub fn from_id_or_arn(field: &str, value: &str) -> Result<Self, InvalidEvent> {
+        if let Some(rest) = value.strip_prefix("arn:") {
+            let parts: Vec<&str> = rest.splitn(5, ':').collect();
+            return match parts.as_slice() {
+                [_, "ec2", _, _, resource] => match resource.strip_prefix("instance/") {
+                    Some(id) => InstanceId::parse(field, id),
+                    None => Err(InvalidEvent::new(field, format!("{value:?} is not an EC2 instance's ARN"))),
+                },
+                _ => Err(InvalidEvent::new(field, format!("{value:?} is not an EC2 instance's ARN"))),
+            };
+        }
+        InstanceId::parse(field, value)
     }
 
     pub fn as_str(&self) -> &str {
@@ -213,6 +242,9 @@ pub struct HealthEventDetail {
     pub event_type_category: String,
     #[serde(default)]
     pub start_time: Option<String>,
+    /// `upcoming`, `open` or `closed` (done, or cancelled).
+    #[serde(default)]
+    pub status_code: Option<String>,
     #[serde(default)]
     pub affected_entities: Vec<AffectedEntity>,
 }
@@ -280,6 +312,20 @@ mod tests {
     }
 
     #[test]
+    fn instances_by_id_or_by_arn() {
+        let arn = "arn:aws:ec2:us-east-1:123456789012:instance/i-1234567890abcdef0";
+        assert_eq!(InstanceId::from_id_or_arn("f", arn).unwrap().as_str(), "i-1234567890abcdef0");
+        assert_eq!(InstanceId::from_id_or_arn("f", "i-12345678").unwrap().as_str(), "i-12345678");
+        for bad in [
+            "arn:aws:ec2:us-east-1:123456789012:volume/vol-1",
+            "arn:aws:s3:::bucket",
+            "arn:aws:ec2:us-east-1:1:instance/x",
+        ] {
+            assert_eq!(InstanceId::from_id_or_arn("detail.x", bad).unwrap_err().field, "detail.x", "{bad}");
+        }
+    }
+
+    #[test]
     fn the_envelope_names_what_is_wrong() {
         let cases = [
             (json!([]), "(event)"),
@@ -292,6 +338,15 @@ mod tests {
         for (event, field) in cases {
             assert_eq!(eventbridge(&event).unwrap_err().field, field, "{event}");
         }
+    }
+
+    #[test]
+    fn a_schedulers_detail_string_reads_as_its_object() {
+        let event = json!({"source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": "{}"});
+        let parsed = eventbridge(&event).unwrap();
+        assert!(is_scheduled(&parsed) && parsed.detail.is_object());
+        let bad = json!({"source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": "[1]"});
+        assert_eq!(eventbridge(&bad).unwrap_err().field, "detail");
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //! - [`error`]: AWS SDK errors mapped at the call site, with the operation's name; the drainers' error;
 //! - [`logging`]: `tracing` set up for Lambda (JSON when Lambda's log format is JSON);
 //! - [`aws`]: one SDK configuration for every client (retries, timeouts);
-//! - [`autoscaling`]: where Auto Scaling has an instance, and in which lifecycle state;
+//! - [`autoscaling`]: where Auto Scaling has an instance, in which lifecycle state, and since when;
+//! - [`drain`]: the drain core both drainers and the scale-in-cleaner use: markers, drains and undos,
+//!   every registration of an instance, the tasks left on it, lifecycle hooks;
 //! - [`ecs`]: find an EC2 instance's container instance, set it DRAINING, count what still runs;
 //! - [`notify`]: optional SNS messages meant for a person;
 //! - [`metrics`]: CloudWatch metrics in the Embedded Metric Format, one stdout line per invocation.
@@ -16,6 +18,7 @@
 pub mod autoscaling;
 pub mod aws;
 pub mod config;
+pub mod drain;
 pub mod ecs;
 pub mod edge;
 pub mod error;

@@ -84,8 +84,17 @@ impl Metrics {
         if self.values.is_empty() {
             return None;
         }
+        // One definition per name; several values of a name (one per drain that ended) are an array, as the
+        // format allows ("Target members ... MUST be numerics or arrays of numerics").
+        let mut names: Vec<(&'static str, Unit, Vec<f64>)> = Vec::new();
+        for (name, value, unit) in &self.values {
+            match names.iter_mut().find(|(n, _, _)| n == name) {
+                Some((_, _, values)) => values.push(*value),
+                None => names.push((name, *unit, vec![*value])),
+            }
+        }
         let definitions: Vec<Value> =
-            self.values.iter().map(|(name, _, unit)| json!({"Name": name, "Unit": unit.as_str()})).collect();
+            names.iter().map(|(name, unit, _)| json!({"Name": name, "Unit": unit.as_str()})).collect();
         let mut doc = Map::new();
         doc.insert(
             "_aws".into(),
@@ -99,8 +108,12 @@ impl Metrics {
             }),
         );
         doc.insert("FunctionName".into(), json!(self.function_name));
-        for (name, value, _) in &self.values {
-            doc.insert((*name).to_owned(), json!(value));
+        for (name, _, values) in &names {
+            let value = match values.as_slice() {
+                [one] => json!(one),
+                many => json!(many),
+            };
+            doc.insert((*name).to_owned(), value);
         }
         Some(Value::Object(doc))
     }
@@ -150,6 +163,19 @@ mod tests {
         );
         // One line: CloudWatch Logs reads one log event per line.
         assert!(!doc.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn several_values_of_a_name_are_one_array() {
+        let mut m = Metrics::new("f");
+        m.add("DrainDuration", 1.0, Unit::Seconds).count("DrainsCompleted", 2).add(
+            "DrainDuration",
+            3.0,
+            Unit::Seconds,
+        );
+        let doc = m.render(0).unwrap_or_default();
+        assert_eq!(doc["DrainDuration"], json!([1.0, 3.0]));
+        assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().map(Vec::len), Some(2));
     }
 
     #[test]

@@ -3,22 +3,20 @@
 //! and the test hands both to the handler.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use integration_tests::{Topic, World};
 use lambda_runtime::{Context, LambdaEvent};
-use lifecycle_drainer::{Action, Config, Deps, Error, LifecycleResult, Outcome, handler};
+use lifecycle_drainer::{ActionReport, Config, Deps, Error, LifecycleResult, Outcome, Step, handler};
 use serde_json::{Value, json};
 use shared::config::Env;
-
-const MARKER: &str = "shipshape.lifecycle-drainer.drained-for";
 
 fn deps(world: &World, extra: &[(&str, &str)]) -> Deps {
     let base = [
         ("CLUSTERS", "web"),
         ("LIFECYCLE_HOOK_NAMES", "drain,drain-launch"),
-        ("POLL_INTERVAL_SECONDS", "1"),
-        ("POLL_WINDOW_SECONDS", "60"),
+        ("RECONCILE_PERIOD_SECONDS", "1"),
+        ("SETTLE_SECONDS", "1"),
         ("DRAIN_TIMEOUT_SECONDS", "60"),
         ("LAUNCH_TIMEOUT_SECONDS", "30"),
     ];
@@ -76,6 +74,29 @@ async fn launch_one(s: &Scene) -> (String, Value) {
     (id, event)
 }
 
+/// The report of `instance`'s action in an outcome.
+fn of(outcome: &Outcome, instance: &str) -> Option<ActionReport> {
+    outcome.actions.iter().find(|a| a.instance_id == instance).cloned()
+}
+
+/// Runs the schedule until `instance`'s action ends (or 20 s pass): its last report.
+async fn until_over(deps: &Deps, instance: &str) -> Option<ActionReport> {
+    let end = Instant::now() + Duration::from_secs(20);
+    let mut last = None;
+    while Instant::now() < end {
+        let outcome = invoke(deps, crate::stack::scheduled()).await.unwrap();
+        if let Some(a) = of(&outcome, instance) {
+            let over = a.step.ends_action();
+            last = Some(a);
+            if over {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    last
+}
+
 /// A launch waits while the agent is not connected, and goes in service once it is.
 #[tokio::test]
 async fn a_launch_goes_in_service_only_once_its_agent_connects() {
@@ -85,25 +106,19 @@ async fn a_launch_goes_in_service_only_once_its_agent_connects() {
     let arn = s.world.register("web", &id).await;
     s.world.emulator.agent(&arn, false);
     let deps = deps(&s.world, &[]);
-
-    let connect = async {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        assert_eq!(s.world.lifecycle_state(&id).await.as_deref(), Some("Pending:Wait"), "held meanwhile");
-        s.world.emulator.agent(&arn, true);
-    };
-    let (outcome, ()) = tokio::join!(invoke(&deps, event.clone()), connect);
-    let outcome = outcome.unwrap();
-
-    assert_eq!(outcome.action, Action::Ready, "{outcome:?}");
-    assert_eq!(outcome.result, Some(LifecycleResult::Continue));
-    assert_eq!(outcome.container_instance_arn.as_deref(), Some(arn.as_str()));
-    assert!(outcome.polls >= 2, "{outcome:?}");
+    let first = of(&invoke(&deps, event.clone()).await.unwrap(), &id).unwrap();
+    assert_eq!(first.step, Step::NotYet, "{first:?}");
+    assert!(first.reason.as_deref().unwrap().contains("agent is not connected"), "{first:?}");
+    invoke(&deps, crate::stack::scheduled()).await.unwrap();
+    assert_eq!(s.world.lifecycle_state(&id).await.as_deref(), Some("Pending:Wait"), "held meanwhile");
+    s.world.emulator.agent(&arn, true);
+    let ready = until_over(&deps, &id).await.unwrap();
+    assert_eq!((ready.step, ready.result), (Step::Ready, Some(LifecycleResult::Continue)), "{ready:?}");
+    assert_eq!(ready.container_instances, std::slice::from_ref(&arn));
     assert_eq!(s.world.lifecycle_state(&id).await.as_deref(), Some("InService"));
-    assert_eq!(s.world.status("web", &arn).await, "ACTIVE");
-
     // The same message again (SNS delivers at least once): the launch is over, nothing changes.
     let again = invoke(&deps, event).await.unwrap();
-    assert_eq!(again.action, Action::AlreadyCompleted, "{again:?}");
+    assert_eq!(again.actions, [], "{again:?}");
 }
 
 /// An instance whose agent never joins the cluster is abandoned: Auto Scaling terminates it and launches
@@ -114,12 +129,10 @@ async fn a_launch_never_ready_is_abandoned_and_replaced() {
     let s = scene().await;
     let (id, event) = launch_one(&s).await;
     let deps = deps(&s.world, &[("LAUNCH_TIMEOUT_SECONDS", "3")]);
-
-    let outcome = invoke(&deps, event).await.unwrap();
-
-    assert_eq!(outcome.action, Action::NotReady, "{outcome:?}");
-    assert_eq!(outcome.result, Some(LifecycleResult::Abandon));
-    assert!(outcome.reason.as_deref().unwrap().contains("no container instance"), "{outcome:?}");
+    invoke(&deps, event).await.unwrap();
+    let over = until_over(&deps, &id).await.unwrap();
+    assert_eq!((over.step, over.result), (Step::NotReady, Some(LifecycleResult::Abandon)), "{over:?}");
+    assert!(over.reason.as_deref().unwrap().contains("no container instance"), "{over:?}");
     let terminated = s.world.emulator.terminations();
     assert!(terminated.iter().any(|t| t["instance_id"] == id.as_str()), "{terminated:#?}");
     let replacement = lifecycle_events(&s.world, &s.topic).await;
@@ -127,7 +140,7 @@ async fn a_launch_never_ready_is_abandoned_and_replaced() {
     assert_ne!(message(&replacement[0])["EC2InstanceId"], id.as_str());
 }
 
-/// A launch message about an instance in service is stale or forged: nothing is completed or changed.
+/// A launch message about an instance in service is stale or forged: it causes a look, nothing else.
 #[tokio::test]
 async fn a_launch_message_for_an_instance_in_service_changes_nothing() {
     integration_tests::needs_emulator!();
@@ -135,91 +148,41 @@ async fn a_launch_message_for_an_instance_in_service_changes_nothing() {
     let (_, event) = launch_one(&s).await;
     let mut forged = message(&event);
     forged["EC2InstanceId"] = json!(s.first);
-    let forged = json!({"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0",
-        "EventSubscriptionArn": format!("{}:sub", s.topic.arn),
-        "Sns": {"Type": "Notification", "MessageId": "m-1", "TopicArn": s.topic.arn,
-            "Message": forged.to_string(), "Timestamp": "2026-11-22T10:00:00.000Z", "SignatureVersion": "1",
-            "Signature": "", "SigningCertUrl": "", "UnsubscribeUrl": "", "MessageAttributes": {}}}]});
+    let mut forged_event = event.clone();
+    forged_event["Records"][0]["Sns"]["Message"] = json!(forged.to_string());
     s.world.emulator.reset_calls();
-
-    let outcome = invoke(&deps(&s.world, &[]), forged).await.unwrap();
-
-    assert_eq!(outcome.action, Action::AlreadyCompleted, "{outcome:?}");
+    let outcome = invoke(&deps(&s.world, &[]), forged_event).await.unwrap();
+    assert_eq!(outcome.actions, [], "{outcome:?}");
     assert_eq!(s.world.emulator.calls_of("autoscaling:CompleteLifecycleAction"), 0);
     assert_eq!(s.world.lifecycle_state(&s.first).await.as_deref(), Some("InService"));
 }
 
-/// The whole warm pool round: into the pool (completed at once), out of it (ready once its agent connects),
-/// back into it on scale-in (drained like a termination: its container instance stays registered,
-/// DRAINING), and out again: set ACTIVE again, because we drained it, then in service once its agent
-/// reconnects.
+/// Into the warm pool (completed at once), then out of it (ready once its agent connects).
 #[tokio::test]
-async fn a_warm_pool_instance_round_trip() {
+async fn a_warm_pool_instance_goes_in_at_once_and_out_when_ready() {
     integration_tests::needs_emulator!();
     let s = scene().await;
     let deps = deps(&s.world, &[]);
     s.world.warm_pool("web", 0).await;
     let mut into_pool = lifecycle_events(&s.world, &s.topic).await;
     assert_eq!(into_pool.len(), 1, "{into_pool:#?}");
-    let m = message(&into_pool[0]);
-    assert_eq!(m["Destination"], "WarmPool");
-    let warm = m["EC2InstanceId"].as_str().unwrap().to_owned();
+    let warm = message(&into_pool[0])["EC2InstanceId"].as_str().unwrap().to_owned();
     assert_eq!(s.world.lifecycle_state(&warm).await.as_deref(), Some("Warmed:Pending:Wait"));
-
     let entered = invoke(&deps, into_pool.remove(0)).await.unwrap();
-    assert_eq!(entered.action, Action::EnteredWarmPool, "{entered:?}");
+    let entered = of(&entered, &warm).unwrap_or_else(|| panic!("{entered:?}"));
+    assert_eq!(entered.step, Step::EnteredWarmPool, "{entered:?}");
+    assert_eq!(entered.warnings, Vec::<String>::new(), "its agent is not up in the pool");
     assert_eq!(s.world.lifecycle_state(&warm).await.as_deref(), Some("Warmed:Stopped"));
-
-    // Out of the pool: its agent registers once it runs.
     let (id, out_of_pool) = launch_one(&s).await;
     assert_eq!(id, warm, "the group takes the warm instance");
     assert_eq!(message(&out_of_pool)["Origin"], "WarmPool");
-    let arn = s.world.register("web", &warm).await;
-    assert_eq!(invoke(&deps, out_of_pool).await.unwrap().action, Action::Ready);
-
-    // Back into the pool on scale-in: the first instance is protected, so the warm one goes.
-    s.world
-        .autoscaling
-        .set_instance_protection()
-        .auto_scaling_group_name("web")
-        .instance_ids(&s.first)
-        .protected_from_scale_in(true)
-        .send()
-        .await
-        .unwrap();
-    s.world.start_service_tasks("web", &arn, "api", 2).await;
-    s.world.set_desired("web", 1).await;
-    let mut back = lifecycle_events(&s.world, &s.topic).await;
-    assert_eq!(back.len(), 1, "{back:#?}");
-    assert_eq!(message(&back[0])["LifecycleTransition"], "autoscaling:EC2_INSTANCE_TERMINATING");
-    assert_eq!(message(&back[0])["Destination"], "WarmPool");
-    assert_eq!(s.world.lifecycle_state(&warm).await.as_deref(), Some("Warmed:Pending:Wait"));
-
-    let drained = invoke(&deps, back.remove(0)).await.unwrap();
-    assert_eq!(drained.action, Action::Completed, "{drained:?}");
-    assert_eq!(drained.tasks_left, 0);
-    assert_eq!(s.world.lifecycle_state(&warm).await.as_deref(), Some("Warmed:Stopped"));
-    assert_eq!(s.world.status("web", &arn).await, "DRAINING", "ECS keeps the status while it is stopped");
-    assert!(s.world.attribute("web", &arn, MARKER).await.is_some_and(|v| v.starts_with("drain@")));
-
-    // Out again: set ACTIVE again (we drained it), in service once its agent reconnects.
-    let (again, out_again) = launch_one(&s).await;
-    assert_eq!(again, warm);
-    let connect = async {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        s.world.emulator.agent(&arn, true);
-    };
-    let (ready, ()) = tokio::join!(invoke(&deps, out_again), connect);
-    let ready = ready.unwrap();
-
-    assert_eq!(ready.action, Action::Ready, "{ready:?}");
-    assert_eq!(s.world.status("web", &arn).await, "ACTIVE");
-    assert_eq!(s.world.attribute("web", &arn, MARKER).await, None);
-    assert_eq!(s.world.lifecycle_state(&warm).await.as_deref(), Some("InService"));
+    s.world.register("web", &warm).await;
+    let ready = of(&invoke(&deps, out_of_pool).await.unwrap(), &warm).unwrap();
+    assert_eq!(ready.step, Step::Ready, "{ready:?}");
 }
 
-/// With the stopped-task rule, the last task's stop completes the drain at once; an earlier stop, or a
-/// forged event, completes nothing; the poll, the safety net, then finds the action over.
+/// The last task's stop completes the drain at once, without waiting for the schedule; an earlier stop, or
+/// a forged event, completes nothing.
 #[tokio::test]
 async fn the_last_tasks_stop_completes_the_drain() {
     integration_tests::needs_emulator!();
@@ -231,10 +194,8 @@ async fn the_last_tasks_stop_completes_the_drain() {
     s.world.emulator.draining(1500, 300);
     s.world.start_service_tasks("web", &arn, "api", 2).await;
     s.world.terminate(&s.first).await;
-    let mut events = lifecycle_events(&s.world, &s.topic).await;
-    let termination = events.pop().unwrap();
-    // Slow polls: the stopped-task events must be what completes the action.
-    let deps = deps(&s.world, &[("POLL_INTERVAL_SECONDS", "8")]);
+    let termination = lifecycle_events(&s.world, &s.topic).await.pop().unwrap();
+    let deps = deps(&s.world, &[]);
     let (_, mut cursor) = s.world.emulator.events_since(0);
     // Before the drain began: a stop event (forged here) finds the instance ACTIVE and completes nothing.
     let forged = json!({"version": "0", "id": "f", "detail-type": "ECS Task State Change",
@@ -243,31 +204,23 @@ async fn the_last_tasks_stop_completes_the_drain() {
         "containerInstanceArn": arn, "taskArn": "arn:aws:ecs:us-east-1:123456789012:task/web/forged",
         "lastStatus": "STOPPED"}});
     let early = invoke(&deps, forged).await.unwrap();
-    assert_eq!(early.action, Action::Ignored, "{early:?}");
-
-    let pump = async {
-        let mut handled = Vec::new();
-        for _ in 0..100 {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            for e in stops_on(&s.world, &arn, &mut cursor) {
-                handled.push(invoke(&deps, e).await.unwrap());
-            }
-            if handled.iter().any(|o: &Outcome| o.action == Action::Completed) {
-                break;
-            }
+    assert_eq!(early.actions, [], "{early:?}");
+    let drained = of(&invoke(&deps, termination).await.unwrap(), &s.first).unwrap();
+    assert_eq!(drained.step, Step::Drained);
+    // No schedule from here on: only the stopped tasks' events.
+    let mut handled = Vec::new();
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for e in stops_on(&s.world, &arn, &mut cursor) {
+            handled.push(invoke(&deps, e).await.unwrap());
         }
-        handled
-    };
-    let (polled, handled) = tokio::join!(invoke(&deps, termination), pump);
-    let polled = polled.unwrap();
-
-    let completed: Vec<&Outcome> = handled.iter().filter(|o| o.action == Action::Completed).collect();
+        if handled.iter().any(|o| of(o, &s.first).is_some_and(|a| a.step == Step::Completed)) {
+            break;
+        }
+    }
+    let completed: Vec<ActionReport> =
+        handled.iter().filter_map(|o| of(o, &s.first)).filter(|a| a.step == Step::Completed).collect();
     assert_eq!(completed.len(), 1, "{handled:#?}");
-    assert_eq!(completed[0].result, Some(LifecycleResult::Continue));
-    // One event per task; the drain stopped both in the same step, so the first event already found
-    // none left, and the second found the action over.
-    assert_eq!(handled.len(), 2, "{handled:#?}");
-    assert_eq!(polled.action, Action::AlreadyCompleted, "{polled:?}");
     let terminated = s.world.emulator.terminations();
     assert_eq!(terminated.len(), 1, "{terminated:#?}");
     assert!(terminated[0]["tasks_not_stopped"].as_array().is_some_and(Vec::is_empty), "{terminated:#?}");
@@ -297,26 +250,21 @@ async fn a_stop_with_tasks_left_completes_nothing() {
     s.world.emulator.draining_with(500, 100, &tasks[..1]);
     s.world.terminate(&s.first).await;
     let termination = lifecycle_events(&s.world, &s.topic).await.pop().unwrap();
-    let deps = deps(&s.world, &[("DRAIN_TIMEOUT_SECONDS", "6"), ("POLL_INTERVAL_SECONDS", "2")]);
+    let deps = deps(&s.world, &[("DRAIN_TIMEOUT_SECONDS", "4")]);
     let (_, mut cursor) = s.world.emulator.events_since(0);
-
-    let pump = async {
-        let mut handled = Vec::new();
-        for _ in 0..40 {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            for e in stops_on(&s.world, &arn, &mut cursor) {
-                handled.push(invoke(&deps, e).await.unwrap());
-            }
+    invoke(&deps, termination).await.unwrap();
+    let mut handled = Vec::new();
+    for _ in 0..15 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for e in stops_on(&s.world, &arn, &mut cursor) {
+            handled.push(invoke(&deps, e).await.unwrap());
         }
-        handled
-    };
-    let (polled, handled) = tokio::join!(invoke(&deps, termination), pump);
-
-    // The first task's stop finds the other still there; the other stops only with its host, after the
-    // drain timed out, when the container instance is gone.
-    assert!(handled.iter().all(|o| o.action == Action::Ignored), "{handled:#?}");
-    assert!(handled[0].reason.as_deref().unwrap().contains("1 task(s) still on it"), "{handled:#?}");
-    let polled = polled.unwrap();
-    assert_eq!(polled.action, Action::TimedOut, "{polled:?}");
-    assert_eq!(polled.tasks_left, 1);
+    }
+    let reports: Vec<ActionReport> = handled.iter().filter_map(|o| of(o, &s.first)).collect();
+    assert!(
+        !reports.is_empty() && reports.iter().all(|a| a.step == Step::Waiting && a.tasks_left == 1),
+        "{handled:#?}"
+    );
+    let over = until_over(&deps, &s.first).await.unwrap();
+    assert_eq!((over.step, over.tasks_left), (Step::TimedOut, 1), "{over:?}");
 }

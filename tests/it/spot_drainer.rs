@@ -34,7 +34,7 @@ async fn invoke_many(deps: &Deps, payload: Value) -> Result<Vec<Outcome>, Error>
     Ok(handler(deps, LambdaEvent::new(payload, Context::default())).await?.outcomes().to_vec())
 }
 
-const MARKER: &str = "shipshape.spot-drainer.drained-for";
+const MARKER: &str = shared::drain::marker::ATTRIBUTE;
 
 /// A cluster `web` with three registered instances; the first runs two tasks.
 struct Web {
@@ -371,12 +371,18 @@ async fn tasks_left_counts_every_task_not_stopped() {
 const STOP: &str = "spot-interruption-stop.json";
 const RUNNING: &str = "spot-instance-running.json";
 
-/// The instance's "running" state change, happening `seconds_from_now` (negative: in the past).
-fn running(instance_id: &str, seconds_from_now: i64) -> Value {
+/// The instance's "running" state change, now.
+fn running(instance_id: &str) -> Value {
     let mut event = spot_event(RUNNING, instance_id);
-    let at = chrono::Utc::now() + chrono::Duration::seconds(seconds_from_now);
-    event["time"] = json!(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    event["time"] = json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     event
+}
+
+/// EC2 stops the instance, and a second later starts it again: its launch time is later than our drain.
+async fn restart(world: &World, instance_id: &str) {
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    world.ec2.stop_instances().instance_ids(instance_id).send().await.unwrap();
+    world.ec2.start_instances().instance_ids(instance_id).send().await.unwrap();
 }
 
 #[tokio::test]
@@ -388,12 +394,19 @@ async fn a_stopped_instance_that_runs_again_is_set_back_to_active() {
     let drained = invoke(&deps, spot_event(STOP, &instances[0])).await.unwrap();
     assert_eq!(drained.action, Action::Drained);
     assert_eq!(world.status("web", &arns[0]).await, "DRAINING");
-    assert!(world.attribute("web", &arns[0], MARKER).await.is_some());
+    assert!(
+        world.attribute("web", &arns[0], MARKER).await.is_some_and(|m| m.starts_with("spot-drainer:stop@"))
+    );
+    // Running, but not since our drain (the event is forged or from before): nothing changes.
+    assert_eq!(invoke(&deps, running(&instances[0])).await.unwrap().action, Action::AlreadyDraining);
+    assert_eq!(world.status("web", &arns[0]).await, "DRAINING");
 
-    let back = invoke(&deps, running(&instances[0], 5)).await.unwrap();
+    restart(&world, &instances[0]).await;
+    let back = invoke(&deps, running(&instances[0])).await.unwrap();
 
     assert_eq!(back.action, Action::Reactivated, "{back:?}");
     assert_eq!(back.trigger, Trigger::Running);
+    assert!(back.reason.as_deref().unwrap().contains("running again"), "{back:?}");
     assert_eq!(world.status("web", &arns[0]).await, "ACTIVE");
     assert_eq!(world.attribute("web", &arns[0], MARKER).await, None);
 }
@@ -411,12 +424,15 @@ async fn a_drain_by_someone_else_is_not_undone() {
         .send()
         .await
         .unwrap();
+    restart(&world, &instances[0]).await;
     world.emulator.reset_calls();
+    let deps = deps(&world, &[("CLUSTERS", "web")]);
 
-    let outcome = invoke(&deps(&world, &[("CLUSTERS", "web")]), running(&instances[0], 5)).await.unwrap();
+    let outcome = invoke(&deps, running(&instances[0])).await.unwrap();
+    invoke_many(&deps, integration_tests::sample_event("spot-sweep-scheduled.json")).await.unwrap();
 
     assert_eq!(outcome.action, Action::Ignored);
-    assert_eq!(outcome.reason.as_deref(), Some("DRAINING, but not by this function"));
+    assert_eq!(outcome.reason.as_deref(), Some("no drain of ours to look at"));
     assert_eq!(world.emulator.calls_of("ecs:UpdateContainerInstancesState"), 0);
     assert_eq!(world.status("web", &arns[0]).await, "DRAINING");
 }
@@ -429,25 +445,11 @@ async fn a_drain_for_termination_is_not_undone() {
     let deps = deps(&world, &[("CLUSTERS", "web")]);
     invoke(&deps, spot_event(TERMINATE, &instances[0])).await.unwrap();
     assert_eq!(world.attribute("web", &arns[0], MARKER).await, None);
+    restart(&world, &instances[0]).await;
 
-    let outcome = invoke(&deps, running(&instances[0], 5)).await.unwrap();
-
-    assert_eq!(outcome.action, Action::Ignored);
-    assert_eq!(world.status("web", &arns[0]).await, "DRAINING");
-}
-
-/// EventBridge delivers late and twice: a "running" from before the drain must not undo it.
-#[tokio::test]
-async fn a_late_running_event_from_before_the_drain_changes_nothing() {
-    integration_tests::needs_emulator!();
-    let Web { world, instances, arns } = web().await;
-    let deps = deps(&world, &[("CLUSTERS", "web")]);
-    invoke(&deps, spot_event(STOP, &instances[0])).await.unwrap();
-
-    let outcome = invoke(&deps, running(&instances[0], -600)).await.unwrap();
+    let outcome = invoke(&deps, running(&instances[0])).await.unwrap();
 
     assert_eq!(outcome.action, Action::Ignored);
-    assert!(outcome.reason.as_deref().unwrap().contains("before this function drained it"), "{outcome:?}");
     assert_eq!(world.status("web", &arns[0]).await, "DRAINING");
 }
 
@@ -463,11 +465,19 @@ fn health(code: &str, instances: &[&str]) -> Value {
 
 const RETIREMENT: &str = "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED";
 
+/// EC2 schedules a retirement of each of `instances`, as it does when Health announces one.
+fn schedule(world: &World, instances: &[&str], code: &str) {
+    for i in instances {
+        world.emulator.schedule_ec2_event(i, code, "2026-12-30T10:00:00Z");
+    }
+}
+
 #[tokio::test]
 async fn scheduled_retirement_drains_every_instance_named() {
     integration_tests::needs_emulator!();
     let Web { world, instances, arns } = web().await;
     let deps = deps(&world, &[("CLUSTERS", "web"), ("DRAIN_ON", "terminate,scheduled")]);
+    schedule(&world, &[&instances[0], &instances[1]], "instance-retirement");
 
     let outcomes = invoke_many(&deps, health(RETIREMENT, &[&instances[0], &instances[1]])).await.unwrap();
 
@@ -479,15 +489,44 @@ async fn scheduled_retirement_drains_every_instance_named() {
     assert!(outcomes.iter().all(|o| o.replacement.is_none()));
 }
 
-/// Replaced before the date: the group terminates it without lowering its desired capacity, so it launches
-/// another; its terminating lifecycle hook holds the instance until the tasks are gone.
+/// A Health notice that never arrived: the reconcile finds what EC2 schedules and drains it.
 #[tokio::test]
-async fn scheduled_retirement_replaces_an_instance_of_a_group_with_a_hook() {
+async fn the_reconcile_drains_what_ec2_schedules_when_the_notice_is_lost() {
+    integration_tests::needs_emulator!();
+    let Web { world, instances, arns } = web().await;
+    let deps = deps(&world, &[("CLUSTERS", "web"), ("DRAIN_ON", "scheduled")]);
+    schedule(&world, &[&instances[1]], "instance-stop");
+
+    let swept =
+        invoke_many(&deps, integration_tests::sample_event("spot-sweep-scheduled.json")).await.unwrap();
+
+    assert_eq!(swept.len(), 1, "{swept:?}");
+    assert_eq!((swept[0].instance_id.as_str(), swept[0].action), (instances[1].as_str(), Action::Drained));
+    assert_eq!(world.status("web", &arns[1]).await, "DRAINING");
+    assert!(
+        world
+            .attribute("web", &arns[1], MARKER)
+            .await
+            .is_some_and(|m| m.starts_with("spot-drainer:scheduled@"))
+    );
+}
+
+/// Replaced before the date: the group terminates it without lowering its desired capacity, so it launches
+/// another; its terminating lifecycle hook (ours) holds the instance until the tasks are gone.
+#[tokio::test]
+async fn scheduled_retirement_replaces_an_instance_of_a_group_with_our_hook() {
     integration_tests::needs_emulator!();
     let Web { world, instances, arns } = web().await;
     let hooks = world.topic("hooks").await;
     world.hook("web-asg", &hooks, 300, "ABANDON").await;
-    let settings = [("CLUSTERS", "web"), ("DRAIN_ON", "scheduled"), ("REPLACE_ON_SCHEDULED", "true")];
+    schedule(&world, &[&instances[0]], "instance-retirement");
+    let settings = [
+        ("CLUSTERS", "web"),
+        ("DRAIN_ON", "scheduled"),
+        ("REPLACE_ON_SCHEDULED", "true"),
+        ("LIFECYCLE_HOOK_NAMES", "drain"),
+        ("LIFECYCLE_TOPIC_ARN", &hooks.arn),
+    ];
     let elsewhere = deps(&world, &[settings.as_slice(), &[("AUTO_SCALING_GROUPS", "batch-asg")]].concat());
     let deps = deps(&world, &[settings.as_slice(), &[("AUTO_SCALING_GROUPS", "web-asg")]].concat());
 
@@ -511,19 +550,23 @@ async fn scheduled_retirement_replaces_an_instance_of_a_group_with_a_hook() {
     assert!(world.emulator.terminations().is_empty(), "the hook holds it until the drain is done");
 }
 
-/// Without a terminating hook a termination is immediate: the replacement waits until no task is left,
-/// and the sweep asks again.
+/// Without a hook of ours a termination does not wait: the replacement waits until every task on it is
+/// STOPPED, and the reconcile asks again.
 #[tokio::test]
-async fn a_replacement_without_a_hook_waits_for_the_tasks_to_move() {
+async fn a_replacement_without_our_hook_waits_for_every_task_to_stop() {
     integration_tests::needs_emulator!();
     let Web { world, instances, arns } = web().await;
     let deps =
         deps(&world, &[("CLUSTERS", "web"), ("DRAIN_ON", "scheduled"), ("REPLACE_ON_SCHEDULED", "true")]);
+    schedule(&world, &[&instances[0]], "instance-retirement");
 
     let outcomes = invoke_many(&deps, health(RETIREMENT, &[&instances[0]])).await.unwrap();
 
     assert_eq!(outcomes[0].action, Action::Drained);
-    assert!(matches!(&outcomes[0].replacement, Some(Replacement::Deferred(why)) if why.contains("2 tasks")));
+    assert!(
+        matches!(&outcomes[0].replacement, Some(Replacement::Deferred(why)) if why.contains("2 task(s)")),
+        "{outcomes:?}"
+    );
     assert_eq!(world.lifecycle_state(&instances[0]).await.as_deref(), Some("InService"));
     let sweep = integration_tests::sample_event("spot-sweep-scheduled.json");
     let early = invoke_many(&deps, sweep.clone()).await.unwrap();
@@ -535,6 +578,7 @@ async fn a_replacement_without_a_hook_waits_for_the_tasks_to_move() {
     for task in tasks.task_arns() {
         world.ecs.stop_task().cluster("web").task(task).send().await.unwrap();
     }
+    tokio::time::sleep(std::time::Duration::from_secs(10)).await; // the drain settles
     let swept = invoke_many(&deps, sweep).await.unwrap();
 
     assert_eq!(swept.len(), 1, "{swept:?}");
@@ -553,6 +597,7 @@ async fn a_scheduled_reboot_is_drained_only_to_be_replaced() {
     integration_tests::needs_emulator!();
     let Web { world, instances, arns } = web().await;
     let deps = deps(&world, &[("CLUSTERS", "web"), ("DRAIN_ON", "scheduled")]);
+    schedule(&world, &[&instances[0]], "system-reboot");
     world.emulator.reset_calls();
 
     let outcomes =
@@ -562,7 +607,7 @@ async fn a_scheduled_reboot_is_drained_only_to_be_replaced() {
 
     assert_eq!(outcomes[0].action, Action::Ignored);
     assert!(outcomes[0].reason.as_deref().unwrap().contains("REPLACE_ON_SCHEDULED"), "{outcomes:?}");
-    assert_eq!(world.emulator.total_calls(), 0);
+    assert_eq!(world.emulator.calls_of("ecs:UpdateContainerInstancesState"), 0);
     assert_eq!(world.status("web", &arns[0]).await, "ACTIVE");
 }
 
@@ -574,6 +619,7 @@ async fn other_health_events_and_unknown_instances_are_acknowledged() {
     let mut issue = health(RETIREMENT, &[&instances[0]]);
     issue["detail"]["eventTypeCategory"] = json!("issue");
     let others = world.group("batch-asg", 1).await;
+    schedule(&world, &[&others[0]], "instance-retirement");
 
     assert!(invoke_many(&deps, issue).await.unwrap().is_empty());
     let unknown = invoke_many(&deps, health(RETIREMENT, &[&others[0]])).await.unwrap();
@@ -608,11 +654,16 @@ async fn a_careful_rebalance_drains_only_while_the_spare_capacity_holds() {
 
     assert_eq!(drained.action, Action::Drained, "{drained:?}");
     assert_eq!(world.status("web", &arns[0]).await, "DRAINING");
-    assert!(world.attribute("web", &arns[0], MARKER).await.is_some_and(|m| m.starts_with("rebalance@")));
+    assert!(
+        world
+            .attribute("web", &arns[0], MARKER)
+            .await
+            .is_some_and(|m| m.starts_with("spot-drainer:rebalance@"))
+    );
 }
 
 /// Careful mode: no interruption warning followed the recommendation within REBALANCE_UNDO_MINUTES, so the
-/// sweep sets the instance back to ACTIVE; one a warning followed stays drained.
+/// reconcile sets the instance back to ACTIVE; one a warning followed stays drained.
 #[tokio::test]
 async fn the_sweep_undoes_a_rebalance_drain_no_warning_followed() {
     integration_tests::needs_emulator!();
@@ -629,19 +680,29 @@ async fn the_sweep_undoes_a_rebalance_drain_no_warning_followed() {
     for id in &instances[..2] {
         assert_eq!(invoke(&deps, spot_event(REBALANCE, id)).await.unwrap().action, Action::Drained);
     }
-    // The interruption warning follows for the second one.
+    // The interruption warning follows for the second one: its marker now says so.
     invoke(&deps, spot_event(TERMINATE, &instances[1])).await.unwrap();
+    assert!(
+        world
+            .attribute("web", &arns[1], MARKER)
+            .await
+            .is_some_and(|m| m.starts_with("spot-drainer:terminate@"))
+    );
     // An hour passes (the markers are dated an hour earlier).
     let hour_ago =
         (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let marker = aws_sdk_ecs::types::Attribute::builder()
-        .name(MARKER)
-        .value(format!("rebalance@{hour_ago}"))
-        .target_type(aws_sdk_ecs::types::TargetType::ContainerInstance)
-        .target_id(&arns[0])
-        .build()
-        .unwrap();
-    world.ecs.put_attributes().cluster("web").attributes(marker).send().await.unwrap();
+    for arn in &arns[..2] {
+        let value = world.attribute("web", arn, MARKER).await.unwrap();
+        let (reason, _) = value.rsplit_once('@').unwrap();
+        let marker = aws_sdk_ecs::types::Attribute::builder()
+            .name(MARKER)
+            .value(format!("{reason}@{hour_ago}"))
+            .target_type(aws_sdk_ecs::types::TargetType::ContainerInstance)
+            .target_id(arn)
+            .build()
+            .unwrap();
+        world.ecs.put_attributes().cluster("web").attributes(marker).send().await.unwrap();
+    }
     let sweep = integration_tests::sample_event("spot-sweep-scheduled.json");
 
     let undone = invoke_many(&deps, sweep).await.unwrap();
@@ -654,5 +715,4 @@ async fn the_sweep_undoes_a_rebalance_drain_no_warning_followed() {
     assert_eq!(world.status("web", &arns[0]).await, "ACTIVE");
     assert_eq!(world.attribute("web", &arns[0], MARKER).await, None);
     assert_eq!(world.status("web", &arns[1]).await, "DRAINING", "the warning followed: it stays drained");
-    assert_eq!(world.attribute("web", &arns[1], MARKER).await, None);
 }

@@ -1,211 +1,303 @@
 //! lifecycle-drainer: drains an ECS container instance before its Auto Scaling group terminates it, and
-//! (opt-in) holds a launch until ECS can place tasks on the instance.
+//! (opt-in) holds a launch until ECS can place tasks on the instance. Level-triggered: what to do comes from
+//! AWS's state at the time of acting, never from an event.
 //!
-//! Triggers: Auto Scaling lifecycle hooks, delivered by their SNS topic (the SNS envelope's `Message` is the
-//! lifecycle JSON) or by EventBridge ("EC2 Instance-terminate Lifecycle Action", "EC2 Instance-launch
-//! Lifecycle Action"); optionally EventBridge "ECS Task State Change" (a task STOPPED). Test notifications,
-//! other messages and hooks not in `LIFECYCLE_HOOK_NAMES` are acknowledged and ignored.
+//! Triggers: a schedule (every `RECONCILE_PERIOD_SECONDS`, reserved concurrency 1): reconcile every open
+//! lifecycle action of our hooks in the configured groups ([`reconcile`]). Hints that make it look at one
+//! instance at once: Auto Scaling's lifecycle messages (SNS, or EventBridge "EC2 Instance-terminate/launch
+//! Lifecycle Action") and "ECS Task State Change" to STOPPED (the last task's stop completes the action
+//! without waiting for the schedule). A hint names an instance; nothing else in it is used, so a forged,
+//! late or repeated one can only cause a look.
 //!
-//! Termination ([`drain`]), also of an instance going back to the warm pool: find the container instance,
-//! mark it ours and set it DRAINING, poll until no task is left (every task not STOPPED counts), then
-//! `CompleteLifecycleAction(CONTINUE)`. A drain longer than one invocation's poll window continues in a
-//! fresh invocation: the lifecycle message plus our state is published back to the topic. Heartbeats keep
-//! the hook alive until our own deadline (`DRAIN_TIMEOUT_SECONDS`, bounded by the hook's lifetime), when
-//! the action is completed with `TIMEOUT_RESULT` and the tasks still there are logged and notified. With
-//! the task state change rule ([`stopped`]), the last task's stop completes the action at once.
+//! A termination: every registration of the instance is set DRAINING and marked ([`shared::drain`]), then
+//! the action is completed with CONTINUE once no task is left on any of them, or with `TIMEOUT_RESULT` at
+//! the deadline (`DRAIN_TIMEOUT_SECONDS` from when the instance began to wait, always before the hook's
+//! `GlobalTimeout`), saying which tasks were left. Heartbeats keep the hook alive until then. A launch:
+//! CONTINUE once a registration is ACTIVE with its agent connected, ABANDON after `LAUNCH_TIMEOUT_SECONDS`;
+//! a launch into the warm pool goes on at once. Actions are completed by instance id and hook name.
 //!
-//! Launch ([`launch`]): `CONTINUE` once the instance's container instance is ACTIVE with its agent
-//! connected (one we drained on its way into the warm pool is set ACTIVE first), `ABANDON` after
-//! `LAUNCH_TIMEOUT_SECONDS`; a launch into the warm pool is completed at once.
+//! AWS APIs: `autoscaling:DescribeAutoScalingGroups`, `autoscaling:DescribeAutoScalingInstances`,
+//! `autoscaling:DescribeWarmPool`, `autoscaling:DescribeLifecycleHooks`,
+//! `autoscaling:DescribeScalingActivities`, `autoscaling:RecordLifecycleActionHeartbeat`,
+//! `autoscaling:CompleteLifecycleAction`, `ecs:ListClusters` (only with `CLUSTERS` empty),
+//! `ecs:ListContainerInstances`, `ecs:DescribeContainerInstances`, `ecs:UpdateContainerInstancesState`,
+//! `ecs:PutAttributes` and `ecs:DeleteAttributes` (our marker), `ecs:ListTasks`, `ecs:DescribeTasks`,
+//! `sns:Publish` (notifications, if configured).
 //!
-//! AWS APIs: `ecs:ListClusters` (only with `CLUSTERS` empty), `ecs:ListContainerInstances`,
-//! `ecs:DescribeContainerInstances`, `ecs:UpdateContainerInstancesState`, `ecs:PutAttributes` and
-//! `ecs:DeleteAttributes` (our drain marker), `ecs:ListTasks`, `ecs:DescribeTasks`,
-//! `autoscaling:DescribeLifecycleHooks`, `autoscaling:DescribeAutoScalingInstances`,
-//! `autoscaling:RecordLifecycleActionHeartbeat`, `autoscaling:CompleteLifecycleAction`, `sns:Publish`
-//! (continuations, and notifications if configured).
+//! Returns an [`Outcome`]: the trigger, and for each lifecycle action looked at what was done (`drained`,
+//! `waiting`, `completed`, `timed-out`, `already-completed`, `not-an-ecs-instance`, `ready`, `not-yet`,
+//! `not-ready`, `entered-warm-pool`, `dry-run`, `failed`), with its container instances and tasks left.
 //!
-//! Returns an [`Outcome`]: what was done (`completed`, `continued`, `timed-out`, `already-completed`,
-//! `not-an-ecs-instance`, `ready`, `not-ready`, `entered-warm-pool`, `ignored`, `dry-run`), the instance,
-//! group, hook, tasks left, hop and elapsed time.
-//!
-//! Settings ([`config`]): `CLUSTERS`, `LIFECYCLE_HOOK_NAMES`, `AUTO_SCALING_GROUPS`, `DRAIN_TIMEOUT_SECONDS`,
-//! `TIMEOUT_RESULT`, `POLL_INTERVAL_SECONDS`, `POLL_WINDOW_SECONDS`, `MAX_HOPS`, `LAUNCH_TIMEOUT_SECONDS`,
-//! `CONTINUATION_TOPIC_ARN`, `NOTIFICATION_TOPIC_ARN`, `DRY_RUN`. Rooms: [`input`], [`decide`] (pure),
-//! [`drain`] (the loop), [`launch`], [`stopped`], [`aws`], [`report`].
+//! Settings ([`config`]): `CLUSTERS`, `LIFECYCLE_HOOK_NAMES`, `LIFECYCLE_TOPIC_ARN`, `AUTO_SCALING_GROUPS`,
+//! `DRAIN_TIMEOUT_SECONDS`, `TIMEOUT_RESULT`, `LAUNCH_TIMEOUT_SECONDS`, `RECONCILE_PERIOD_SECONDS`,
+//! `SETTLE_SECONDS`, `NOTIFICATION_TOPIC_ARN`, `DRY_RUN`. Rooms: [`input`], [`decide`] (pure),
+//! [`reconcile`] (the pass), [`aws`], [`memory`], [`report`].
 
 pub mod aws;
 pub mod config;
 pub mod decide;
-pub mod drain;
 pub mod input;
-pub mod launch;
+pub mod memory;
+pub mod reconcile;
 pub mod report;
-pub mod stopped;
 
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
 use shared::ecs::TaskLeft;
-use shared::edge::{Budget, Clock};
-use shared::events::LifecycleMessage;
+use shared::edge::Clock;
+use shared::events::InstanceId;
 use shared::notify::{Notification, Notifier};
 use tracing::{info, warn};
 
 pub use crate::config::{Config, LifecycleResult};
-use crate::input::Input;
+use crate::decide::Kind;
+use crate::input::{Hint, Input};
+use crate::reconcile::Scope;
 /// The drainers share their error type; see [`shared::error::DrainError`].
 pub use shared::error::DrainError as Error;
 
-/// Tasks listed by name in the summary and the notification; the count is always complete.
+/// Tasks listed by name in a report and a notification; the count is always complete.
 const TASKS_SHOWN: usize = 20;
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Deps {
     pub ecs: aws_sdk_ecs::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
-    pub sns: aws_sdk_sns::Client,
     pub notifier: Notifier,
     pub config: Config,
+    /// What this sandbox remembers between invocations: hints, never the truth.
+    pub memory: memory::Shared,
 }
 
 impl Deps {
     pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
-        let sns = aws_sdk_sns::Client::new(sdk);
         Deps {
             ecs: aws_sdk_ecs::Client::new(sdk),
             autoscaling: aws_sdk_autoscaling::Client::new(sdk),
-            notifier: Notifier::new(sns.clone(), config.notification_topic_arn.clone()),
-            sns,
+            notifier: Notifier::new(aws_sdk_sns::Client::new(sdk), config.notification_topic_arn.clone()),
             config,
+            memory: memory::Shared::default(),
         }
     }
 }
 
+/// What made the function look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "kebab-case")]
 #[strum(serialize_all = "kebab-case")]
-pub enum Action {
-    /// No task left: the lifecycle action was completed with CONTINUE.
-    Completed,
-    /// Tasks still running at the end of this invocation's window: handed to a fresh invocation.
-    Continued,
-    /// Our deadline (or hop cap) passed: completed with `TIMEOUT_RESULT`.
-    TimedOut,
-    /// The lifecycle action no longer exists (completed by a duplicate delivery, expired, instance gone).
-    AlreadyCompleted,
-    /// The instance is in none of the clusters: completed with CONTINUE at once.
-    NotAnEcsInstance,
+pub enum Trigger {
+    Schedule,
+    Lifecycle,
+    TaskStopped,
+    /// An event acknowledged and not acted on.
     Ignored,
-    DryRun,
-    /// A launch: its container instance is ACTIVE with its agent connected; completed with CONTINUE.
-    Ready,
-    /// A launch not ready within `LAUNCH_TIMEOUT_SECONDS`: completed with ABANDON, Auto Scaling replaces it.
-    NotReady,
-    /// A launch into the warm pool: completed with CONTINUE at once (it is checked when it leaves the pool).
-    EnteredWarmPool,
 }
 
+/// What became of one lifecycle action in this invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum Step {
+    /// Its container instances were set DRAINING (or marked, when someone else had): the drain began.
+    Drained,
+    /// Tasks are still on it (or the drain has not settled): the next look decides.
+    Waiting,
+    /// No task left: completed with CONTINUE.
+    Completed,
+    /// Its deadline passed: completed with `TIMEOUT_RESULT`, naming the tasks left.
+    TimedOut,
+    /// The action was over already (completed elsewhere, expired, or the instance is gone).
+    AlreadyCompleted,
+    /// Not a container instance of the configured clusters: completed with CONTINUE.
+    NotAnEcsInstance,
+    /// A launch ECS can place tasks on: completed with CONTINUE.
+    Ready,
+    /// A launch not ready yet.
+    NotYet,
+    /// A launch not ready by its deadline: completed with ABANDON; Auto Scaling replaces it.
+    NotReady,
+    /// A launch into the warm pool: completed with CONTINUE at once.
+    EnteredWarmPool,
+    /// `DRY_RUN`: what would have been done is in `reason`.
+    DryRun,
+    /// An AWS call for it failed (after the SDK's retries); the next pass tries again.
+    Failed,
+}
+
+impl Step {
+    /// Whether the action is over after this step.
+    pub fn ends_action(self) -> bool {
+        matches!(
+            self,
+            Step::Completed
+                | Step::TimedOut
+                | Step::AlreadyCompleted
+                | Step::NotAnEcsInstance
+                | Step::Ready
+                | Step::NotReady
+                | Step::EnteredWarmPool
+        )
+    }
+}
+
+/// One lifecycle action, as this invocation found and left it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Outcome {
-    pub action: Action,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub instance_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub auto_scaling_group: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lifecycle_hook: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cluster: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub container_instance_arn: Option<String>,
+pub struct ActionReport {
+    pub instance_id: String,
+    pub auto_scaling_group: String,
+    pub lifecycle_hook: String,
+    pub kind: &'static str,
+    pub step: Step,
     /// The result sent with `CompleteLifecycleAction`, when this invocation sent one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<LifecycleResult>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub container_instances: Vec<String>,
     pub tasks_left: usize,
-    /// Up to 20 of the tasks still there.
+    /// Up to 20 of the tasks left, when they were listed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tasks: Vec<TaskLeft>,
-    pub hop: u32,
-    pub polls: u32,
-    pub heartbeats: u32,
-    pub elapsed_seconds: i64,
+    /// Whether a heartbeat was sent.
+    pub heartbeat: bool,
+    /// Seconds since the instance began to wait, when the action ended.
+    pub waited_seconds: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// What the operator should know: a `DRAIN_TIMEOUT_SECONDS` the hook's lifetime cuts short, a hook that
-    /// could not be read.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     pub notification: Notification,
 }
 
-impl Outcome {
-    pub fn ignored(reason: String) -> Self {
-        Outcome {
-            action: Action::Ignored,
-            instance_id: None,
-            auto_scaling_group: None,
-            lifecycle_hook: None,
-            cluster: None,
-            container_instance_arn: None,
+impl ActionReport {
+    pub fn new(instance_id: &InstanceId, hook: &shared::drain::hooks::Hook, kind: Kind) -> Self {
+        ActionReport {
+            instance_id: instance_id.to_string(),
+            auto_scaling_group: hook.group.clone(),
+            lifecycle_hook: hook.name.clone(),
+            kind: match kind {
+                Kind::Terminating => "terminating",
+                Kind::Launching => "launching",
+                Kind::IntoWarmPool => "into-warm-pool",
+            },
+            step: Step::Waiting,
             result: None,
+            container_instances: Vec::new(),
             tasks_left: 0,
             tasks: Vec::new(),
-            hop: 0,
-            polls: 0,
-            heartbeats: 0,
-            elapsed_seconds: 0,
-            reason: Some(reason),
+            heartbeat: false,
+            waited_seconds: 0,
+            reason: None,
             warnings: Vec::new(),
             notification: Notification::Skipped,
         }
     }
 
-    fn for_message(m: &LifecycleMessage, hop: u32) -> Self {
-        Outcome {
-            instance_id: Some(m.ec2_instance_id.to_string()),
-            auto_scaling_group: Some(m.auto_scaling_group_name.clone()),
-            lifecycle_hook: Some(m.lifecycle_hook_name.clone()),
-            hop,
-            reason: None,
-            ..Outcome::ignored(String::new())
-        }
-    }
-
-    pub(crate) fn set_tasks(&mut self, tasks: &[TaskLeft]) {
+    pub fn set_tasks(&mut self, tasks: &[TaskLeft]) {
         self.tasks_left = tasks.len();
         self.tasks = tasks.iter().take(TASKS_SHOWN).cloned().collect();
+    }
+
+    /// "No active lifecycle action": completed elsewhere, expired, or the instance is gone.
+    pub fn over(&mut self, message: String) {
+        self.step = Step::AlreadyCompleted;
+        self.reason = Some(format!("no active lifecycle action: {message}"));
+    }
+
+    pub fn failed(&mut self, error: &Error) {
+        warn!(instance_id = %self.instance_id, error = %error, "failed; the next pass tries again");
+        self.step = Step::Failed;
+        self.reason = Some(error.to_string());
+    }
+
+    /// `DRY_RUN`: what `step` would have done.
+    pub fn would(&mut self, step: Step, result: LifecycleResult) {
+        let what: &str = step.into();
+        self.reason = Some(match &self.reason {
+            Some(why) => format!("would complete with {} ({what}): {why}", result.as_str()),
+            None => format!("would complete with {} ({what})", result.as_str()),
+        });
+        self.step = Step::DryRun;
+    }
+}
+
+/// What an invocation did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    pub trigger: Trigger,
+    pub actions: Vec<ActionReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl Outcome {
+    pub fn ignored(reason: String) -> Self {
+        Outcome { trigger: Trigger::Ignored, actions: Vec::new(), reason: Some(reason), warnings: Vec::new() }
     }
 }
 
 pub async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Outcome, Error> {
     let input = input::parse(&event.payload).inspect_err(|e| warn!(error = %e, "event rejected"))?;
-    let mut outcome = match input {
-        Input::Ignore(reason) => Outcome::ignored(reason),
-        Input::TaskStopped(stopped) => stopped::run(deps, &stopped).await?,
-        Input::Work(work) => {
-            let hook = aws::Hook { deps, message: &work.message };
-            drain::run(&hook, &deps.config, &work, Budget::from_context(&event.context), Clock::start())
-                .await?
-        }
+    let (trigger, scope) = match input {
+        Input::Ignore(reason) => return Ok(done(Outcome::ignored(reason))),
+        Input::Reconcile => (Trigger::Schedule, Scope::All),
+        Input::Lifecycle(hint) => match lifecycle_scope(&deps.config, hint) {
+            Ok(scope) => (Trigger::Lifecycle, scope),
+            Err(reason) => return Ok(done(Outcome::ignored(reason))),
+        },
+        Input::TaskStopped(stopped) => match aws::stopped_scope(deps, &stopped).await? {
+            Ok(scope) => (Trigger::TaskStopped, scope),
+            Err(reason) => return Ok(done(Outcome::ignored(reason))),
+        },
     };
-    if let Some(message) = report::ended(&outcome) {
-        outcome.notification = deps.notifier.send(&message).await;
+    let fx = aws::Aws { deps };
+    let pass = reconcile::run(&fx, &deps.config, &deps.memory, &scope, Clock::start()).await?;
+    let mut outcome = Outcome { trigger, actions: pass.actions, reason: None, warnings: pass.warnings };
+    if outcome.actions.is_empty() && trigger != Trigger::Schedule {
+        outcome.reason = Some("no open lifecycle action of our hooks waits for this instance".into());
     }
-    info!(
-        action = <&str>::from(outcome.action),
-        instance_id = outcome.instance_id.as_deref(),
-        auto_scaling_group = outcome.auto_scaling_group.as_deref(),
-        lifecycle_hook = outcome.lifecycle_hook.as_deref(),
-        cluster = outcome.cluster.as_deref(),
-        tasks_left = outcome.tasks_left,
-        hop = outcome.hop,
-        elapsed_seconds = outcome.elapsed_seconds,
-        reason = outcome.reason.as_deref(),
-        "handled"
-    );
+    for action in &mut outcome.actions {
+        if let Some(message) = report::ended(action) {
+            action.notification = deps.notifier.send(&message).await;
+        }
+    }
+    Ok(done(outcome))
+}
+
+/// A lifecycle message's instance, if its hook and group are ours (decided from the configuration alone,
+/// before any AWS call); why not, otherwise.
+fn lifecycle_scope(config: &Config, hint: Hint) -> Result<Scope, String> {
+    if !config.hooks.answers(&hint.hook) {
+        return Err(format!("hook {} is not in LIFECYCLE_HOOK_NAMES", hint.hook));
+    }
+    if !config.serves(&hint.group) {
+        return Err(format!("group {} is not in AUTO_SCALING_GROUPS", hint.group));
+    }
+    Ok(Scope::Instance(hint.instance_id))
+}
+
+/// Logs and records an outcome.
+fn done(outcome: Outcome) -> Outcome {
+    for a in &outcome.actions {
+        info!(
+            trigger = <&str>::from(outcome.trigger),
+            instance_id = %a.instance_id,
+            auto_scaling_group = %a.auto_scaling_group,
+            lifecycle_hook = %a.lifecycle_hook,
+            step = <&str>::from(a.step),
+            tasks_left = a.tasks_left,
+            heartbeat = a.heartbeat,
+            reason = a.reason.as_deref(),
+            "handled"
+        );
+    }
+    if outcome.actions.is_empty() {
+        info!(trigger = <&str>::from(outcome.trigger), reason = outcome.reason.as_deref(), "handled");
+    }
     shared::metrics::emit("lifecycle-drainer", &outcome);
-    Ok(outcome)
+    outcome
 }
 
 #[cfg(test)]
@@ -213,20 +305,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn action_names_match_the_summary() {
-        for a in [
-            Action::Completed,
-            Action::Continued,
-            Action::TimedOut,
-            Action::AlreadyCompleted,
-            Action::NotAnEcsInstance,
-            Action::Ignored,
-            Action::DryRun,
-            Action::Ready,
-            Action::NotReady,
-            Action::EnteredWarmPool,
+    fn step_names_match_the_summary() {
+        for s in [
+            Step::Drained,
+            Step::Waiting,
+            Step::Completed,
+            Step::TimedOut,
+            Step::AlreadyCompleted,
+            Step::NotAnEcsInstance,
+            Step::Ready,
+            Step::NotYet,
+            Step::NotReady,
+            Step::EnteredWarmPool,
+            Step::DryRun,
+            Step::Failed,
         ] {
-            assert_eq!(serde_json::to_value(a).unwrap(), <&str>::from(a));
+            assert_eq!(serde_json::to_value(s).unwrap(), <&str>::from(s));
         }
+    }
+
+    #[test]
+    fn a_message_for_a_hook_or_group_not_ours_is_ignored_without_a_call() {
+        let map = std::collections::HashMap::from([
+            ("LIFECYCLE_HOOK_NAMES", "drain"),
+            ("AUTO_SCALING_GROUPS", "web"),
+        ]);
+        let config = Config::from_env(shared::config::Env::from_map(&map)).unwrap();
+        let id = InstanceId::parse("x", "i-12345678").unwrap();
+        let hint = |group: &str, hook: &str| Hint {
+            instance_id: id.clone(),
+            group: group.into(),
+            hook: hook.into(),
+        };
+        assert_eq!(lifecycle_scope(&config, hint("web", "drain")), Ok(Scope::Instance(id.clone())));
+        assert!(lifecycle_scope(&config, hint("web", "other")).unwrap_err().contains("LIFECYCLE_HOOK_NAMES"));
+        assert!(
+            lifecycle_scope(&config, hint("payments", "drain")).unwrap_err().contains("AUTO_SCALING_GROUPS")
+        );
     }
 }

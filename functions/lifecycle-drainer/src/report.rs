@@ -1,70 +1,69 @@
-//! What a drain tells people: the SNS message when it ends, and the metrics an outcome records.
+//! What a lifecycle action tells people when it ends (an SNS message), and the metrics an outcome records.
 
 use shared::metrics::{Metrics, Record, Unit};
 use shared::notify::Message;
 
-use crate::{Action, LifecycleResult, Outcome};
+use crate::{ActionReport, LifecycleResult, Outcome, Step};
 
 impl Record for Outcome {
-    /// `DrainsStarted` (the first invocation of a drain), `DrainsCompleted`, `DrainsTimedOut`,
-    /// `DrainDuration` (seconds, when the drain ended) and `InstancesNotFound`; for launches `LaunchesReady`,
-    /// `LaunchesAbandoned` and `LaunchWait` (seconds from the launch to ready) (EMF). Ignored messages, dry
-    /// runs, launches into the warm pool and duplicates of an ended action record nothing.
+    /// `DrainsStarted` (drains begun in this invocation), `DrainsCompleted`, `DrainsTimedOut`,
+    /// `DrainDuration` (seconds from when the instance began to wait to the end of its drain) and
+    /// `InstancesNotFound`; for launches `LaunchesReady`, `LaunchesAbandoned` and `LaunchWait` (seconds from
+    /// the launch to ready) (EMF). An invocation that touched no action records zeros.
     fn record(&self, m: &mut Metrics) {
-        if matches!(self.action, Action::Ready | Action::NotReady) {
-            m.count("LaunchesReady", usize::from(self.action == Action::Ready));
-            m.count("LaunchesAbandoned", usize::from(self.action == Action::NotReady));
-            if self.action == Action::Ready {
-                m.add("LaunchWait", self.elapsed_seconds as f64, Unit::Seconds);
-            }
-            return;
-        }
-        let drain = matches!(self.action, Action::Completed | Action::Continued | Action::TimedOut);
-        if !drain && self.action != Action::NotAnEcsInstance {
-            return;
-        }
-        m.count("DrainsStarted", usize::from(drain && self.hop == 0));
-        m.count("DrainsCompleted", usize::from(self.action == Action::Completed));
-        m.count("DrainsTimedOut", usize::from(self.action == Action::TimedOut));
-        m.count("InstancesNotFound", usize::from(self.action == Action::NotAnEcsInstance));
-        if matches!(self.action, Action::Completed | Action::TimedOut) {
-            m.add("DrainDuration", self.elapsed_seconds as f64, Unit::Seconds);
+        let count = |step: Step| self.actions.iter().filter(|a| a.step == step).count();
+        m.count("DrainsStarted", count(Step::Drained));
+        m.count("DrainsCompleted", self.actions.iter().filter(|a| a.step == Step::Completed).count());
+        m.count("DrainsTimedOut", count(Step::TimedOut));
+        m.count("InstancesNotFound", count(Step::NotAnEcsInstance));
+        m.count("LaunchesReady", count(Step::Ready));
+        m.count("LaunchesAbandoned", count(Step::NotReady));
+        for a in &self.actions {
+            match a.step {
+                Step::Completed | Step::TimedOut => {
+                    m.add("DrainDuration", a.waited_seconds as f64, Unit::Seconds)
+                }
+                Step::Ready => m.add("LaunchWait", a.waited_seconds as f64, Unit::Seconds),
+                _ => m,
+            };
         }
     }
 }
 
-/// The message for a drain that ended in this invocation (completed or timed out); `None` otherwise.
-pub fn ended(o: &Outcome) -> Option<Message> {
-    if o.action == Action::NotReady {
-        return Some(abandoned(o));
+/// The message for an action that ended in this invocation (a drain completed or timed out, a launch
+/// abandoned); `None` otherwise.
+pub fn ended(a: &ActionReport) -> Option<Message> {
+    match a.step {
+        Step::NotReady => Some(abandoned(a)),
+        Step::Completed | Step::TimedOut => Some(drained(a)),
+        _ => None,
     }
-    if !matches!(o.action, Action::Completed | Action::TimedOut) {
-        return None;
-    }
-    let instance = o.instance_id.as_deref().unwrap_or("-");
-    let subject = match o.action {
-        Action::TimedOut => {
-            format!("shipshape: drain of {instance} timed out with {} task(s) left", o.tasks_left)
+}
+
+fn drained(a: &ActionReport) -> Message {
+    let instance = &a.instance_id;
+    let subject = match a.step {
+        Step::TimedOut => {
+            format!("shipshape: drain of {instance} timed out with {} task(s) left", a.tasks_left)
         }
         _ => format!("shipshape: {instance} drained, termination continues"),
     };
-    let result = o.result.map_or("-", LifecycleResult::as_str);
+    let result = a.result.map_or("-", LifecycleResult::as_str);
     let mut body = format!(
-        "Instance: {instance}\nAuto Scaling group: {}\nLifecycle hook: {}\nCluster: {}\nDrain took: {} s over {} invocation(s)\n\
-         Lifecycle action completed with: {result}\n",
-        o.auto_scaling_group.as_deref().unwrap_or("-"),
-        o.lifecycle_hook.as_deref().unwrap_or("-"),
-        o.cluster.as_deref().unwrap_or("-"),
-        o.elapsed_seconds,
-        o.hop + 1,
+        "Instance: {instance}\nAuto Scaling group: {}\nLifecycle hook: {}\nContainer instances: {}\n\
+         Waited: {} s since the instance began to wait\nLifecycle action completed with: {result}\n",
+        a.auto_scaling_group,
+        a.lifecycle_hook,
+        if a.container_instances.is_empty() { "-".to_owned() } else { a.container_instances.join(", ") },
+        a.waited_seconds,
     );
-    if o.tasks_left > 0 {
+    if a.tasks_left > 0 {
         body.push_str(&format!(
             "\nThe drain timed out ({}); {} task(s) were still on the instance:\n",
-            o.reason.as_deref().unwrap_or("deadline"),
-            o.tasks_left
+            a.reason.as_deref().unwrap_or("deadline"),
+            a.tasks_left
         ));
-        for t in &o.tasks {
+        for t in &a.tasks {
             body.push_str(&format!(
                 "  {} ({}, {})\n",
                 t.task_arn,
@@ -79,23 +78,22 @@ pub fn ended(o: &Outcome) -> Option<Message> {
     } else {
         body.push_str("\nNo task was left on the instance; Auto Scaling now terminates it.\n");
     }
-    Some(Message { subject, body })
+    Message { subject, body }
 }
 
 /// A launch abandoned: people should look at the AMI, the user data or the agent.
-fn abandoned(o: &Outcome) -> Message {
-    let instance = o.instance_id.as_deref().unwrap_or("-");
+fn abandoned(a: &ActionReport) -> Message {
+    let instance = &a.instance_id;
     Message {
         subject: format!("shipshape: launch of {instance} abandoned, its ECS agent never became ready"),
         body: format!(
-            "Instance: {instance}\nAuto Scaling group: {}\nLifecycle hook: {}\nCluster: {}\nWhy: {}\n\n\
+            "Instance: {instance}\nAuto Scaling group: {}\nLifecycle hook: {}\nWhy: {}\n\n\
              The lifecycle action was completed with ABANDON: Auto Scaling terminates the instance and launches \
              another. Repeated abandons mean the launch template, its AMI or user data, or the ECS agent's \
              configuration (ECS_CLUSTER) keep instances from joining the cluster.\n",
-            o.auto_scaling_group.as_deref().unwrap_or("-"),
-            o.lifecycle_hook.as_deref().unwrap_or("-"),
-            o.cluster.as_deref().unwrap_or("-"),
-            o.reason.as_deref().unwrap_or("-"),
+            a.auto_scaling_group,
+            a.lifecycle_hook,
+            a.reason.as_deref().unwrap_or("-"),
         ),
     }
 }
@@ -103,45 +101,55 @@ fn abandoned(o: &Outcome) -> Message {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Trigger;
 
-    fn outcome(action: Action, hop: u32) -> Outcome {
-        let mut o = Outcome::ignored(String::new());
-        (o.action, o.hop, o.elapsed_seconds) = (action, hop, 312);
-        o
+    fn action(step: Step) -> ActionReport {
+        let hook = shared::drain::hooks::Hook {
+            group: "web".into(),
+            name: "drain".into(),
+            transition: shared::drain::hooks::Transition::Terminating,
+            heartbeat_timeout: 300,
+            global_timeout: 30_000,
+            default_result: "CONTINUE".into(),
+            target: None,
+        };
+        let id = shared::events::InstanceId::parse("x", "i-12345678").unwrap();
+        let mut a = ActionReport::new(&id, &hook, crate::decide::Kind::Terminating);
+        (a.step, a.waited_seconds) = (step, 312);
+        a
     }
 
-    fn recorded(action: Action, hop: u32) -> Metrics {
+    fn recorded(steps: &[Step]) -> Metrics {
+        let outcome = Outcome {
+            trigger: Trigger::Schedule,
+            actions: steps.iter().map(|s| action(*s)).collect(),
+            reason: None,
+            warnings: Vec::new(),
+        };
         let mut m = Metrics::new("f");
-        outcome(action, hop).record(&mut m);
+        outcome.record(&mut m);
         m
     }
 
     #[test]
-    fn metrics_count_a_drain_once() {
-        let first = recorded(Action::Continued, 0);
-        assert_eq!((first.get("DrainsStarted"), first.get("DrainsCompleted")), (Some(1.0), Some(0.0)));
-        assert_eq!(first.get("DrainDuration"), None);
-        assert!(recorded(Action::AlreadyCompleted, 0).is_empty(), "a duplicate records nothing");
-        assert!(recorded(Action::DryRun, 0).is_empty());
+    fn metrics_count_each_step_once() {
+        let m = recorded(&[Step::Drained, Step::Waiting, Step::Completed, Step::TimedOut]);
+        assert_eq!(m.get("DrainsStarted"), Some(1.0));
+        assert_eq!(m.get("DrainsCompleted"), Some(1.0));
+        assert_eq!(m.get("DrainsTimedOut"), Some(1.0));
+        assert_eq!(m.get("DrainDuration"), Some(312.0));
+        let quiet = recorded(&[]);
+        assert_eq!(quiet.get("DrainsCompleted"), Some(0.0), "a zero, not a gap");
     }
 
     #[test]
-    fn metrics_count_a_drain_at_its_end() {
-        let done = recorded(Action::Completed, 3);
-        assert_eq!((done.get("DrainsStarted"), done.get("DrainsCompleted")), (Some(0.0), Some(1.0)));
-        assert_eq!(done.get("DrainDuration"), Some(312.0));
-        assert_eq!(recorded(Action::TimedOut, 9).get("DrainsTimedOut"), Some(1.0));
-        assert_eq!(recorded(Action::NotAnEcsInstance, 0).get("InstancesNotFound"), Some(1.0));
-    }
-
-    #[test]
-    fn only_an_ended_drain_has_a_message() {
-        assert!(ended(&outcome(Action::Continued, 0)).is_none());
-        let mut timed_out = outcome(Action::TimedOut, 2);
-        timed_out.instance_id = Some("i-12345678".into());
+    fn only_an_ended_action_has_a_message() {
+        assert!(ended(&action(Step::Waiting)).is_none());
+        let mut timed_out = action(Step::TimedOut);
         timed_out.tasks_left = 1;
         let message = ended(&timed_out).unwrap();
         assert_eq!(message.subject, "shipshape: drain of i-12345678 timed out with 1 task(s) left");
-        assert!(message.body.contains("over 3 invocation(s)"), "{}", message.body);
+        assert!(message.body.contains("Waited: 312 s"), "{}", message.body);
+        assert!(ended(&action(Step::NotReady)).unwrap().subject.contains("abandoned"));
     }
 }

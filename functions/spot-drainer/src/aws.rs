@@ -1,92 +1,171 @@
-//! The spot-drainer's AWS calls: find the container instance (`ecs:ListClusters` when every cluster is in
-//! scope, `ecs:ListContainerInstances`, `ecs:DescribeContainerInstances`), mark it (`ecs:PutAttributes`,
-//! `ecs:DeleteAttributes`), drain it and undo the drain (`ecs:UpdateContainerInstancesState`), ask Auto
-//! Scaling where the instance is (`autoscaling:DescribeAutoScalingInstances`), whether its group waits for
-//! a drain (`autoscaling:DescribeLifecycleHooks`) and have it replaced
+//! The spot-drainer's AWS calls. ECS: find every registration of an instance (`ecs:ListClusters` when
+//! every cluster is in scope, `ecs:ListContainerInstances`, `ecs:DescribeContainerInstances`), drain and
+//! undo through the drain core (`ecs:UpdateContainerInstancesState`, `ecs:PutAttributes`,
+//! `ecs:DeleteAttributes`), what is left on it (`ecs:ListTasks`, `ecs:DescribeTasks`, before a
+//! replacement). EC2: what it says of an instance before a drain is undone or the instance replaced
+//! (`ec2:DescribeInstances`, `ec2:DescribeInstanceStatus`). Auto Scaling: where the instance is
+//! (`autoscaling:DescribeAutoScalingInstances`), whether its group's terminating hook is ours
+//! (`autoscaling:DescribeLifecycleHooks`), and the replacement
 //! (`autoscaling:TerminateInstanceInAutoScalingGroup`).
 
+use std::collections::BTreeMap;
+
 use aws_sdk_ecs::types::ContainerInstanceStatus;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
-use shared::autoscaling;
-use shared::ecs::{self, Found, InstanceStatus, Search};
+use shared::autoscaling::{self, LifecycleState};
+use shared::drain::hooks::{self, Transition};
+use shared::drain::instances::{self, Registrations};
+use shared::drain::marker::{ATTRIBUTE, LEGACY_SPOT};
+use shared::drain::{Marker, Owner, tasks};
+use shared::ecs::{self, Found, InstanceStatus};
 use shared::error::aws;
 use shared::events::InstanceId;
 
-use crate::decide::{Marker, Room};
+use crate::decide::{Ec2, Room, event_over};
 use crate::{Deps, Error};
 
-/// The container-instance attribute that marks a drain of ours that may be undone (a stop, a hibernation,
-/// scheduled maintenance, a careful rebalance): `<trigger>@<time>`. Only an instance carrying it is ever set
-/// back to ACTIVE.
-pub const MARKER: &str = "shipshape.spot-drainer.drained-for";
-
-/// Our marker on the instance, if it carries one.
-pub fn marker(found: &Found) -> Option<Marker> {
-    found.attributes.get(MARKER).and_then(|v| Marker::parse(v))
+/// Every registration of `ids` in the configured clusters.
+pub async fn registrations(deps: &Deps, ids: &[InstanceId]) -> Result<Registrations, Error> {
+    let clusters = deps.config.clusters.resolve(&deps.ecs).await?;
+    Ok(instances::registrations(&deps.ecs, &clusters, ids).await?)
 }
 
-pub async fn find(deps: &Deps, instance_id: &InstanceId) -> Result<Search, Error> {
+/// Every container instance of the configured clusters that carries a marker of ours (any phase, any
+/// status but INACTIVE).
+pub async fn marked(deps: &Deps) -> Result<Vec<Found>, Error> {
     let clusters = deps.config.clusters.resolve(&deps.ecs).await?;
-    Ok(ecs::find_container_instance(&deps.ecs, &clusters, instance_id).await?)
+    let filter = format!("attribute:{ATTRIBUTE} exists or attribute:{LEGACY_SPOT} exists");
+    let mut out = Vec::new();
+    for cluster in &clusters {
+        let arns = match ecs::list_container_instances(&deps.ecs, cluster, Some(&filter), None).await {
+            Ok(arns) => arns,
+            Err(e) if e.code_is("ClusterNotFoundException") => continue,
+            Err(e) => return Err(e.into()),
+        };
+        out.extend(
+            ecs::describe_container_instances(&deps.ecs, cluster, &arns)
+                .await?
+                .into_iter()
+                .filter(|f| Marker::read(&f.attributes).is_some_and(|m| m.owner == Owner::SpotDrainer)),
+        );
+    }
+    Ok(out)
+}
+
+/// The container instance as ECS describes it now (to read our marker again right before an undo).
+pub async fn again(deps: &Deps, found: &Found) -> Result<Option<Found>, Error> {
+    let arns = std::slice::from_ref(&found.container_instance_arn);
+    Ok(ecs::describe_container_instances(&deps.ecs, &found.cluster, arns).await?.into_iter().next())
 }
 
 /// The instance's lifecycle state when it is in a group but not in service there (its group is removing
 /// it, or it stands by): ACTIVE would let ECS place tasks on a machine about to go.
-pub async fn leaving(deps: &Deps, instance_id: &str) -> Result<Option<String>, Error> {
+pub async fn leaving(deps: &Deps, instance_id: &str) -> Result<Option<LifecycleState>, Error> {
     Ok(autoscaling::in_group(&deps.autoscaling, instance_id)
         .await?
-        .filter(|g| g.state != "InService")
+        .filter(|g| g.state != LifecycleState::InService)
         .map(|g| g.state))
 }
 
-/// Whether the group has a terminating lifecycle hook: one holds an instance in `Terminating:Wait` until
-/// its tasks are gone (the lifecycle-drainer answers it); without one a termination is immediate.
-async fn has_terminating_hook(deps: &Deps, group: &str) -> Result<bool, Error> {
+/// EC2 instance ids per `DescribeInstances` / `DescribeInstanceStatus` call ("Maximum 100 explicitly
+/// specified instance IDs", API_DescribeInstanceStatus.html).
+const EC2_IDS_PER_CALL: usize = 100;
+
+/// What EC2 says of each instance: state, launch time, and scheduled events not completed.
+pub async fn ec2(deps: &Deps, ids: &[String]) -> Result<BTreeMap<String, Ec2>, Error> {
+    let mut facts: BTreeMap<String, Ec2> = ids.iter().map(|i| (i.clone(), Ec2::default())).collect();
+    for batch in ids.chunks(EC2_IDS_PER_CALL) {
+        let described = match describe_instances(deps, batch).await {
+            Ok(instances) => instances,
+            // An id EC2 no longer knows (terminated long ago) fails the whole call: each is asked alone.
+            Err(e) if e.code_is("InvalidInstanceID.NotFound") => {
+                let mut found = Vec::new();
+                for one in batch {
+                    match describe_instances(deps, std::slice::from_ref(one)).await {
+                        Ok(instances) => found.extend(instances),
+                        Err(e) if e.code_is("InvalidInstanceID.NotFound") => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                found
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for i in described {
+            let Some(f) = i.instance_id().and_then(|id| facts.get_mut(id)) else { continue };
+            f.state = i.state().and_then(|s| s.name()).map(|n| n.as_str().to_owned());
+            f.launched =
+                i.launch_time().and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()));
+        }
+        let statuses = deps
+            .ec2
+            .describe_instance_status()
+            .set_instance_ids(Some(batch.to_vec()))
+            .include_all_instances(true)
+            .send()
+            .await
+            .map_err(aws("DescribeInstanceStatus"));
+        let statuses = match statuses {
+            Ok(s) => s,
+            Err(e) if e.code_is("InvalidInstanceID.NotFound") => continue,
+            Err(e) => return Err(e.into()),
+        };
+        for s in statuses.instance_statuses() {
+            let Some(f) = s.instance_id().and_then(|id| facts.get_mut(id)) else { continue };
+            f.open_events = open_events(s.events());
+        }
+    }
+    Ok(facts)
+}
+
+async fn describe_instances(
+    deps: &Deps,
+    ids: &[String],
+) -> Result<Vec<aws_sdk_ec2::types::Instance>, shared::AwsError> {
     let out = deps
-        .autoscaling
-        .describe_lifecycle_hooks()
-        .auto_scaling_group_name(group)
+        .ec2
+        .describe_instances()
+        .set_instance_ids(Some(ids.to_vec()))
         .send()
         .await
-        .map_err(aws("DescribeLifecycleHooks"))?;
-    Ok(out
-        .lifecycle_hooks()
+        .map_err(aws("DescribeInstances"))?;
+    Ok(out.reservations().iter().flat_map(|r| r.instances()).cloned().collect())
+}
+
+fn open_events(events: &[aws_sdk_ec2::types::InstanceStatusEvent]) -> Vec<String> {
+    events
         .iter()
-        .any(|h| h.lifecycle_transition() == Some("autoscaling:EC2_INSTANCE_TERMINATING")))
+        .filter(|e| !e.description().is_some_and(event_over))
+        .filter_map(|e| e.code().map(|c| c.as_str().to_owned()))
+        .collect()
 }
 
-/// Sets the instance DRAINING; ECS's per-instance refusal is an error. With a marker, the marker goes on
-/// first, so that a DRAINING instance of ours that may be undone always carries it.
-pub async fn drain(deps: &Deps, found: &Found, marker: Option<Marker>) -> Result<(), Error> {
-    if let Some(m) = marker {
-        set_marker(deps, found, Some(m)).await?;
-    }
-    set_status(deps, found, ContainerInstanceStatus::Draining).await
-}
-
-/// Sets the instance ACTIVE again, then takes our marker off.
-pub async fn reactivate(deps: &Deps, found: &Found) -> Result<(), Error> {
-    set_status(deps, found, ContainerInstanceStatus::Active).await?;
-    set_marker(deps, found, None).await
-}
-
-/// Puts our marker on (`Some`) or takes it off (`None`).
-pub async fn set_marker(deps: &Deps, found: &Found, marker: Option<Marker>) -> Result<(), Error> {
-    let arns = std::slice::from_ref(&found.container_instance_arn);
-    let value = marker.map(|m| m.value());
-    Ok(ecs::set_attribute(&deps.ecs, &found.cluster, arns, MARKER, value.as_deref()).await?)
-}
-
-async fn set_status(deps: &Deps, found: &Found, status: ContainerInstanceStatus) -> Result<(), Error> {
-    let arns = std::slice::from_ref(&found.container_instance_arn);
-    let change = ecs::set_status(&deps.ecs, &found.cluster, arns, status).await?;
-    match change.failures.into_iter().next() {
-        Some(failure) => Err(Error::DrainRejected {
-            container_instance_arn: found.container_instance_arn.clone(),
-            reason: failure.reason,
-        }),
-        None => Ok(()),
-    }
+/// Every instance with a scheduled event EC2 has not completed: what the reconcile drains when a Health
+/// notice was lost. Filtered by event code, and paginated (the larger of EC2's two buckets).
+pub async fn scheduled(deps: &Deps) -> Result<Vec<String>, Error> {
+    let codes = ["instance-retirement", "instance-stop", "instance-reboot", "system-reboot"];
+    let filter = aws_sdk_ec2::types::Filter::builder()
+        .name("event.code")
+        .set_values(Some(codes.map(String::from).to_vec()))
+        .build();
+    let statuses: Vec<_> = deps
+        .ec2
+        .describe_instance_status()
+        .filters(filter)
+        .include_all_instances(false)
+        .max_results(1000)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(aws("DescribeInstanceStatus"))?;
+    Ok(statuses
+        .iter()
+        .filter(|s| !open_events(s.events()).is_empty())
+        .filter_map(|s| s.instance_id().map(str::to_owned))
+        .collect())
 }
 
 /// The other ACTIVE instances of the instance's cluster whose agent is connected: where its tasks can go.
@@ -123,37 +202,15 @@ fn room(registered: &[aws_sdk_ecs::types::Resource], remaining: &[aws_sdk_ecs::t
     }
 }
 
-/// Every DRAINING container instance carrying our marker, in the configured clusters.
-pub async fn marked(deps: &Deps) -> Result<Vec<Found>, Error> {
-    let clusters = deps.config.clusters.resolve(&deps.ecs).await?;
-    let filter = format!("attribute:{MARKER} exists");
-    let mut out = Vec::new();
-    for cluster in &clusters {
-        let listed = ecs::list_container_instances(
-            &deps.ecs,
-            cluster,
-            Some(&filter),
-            Some(ContainerInstanceStatus::Draining),
-        );
-        let arns = match listed.await {
-            Ok(arns) => arns,
-            Err(e) if e.code_is("ClusterNotFoundException") => continue,
-            Err(e) => return Err(e.into()),
-        };
-        out.extend(ecs::describe_container_instances(&deps.ecs, cluster, &arns).await?);
-    }
-    Ok(out)
-}
-
 /// What became of a replacement asked for before scheduled maintenance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "status", content = "detail")]
 pub enum Replacement {
     /// The group terminates it and launches another; no task runs on it any more, or the group's
-    /// terminating lifecycle hook holds it until none does.
+    /// terminating lifecycle hook, answered by the lifecycle-drainer, holds it until none does.
     Requested,
-    /// Not yet: tasks still run on it and its group has no terminating lifecycle hook, so a termination
-    /// now would stop them un-drained. The sweep asks again once they have moved.
+    /// Not yet: tasks are still on it and no hook of ours waits for them, so a termination now would stop
+    /// them un-drained. The reconcile asks again once they are all STOPPED.
     Deferred(String),
     /// Not in an Auto Scaling group, not in service there, or its group is not one of
     /// `AUTO_SCALING_GROUPS`: nothing to replace it.
@@ -162,32 +219,41 @@ pub enum Replacement {
     Refused(String),
 }
 
+/// Settle time for the look before a replacement: ECS's task lists are eventually consistent.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Has the instance's Auto Scaling group replace it: `TerminateInstanceInAutoScalingGroup` without
-/// decrementing the desired capacity, so the group launches a replacement. Only once nothing would be
-/// stopped un-drained: no task is left on it (`found` as described after the drain), or the group's
-/// terminating lifecycle hook holds the instance until none is.
-pub async fn replace(deps: &Deps, found: &Found) -> Result<Replacement, Error> {
-    let Some(place) = autoscaling::in_group(&deps.autoscaling, &found.ec2_instance_id).await? else {
+/// decrementing the desired capacity. Only once nothing would be stopped un-drained: every task on every
+/// registration is STOPPED (and the drain has settled), or the group has a terminating hook of ours, which
+/// holds the instance until that is so. Another tool's hook waits for nobody's drain.
+pub async fn replace(deps: &Deps, instance_id: &str, regs: &[Found]) -> Result<Replacement, Error> {
+    let Some(place) = autoscaling::in_group(&deps.autoscaling, instance_id).await? else {
         return Ok(Replacement::NotInAGroup("not in an Auto Scaling group".into()));
     };
-    if place.state != "InService" {
+    if place.state != LifecycleState::InService {
         return Ok(Replacement::NotInAGroup(format!("Auto Scaling has it {}", place.state)));
     }
     let groups = &deps.config.groups;
     if !groups.is_empty() && !groups.contains(&place.group) {
         return Ok(Replacement::NotInAGroup(format!("group {} is not in AUTO_SCALING_GROUPS", place.group)));
     }
-    let tasks = found.running_tasks + found.pending_tasks;
-    if tasks > 0 && !has_terminating_hook(deps, &place.group).await? {
-        return Ok(Replacement::Deferred(format!(
-            "{tasks} tasks still on it and group {} has no terminating lifecycle hook to wait for them",
-            place.group
-        )));
+    if !waits_for_us(deps, &place.group).await? {
+        let left = tasks::tasks_left(&deps.ecs, regs).await?;
+        let since = regs.iter().filter_map(|f| Marker::read(&f.attributes)).map(|m| m.at).max();
+        let settled = since.is_some_and(|at| tasks::settled(at, Utc::now(), SETTLE));
+        if !left.is_empty() || !settled {
+            return Ok(Replacement::Deferred(format!(
+                "{} task(s) not STOPPED on it{}, and group {} has no terminating hook of ours to wait for them",
+                left.len(),
+                if settled { "" } else { " (or its drain is too recent to trust the list)" },
+                place.group
+            )));
+        }
     }
     let result = deps
         .autoscaling
         .terminate_instance_in_auto_scaling_group()
-        .instance_id(&found.ec2_instance_id)
+        .instance_id(instance_id)
         .should_decrement_desired_capacity(false)
         .send()
         .await
@@ -203,4 +269,17 @@ pub async fn replace(deps: &Deps, found: &Found) -> Result<Replacement, Error> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whether the group has a terminating hook the lifecycle-drainer answers (its name, and our topic or
+/// EventBridge): one holds a terminating instance until its drain is done.
+async fn waits_for_us(deps: &Deps, group: &str) -> Result<bool, Error> {
+    let names = &deps.config.hooks;
+    if names.names.is_empty() {
+        return Ok(false);
+    }
+    Ok(hooks::hooks(&deps.autoscaling, group)
+        .await?
+        .iter()
+        .any(|h| h.transition == Transition::Terminating && names.ours(h)))
 }

@@ -1,11 +1,13 @@
 //! Settings, read once at cold start: `CLUSTERS`, `DRAIN_ON`, `REPLACE_ON_SCHEDULED`, `REBALANCE_MODE`,
 //! `REBALANCE_UNDO_MINUTES`, `RESERVE_CPU_PERCENT`, `RESERVE_MEMORY_PERCENT`, `AUTO_SCALING_GROUPS`,
+//! `LIFECYCLE_HOOK_NAMES` and `LIFECYCLE_TOPIC_ARN` (the lifecycle-drainer's hooks, which wait for a drain),
 //! `NOTIFICATION_TOPIC_ARN`, `DRY_RUN`.
 
 use std::time::Duration;
 
 use serde::Serialize;
 use shared::config::{ConfigError, Env};
+use shared::drain::hooks::HookNames;
 use shared::ecs::ClusterScope;
 
 use crate::input::Trigger;
@@ -30,6 +32,9 @@ pub struct Config {
     pub replace_on_scheduled: bool,
     /// The groups whose instances may be replaced; empty: any group.
     pub groups: Vec<String>,
+    /// The lifecycle-drainer's hooks: a terminating hook of these holds an instance until its drain is
+    /// done; any other hook (another tool's) waits for nobody's drain.
+    pub hooks: HookNames,
     pub rebalance_mode: RebalanceMode,
     pub rebalance_undo: Duration,
     /// The spare capacity a careful rebalance drain keeps, in percent of the registered capacity that stays.
@@ -57,6 +62,10 @@ impl Config {
         }
         let replace_on_scheduled = env.bool("REPLACE_ON_SCHEDULED", false);
         let groups = env.list("AUTO_SCALING_GROUPS");
+        let hooks = HookNames {
+            names: env.list("LIFECYCLE_HOOK_NAMES"),
+            topic: env.topic_arn("LIFECYCLE_TOPIC_ARN"),
+        };
         let rebalance_mode = match env.get("REBALANCE_MODE") {
             None => RebalanceMode::Immediate,
             Some(raw) => raw.parse().unwrap_or_else(|_| {
@@ -75,6 +84,7 @@ impl Config {
             drain_on,
             replace_on_scheduled,
             groups,
+            hooks,
             rebalance_mode,
             rebalance_undo,
             reserve_cpu_percent,

@@ -1,8 +1,9 @@
-//! What to do with a container instance found for an event, as pure functions of what was read and of the
-//! time (an argument): drain it, undo our drain, or leave it; and whether a careful rebalance drain leaves
-//! the cluster enough spare capacity.
+//! What to do with a container instance, as pure functions of what was read and of the time (an argument):
+//! drain it, leave it, undo our drain (only when EC2 shows its reason gone), have it replaced; and whether
+//! a careful rebalance drain leaves the cluster enough spare capacity.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
+use shared::drain::{Marker, Owner};
 use shared::ecs::InstanceStatus;
 
 use crate::Action;
@@ -24,102 +25,97 @@ pub fn decide(status: InstanceStatus, dry_run: bool) -> Action {
     }
 }
 
-/// Our drain marker: what the instance was drained for, and when.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Marker {
-    pub trigger: Trigger,
-    pub at: DateTime<Utc>,
+/// The marker a drain of ours for `trigger` carries: one that may be undone (the instance may come back,
+/// or the risk pass) says why and since when; a termination is never undone, and costs no call in its two
+/// minutes.
+pub fn marker_for(trigger: Trigger, at: DateTime<Utc>) -> Option<Marker> {
+    trigger.may_come_back().then(|| Marker::new(Owner::SpotDrainer, trigger.name(), at))
 }
 
-impl Marker {
-    /// `<trigger>@<time>`: an attribute value ECS accepts (letters, digits, `-`, `@`, `:`, ...).
-    pub fn value(&self) -> String {
-        format!("{}@{}", self.trigger.name(), self.at.to_rfc3339_opts(SecondsFormat::Secs, true))
-    }
-
-    pub fn parse(value: &str) -> Option<Marker> {
-        let (trigger, at) = value.split_once('@')?;
-        Some(Marker { trigger: trigger.parse().ok()?, at: at.parse().ok()? })
-    }
-
-    /// A drain an instance comes back from by running again: the stop or hibernation of a Spot instance,
-    /// a scheduled stop or retirement (EBS-backed instances are stopped).
-    fn undone_by_running(&self) -> bool {
-        matches!(self.trigger, Trigger::Stop | Trigger::Hibernate | Trigger::Scheduled)
-    }
+/// A warning for an instance already DRAINING under our marker: the marker is stamped again with the new
+/// warning (so that a restart before it can never undo this drain), and a termination is never undone.
+/// `None`: leave the marker (not ours, or nothing newer).
+pub fn after_warning(marker: Option<&Marker>, warning: Trigger, at: DateTime<Utc>) -> Option<Marker> {
+    let m = marker.filter(|m| m.held_by(Owner::SpotDrainer))?;
+    (at > m.at || m.reason != warning.name()).then(|| Marker::new(Owner::SpotDrainer, warning.name(), at))
 }
 
-/// What to do when an instance runs again: undo our drain if it was ours, for an interruption the
-/// instance came back from, and the instance ran again after it (`ran_at`; a late delivery of an older
-/// state change must not undo a newer drain). Nothing we did not drain is ever set back to ACTIVE. The
-/// action, and why, when it is not a reactivation.
-pub fn undo(
-    status: InstanceStatus,
-    marker: Option<Marker>,
-    ran_at: DateTime<Utc>,
-    dry_run: bool,
-) -> (Action, Option<String>) {
-    match (status, marker) {
-        (InstanceStatus::Draining, Some(m)) if !m.undone_by_running() => (
-            Action::Ignored,
-            Some(format!("drained for {}, which running again does not undo", m.trigger.name())),
-        ),
-        (InstanceStatus::Draining, Some(m)) if ran_at > m.at => {
-            (if dry_run { Action::DryRun } else { Action::Reactivated }, None)
-        }
-        (InstanceStatus::Draining, Some(m)) => (
-            Action::Ignored,
-            Some(format!("it ran at {ran_at}, before this function drained it at {}", m.at)),
-        ),
-        (InstanceStatus::Draining, None) => {
-            (Action::Ignored, Some("DRAINING, but not by this function".into()))
-        }
-        (other, _) => (Action::Ignored, Some(format!("container instance is {other}"))),
+/// What EC2 says of an instance right now (`DescribeInstances`, `DescribeInstanceStatus`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Ec2 {
+    /// `pending`, `running`, `stopping`, `stopped`, `shutting-down`, `terminated`; `None`: EC2 does not
+    /// know it (terminated long ago).
+    pub state: Option<String>,
+    /// When it was last launched (started again, for a stopped instance).
+    pub launched: Option<DateTime<Utc>>,
+    /// The codes of its scheduled events not completed (`instance-retirement`, `system-reboot`, ...): an
+    /// event EC2 completed is described as `[Completed] ...`, one it cancelled is no longer listed.
+    pub open_events: Vec<String>,
+}
+
+impl Ec2 {
+    pub fn running(&self) -> bool {
+        self.state.as_deref() == Some("running")
     }
 }
 
-/// What the sweep does with one of our DRAINING instances.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SweepStep {
+/// Whether an event's description says EC2 is done with it.
+pub fn event_over(description: &str) -> bool {
+    description.starts_with("[Completed]") || description.starts_with("[Canceled]")
+}
+
+/// What the reconcile does with one of our drains.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sweep {
+    /// Its reason stands: leave it DRAINING.
     Leave,
-    /// A careful drain for a rebalance recommendation that no interruption warning followed within
-    /// `undo_after` (a warning rewrites the marker): the instance was at risk, and was not taken.
-    Undo,
-    /// Drained for scheduled maintenance, to be replaced (`REPLACE_ON_SCHEDULED`): ask its group again,
-    /// now that its tasks may have moved.
+    /// Its reason is gone (why): set it ACTIVE again, if its group is not removing it.
+    Undo(String),
+    /// Drained for maintenance EC2 still schedules, with `REPLACE_ON_SCHEDULED`: ask its group to replace it.
     Replace,
 }
 
+/// The reconcile's decision for an instance DRAINING under our held marker, from what EC2 says now:
+/// - a stop or hibernation: undone once the instance runs again, launched after our drain;
+/// - scheduled maintenance: replaced while EC2 still schedules it (with `REPLACE_ON_SCHEDULED`); undone
+///   once EC2 lists no open event for it (cancelled, or done) and it runs, launched after our drain or
+///   never stopped by it;
+/// - a careful rebalance drain no warning followed within `undo_rebalance_after`: undone;
+/// - a termination: never undone.
 pub fn sweep(
-    status: InstanceStatus,
-    marker: Option<Marker>,
+    marker: &Marker,
+    ec2: &Ec2,
     now: DateTime<Utc>,
     undo_rebalance_after: Option<std::time::Duration>,
     replace_on_scheduled: bool,
-) -> SweepStep {
-    let (InstanceStatus::Draining, Some(m)) = (status, marker) else { return SweepStep::Leave };
-    match m.trigger {
-        Trigger::Rebalance => match undo_rebalance_after {
-            Some(after)
-                if now - m.at >= chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX) =>
-            {
-                SweepStep::Undo
-            }
-            _ => SweepStep::Leave,
-        },
-        Trigger::Scheduled if replace_on_scheduled => SweepStep::Replace,
-        _ => SweepStep::Leave,
-    }
-}
-
-/// A warning for an instance we already drained for a rebalance recommendation: what the marker becomes.
-/// A termination is never undone (no marker); a stop or hibernation is undone when it runs again.
-pub fn after_warning(marker: Option<Marker>, warning: Trigger, at: DateTime<Utc>) -> Option<Option<Marker>> {
-    match marker {
-        Some(m) if m.trigger == Trigger::Rebalance && warning != Trigger::Rebalance => {
-            Some(warning.may_come_back().then_some(Marker { trigger: warning, at }))
+) -> Sweep {
+    let back = ec2.running() && ec2.launched.is_some_and(|at| at > marker.at);
+    match Trigger::from_name(&marker.reason) {
+        Some(Trigger::Stop | Trigger::Hibernate) if back => {
+            Sweep::Undo(format!("EC2 shows it running again since {}", ec2.launched.unwrap_or(now)))
         }
-        _ => None,
+        Some(Trigger::Scheduled) if !ec2.open_events.is_empty() => {
+            if replace_on_scheduled {
+                Sweep::Replace
+            } else {
+                Sweep::Leave
+            }
+        }
+        Some(Trigger::Scheduled) if ec2.running() => Sweep::Undo(
+            "EC2 lists no scheduled event for it any more (cancelled, or done) and it runs".into(),
+        ),
+        Some(Trigger::Rebalance) => match undo_rebalance_after {
+            Some(after)
+                if now - marker.at >= chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX) =>
+            {
+                Sweep::Undo(format!(
+                    "no interruption warning followed the rebalance recommendation within {} min",
+                    after.as_secs() / 60
+                ))
+            }
+            _ => Sweep::Leave,
+        },
+        _ => Sweep::Leave,
     }
 }
 
@@ -161,139 +157,4 @@ pub fn spare_without(
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    fn at(s: &str) -> DateTime<Utc> {
-        s.parse().unwrap_or_default()
-    }
-
-    fn marker(trigger: Trigger) -> Option<Marker> {
-        Some(Marker { trigger, at: at("2026-11-22T10:00:00Z") })
-    }
-
-    #[test]
-    fn only_active_instances_are_drained() {
-        assert_eq!(decide(InstanceStatus::Active, false), Action::Drained);
-        assert_eq!(decide(InstanceStatus::Active, true), Action::DryRun);
-        assert_eq!(decide(InstanceStatus::Draining, false), Action::AlreadyDraining);
-        for status in [
-            InstanceStatus::Registering,
-            InstanceStatus::Deregistering,
-            InstanceStatus::RegistrationFailed,
-            InstanceStatus::Inactive,
-            InstanceStatus::Unknown,
-        ] {
-            assert_eq!(decide(status, false), Action::NotDrainable, "{status}");
-        }
-    }
-
-    #[test]
-    fn markers_round_trip() {
-        let m = Marker { trigger: Trigger::Rebalance, at: at("2026-11-22T10:00:00Z") };
-        assert_eq!(m.value(), "rebalance@2026-11-22T10:00:00Z");
-        assert_eq!(Marker::parse(&m.value()), Some(m));
-        assert_eq!(Marker::parse("2026-11-22T10:00:00Z"), None);
-    }
-
-    #[test]
-    fn only_our_drain_is_undone_and_only_by_a_later_start() {
-        let later = at("2026-11-22T11:00:00Z");
-        assert_eq!(
-            undo(InstanceStatus::Draining, marker(Trigger::Stop), later, false),
-            (Action::Reactivated, None)
-        );
-        assert_eq!(
-            undo(InstanceStatus::Draining, marker(Trigger::Scheduled), later, false).0,
-            Action::Reactivated
-        );
-        assert_eq!(undo(InstanceStatus::Draining, marker(Trigger::Stop), later, true).0, Action::DryRun);
-        let (action, why) =
-            undo(InstanceStatus::Draining, marker(Trigger::Stop), at("2026-11-22T09:59:00Z"), false);
-        assert_eq!(action, Action::Ignored);
-        assert!(why.unwrap_or_default().contains("before this function drained it"));
-        assert_eq!(undo(InstanceStatus::Draining, None, later, false).0, Action::Ignored);
-        assert_eq!(undo(InstanceStatus::Active, marker(Trigger::Stop), later, false).0, Action::Ignored);
-        // A rebalance drain is undone by the sweep, not by the instance running (it never stopped).
-        assert_eq!(
-            undo(InstanceStatus::Draining, marker(Trigger::Rebalance), later, false).0,
-            Action::Ignored
-        );
-    }
-
-    #[test]
-    fn the_sweep_undoes_a_rebalance_drain_no_warning_followed() {
-        let hour = Some(Duration::from_secs(3600));
-        let step = |status, m, now| sweep(status, m, at(now), hour, false);
-        assert_eq!(
-            step(InstanceStatus::Draining, marker(Trigger::Rebalance), "2026-11-22T11:00:00Z"),
-            SweepStep::Undo
-        );
-        assert_eq!(
-            step(InstanceStatus::Draining, marker(Trigger::Rebalance), "2026-11-22T10:59:59Z"),
-            SweepStep::Leave
-        );
-        assert_eq!(
-            step(InstanceStatus::Draining, marker(Trigger::Stop), "2026-11-23T10:00:00Z"),
-            SweepStep::Leave
-        );
-        assert_eq!(
-            step(InstanceStatus::Active, marker(Trigger::Rebalance), "2026-11-23T10:00:00Z"),
-            SweepStep::Leave
-        );
-        assert_eq!(step(InstanceStatus::Draining, None, "2026-11-23T10:00:00Z"), SweepStep::Leave);
-        // Not in careful mode: a rebalance drain stays.
-        let now = at("2026-11-23T10:00:00Z");
-        assert_eq!(
-            sweep(InstanceStatus::Draining, marker(Trigger::Rebalance), now, None, true),
-            SweepStep::Leave
-        );
-    }
-
-    #[test]
-    fn the_sweep_asks_again_for_a_replacement_before_maintenance() {
-        let now = at("2026-11-23T10:00:00Z");
-        assert_eq!(
-            sweep(InstanceStatus::Draining, marker(Trigger::Scheduled), now, None, true),
-            SweepStep::Replace
-        );
-        assert_eq!(
-            sweep(InstanceStatus::Draining, marker(Trigger::Scheduled), now, None, false),
-            SweepStep::Leave
-        );
-        assert_eq!(
-            sweep(InstanceStatus::Active, marker(Trigger::Scheduled), now, None, true),
-            SweepStep::Leave
-        );
-    }
-
-    #[test]
-    fn a_warning_after_a_rebalance_drain_rewrites_the_marker() {
-        let now = at("2026-11-22T10:30:00Z");
-        assert_eq!(after_warning(marker(Trigger::Rebalance), Trigger::Terminate, now), Some(None));
-        assert_eq!(
-            after_warning(marker(Trigger::Rebalance), Trigger::Stop, now),
-            Some(Some(Marker { trigger: Trigger::Stop, at: now }))
-        );
-        assert_eq!(after_warning(marker(Trigger::Stop), Trigger::Terminate, now), None);
-        assert_eq!(after_warning(None, Trigger::Terminate, now), None);
-    }
-
-    #[test]
-    fn a_careful_drain_keeps_the_reserve_at_its_exact_edge() {
-        let room = |used: i64| Room { registered: (1000, 1000), remaining: (1000 - used, 1000 - used) };
-        // Two others of 1000 with 600 used each: 800 spare of 2000 once the instance's 200 move.
-        assert_eq!(spare_without(room(200), &[room(600), room(600)], 30, 30), Ok(()));
-        assert_eq!(spare_without(room(200), &[room(600), room(600)], 20, 20), Ok(()));
-        assert!(spare_without(room(201), &[room(600), room(600)], 30, 0).unwrap_err().contains("spare CPU"));
-        assert!(spare_without(room(200), &[], 0, 20).is_err(), "nowhere to go");
-    }
-
-    #[test]
-    fn drain_on_filters_triggers() {
-        assert!(wanted(Trigger::Stop, &[Trigger::Stop]));
-        assert!(!wanted(Trigger::Rebalance, &[Trigger::Terminate, Trigger::Stop, Trigger::Hibernate]));
-    }
-}
+mod tests;

@@ -1,58 +1,112 @@
-//! Each kind of event, step by step: a warning or recommendation drains one instance, scheduled maintenance
-//! drains (and may replace) the instances it names, an instance running again has our drain undone, and the
-//! sweep undoes careful rebalance drains no interruption followed.
+//! The events that drain: a Spot interruption warning or a rebalance recommendation drains every
+//! registration of its instance at once (the warning gives two minutes); scheduled maintenance drains the
+//! instances AWS Health names that EC2 confirms, and may have them replaced. A drain is safe to do on a
+//! forged event; anything that cannot be taken back (a replacement) is confirmed with EC2 first.
 
 use chrono::Utc;
+use shared::drain::act;
 use shared::ecs::{Found, InstanceStatus};
 use shared::events::InstanceId;
 use tracing::{info, warn};
 
-use crate::aws::Replacement;
 use crate::config::RebalanceMode;
-use crate::decide::{self, Marker, SweepStep};
-use crate::input::{Maintenance, MaintenanceKind, SpotEvent, Trigger};
-use crate::{Action, Deps, Error, Outcome, Reply, aws, report};
+use crate::decide::{self, Ec2};
+use crate::input::{HealthStatus, Maintenance, MaintenanceKind, SpotEvent, Trigger};
+use crate::{Action, Deps, Error, Outcome, Reply, aws, reconcile, report};
 
-/// A Spot interruption warning, a rebalance recommendation, or an instance running again.
+/// A Spot interruption warning or a rebalance recommendation; an instance running again is a reason to look
+/// at our drain of it ([`reconcile`]).
 pub async fn event(deps: &Deps, spot: &SpotEvent) -> Result<Outcome, Error> {
-    let mut outcome = Outcome::new(spot, deps.notifier.silent());
     if spot.trigger == Trigger::Running {
-        return running(deps, spot, outcome).await;
+        let mut looked =
+            reconcile::instances(deps, std::slice::from_ref(&spot.instance_id), Trigger::Running).await?;
+        return Ok(looked.pop().unwrap_or_else(|| not_ours(deps, spot)));
     }
+    let mut outcome = Outcome::new(spot, deps.notifier.silent());
     if !decide::wanted(spot.trigger, &deps.config.drain_on) {
         outcome.reason = Some(format!("DRAIN_ON does not include {}", spot.trigger.name()));
         return Ok(outcome);
     }
-    let Some(found) = find(deps, &spot.instance_id, &mut outcome).await? else { return Ok(outcome) };
-    outcome.action = decide::decide(found.status, deps.config.dry_run);
-    match outcome.action {
-        Action::Drained => {
-            if spot.trigger == Trigger::Rebalance
-                && deps.config.rebalance_mode == RebalanceMode::Careful
-                && let Err(why) = enough_without(deps, &found).await?
-            {
-                (outcome.action, outcome.reason) =
-                    (Action::Ignored, Some(format!("careful rebalance: {why}")));
-                return Ok(outcome);
-            }
-            let marker =
-                spot.trigger.may_come_back().then(|| Marker { trigger: spot.trigger, at: Utc::now() });
-            aws::drain(deps, &found, marker).await?;
-            outcome.notification = deps.notifier.send(&report::drained(spot, &found)).await;
-        }
-        Action::AlreadyDraining if !deps.config.dry_run => {
-            // Drained for a rebalance recommendation, and now the warning came: keep it drained.
-            if let Some(rewritten) = decide::after_warning(aws::marker(&found), spot.trigger, Utc::now()) {
-                aws::set_marker(deps, &found, rewritten).await?;
-            }
-        }
-        Action::NotDrainable => {
-            outcome.reason = Some(format!("container instance is {}", found.status));
-            warn!(instance_id = %spot.instance_id, status = %found.status, "container instance cannot be drained");
-        }
-        _ => {}
+    let found = aws::registrations(deps, std::slice::from_ref(&spot.instance_id)).await?;
+    outcome.missing_clusters = found.missing_clusters.clone();
+    let regs = found.of(spot.instance_id.as_str());
+    drain(deps, spot, regs, &mut outcome).await?;
+    if outcome.action == Action::Drained
+        && let Some(first) = regs.first()
+    {
+        outcome.notification = deps.notifier.send(&report::drained(spot, first)).await;
     }
     Ok(outcome)
+}
+
+fn not_ours(deps: &Deps, spot: &SpotEvent) -> Outcome {
+    let mut outcome = Outcome::new(spot, deps.notifier.silent());
+    outcome.reason = Some("no drain of ours to look at".into());
+    outcome
+}
+
+/// Drains every ACTIVE registration of the instance; a registration already DRAINING under our marker has
+/// it stamped again with this event. The outcome says which.
+pub async fn drain(
+    deps: &Deps,
+    spot: &SpotEvent,
+    regs: &[Found],
+    outcome: &mut Outcome,
+) -> Result<(), Error> {
+    let Some(live) = regs.iter().find(|f| f.status == InstanceStatus::Active).or(regs.first()) else {
+        outcome.action = Action::NotAnEcsInstance;
+        return Ok(());
+    };
+    outcome.found(live, regs);
+    let active: Vec<Found> = regs.iter().filter(|f| f.status == InstanceStatus::Active).cloned().collect();
+    if active.is_empty() {
+        outcome.action = if regs.iter().any(|f| f.status == InstanceStatus::Draining) {
+            Action::AlreadyDraining
+        } else {
+            Action::NotDrainable
+        };
+        if outcome.action == Action::NotDrainable {
+            outcome.reason = Some(format!("container instance is {}", live.status));
+        }
+        return restamp(deps, spot, regs).await;
+    }
+    if deps.config.dry_run {
+        outcome.action = Action::DryRun;
+        return Ok(());
+    }
+    if spot.trigger == Trigger::Rebalance
+        && deps.config.rebalance_mode == RebalanceMode::Careful
+        && let Err(why) = enough_without(deps, live).await?
+    {
+        (outcome.action, outcome.reason) = (Action::Ignored, Some(format!("careful rebalance: {why}")));
+        return Ok(());
+    }
+    let marker = decide::marker_for(spot.trigger, Utc::now());
+    for cluster in clusters(&active) {
+        let here: Vec<Found> = active.iter().filter(|f| f.cluster == cluster).cloned().collect();
+        let change = act::drain(&deps.ecs, &cluster, &here, marker.as_ref()).await?;
+        if let (true, Some(refused)) = (change.done.is_empty(), change.refused.into_iter().next()) {
+            return Err(Error::DrainRejected { container_instance_arn: refused.arn, reason: refused.reason });
+        }
+    }
+    outcome.action = Action::Drained;
+    restamp(deps, spot, regs).await
+}
+
+/// Registrations already DRAINING under our marker: stamped again with this event (a restart before it
+/// can then never undo this drain; a termination is never undone).
+async fn restamp(deps: &Deps, spot: &SpotEvent, regs: &[Found]) -> Result<(), Error> {
+    if deps.config.dry_run {
+        return Ok(());
+    }
+    let now = Utc::now();
+    for f in regs.iter().filter(|f| f.status == InstanceStatus::Draining) {
+        let marker = shared::drain::Marker::read(&f.attributes);
+        if let Some(newer) = decide::after_warning(marker.as_ref(), spot.trigger, now) {
+            act::mark(&deps.ecs, &f.cluster, std::slice::from_ref(f), &newer).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether the cluster keeps its spare capacity once the instance's tasks have moved elsewhere.
@@ -63,143 +117,76 @@ async fn enough_without(deps: &Deps, found: &Found) -> Result<Result<(), String>
     Ok(decide::spare_without(me, &others, c.reserve_cpu_percent, c.reserve_memory_percent))
 }
 
-/// The container instance of `instance_id`, with the outcome filled in; `None` (and the outcome says so)
-/// when it is in none of the clusters.
-async fn find(deps: &Deps, instance_id: &InstanceId, outcome: &mut Outcome) -> Result<Option<Found>, Error> {
-    let search = aws::find(deps, instance_id).await?;
-    for missing in &search.missing_clusters {
-        warn!(cluster = %missing, "configured cluster does not exist; skipped");
-    }
-    outcome.missing_clusters = search.missing_clusters;
-    match search.found {
-        Some(found) => {
-            outcome.found(&found);
-            Ok(Some(found))
-        }
-        None => {
-            outcome.action = Action::NotAnEcsInstance;
-            Ok(None)
-        }
-    }
-}
-
-/// An instance runs again: our drain for its stop, hibernation or scheduled stop is undone, nothing else.
-async fn running(deps: &Deps, spot: &SpotEvent, mut outcome: Outcome) -> Result<Outcome, Error> {
-    let Some(found) = find(deps, &spot.instance_id, &mut outcome).await? else { return Ok(outcome) };
-    let marker = aws::marker(&found);
-    let ran_at = spot.time.unwrap_or_else(Utc::now);
-    (outcome.action, outcome.reason) = decide::undo(found.status, marker, ran_at, deps.config.dry_run);
-    if outcome.action == Action::Reactivated
-        && let Some(state) = aws::leaving(deps, spot.instance_id.as_str()).await?
-    {
-        (outcome.action, outcome.reason) = (Action::Ignored, Some(format!("Auto Scaling has it {state}")));
-    }
-    match outcome.action {
-        Action::Reactivated => {
-            aws::reactivate(deps, &found).await?;
-            outcome.notification = deps.notifier.send(&report::undone(spot, &found)).await;
-        }
-        // A marker left on an ACTIVE instance (a reactivation cut short) would make a later drain by
-        // someone else look like ours.
-        Action::Ignored
-            if found.status == InstanceStatus::Active && marker.is_some() && !deps.config.dry_run =>
-        {
-            aws::set_marker(deps, &found, None).await?;
-        }
-        _ => {}
-    }
-    Ok(outcome)
-}
-
-/// Scheduled maintenance: each instance named is drained; with `REPLACE_ON_SCHEDULED`, its Auto Scaling
-/// group replaces it before the date. A reboot is drained only to be replaced: the instance keeps running
-/// after it, and a drain would outlive it.
+/// Scheduled maintenance, as AWS Health announces it: `closed` (done, or cancelled) is a reason to look at
+/// our drains of the instances; otherwise each instance EC2 confirms (an open scheduled event) is drained
+/// and, with `REPLACE_ON_SCHEDULED`, replaced. An instance EC2 schedules nothing for is left as it is.
 pub async fn maintenance(deps: &Deps, m: &Maintenance) -> Result<Reply, Error> {
-    let c = &deps.config;
+    if !decide::wanted(Trigger::Scheduled, &deps.config.drain_on) {
+        let reason = "DRAIN_ON does not include scheduled".to_owned();
+        return Ok(Reply::Many { trigger: Trigger::Scheduled, instances: Vec::new(), reason: Some(reason) });
+    }
+    if m.status == HealthStatus::Closed {
+        let instances = reconcile::instances(deps, &m.instance_ids, Trigger::Scheduled).await?;
+        let reason = "AWS Health closed the event: our drains of its instances were looked at".to_owned();
+        return Ok(Reply::Many { trigger: Trigger::Scheduled, instances, reason: Some(reason) });
+    }
+    let ids: Vec<String> = m.instance_ids.iter().map(ToString::to_string).collect();
+    let ec2 = aws::ec2(deps, &ids).await?;
+    let found = aws::registrations(deps, &m.instance_ids).await?;
     let mut instances = Vec::new();
-    for instance_id in &m.instance_ids {
-        let spot = SpotEvent { instance_id: instance_id.clone(), trigger: Trigger::Scheduled, time: m.time };
-        let mut outcome = Outcome::new(&spot, deps.notifier.silent());
-        outcome.maintenance = Some(m.kind);
-        if !decide::wanted(Trigger::Scheduled, &c.drain_on) {
-            outcome.reason = Some("DRAIN_ON does not include scheduled".into());
-        } else if m.kind == MaintenanceKind::Reboot && !c.replace_on_scheduled {
-            outcome.reason = Some(format!(
-                "{}: the instance keeps running after the reboot; set REPLACE_ON_SCHEDULED to move its tasks first",
-                m.event_type_code
-            ));
-        } else if let Some(found) = find(deps, instance_id, &mut outcome).await? {
-            outcome.action = decide::decide(found.status, c.dry_run);
-            if outcome.action == Action::Drained {
-                // Marked even for a reboot (which never shows the instance running again): the sweep
-                // finds the drains whose replacement waits for their tasks to move.
-                let marker = Marker { trigger: Trigger::Scheduled, at: Utc::now() };
-                aws::drain(deps, &found, Some(marker)).await?;
-                outcome.notification = deps.notifier.send(&report::scheduled(m, &found)).await;
-            }
-            if c.replace_on_scheduled && matches!(outcome.action, Action::Drained | Action::AlreadyDraining) {
-                let replacement = aws::replace(deps, &found).await?;
-                info!(instance_id = %instance_id, ?replacement, "replacement before scheduled maintenance");
-                outcome.replacement = Some(replacement);
-            }
-        }
+    for id in &m.instance_ids {
+        let facts = ec2.get(id.as_str()).cloned().unwrap_or_default();
+        let mut outcome = scheduled(deps, id, m.kind, found.of(id.as_str()), &facts).await?;
+        outcome.missing_clusters = found.missing_clusters.clone();
         instances.push(outcome);
     }
     Ok(Reply::Many { trigger: Trigger::Scheduled, instances, reason: None })
 }
 
-/// The sweep (every few minutes, with careful rebalance or `REPLACE_ON_SCHEDULED`): a drain for a rebalance
-/// recommendation that no interruption warning followed within `REBALANCE_UNDO_MINUTES` goes back to
-/// ACTIVE; an instance drained for maintenance whose replacement waited for its tasks is replaced once they
-/// have moved. Only instances carrying our marker are looked at.
-pub async fn sweep(deps: &Deps) -> Result<Reply, Error> {
+/// Drains an instance for maintenance EC2 schedules (`facts` confirm it), then asks for its replacement
+/// with `REPLACE_ON_SCHEDULED`. A reboot leaves the instance running: drained only to be replaced.
+pub async fn scheduled(
+    deps: &Deps,
+    id: &InstanceId,
+    kind: MaintenanceKind,
+    regs: &[Found],
+    facts: &Ec2,
+) -> Result<Outcome, Error> {
+    let spot = SpotEvent { instance_id: id.clone(), trigger: Trigger::Scheduled, time: Some(Utc::now()) };
+    let mut outcome = Outcome::new(&spot, deps.notifier.silent());
+    outcome.maintenance = Some(kind);
     let c = &deps.config;
-    let undo_after = (c.rebalance_mode == RebalanceMode::Careful).then_some(c.rebalance_undo);
-    if undo_after.is_none() && !c.replace_on_scheduled {
-        let reason = "nothing to sweep: REBALANCE_MODE is not careful and REPLACE_ON_SCHEDULED is off";
-        return Ok(Reply::Many {
-            trigger: Trigger::Sweep,
-            instances: Vec::new(),
-            reason: Some(reason.into()),
-        });
+    if facts.open_events.is_empty() {
+        outcome.reason = Some("EC2 lists no scheduled event for it: not confirmed, nothing changed".into());
+        return Ok(outcome);
     }
-    let now = Utc::now();
-    let mut instances = Vec::new();
-    for found in aws::marked(deps).await? {
-        let step = decide::sweep(found.status, aws::marker(&found), now, undo_after, c.replace_on_scheduled);
-        if step == SweepStep::Leave {
-            continue;
-        }
-        let Ok(instance_id) = InstanceId::parse("ec2InstanceId", &found.ec2_instance_id) else { continue };
-        let spot = SpotEvent { instance_id, trigger: Trigger::Sweep, time: Some(now) };
-        let mut outcome = Outcome::new(&spot, deps.notifier.silent());
-        outcome.found(&found);
-        outcome.action = Action::AlreadyDraining;
-        match step {
-            SweepStep::Replace if c.dry_run => outcome.action = Action::DryRun,
-            SweepStep::Replace => {
-                let replacement = aws::replace(deps, &found).await?;
-                if matches!(replacement, Replacement::NotInAGroup(_)) {
-                    // Terminating already, or never in a group: nothing to report every few minutes.
-                    continue;
-                }
-                info!(instance_id = %spot.instance_id, ?replacement, "replacement before scheduled maintenance");
-                outcome.replacement = Some(replacement);
-            }
-            _ => {
-                if let Some(state) = aws::leaving(deps, &found.ec2_instance_id).await? {
-                    (outcome.action, outcome.reason) =
-                        (Action::Ignored, Some(format!("Auto Scaling has it {state}")));
-                } else if c.dry_run {
-                    outcome.action = Action::DryRun;
-                } else {
-                    aws::reactivate(deps, &found).await?;
-                    outcome.action = Action::Reactivated;
-                    outcome.notification = deps.notifier.send(&report::undone(&spot, &found)).await;
-                }
-            }
-        }
-        instances.push(outcome);
+    if kind == MaintenanceKind::Reboot && !c.replace_on_scheduled {
+        outcome.reason = Some(
+            "a reboot leaves the instance running: drained only to be replaced (REPLACE_ON_SCHEDULED)".into(),
+        );
+        return Ok(outcome);
     }
-    Ok(Reply::Many { trigger: Trigger::Sweep, instances, reason: None })
+    drain(deps, &spot, regs, &mut outcome).await?;
+    if outcome.action == Action::Drained
+        && let Some(first) = regs.first()
+    {
+        outcome.notification = deps.notifier.send(&report::scheduled(id.as_str(), kind, first)).await;
+    }
+    if c.replace_on_scheduled && matches!(outcome.action, Action::Drained | Action::AlreadyDraining) {
+        let again = aws::registrations(deps, std::slice::from_ref(id)).await?;
+        let replacement = aws::replace(deps, id.as_str(), again.of(id.as_str())).await?;
+        info!(instance_id = %id, ?replacement, "replacement before scheduled maintenance");
+        outcome.replacement = Some(replacement);
+    }
+    if outcome.action == Action::NotAnEcsInstance {
+        warn!(instance_id = %id, "scheduled maintenance for an instance in none of the clusters");
+    }
+    Ok(outcome)
+}
+
+fn clusters(regs: &[Found]) -> Vec<String> {
+    let mut clusters: Vec<String> = regs.iter().map(|f| f.cluster.clone()).collect();
+    clusters.sort_unstable();
+    clusters.dedup();
+    clusters
 }

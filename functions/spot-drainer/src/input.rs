@@ -38,6 +38,11 @@ impl Trigger {
         self.into()
     }
 
+    /// The trigger of this name (a marker's reason).
+    pub fn from_name(name: &str) -> Option<Self> {
+        name.parse().ok()
+    }
+
     /// Whether the instance may come back after this interruption (a stopped or hibernated Spot instance is
     /// started again when capacity returns; a drain for a rebalance recommendation is undone when no
     /// interruption follows), so that our drain carries a marker to be undone by.
@@ -95,6 +100,27 @@ impl MaintenanceKind {
             _ => None,
         }
     }
+
+    /// From the code of an EC2 scheduled event (`DescribeInstanceStatus`).
+    pub fn of_ec2_code(code: &str) -> Option<Self> {
+        match code {
+            "instance-retirement" => Some(MaintenanceKind::Retirement),
+            "instance-stop" => Some(MaintenanceKind::Stop),
+            "instance-reboot" | "system-reboot" => Some(MaintenanceKind::Reboot),
+            _ => None,
+        }
+    }
+}
+
+/// AWS Health's `statusCode`: the maintenance is coming, under way, or over (done, or cancelled)
+/// (<https://docs.aws.amazon.com/health/latest/ug/aws-health-events-eventbridge-schema.html>).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::EnumString, strum::IntoStaticStr)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+pub enum HealthStatus {
+    Upcoming,
+    Open,
+    Closed,
 }
 
 /// Scheduled maintenance of one or more instances.
@@ -102,6 +128,7 @@ impl MaintenanceKind {
 pub struct Maintenance {
     pub instance_ids: Vec<InstanceId>,
     pub kind: MaintenanceKind,
+    pub status: HealthStatus,
     pub event_type_code: String,
     /// When it is due, as Health gives it.
     pub start_time: Option<String>,
@@ -123,10 +150,11 @@ pub enum Input {
 /// Checks the envelope and `detail`, naming the first field that is wrong.
 pub fn parse(payload: &Value) -> Result<Input, InvalidEvent> {
     let event = events::eventbridge(payload)?;
-    match (event.source.as_str(), event.detail_type.as_str()) {
-        (SOURCE_HEALTH, HEALTH_EVENT) => return health(&event),
-        ("aws.events" | "aws.scheduler", "Scheduled Event") => return Ok(Input::Sweep),
-        _ => {}
+    if events::is_scheduled(&event) {
+        return Ok(Input::Sweep);
+    }
+    if (event.source.as_str(), event.detail_type.as_str()) == (SOURCE_HEALTH, HEALTH_EVENT) {
+        return health(&event);
     }
     if event.source != SOURCE_EC2 {
         return Err(InvalidEvent::new(
@@ -153,9 +181,6 @@ pub fn parse(payload: &Value) -> Result<Input, InvalidEvent> {
                     format!("is {:?}; this function handles the state running", d.state),
                 ));
             }
-            if time.is_none() {
-                return Err(InvalidEvent::new("time", "is missing: when the instance began to run again"));
-            }
             one(d.instance_id, Trigger::Running)
         }
         other => Err(InvalidEvent::new(
@@ -178,10 +203,17 @@ fn health(event: &EventBridgeEvent<Value>) -> Result<Input, InvalidEvent> {
             d.event_type_code, d.service, d.event_type_category
         )));
     };
+    // Events before statusCode existed announced what was coming.
+    let status = match d.status_code.as_deref() {
+        None => HealthStatus::Upcoming,
+        Some(raw) => raw.parse().map_err(|_| {
+            InvalidEvent::new("detail.statusCode", format!("is {raw:?}; expected upcoming, open or closed"))
+        })?,
+    };
     let mut instance_ids = Vec::new();
     for (i, entity) in d.affected_entities.iter().enumerate() {
         let field = format!("detail.affectedEntities[{i}].entityValue");
-        let id = InstanceId::parse(&field, &entity.entity_value)?;
+        let id = InstanceId::from_id_or_arn(&field, &entity.entity_value)?;
         if !instance_ids.contains(&id) {
             instance_ids.push(id);
         }
@@ -193,6 +225,7 @@ fn health(event: &EventBridgeEvent<Value>) -> Result<Input, InvalidEvent> {
     Ok(Input::Maintenance(Maintenance {
         instance_ids,
         kind,
+        status,
         event_type_code: d.event_type_code,
         start_time,
         time: event.time,
@@ -246,6 +279,21 @@ mod tests {
         ] {
             assert!(matches!(parse(&e), Ok(Input::Ignore(_))), "{e}");
         }
+    }
+
+    #[test]
+    fn health_status_codes_and_arns() {
+        let mut e = health(
+            "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED",
+            "scheduledChange",
+            &["arn:aws:ec2:us-east-1:123456789012:instance/i-12345678"],
+        );
+        let Ok(Input::Maintenance(m)) = parse(&e) else { panic!("{e}") };
+        assert_eq!((m.instance_ids[0].as_str(), m.status), ("i-12345678", HealthStatus::Upcoming));
+        e["detail"]["statusCode"] = json!("closed");
+        assert!(matches!(parse(&e), Ok(Input::Maintenance(m)) if m.status == HealthStatus::Closed));
+        e["detail"]["statusCode"] = json!("finished");
+        assert_eq!(parse(&e).unwrap_err().field, "detail.statusCode");
     }
 
     #[test]

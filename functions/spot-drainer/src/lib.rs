@@ -1,46 +1,53 @@
-//! spot-drainer: sets an ECS container instance DRAINING before its EC2 instance goes away.
+//! spot-drainer: sets an ECS container instance DRAINING before its EC2 instance goes away, and undoes its
+//! own drains once EC2 shows their reason gone.
 //!
 //! Triggers (EventBridge):
 //! - `aws.ec2` "EC2 Spot Instance Interruption Warning" (drained by default) and "EC2 Instance Rebalance
 //!   Recommendation" (only when `DRAIN_ON` includes `rebalance`; with `REBALANCE_MODE=careful` only while
-//!   the cluster keeps its spare capacity without the instance);
-//! - `aws.health` "AWS Health Event", EC2 `scheduledChange` (when `DRAIN_ON` includes `scheduled`): the
-//!   instances named are drained and, with `REPLACE_ON_SCHEDULED`, replaced by their Auto Scaling group
-//!   before the date, once no task would be stopped un-drained; every other Health event is acknowledged;
-//! - `aws.ec2` "EC2 Instance State-change Notification", state `running`: an instance drained for a stop,
-//!   hibernation or scheduled stop that runs again is set back to ACTIVE;
-//! - a schedule (the sweep): careful rebalance drains no interruption warning followed within
-//!   `REBALANCE_UNDO_MINUTES` are undone, waiting replacements asked for again.
+//!   the cluster keeps its spare capacity without the instance): every registration of the instance is
+//!   drained at once, within the warning's two minutes;
+//! - `aws.health` "AWS Health Event", EC2 `scheduledChange` (when `DRAIN_ON` includes `scheduled`): each
+//!   instance named (by id or ARN) that EC2 confirms (an open scheduled event) is drained and, with
+//!   `REPLACE_ON_SCHEDULED`, replaced by its group before the date, once no task would be stopped
+//!   un-drained; `statusCode` `closed` never drains, and has our drains of its instances looked at;
+//! - `aws.ec2` "EC2 Instance State-change Notification", state `running`: our drain of that instance is
+//!   looked at;
+//! - a schedule (the reconcile): every drain of ours is looked at against what EC2 says now (undone for a
+//!   stop or hibernation once the instance runs again, launched after our drain; for maintenance EC2
+//!   cancelled or completed while it runs; for a careful rebalance no warning followed), replacements are
+//!   asked for again, instances EC2 schedules maintenance for are drained, and markers that stand for no
+//!   drain are cleared.
 //!
-//! Only a drain of ours is ever undone: it carries a marker attribute with its reason and time. The rules
-//! are account-wide, so most instances are not ECS container instances of ours; that is a normal outcome,
-//! not an error.
+//! Only a drain of ours is ever undone (a held marker of ours, [`shared::drain`]), never for an instance its
+//! group is removing, and only when EC2 confirms what the event claims: a forged or replayed event can only
+//! cause a look. The rules are account-wide, so most instances are not ECS container instances of ours;
+//! that is a normal outcome, not an error.
 //!
 //! AWS APIs: `ecs:ListClusters` (only with `CLUSTERS` empty), `ecs:ListContainerInstances`,
 //! `ecs:DescribeContainerInstances`, `ecs:UpdateContainerInstancesState`, `ecs:PutAttributes` and
-//! `ecs:DeleteAttributes` (the marker), `autoscaling:DescribeAutoScalingInstances` (before undoing a drain
-//! or replacing an instance), `autoscaling:DescribeLifecycleHooks` and
-//! `autoscaling:TerminateInstanceInAutoScalingGroup` (replacement, only with `REPLACE_ON_SCHEDULED`),
-//! `sns:Publish` (only with `NOTIFICATION_TOPIC_ARN`). With one configured cluster a drain takes three
-//! calls, four with the marker.
+//! `ecs:DeleteAttributes` (the marker), `ecs:ListTasks` and `ecs:DescribeTasks` (before a replacement),
+//! `ec2:DescribeInstances` and `ec2:DescribeInstanceStatus`, `autoscaling:DescribeAutoScalingInstances`,
+//! `autoscaling:DescribeLifecycleHooks` and `autoscaling:TerminateInstanceInAutoScalingGroup`
+//! (replacement, only with `REPLACE_ON_SCHEDULED`), `sns:Publish` (only with `NOTIFICATION_TOPIC_ARN`).
 //!
 //! Returns a [`Reply`]: one [`Outcome`] for a warning, a recommendation or a state change, a list of them
-//! for a Health event or a sweep; each says where the instance was found, its status before, the tasks
-//! still on it and what was done. Errors ([`Error`]) are reserved for events we cannot handle and for AWS
+//! for a Health event or the reconcile; each says where the instance was found, its status before, the
+//! tasks on it and what was done. Errors ([`Error`]) are reserved for events we cannot handle and for AWS
 //! failures that outlasted the SDK's retries; EventBridge's asynchronous invoke then retries the event.
 //!
 //! Settings (environment, [`config`]): `CLUSTERS`, `DRAIN_ON`, `REPLACE_ON_SCHEDULED`, `REBALANCE_MODE`,
 //! `REBALANCE_UNDO_MINUTES`, `RESERVE_CPU_PERCENT`, `RESERVE_MEMORY_PERCENT`, `AUTO_SCALING_GROUPS`,
-//! `NOTIFICATION_TOPIC_ARN`, `DRY_RUN`.
+//! `LIFECYCLE_HOOK_NAMES`, `LIFECYCLE_TOPIC_ARN`, `NOTIFICATION_TOPIC_ARN`, `DRY_RUN`.
 //!
-//! Rooms: [`input`] (the event, typed), [`decide`] (pure), [`aws`] (the calls), [`report`] (message and
-//! metrics).
+//! Rooms: [`input`] (the event, typed), [`decide`] (pure), [`flow`] (the events that drain), [`reconcile`]
+//! (the schedule), [`aws`] (the calls), [`report`] (message and metrics).
 
 pub mod aws;
 pub mod config;
 pub mod decide;
 pub mod flow;
 pub mod input;
+pub mod reconcile;
 pub mod report;
 
 use lambda_runtime::LambdaEvent;
@@ -63,6 +70,7 @@ pub use shared::error::DrainError as Error;
 pub struct Deps {
     pub ecs: aws_sdk_ecs::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
+    pub ec2: aws_sdk_ec2::Client,
     pub notifier: Notifier,
     pub config: Config,
 }
@@ -73,6 +81,7 @@ impl Deps {
         Deps {
             ecs: aws_sdk_ecs::Client::new(sdk),
             autoscaling: aws_sdk_autoscaling::Client::new(sdk),
+            ec2: aws_sdk_ec2::Client::new(sdk),
             notifier,
             config,
         }
@@ -96,7 +105,8 @@ pub enum Action {
     DryRun,
     /// Found, but in a status that cannot be drained (REGISTERING, DEREGISTERING, REGISTRATION_FAILED).
     NotDrainable,
-    /// Back from a stop or hibernation we drained it for: set ACTIVE again.
+    /// The reason we drained it for is gone (it runs again after a stop, its maintenance was cancelled, no
+    /// warning followed a rebalance recommendation): set ACTIVE again.
     Reactivated,
 }
 
@@ -110,6 +120,10 @@ pub struct Outcome {
     pub cluster: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container_instance_arn: Option<String>,
+    /// The instance's other registrations in the clusters (an agent that registered again leaves its
+    /// earlier one behind); each is drained with the first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_registrations: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_before: Option<InstanceStatus>,
     /// Running plus pending tasks when the event arrived.
@@ -138,6 +152,7 @@ impl Outcome {
             action: Action::Ignored,
             cluster: None,
             container_instance_arn: None,
+            other_registrations: Vec::new(),
             status_before: None,
             tasks_remaining: None,
             reason: None,
@@ -148,11 +163,17 @@ impl Outcome {
         }
     }
 
-    pub fn found(&mut self, found: &Found) {
-        self.cluster = Some(found.cluster.clone());
-        self.container_instance_arn = Some(found.container_instance_arn.clone());
-        self.status_before = Some(found.status);
-        self.tasks_remaining = Some(found.running_tasks + found.pending_tasks);
+    /// The instance as found: `live`, the registration that counts, among all of them.
+    pub fn found(&mut self, live: &Found, all: &[Found]) {
+        self.cluster = Some(live.cluster.clone());
+        self.container_instance_arn = Some(live.container_instance_arn.clone());
+        self.other_registrations = all
+            .iter()
+            .filter(|f| f.container_instance_arn != live.container_instance_arn)
+            .map(|f| f.container_instance_arn.clone())
+            .collect();
+        self.status_before = Some(live.status);
+        self.tasks_remaining = Some(all.iter().map(|f| f.running_tasks + f.pending_tasks).sum());
     }
 }
 
@@ -184,7 +205,7 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Reply, Er
     let reply = match input {
         Input::Event(spot) => Reply::One(Box::new(flow::event(deps, &spot).await?)),
         Input::Maintenance(m) => flow::maintenance(deps, &m).await?,
-        Input::Sweep => flow::sweep(deps).await?,
+        Input::Sweep => reconcile::sweep(deps).await?,
         Input::Ignore(reason) => {
             Reply::Many { trigger: Trigger::Scheduled, instances: Vec::new(), reason: Some(reason) }
         }

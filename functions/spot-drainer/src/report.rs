@@ -5,13 +5,13 @@ use shared::metrics::{Metrics, Record};
 use shared::notify::Message;
 
 use crate::aws::Replacement;
-use crate::input::{Maintenance, SpotEvent, Trigger};
+use crate::input::{MaintenanceKind, SpotEvent, Trigger};
 use crate::{Action, Outcome, Reply};
 
 impl Record for Reply {
-    /// `DrainsStarted`, `DrainsUndone` (an instance back from a stop, or a careful rebalance drain no
-    /// interruption followed), `Replacements` (asked of Auto Scaling before scheduled maintenance) and
-    /// `InstancesNotFound` (EMF), summed over the instances; ignored events and dry runs record nothing.
+    /// `DrainsStarted`, `DrainsUndone` (a drain whose reason is gone, set ACTIVE again), `Replacements`
+    /// (asked of Auto Scaling before scheduled maintenance) and `InstancesNotFound` (EMF), summed over the
+    /// instances; ignored events and dry runs record nothing.
     fn record(&self, m: &mut Metrics) {
         let counted: Vec<&Outcome> = self
             .outcomes()
@@ -22,56 +22,39 @@ impl Record for Reply {
             return;
         }
         let count = |pick: &dyn Fn(&Outcome) -> bool| counted.iter().filter(|o| pick(o)).count();
-        if counted.iter().all(|o| matches!(o.trigger, Trigger::Running | Trigger::Sweep)) {
-            m.count("DrainsUndone", count(&|o| o.action == Action::Reactivated));
-            return;
-        }
         m.count("DrainsStarted", count(&|o| o.action == Action::Drained));
+        m.count("DrainsUndone", count(&|o| o.action == Action::Reactivated));
         m.count("InstancesNotFound", count(&|o| o.action == Action::NotAnEcsInstance));
-        if counted.iter().any(|o| o.trigger == Trigger::Scheduled) {
-            m.count("Replacements", count(&|o| o.replacement == Some(Replacement::Requested)));
-        }
+        m.count("Replacements", count(&|o| o.replacement == Some(Replacement::Requested)));
     }
 }
 
 /// The message for an instance drained before scheduled maintenance.
-pub fn scheduled(m: &Maintenance, found: &Found) -> Message {
+pub fn scheduled(instance_id: &str, kind: MaintenanceKind, found: &Found) -> Message {
+    let what: &str = match kind {
+        MaintenanceKind::Retirement => "retirement",
+        MaintenanceKind::Stop => "a scheduled stop",
+        MaintenanceKind::Reboot => "a scheduled reboot",
+    };
     Message {
-        subject: format!(
-            "shipshape: draining {} in {} (scheduled {})",
-            found.ec2_instance_id, found.cluster, m.event_type_code
-        ),
+        subject: format!("shipshape: draining {instance_id} in {} (scheduled {what})", found.cluster),
         body: format!(
-            "AWS Health announced {} for this instance{}.\n\nInstance: {}\nCluster: {}\nContainer instance: {}\n\
+            "EC2 schedules {what} for this instance.\n\nInstance: {instance_id}\nCluster: {}\nContainer instance: {}\n\
              Tasks on it: {} running, {} pending\n\nshipshape set the container instance to DRAINING: ECS moves its \
              service tasks to other instances before the date.",
-            m.event_type_code,
-            m.start_time.as_deref().map(|t| format!(", starting {t}")).unwrap_or_default(),
-            found.ec2_instance_id,
-            found.cluster,
-            found.container_instance_arn,
-            found.running_tasks,
-            found.pending_tasks
+            found.cluster, found.container_instance_arn, found.running_tasks, found.pending_tasks
         ),
     }
 }
 
-/// The message for an instance set back to ACTIVE.
-pub fn undone(spot: &SpotEvent, found: &Found) -> Message {
-    let why = match spot.trigger {
-        Trigger::Sweep => {
-            "No Spot interruption warning followed the rebalance recommendation shipshape drained it for."
-        }
-        _ => {
-            "EC2 reports the instance running again after the interruption or maintenance shipshape drained it for."
-        }
-    };
+/// The message for an instance set back to ACTIVE, and why.
+pub fn undone(instance_id: &str, why: &str, found: &Found) -> Message {
     Message {
-        subject: format!("shipshape: {} set ACTIVE again in {}", spot.instance_id, found.cluster),
+        subject: format!("shipshape: {instance_id} set ACTIVE again in {}", found.cluster),
         body: format!(
-            "{why}\n\nInstance: {}\nCluster: {}\nContainer instance: {}\n\nshipshape has set it back to ACTIVE: ECS \
-             can place tasks on it again.",
-            spot.instance_id, found.cluster, found.container_instance_arn
+            "The reason shipshape drained it for is gone: {why}.\n\nInstance: {instance_id}\nCluster: {}\n\
+             Container instance: {}\n\nshipshape has set it back to ACTIVE: ECS can place tasks on it again.",
+            found.cluster, found.container_instance_arn
         ),
     }
 }
@@ -140,7 +123,7 @@ mod tests {
     #[test]
     fn metrics_count_undone_drains() {
         assert_eq!(recorded_for(Action::Reactivated, Trigger::Running).get("DrainsUndone"), Some(1.0));
-        assert_eq!(recorded_for(Action::Reactivated, Trigger::Running).get("DrainsStarted"), None);
+        assert_eq!(recorded_for(Action::Reactivated, Trigger::Sweep).get("DrainsStarted"), Some(0.0));
     }
 
     #[test]

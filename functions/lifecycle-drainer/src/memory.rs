@@ -1,0 +1,50 @@
+//! What a warm sandbox remembers between invocations, to save calls and to answer a stopped task without
+//! one: never the truth (a cold sandbox knows nothing, and every decision reads AWS first), only what
+//! spares a look.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+
+/// An action, by group, hook, instance and the wait state it holds the instance in (one instance may
+/// wait for the same hook twice: into the warm pool, then out of it).
+pub type Key = (String, String, String, &'static str);
+
+#[derive(Debug, Default)]
+pub struct Memory {
+    /// When each instance began to wait: its scaling activity's start, or when we first saw it waiting.
+    pub began: HashMap<String, DateTime<Utc>>,
+    /// The last heartbeat we sent for an action.
+    pub heartbeats: HashMap<Key, DateTime<Utc>>,
+    /// Actions we completed (Auto Scaling may show the instance waiting a moment longer, or for another
+    /// tool's hook): not answered twice.
+    pub answered: HashSet<Key>,
+    /// Container instances of terminating actions in progress: a task stopped elsewhere needs no look.
+    pub draining: HashSet<String>,
+    /// Whether a full reconcile ran in this sandbox, so that `draining` is complete.
+    pub synced: bool,
+}
+
+impl Memory {
+    /// After a full pass: forgets the actions that no longer wait (`waiting`: every action the pass saw
+    /// waiting, answered or not), so that the memory stays as small as the work.
+    pub fn keep_only(&mut self, waiting: &HashSet<Key>) {
+        self.answered.retain(|k| waiting.contains(k));
+        self.heartbeats.retain(|k, _| waiting.contains(k));
+        let instances: HashSet<&str> = waiting.iter().map(|k| k.2.as_str()).collect();
+        self.began.retain(|i, _| instances.contains(i.as_str()));
+    }
+}
+
+/// The memory of this sandbox.
+#[derive(Debug, Default)]
+pub struct Shared(Mutex<Memory>);
+
+impl Shared {
+    /// Runs `f` on the memory. A poisoned lock (a panic elsewhere) is taken as it is: it only holds hints.
+    pub fn with<T>(&self, f: impl FnOnce(&mut Memory) -> T) -> T {
+        let mut guard = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut guard)
+    }
+}
