@@ -3,7 +3,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "helpers of tests: a failure must stop the test")]
 
 mod alias_shifter;
-// mod chaos;
+mod chaos;
 mod events;
 mod launch;
 mod lifecycle_drainer;

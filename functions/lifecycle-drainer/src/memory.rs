@@ -17,6 +17,9 @@ pub struct Memory {
     pub began: HashMap<String, DateTime<Utc>>,
     /// The last heartbeat we sent for an action.
     pub heartbeats: HashMap<Key, DateTime<Utc>>,
+    /// The actions open at the end of the last pass, with their hooks: the next invocation heartbeats the
+    /// ones due before it reads anything (a slow or throttled read never delays a heartbeat).
+    pub open: HashMap<Key, shared::drain::hooks::Hook>,
     /// Actions we completed (Auto Scaling may show the instance waiting a moment longer, or for another
     /// tool's hook): not answered twice.
     pub answered: HashSet<Key>,
@@ -32,6 +35,7 @@ impl Memory {
     pub fn keep_only(&mut self, waiting: &HashSet<Key>) {
         self.answered.retain(|k| waiting.contains(k));
         self.heartbeats.retain(|k, _| waiting.contains(k));
+        self.open.retain(|k, _| waiting.contains(k));
         let instances: HashSet<&str> = waiting.iter().map(|k| k.2.as_str()).collect();
         self.began.retain(|i, _| instances.contains(i.as_str()));
     }

@@ -97,12 +97,14 @@ pub async fn run<E: Effects>(
     clock: Clock,
 ) -> Result<Pass, Error> {
     let mut pass = Pass::default();
+    let began = clock.now();
+    remembered_heartbeats(fx, config, memory, began).await;
     let (mut open, waiting) = open_actions(fx, config, scope, &mut pass.warnings).await?;
     if *scope == Scope::All {
         memory.with(|m| m.keep_only(&waiting));
     }
     open.retain(|o| !memory.with(|m| m.answered.contains(&o.key())));
-    heartbeats(fx, config, memory, &mut open, clock.now()).await;
+    heartbeats(fx, config, memory, &mut open, (began, clock.now())).await;
     let ids: Vec<InstanceId> = open.iter().map(|o| o.instance_id.clone()).collect();
     let registrations = fx.registrations(&ids).await?;
     for missing in &registrations.missing_clusters {
@@ -196,10 +198,14 @@ async fn heartbeats<E: Effects>(
     config: &Config,
     memory: &Shared,
     open: &mut [Open],
-    now: DateTime<Utc>,
+    (began, now): (DateTime<Utc>, DateTime<Utc>),
 ) {
     for o in open.iter_mut() {
         let last = memory.with(|m| m.heartbeats.get(&o.key()).copied());
+        if last.is_some_and(|l| l >= began) {
+            o.report.heartbeat = true; // sent at the start of this invocation
+            continue;
+        }
         if config.dry_run || !decide::heartbeat_due(o.hook.heartbeat_timeout, last, now, config.period) {
             continue;
         }
@@ -216,6 +222,36 @@ async fn heartbeats<E: Effects>(
                 warn!(instance_id = %o.instance_id, error = %e, "heartbeat failed; the next pass tries again")
             }
         }
+    }
+}
+
+/// The heartbeats due for the actions the last pass left open, before anything is read.
+async fn remembered_heartbeats<E: Effects>(fx: &E, config: &Config, memory: &Shared, now: DateTime<Utc>) {
+    if config.dry_run {
+        return;
+    }
+    let due: Vec<(Key, Hook)> = memory.with(|m| {
+        m.open
+            .iter()
+            .filter(|(k, h)| {
+                decide::heartbeat_due(h.heartbeat_timeout, m.heartbeats.get(*k).copied(), now, config.period)
+            })
+            .map(|(k, h)| (k.clone(), h.clone()))
+            .collect()
+    });
+    for (key, hook) in due {
+        match fx.heartbeat(&hook, &key.2).await {
+            Ok(Answered::Done) => memory.with(|m| m.heartbeats.insert(key, now)),
+            Ok(Answered::NoActiveAction(_)) => memory.with(|m| {
+                m.open.remove(&key);
+                m.answered.insert(key.clone());
+                None
+            }),
+            Err(e) => {
+                warn!(instance_id = %key.2, error = %e, "heartbeat failed; the pass tries again");
+                None
+            }
+        };
     }
 }
 
@@ -257,6 +293,11 @@ async fn begin_times<E: Effects>(
 fn remember(memory: &Shared, o: &Open, regs: &[Found]) {
     memory.with(|m| {
         let arns = regs.iter().map(|f| f.container_instance_arn.clone());
+        if o.report.step.ends_action() {
+            m.open.remove(&o.key());
+        } else {
+            m.open.insert(o.key(), o.hook.clone());
+        }
         match o.report.step {
             Step::Drained | Step::Waiting if o.kind == Kind::Terminating => m.draining.extend(arns),
             step if step.ends_action() => {
