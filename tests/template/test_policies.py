@@ -112,7 +112,7 @@ def requests(api: str, crate: str, name: str, region: str = R, account: str = A,
     ):
         group_id = "01234567-89ab-cdef-0123-456789abcdef"
         return [Request(api, f"{autoscaling}:autoScalingGroup:{group_id}:autoScalingGroupName/{name}")]
-    if api.startswith("autoscaling:Describe") or api in ("cloudwatch:GetMetricData", "cloudwatch:DescribeAlarms"):
+    if api.startswith(("autoscaling:Describe", "ec2:Describe")) or api in ("cloudwatch:GetMetricData", "cloudwatch:DescribeAlarms"):
         return [Request(api, "*")]
     if api.startswith("lambda:"):
         return [Request(api, f"{lambda_}:function:{name}"), Request(api, f"{lambda_}:function:{name}:live")]
@@ -235,12 +235,23 @@ def test_the_alias_shifter_invokes_its_named_hooks_only_never_the_functions_it_s
         assert not iam.allowed(documents(scope, "AliasShifterFunctionRole"), Request(HOOK_INVOKE, f"{lambda_}:{HOOKS[0]}"))
 
 
-def test_the_lifecycle_drainer_publishes_its_continuations_to_its_own_topic_only() -> None:
+def test_the_lifecycle_drainer_never_publishes_to_its_own_topic() -> None:
     _, resources = rendered("50")
-    own = resources["LifecycleDrainerFunction"]["Properties"]["Environment"]["Variables"]["CONTINUATION_TOPIC_ARN"]
+    own = resources["LifecycleDrainerFunction"]["Properties"]["Environment"]["Variables"]["LIFECYCLE_TOPIC_ARN"]
     docs = documents("50", "LifecycleDrainerFunctionRole")
-    assert iam.allowed(docs, Request("sns:Publish", own))
-    assert not iam.allowed(docs, Request("sns:Publish", own + "-other"))
+    assert not iam.allowed(docs, Request("sns:Publish", own)), "no continuation travels through the topic"
+    assert "RecursiveLoop" not in resources["LifecycleDrainerFunction"]["Properties"]
+
+
+def test_the_lifecycle_drainer_reconciles_every_minute_one_invocation_at_a_time() -> None:
+    _, resources = rendered("50")
+    function = resources["LifecycleDrainerFunction"]["Properties"]
+    assert function["ReservedConcurrentExecutions"] == 1
+    assert function["Environment"]["Variables"]["RECONCILE_PERIOD_SECONDS"] == "60"
+    schedules = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Events::Rule" and r["Properties"].get("ScheduleExpression")]
+    targets = [t["Arn"] for r in schedules for t in r["Targets"]]
+    assert any("LifecycleDrainerFunction" in str(t) for t in targets), targets
+    assert all(r["ScheduleExpression"] == "rate(1 minute)" for r in schedules if any("Drainer" in str(t["Arn"]) for t in r["Targets"]))
 
 
 def test_the_state_machine_invokes_exactly_the_shifter_and_nothing_else() -> None:
@@ -265,7 +276,7 @@ def test_the_state_machine_invokes_exactly_the_shifter_and_nothing_else() -> Non
     }
 
 
-def test_only_the_hook_role_and_the_drainer_may_publish_to_the_lifecycle_topic() -> None:
+def test_only_the_hook_role_may_publish_to_the_lifecycle_topic() -> None:
     _, resources = rendered("50")
     policy = resources["LifecycleTopicPolicy"]["Properties"]["PolicyDocument"]
     topic = resources["LifecycleTopicPolicy"]["Properties"]["Topics"][0]
@@ -277,7 +288,7 @@ def test_only_the_hook_role_and_the_drainer_may_publish_to_the_lifecycle_topic()
         return iam.allowed([allow_all, policy], Request("sns:Publish", topic, ctx))
 
     assert may(role.format("LifecycleHookRole"))
-    assert may(role.format("LifecycleDrainerFunctionRole"))
+    assert not may(role.format("LifecycleDrainerFunctionRole"))
     assert not may(role.format("LifecycleHookRole"), tls="false")
     assert not may(f"arn:{P}:iam::{A}:role/admin")
 
@@ -406,20 +417,41 @@ def test_the_spot_drainer_may_terminate_instances_only_when_it_replaces_them() -
     assert terminate in granted(rendered("all")[1])
 
 
-def test_the_spot_drainer_sweeps_only_when_it_has_something_to_sweep() -> None:
-    def sweep_state(**given: str) -> str:
-        _, resources = render.render(**given)
-        rules = [
-            r["Properties"]
-            for r in resources.values()
-            if r["Type"] == "AWS::Events::Rule" and r["Properties"].get("ScheduleExpression") == "rate(5 minutes)"
-        ]
-        assert len(rules) == 1, rules
-        return rules[0]["State"]
+def test_every_drainer_rule_retries_as_its_event_deserves_and_keeps_what_it_cannot_deliver() -> None:
+    """Each EventBridge rule and schedule of the drainers has its own retry policy and a dead-letter queue
+    (its function's), each dead-letter queue an alarm and a policy that lets exactly its senders in, and the
+    lifecycle topic's subscription a redrive policy. A Health notice days ahead is kept a day; a Spot warning
+    two minutes."""
+    _, resources = rendered("50")
+    queues = {"SpotDrainerFunction": "SpotDrainerDeadLetterQueue", "LifecycleDrainerFunction": "LifecycleDrainerDeadLetterQueue"}
+    ages = {}
+    for lid, r in resources.items():
+        if r["Type"] != "AWS::Events::Rule":
+            continue
+        (target,) = r["Properties"]["Targets"]
+        function = next((f for f in queues if f in str(target["Arn"])), None)
+        if function is None:
+            continue
+        assert "RetryPolicy" in target, lid
+        assert queues[function] in str(target["DeadLetterConfig"]["Arn"]), lid
+        policy = next(p for p in resources.values() if p["Type"] == "AWS::SQS::QueuePolicy" and queues[function] in str(p["Properties"]["Queues"]))
+        assert lid in str(policy["Properties"]["PolicyDocument"]), f"{lid} may not send to its dead-letter queue"
+        ages[lid] = target["RetryPolicy"]["MaximumEventAgeInSeconds"]
+    assert ages["SpotDrainerFunctionSpotWarnings"] == 120
+    assert ages["SpotDrainerFunctionScheduledMaintenance"] == 86400
+    assert len(ages) == 6, ages
+    alarms = [str(r["Properties"]) for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    for queue in queues.values():
+        assert any(queue in a and "ApproximateNumberOfMessagesVisible" in a for a in alarms), queue
+    subscription = resources["LifecycleDrainerFunctionLifecycleMessages"]["Properties"]
+    assert "LifecycleDrainerDeadLetterQueue" in str(subscription["RedrivePolicy"])
 
-    assert sweep_state() == "DISABLED"
-    assert sweep_state(RebalanceMode="careful") == "ENABLED"
-    assert sweep_state(ReplaceOnScheduled="true") == "ENABLED"
+
+def test_the_spot_drainer_reconciles_every_minute() -> None:
+    for given in ({}, {"RebalanceMode": "careful"}):
+        _, resources = render.render(**given)
+        rules = [r["Properties"] for lid, r in resources.items() if lid == "SpotDrainerFunctionSweep"]
+        assert [(r["ScheduleExpression"], r.get("State", "ENABLED")) for r in rules] == [("rate(1 minute)", "ENABLED")]
 
 
 def test_the_state_machine_logs_at_the_level_asked() -> None:
