@@ -16,6 +16,10 @@ use serde_json::Value;
 pub const SOURCE_EC2: &str = "aws.ec2";
 /// <https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-instance-termination-notices.html>
 pub const SPOT_INTERRUPTION_WARNING: &str = "EC2 Spot Instance Interruption Warning";
+/// <https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/monitor-interruptible-cr.html>: an instance in an
+/// interruptible Capacity Reservation is terminated two minutes after this warning.
+pub const CAPACITY_RESERVATION_INTERRUPTION_WARNING: &str =
+    "EC2 Capacity Reservation Instance Interruption Warning";
 /// <https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/rebalance-recommendations.html>
 pub const REBALANCE_RECOMMENDATION: &str = "EC2 Instance Rebalance Recommendation";
 
@@ -102,7 +106,19 @@ pub fn object(payload: &Value) -> Result<&serde_json::Map<String, Value>, Invali
 /// Scheduler's default payload carries `detail` as a JSON string (`"{}"`): it is read as the object it
 /// holds.
 pub fn eventbridge(payload: &Value) -> Result<EventBridgeEvent<Value>, InvalidEvent> {
-    object(payload)?;
+    let envelope = object(payload)?;
+    // `resources` is read by nothing here; AWS prints it as a single string in some samples (the Capacity
+    // Reservation interruption warning), which is taken as a list of one.
+    let normalized;
+    let payload = match envelope.get("resources") {
+        Some(Value::String(one)) => {
+            let mut fixed = envelope.clone();
+            fixed.insert("resources".into(), Value::Array(vec![Value::String(one.clone())]));
+            normalized = Value::Object(fixed);
+            &normalized
+        }
+        _ => payload,
+    };
     let mut event: EventBridgeEvent<Value> = from_value(payload, "")?;
     if let Value::String(text) = &event.detail
         && let Ok(inner @ Value::Object(_)) = serde_json::from_str::<Value>(text)

@@ -8,9 +8,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use shared::events::{
-    self, HEALTH_EVENT, HealthEventDetail, INSTANCE_STATE_CHANGE, InstanceAction, InstanceId,
-    InstanceStateChangeDetail, InvalidEvent, REBALANCE_RECOMMENDATION, RebalanceRecommendationDetail,
-    SOURCE_EC2, SOURCE_HEALTH, SPOT_INTERRUPTION_WARNING, SpotInterruptionDetail,
+    self, CAPACITY_RESERVATION_INTERRUPTION_WARNING, HEALTH_EVENT, HealthEventDetail, INSTANCE_STATE_CHANGE,
+    InstanceAction, InstanceId, InstanceStateChangeDetail, InvalidEvent, REBALANCE_RECOMMENDATION,
+    RebalanceRecommendationDetail, SOURCE_EC2, SOURCE_HEALTH, SPOT_INTERRUPTION_WARNING,
+    SpotInterruptionDetail,
 };
 
 /// The kinds of event that can trigger a drain; `DRAIN_ON` picks among them.
@@ -165,7 +166,7 @@ pub fn parse(payload: &Value) -> Result<Input, InvalidEvent> {
     let time = event.time;
     let one = |instance_id, trigger| Ok(Input::Event(SpotEvent { instance_id, trigger, time }));
     match event.detail_type.as_str() {
-        SPOT_INTERRUPTION_WARNING => {
+        SPOT_INTERRUPTION_WARNING | CAPACITY_RESERVATION_INTERRUPTION_WARNING => {
             let d: SpotInterruptionDetail = events::detail(&event)?;
             one(d.instance_id, d.instance_action.into())
         }
@@ -186,7 +187,7 @@ pub fn parse(payload: &Value) -> Result<Input, InvalidEvent> {
         other => Err(InvalidEvent::new(
             "detail-type",
             format!(
-                "is {other:?}; expected {SPOT_INTERRUPTION_WARNING:?}, {REBALANCE_RECOMMENDATION:?} or {INSTANCE_STATE_CHANGE:?}"
+                "is {other:?}; expected {SPOT_INTERRUPTION_WARNING:?}, {CAPACITY_RESERVATION_INTERRUPTION_WARNING:?}, {REBALANCE_RECOMMENDATION:?} or {INSTANCE_STATE_CHANGE:?}"
             ),
         )),
     }
