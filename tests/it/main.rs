@@ -11,3 +11,4 @@ mod scale_in_cleaner;
 mod scenarios;
 mod spot_drainer;
 mod stack;
+mod upgrade;

@@ -286,8 +286,15 @@ fn pending_by_eventbridge(fleet: &Fleet, event: &Value, rng: &mut Rng) -> Option
 fn settle(fleet: &mut Fleet, report: &mut Report, done: Done) {
     match done {
         Done::Lifecycle(_, Ok(o)) => {
-            for a in o.actions.iter().filter(|a| a.step == lifecycle_drainer::Step::TimedOut) {
-                fleet.timed_out.insert(a.instance_id.clone());
+            for a in &o.actions {
+                if a.step == lifecycle_drainer::Step::TimedOut {
+                    fleet.timed_out.insert(a.instance_id.clone());
+                }
+                let step: &str = a.step.into();
+                fleet.tell(
+                    &a.instance_id,
+                    format!("lifecycle {} {step} {:?} {:?}", a.kind, a.container_instances, a.reason),
+                );
             }
         }
         Done::Lifecycle(_, Err(_)) => count(report, "failed lifecycle invocation, retried"),
@@ -299,11 +306,24 @@ fn settle(fleet: &mut Fleet, report: &mut Report, done: Done) {
                 Err(_) => None,
             };
             if let Some(o) = outcome {
+                if let Ok(text) = serde_json::to_value(o) {
+                    for c in text["clusters"].as_array().into_iter().flatten() {
+                        for i in c["instances"].as_array().into_iter().flatten() {
+                            let id = i["ec2_instance_id"].as_str().unwrap_or_default().to_owned();
+                            fleet.tell(&id, format!("scale-in {} {}", i["decision"], i["reason"]));
+                        }
+                    }
+                }
                 let removed = o.totals.terminated + o.totals.reaped;
                 fleet.expected_desired -= i32::try_from(removed).unwrap_or(0);
             }
         }
-        Done::Spot(Ok(_)) => {}
+        Done::Spot(Ok(reply)) => {
+            for o in reply.outcomes() {
+                let action: &str = o.action.into();
+                fleet.tell(&o.instance_id, format!("spot {} {action} {:?}", o.trigger.name(), o.reason));
+            }
+        }
     }
 }
 

@@ -47,6 +47,8 @@ pub struct Fleet {
     /// Every instance EC2 ever scheduled maintenance for, and the events still open.
     pub scheduled_ever: BTreeSet<String>,
     pub open_events: Vec<(String, String)>,
+    /// What the functions reported of each instance, in order: the story a violation is told with.
+    pub story: BTreeMap<String, Vec<String>>,
 }
 
 fn config<T>(pairs: &[(&str, &str)], make: impl Fn(Env<'_>) -> Result<T, shared::config::ConfigError>) -> T {
@@ -136,6 +138,7 @@ impl Fleet {
             doomed: Vec::new(),
             scheduled_ever: BTreeSet::new(),
             open_events: Vec::new(),
+            story: BTreeMap::new(),
         };
         (fleet, Functions { spot, lifecycle, scale_in })
     }
@@ -261,6 +264,20 @@ impl Fleet {
         Some((i.state()?.name()?.as_str().to_owned(), launched))
     }
 
+    /// Adds to an instance's story.
+    pub fn tell(&mut self, id: &str, what: String) {
+        let story = self.story.entry(id.to_owned()).or_default();
+        story.push(what);
+        if story.len() > 12 {
+            story.remove(0);
+        }
+    }
+
+    /// The last of an instance's story, for a violation.
+    pub fn told(&self, id: &str) -> String {
+        self.story.get(id).map(|s| s.join("; ")).unwrap_or_default()
+    }
+
     /// The invariants that can be checked at any moment.
     pub async fn check(&mut self, step: usize, violations: &mut Vec<String>) {
         let cis = self.container_instances().await;
@@ -296,7 +313,10 @@ impl Fleet {
                 ));
             }
             if self.stopped_drained.contains(id) && status == "ACTIVE" {
-                violations.push(format!("step {step}: {id} is stopped, yet its drain was undone"));
+                violations.push(format!(
+                    "step {step}: {id} ({arn}) is stopped, yet its drain was undone [{}]",
+                    self.told(id)
+                ));
             }
         }
         let (min, desired, _) = self.world.group_size(GROUP).await;

@@ -93,3 +93,46 @@ async fn a_lost_lifecycle_message_costs_at_most_one_period() {
         "{transcript}"
     );
 }
+
+/// (11) ECS container instances cannot go back to a warm pool on scale in, and an agent without
+/// `ECS_WARM_POOLS_CHECK=true` registers while its instance warms up in the pool, where ECS may place tasks
+/// on it before it is stopped: the launch into the pool goes on, with a warning that names the fix.
+#[tokio::test]
+async fn a_container_instance_in_the_warm_pool_is_reported() {
+    integration_tests::needs_emulator!();
+    let s = scene(1, Hook::None, (300, 300)).await;
+    let world = s.world();
+    world.launch_hook(crate::stack::GROUP, "drain-launch", &s.stack.hooks, 300).await;
+    world.sns_events(&s.stack.hooks).await;
+    world.warm_pool(crate::stack::GROUP, 0).await;
+    let mut into_pool = world.sns_events(&s.stack.hooks).await;
+    let message: serde_json::Value =
+        serde_json::from_str(into_pool[0]["Records"][0]["Sns"]["Message"].as_str().unwrap()).unwrap();
+    let warm = message["EC2InstanceId"].as_str().unwrap().to_owned();
+    // Its agent comes up in the pool, before the instance is stopped there.
+    world.register(CLUSTER, &warm).await;
+    let deps = lifecycle_drainer::Deps::new(
+        &world.sdk,
+        lifecycle_drainer::Config::from_env(shared::config::Env::from_map(&std::collections::HashMap::from(
+            [
+                ("CLUSTERS", CLUSTER),
+                ("LIFECYCLE_HOOK_NAMES", "drain,drain-launch"),
+                ("LIFECYCLE_TOPIC_ARN", s.stack.hooks.arn.as_str()),
+            ],
+        )))
+        .unwrap(),
+    );
+    let answer = lifecycle_drainer::handler(
+        &deps,
+        lambda_runtime::LambdaEvent::new(into_pool.remove(0), Default::default()),
+    )
+    .await
+    .unwrap();
+    let text = serde_json::to_string(&answer).unwrap();
+    assert!(text.contains("ECS_WARM_POOLS_CHECK"), "{text}");
+    assert_eq!(
+        world.lifecycle_state(&warm).await.as_deref(),
+        Some("Warmed:Stopped"),
+        "its launch into the pool went on"
+    );
+}
