@@ -112,13 +112,14 @@ fn markdown(reports: &[Report], took: Duration) -> String {
     let mut out = format!(
         "# A day in the fleet\n\n{} seeds in {:.0} s ({} side by side): **{violations} violations**.\n\n\
          Each seed runs the spot-drainer, the lifecycle-drainer and the scale-in-cleaner (their handlers, the real \
-         SDK) against a fresh emulator: {STEPS} steps of {} ms, hooks with a 4 s heartbeat timeout, drains of \
+         SDK) against a fresh emulator: {STEPS} steps of {} ms, hooks with a {} s heartbeat timeout, drains of \
          seconds, a reconcile every step, every event kind lost, late, repeated or forged at times. Replay one \
          with `make chaos SEEDS=<seed>,`.\n\n## Events\n\n| event | count |\n|---|---|\n",
         reports.len(),
         took.as_secs_f64(),
         SIDE_BY_SIDE,
-        STEP.as_millis()
+        STEP.as_millis(),
+        fleet::HEARTBEAT_TIMEOUT
     );
     for (k, v) in &events {
         out.push_str(&format!("| {k} | {v} |\n"));

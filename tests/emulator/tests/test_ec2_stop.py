@@ -76,3 +76,18 @@ def test_reset_clears_the_record(emulator: Emulator, host: dict) -> None:
     emulator.ec2.stop_instances(InstanceIds=[host["instance_ids"][0]])
     emulator.reset()
     assert emulator.stops() == []
+
+
+def test_a_terminated_instance_cannot_be_started(emulator: Emulator, host: dict) -> None:
+    stopped, gone = host["instance_ids"][0], host["instance_ids"][1]
+    emulator.ec2.stop_instances(InstanceIds=[stopped])
+    emulator.ec2.terminate_instances(InstanceIds=[gone])
+    with pytest.raises(Exception) as refused:
+        emulator.ec2.start_instances(InstanceIds=[stopped, gone])
+    assert "IncorrectInstanceState" in str(refused.value) and gone in str(refused.value)
+    states = {
+        i["InstanceId"]: i["State"]["Name"]
+        for r in emulator.ec2.describe_instances(InstanceIds=[stopped, gone])["Reservations"]
+        for i in r["Instances"]
+    }
+    assert states == {stopped: "stopped", gone: "terminated"}  # none of them started

@@ -198,11 +198,15 @@ async fn ec2_moves(
         fleet.to_stop.iter().filter(|(at, _)| *at <= step).map(|(_, id)| id.clone()).collect();
     fleet.to_stop.retain(|(at, _)| *at > step);
     for id in stopping {
-        let draining = fleet.statuses().await.get(&id).is_some_and(|s| s == "DRAINING");
+        let draining: Vec<String> = fleet
+            .container_instances()
+            .await
+            .into_iter()
+            .filter(|(of, _, status, _)| *of == id && status == "DRAINING")
+            .map(|(_, arn, _, _)| arn)
+            .collect();
         if fleet.world.ec2.stop_instances().instance_ids(&id).send().await.is_ok() {
-            if draining {
-                fleet.stopped_drained.insert(id.clone());
-            }
+            fleet.stopped_drained.extend(draining);
             fleet.stopped.push(id);
             count(report, "spot stop");
         }
@@ -210,8 +214,14 @@ async fn ec2_moves(
     if step % 4 == 2
         && let Some(id) = fleet.stopped.pop()
     {
-        fleet.stopped_drained.remove(&id);
-        let _ = fleet.world.ec2.start_instances().instance_ids(&id).send().await;
+        for arn in fleet.all_registrations.get(&id).into_iter().flatten() {
+            fleet.stopped_drained.remove(arn);
+        }
+        // Its group may have terminated it meanwhile: EC2 starts no terminated instance.
+        if fleet.world.ec2.start_instances().instance_ids(&id).send().await.is_err() {
+            count(report, "stopped spot instance terminated before it could run again");
+            return;
+        }
         if let Some(arn) = fleet.registered.get(&id).cloned() {
             fleet.world.emulator.agent(&arn, true);
         }

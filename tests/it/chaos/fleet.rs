@@ -14,6 +14,9 @@ pub const HOOK: &str = "shipshape-drain";
 pub const MIN_SIZE: i32 = 2;
 /// Per instance: 4096 CPU units and 7482 MiB registered by the emulator; tasks of 512 / 1024.
 pub const TASK: (i32, i32) = (512, 1024);
+/// Seconds: time is compressed about twentyfold (a 150 s hook, a 60 s reconcile period), but an
+/// invocation's own work is not, so a hook keeps room for a queued invocation on a busy machine.
+pub const HEARTBEAT_TIMEOUT: u16 = 8;
 
 /// The functions, as deployed against this world.
 pub struct Functions {
@@ -31,7 +34,8 @@ pub struct Fleet {
     pub all_registrations: BTreeMap<String, Vec<String>>,
     /// Container instances drained by "another tool": never ours to reactivate.
     pub others_drains: BTreeSet<String>,
-    /// Seen DRAINING while Auto Scaling had it Terminating:*: must never be ACTIVE again.
+    /// Container instance ARNs seen DRAINING while Auto Scaling had their instance Terminating:*: never
+    /// ACTIVE again.
     pub leaving_drained: BTreeSet<String>,
     /// Instances whose drain a lifecycle-drainer outcome reported as timed out.
     pub timed_out: BTreeSet<String>,
@@ -39,8 +43,9 @@ pub struct Fleet {
     pub expected_desired: i32,
     /// Warned of a Spot stop: EC2 stops them at the step given.
     pub to_stop: Vec<(usize, String)>,
-    /// Stopped by EC2: they run again later; those DRAINING when stopped must stay so while stopped.
+    /// Stopped by EC2: they run again later.
     pub stopped: Vec<String>,
+    /// Container instance ARNs DRAINING when EC2 stopped their instance: they stay so while it is stopped.
     pub stopped_drained: BTreeSet<String>,
     /// Warned of a Spot termination: the group replaces them at the step given.
     pub doomed: Vec<(usize, String)>,
@@ -60,7 +65,7 @@ fn config<T>(pairs: &[(&str, &str)], make: impl Fn(Env<'_>) -> Result<T, shared:
 impl Fleet {
     pub async fn new(list_lag: f64) -> (Fleet, Functions) {
         let world = World::new().await;
-        world.emulator.min_heartbeat_timeout(4);
+        world.emulator.min_heartbeat_timeout(HEARTBEAT_TIMEOUT.into());
         world.emulator.draining(800, 100);
         world.emulator.list_tasks_lag(list_lag);
         let hooks = world.topic("hooks").await;
@@ -77,7 +82,7 @@ impl Fleet {
             .auto_scaling_group_name(GROUP)
             .lifecycle_hook_name(HOOK)
             .lifecycle_transition("autoscaling:EC2_INSTANCE_TERMINATING")
-            .heartbeat_timeout(4)
+            .heartbeat_timeout(HEARTBEAT_TIMEOUT.into())
             .default_result("CONTINUE")
             .notification_target_arn(&hooks.arn)
             .role_arn("arn:aws:iam::123456789012:role/hooks")
@@ -107,7 +112,7 @@ impl Fleet {
                     ("LIFECYCLE_HOOK_NAMES", HOOK),
                     ("LIFECYCLE_TOPIC_ARN", &topic),
                     ("AUTO_SCALING_GROUPS", GROUP),
-                    ("RECONCILE_PERIOD_SECONDS", "1"),
+                    ("RECONCILE_PERIOD_SECONDS", "2"),
                     // Longer than any ListTasks lag a day plays: an empty look is trusted only after it.
                     ("SETTLE_SECONDS", "2"),
                     ("DRAIN_TIMEOUT_SECONDS", "8"),
@@ -203,6 +208,10 @@ impl Fleet {
     /// registration; the old one, with no task left, stays behind disconnected.
     pub async fn register_again(&mut self, id: &str) -> bool {
         let Some(old) = self.registered.get(id).cloned() else { return false };
+        // An agent registers only on a running instance.
+        if self.stopped.iter().any(|s| s == id) {
+            return false;
+        }
         let tasks = self.world.ecs.list_tasks().cluster(CLUSTER).container_instance(&old).send().await;
         if !tasks.is_ok_and(|t| t.task_arns().is_empty()) {
             return false;
@@ -288,11 +297,12 @@ impl Fleet {
                     .push(format!("step {step}: {id}, drained by another tool, was set back to ACTIVE"));
             }
             if members.get(id).is_some_and(|s| s.starts_with("Terminating")) && status == "DRAINING" {
-                self.leaving_drained.insert(id.clone());
+                self.leaving_drained.insert(arn.clone());
             }
-            if self.leaving_drained.contains(id) && status == "ACTIVE" {
+            if self.leaving_drained.contains(arn) && status == "ACTIVE" {
                 violations.push(format!(
-                    "step {step}: {id} was set back to ACTIVE while Auto Scaling terminates it"
+                    "step {step}: {id} ({arn}) was set back to ACTIVE while Auto Scaling terminates it [{}]",
+                    self.told(id)
                 ));
             }
             if let Some(m) = marker.as_ref().filter(|m| m.held_by(Owner::LifecycleDrainer))
@@ -312,7 +322,7 @@ impl Fleet {
                     m.value()
                 ));
             }
-            if self.stopped_drained.contains(id) && status == "ACTIVE" {
+            if self.stopped_drained.contains(arn) && status == "ACTIVE" {
                 violations.push(format!(
                     "step {step}: {id} ({arn}) is stopped, yet its drain was undone [{}]",
                     self.told(id)

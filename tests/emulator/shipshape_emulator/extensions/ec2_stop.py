@@ -27,6 +27,13 @@ comes up.
 
 ``tasks_not_stopped``: the tasks the stop took down (a drain that finished in time leaves none). Cleared by
 ``POST /moto-api/reset``.
+
+Starting a terminated instance is refused, which moto 5.x allows: "You can't connect to or restart an
+instance after you've terminated it"
+(https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/terminating-instances.html); the call fails with
+``IncorrectInstanceState`` ("The instance is in an incorrect state, so the requested action can't be
+completed", https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html) and starts none of
+the instances named.
 """
 
 from __future__ import annotations
@@ -36,12 +43,14 @@ import threading
 from datetime import datetime, timezone
 from typing import Any
 
+from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models.instances import InstanceBackend
 from moto.ecs.models import ecs_backends
 
 RECORD: list[dict[str, Any]] = []
 _lock = threading.RLock()
 _original_stop_instances: list[Any] = []
+_original_start_instances: list[Any] = []
 
 
 def _now_iso() -> str:
@@ -85,9 +94,21 @@ def stop_instances(self: Any, instance_ids: list[str]) -> Any:
     return out
 
 
+def start_instances(self: Any, instance_ids: list[str]) -> Any:
+    for instance in self.get_multi_instances_by_id(instance_ids):
+        if instance._state.name in ("shutting-down", "terminated"):
+            raise EC2ClientError(
+                "IncorrectInstanceState",
+                f"The instance '{instance.id}' is not in a state from which it can be started.",
+            )
+    return _original_start_instances[0](self, instance_ids)
+
+
 def install() -> None:
     _original_stop_instances[:] = [InstanceBackend.stop_instances]
     InstanceBackend.stop_instances = stop_instances  # type: ignore[method-assign]
+    _original_start_instances[:] = [InstanceBackend.start_instances]
+    InstanceBackend.start_instances = start_instances  # type: ignore[method-assign]
 
 
 def tick() -> None:
