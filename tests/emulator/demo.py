@@ -102,15 +102,25 @@ def spot_drainer(bin_dir: Path, aws: Emulator) -> None:
         bad["detail"]["instance-action"] = "reboot"
         invoke(fn, aws, "5. A malformed event: a clear error, nothing touched", bad)
         invoke(
-            fn, aws, f"6. AWS Health schedules the retirement of {instances[2]}: drained, and replaced before the date",
+            fn, aws, f"6. An AWS Health notice of retirement for {instances[1]}, which EC2 does not schedule: nothing changed",
+            health_event([instances[1]]),
+        )
+        aws.schedule_ec2_event(instances[2], "instance-retirement", "2030-01-01T00:00:00Z")
+        print(f"\n    EC2 schedules the retirement of {instances[2]} (DescribeInstanceStatus lists the event).")
+        invoke(
+            fn, aws, f"7. AWS Health's notice of it: drained at once; replaced once no task is left on it",
             health_event([instances[2]]),
         )
+        print("    ... 10 s later the list of its tasks, empty since the drain, can be trusted.")
+        time.sleep(10.5)
+        sweep = json.loads((ROOT / "events" / "spot-aws-scheduled-rule.json").read_text())
+        invoke(fn, aws, "8. The schedule's reconcile: its group replaces it before the date", sweep)
     group = aws.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["demo-spot-asg"])["AutoScalingGroups"][0]
     state = aws.autoscaling.describe_auto_scaling_instances(InstanceIds=[instances[2]])["AutoScalingInstances"]
     print(f"    demo-spot-asg keeps its desired capacity ({group['DesiredCapacity']}) and launched a replacement: "
           f"{sorted(set(i['InstanceId'] for i in group['Instances']) - set(instances))}; "
           f"{instances[2]} is {state[0]['LifecycleState'] if state else 'gone'}.")
-    say("The cluster afterwards: the warned instance and the retiring one are DRAINING")
+    say("The cluster afterwards: the warned instance is DRAINING, the retiring one replaced")
     show_cluster(aws, "demo")
 
 
@@ -142,18 +152,36 @@ def lifecycle_drainer(bin_dir: Path, aws: Emulator) -> None:
 
     env = {
         "AWS_ENDPOINT_URL": aws.url, "AWS_REGION": REGION, "AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo",
-        "CLUSTERS": "demo-web", "LIFECYCLE_HOOK_NAMES": "shipshape-drain,shipshape-drain-launch", "POLL_INTERVAL_SECONDS": "1",
-        "LAUNCH_TIMEOUT_SECONDS": "60",
+        "CLUSTERS": "demo-web", "LIFECYCLE_HOOK_NAMES": "shipshape-drain,shipshape-drain-launch",
+        "LIFECYCLE_TOPIC_ARN": topic, "AUTO_SCALING_GROUPS": "demo-web-asg",
+        # Deployed: a reconcile every 60 s, and 10 s before an empty task list is trusted. Compressed here.
+        "RECONCILE_PERIOD_SECONDS": "1", "SETTLE_SECONDS": "1", "LAUNCH_TIMEOUT_SECONDS": "60",
     }
-    with FunctionProcess(bin_dir / "lifecycle-drainer", env, name="lifecycle-drainer", timeout_s=120, on_log=log_line) as fn:
+    tick = json.loads((ROOT / "events" / "lifecycle-aws-scheduled-rule.json").read_text())
+
+    def state_of(instance: str) -> str:
+        found = aws.autoscaling.describe_auto_scaling_instances(InstanceIds=[instance])["AutoScalingInstances"]
+        return found[0]["LifecycleState"] if found else "gone from the group"
+
+    def reconcile_until(fn: FunctionProcess, instance: str, waiting: str, title: str) -> None:
+        """The schedule's ticks, one a second here, until the instance no longer waits."""
+        for n in range(1, 31):
+            if state_of(instance) != waiting:
+                return
+            time.sleep(1)
+            invoke(fn, aws, f"{title} (pass {n})", tick, show_actions)
+
+    with FunctionProcess(bin_dir / "lifecycle-drainer", env, name="lifecycle-drainer", timeout_s=120, on_log=metrics_line) as fn:
         print(f"    lifecycle-drainer ready for work after {fn.init_ms:.0f} ms.")
         [test] = next_events()
         invoke(fn, aws, "1. The hook's test notification: acknowledged and ignored", test)
         aws.autoscaling.terminate_instance_in_auto_scaling_group(InstanceId=instances[0], ShouldDecrementDesiredCapacity=True)
-        state = aws.autoscaling.describe_auto_scaling_instances(InstanceIds=[instances[0]])["AutoScalingInstances"][0]["LifecycleState"]
-        print(f"\n    Scale-in: {instances[0]} is now {state}; the hook sent its message to the topic.")
+        print(f"\n    Scale-in: {instances[0]} is now {state_of(instances[0])}; the hook sent its message to the topic.")
         [message] = next_events()
-        invoke(fn, aws, f"2. The lifecycle message for {instances[0]}: drain, wait for the tasks, complete", message)
+        invoke(fn, aws, f"2. The lifecycle message for {instances[0]}: drained at once", message, show_actions)
+        show_cluster(aws, "demo-web")
+        reconcile_until(fn, instances[0], "Terminating:Wait", "3. The reconcile: heartbeat while tasks stop, complete once none is left")
+        print(f"    {instances[0]} is {state_of(instances[0])}: its tasks moved before it went.")
 
         aws.autoscaling.put_lifecycle_hook(
             LifecycleHookName="shipshape-drain-launch", AutoScalingGroupName="demo-web-asg",
@@ -164,22 +192,31 @@ def lifecycle_drainer(bin_dir: Path, aws: Emulator) -> None:
         aws.autoscaling.set_desired_capacity(AutoScalingGroupName="demo-web-asg", DesiredCapacity=3)
         [launch] = next_events()
         new = json.loads(launch["Records"][0]["Sns"]["Message"])["EC2InstanceId"]
-        state = aws.autoscaling.describe_auto_scaling_instances(InstanceIds=[new])["AutoScalingInstances"][0]["LifecycleState"]
-        print(f"\n    Scale-out with a launching hook: {new} is {state}. Its ECS agent registers, not yet connected.")
+        print(f"\n    Scale-out with a launching hook: {new} is {state_of(new)}. Its ECS agent registers, not yet connected.")
         new_arn = aws.register("demo-web", new)
         aws.agent(new_arn, False)
-        results: list[Any] = []
-        waiting = threading.Thread(target=lambda: results.append(
-            invoke(fn, aws, f"3. The launch message for {new}: held until ECS can place tasks on it", launch)))
-        waiting.start()
-        time.sleep(3)
-        print(f"    ... 3 s later the agent connects (still {aws.autoscaling.describe_auto_scaling_instances(InstanceIds=[new])['AutoScalingInstances'][0]['LifecycleState']} until then).")
-        aws.agent(new_arn, True)
-        waiting.join()
+        invoke(fn, aws, f"4. The launch message for {new}: held, ECS cannot place tasks on it yet", launch, show_actions)
+        threading.Timer(2.5, lambda: aws.agent(new_arn, True)).start()
+        print("    ... the agent connects in 2.5 s.")
+        reconcile_until(fn, new, "Pending:Wait", "5. The reconcile: in service once the agent is connected")
+        print(f"    {new} is {state_of(new)}.")
     say("The group and the cluster afterwards")
     group = aws.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["demo-web-asg"])["AutoScalingGroups"][0]
     print(f"    demo-web-asg: desired {group['DesiredCapacity']}, instances {[i['InstanceId'] for i in group['Instances']]}")
     show_cluster(aws, "demo-web")
+
+
+def show_actions(outcome: dict[str, Any]) -> None:
+    """What a lifecycle-drainer pass did, one line per instance."""
+    for a in outcome.get("actions", []):
+        why = f" - {a['reason']}" if a.get("reason") else ""
+        left = f", {a['tasks_left']} task(s) left" if a.get("tasks_left") else ""
+        beat = ", heartbeat sent" if a.get("heartbeat") else ""
+        print(f"    {a.get('instance_id')}: {a.get('kind')} {a.get('step')}{left}{beat}{why}")
+    if not outcome.get("actions"):
+        print(f"    nothing to do{': ' + outcome['reason'] if outcome.get('reason') else ''}")
+    for w in outcome.get("warnings", []):
+        print(f"    warning: {w}")
 
 
 def show_plan(outcome: dict[str, Any]) -> None:

@@ -251,6 +251,11 @@ class Emulator:
         ``{"events": [...], "cursor": n}``; pass ``cursor`` as `since` next time to get only the new ones."""
         return self.control("GET", f"/events?since={since}")
 
+    def schedule_ec2_event(self, instance_id: str, code: str, not_before: str) -> str:
+        """EC2 schedules maintenance for an instance (``DescribeInstanceStatus`` lists it); its event id."""
+        events = self.control("POST", "/ec2/events", {"instance_id": instance_id, "code": code, "not_before": not_before})
+        return events[-1]["InstanceEventId"]
+
     def draining(self, stop_after_ms: int, step_ms: int, never_stop: list[str] | None = None) -> None:
         """How fast service tasks on a DRAINING instance are replaced and stop; `never_stop`: tasks a drain
         never stops."""
