@@ -155,13 +155,14 @@ class Emulator:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def client(self, service: str, config: Config | None = None) -> Any:
-        """A new boto3 client for `service`, bound to the emulator."""
+    def client(self, service: str, config: Config | None = None, harness: bool = False) -> Any:
+        """A new boto3 client for `service`, bound to the emulator. ``harness``: its calls stand for what AWS
+        does by itself, and are not counted, throttled or faulted (see ``control``)."""
         return boto3.client(
             service,
             endpoint_url=self.url,
             region_name=REGION,
-            aws_access_key_id="testing",
+            aws_access_key_id="shipshape-harness" if harness else "testing",
             aws_secret_access_key="testing",
             config=config,
         )

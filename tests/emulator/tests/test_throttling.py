@@ -47,6 +47,22 @@ def test_the_ecs_families_share_a_bucket_and_refill_at_their_rate(emulator: Emul
     assert status["operations"]["ecs:ListContainerInstances"] == {"admitted": 1, "throttled": 1}
 
 
+def test_the_harness_is_not_counted_throttled_or_faulted(emulator: Emulator) -> None:
+    ecs, harness = client(emulator, "ecs"), emulator.client("ecs", harness=True)
+    ecs.create_cluster(clusterName="web")
+    emulator.throttling(buckets={"ecs:cluster-resource-read": [2, 0.001]})
+    emulator.fault("ListTasks", count=1, error="ThrottlingException")
+    emulator.reset_calls()
+    for _ in range(5):
+        harness.list_tasks(cluster="web")  # what AWS does by itself takes no token of the account's
+    assert emulator.calls() == {}
+    assert emulator.throttling_status()["families"] == {}
+    with pytest.raises(ClientError):
+        ecs.list_tasks(cluster="web")  # the queued fault is still there for the function
+    ecs.list_tasks(cluster="web")
+    assert emulator.calls() == {"ecs:ListTasks": 2}
+
+
 def test_auto_scaling_and_ec2_answer_in_their_own_wire_formats(emulator: Emulator) -> None:
     emulator.throttling(buckets={"autoscaling:all": [1, 0.01], "ec2:DescribeInstances": [1, 0.01]})
     autoscaling, ec2 = client(emulator, "autoscaling"), client(emulator, "ec2")
