@@ -102,6 +102,14 @@ pub async fn stopped_scope(deps: &Deps, t: &TaskStopped) -> Result<Result<Scope,
     let Some(found) = described.into_iter().find(|f| f.status == InstanceStatus::Draining) else {
         return Ok(Err("the task's container instance is not DRAINING".into()));
     };
+    // Not the last task: the look is left to the stop of the last one (or to the schedule). A drain of a
+    // whole batch sends one event per task, and each would otherwise cost a full look.
+    if found.running_tasks + found.pending_tasks > 0 {
+        return Ok(Err(format!(
+            "{} task(s) still on its container instance",
+            found.running_tasks + found.pending_tasks
+        )));
+    }
     match InstanceId::parse("ec2InstanceId", &found.ec2_instance_id) {
         Ok(id) => Ok(Ok(Scope::Instance(id))),
         Err(e) => Ok(Err(e.to_string())),
