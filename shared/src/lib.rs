@@ -26,5 +26,6 @@ pub mod events;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod pace;
 
 pub use error::AwsError;

@@ -53,10 +53,22 @@ impl Effects for Aws<'_> {
 
     async fn registrations(&self, ids: &[InstanceId]) -> Result<Registrations, Error> {
         let clusters = self.deps.config.clusters.resolve(&self.deps.ecs).await?;
+        if !ids.is_empty() {
+            // One ListContainerInstances per 40 instances and one DescribeContainerInstances per 100, per
+            // cluster (about: a call more or less changes nothing).
+            let per_cluster = ids.len().div_ceil(40) + ids.len().div_ceil(100);
+            self.deps.reads.take(calls(per_cluster * clusters.len())).await;
+        }
         Ok(instances::registrations(&self.deps.ecs, &clusters, ids).await?)
     }
 
     async fn tasks_left(&self, registrations: &[Found]) -> Result<Vec<TaskLeft>, AwsError> {
+        // ListTasks once or twice, and DescribeTasks, per registration.
+        let listings: usize = registrations
+            .iter()
+            .map(|f| if tasks::may_be_empty(std::slice::from_ref(f)) { 2 } else { 3 })
+            .sum();
+        self.deps.reads.take(calls(listings)).await;
         tasks::tasks_left(&self.deps.ecs, registrations).await
     }
 
@@ -94,6 +106,7 @@ pub async fn stopped_scope(deps: &Deps, t: &TaskStopped) -> Result<Result<Scope,
         return Ok(Err("the task's container instance is not draining for a lifecycle action".into()));
     }
     let arns = std::slice::from_ref(&t.container_instance_arn);
+    deps.reads.take(1).await;
     let described = match ecs::describe_container_instances(&deps.ecs, &cluster, arns).await {
         Ok(d) => d,
         Err(e) if e.code_is("ClusterNotFoundException") => Vec::new(),
@@ -114,4 +127,8 @@ pub async fn stopped_scope(deps: &Deps, t: &TaskStopped) -> Result<Result<Scope,
         Ok(id) => Ok(Ok(Scope::Instance(id))),
         Err(e) => Ok(Err(e.to_string())),
     }
+}
+
+fn calls(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }

@@ -68,6 +68,8 @@ pub struct Deps {
     pub config: Config,
     /// What this sandbox remembers between invocations: hints, never the truth.
     pub memory: memory::Shared,
+    /// Our share of ECS's cluster resource reads ([`shared::pace`]).
+    pub reads: shared::pace::Pace,
 }
 
 impl Deps {
@@ -78,6 +80,7 @@ impl Deps {
             notifier: Notifier::new(aws_sdk_sns::Client::new(sdk), config.notification_topic_arn.clone()),
             config,
             memory: memory::Shared::default(),
+            reads: shared::pace::Pace::new(shared::pace::ECS_CLUSTER_READS),
         }
     }
 }
@@ -243,8 +246,11 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Outcome, 
     let (trigger, scope) = match input {
         Input::Ignore(reason) => return Ok(done(Outcome::ignored(reason))),
         Input::Reconcile => (Trigger::Schedule, Scope::All),
-        Input::Lifecycle(hint) => match lifecycle_scope(&deps.config, hint) {
-            Ok(scope) => (Trigger::Lifecycle, scope),
+        Input::Lifecycle(hint) => match lifecycle_scope(&deps.config, &hint) {
+            Ok(scope) => match widen(&deps.memory, scope, &hint.hook, chrono::Utc::now()) {
+                Some(scope) => (Trigger::Lifecycle, scope),
+                None => return Ok(done(Outcome::ignored(FOLLOWED.into()))),
+            },
             Err(reason) => return Ok(done(Outcome::ignored(reason))),
         },
         Input::TaskStopped(stopped) => match aws::stopped_scope(deps, &stopped).await? {
@@ -268,15 +274,41 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Outcome, 
 
 /// A lifecycle message's instance, if its hook and group are ours (decided from the configuration alone,
 /// before any AWS call); why not, otherwise.
-fn lifecycle_scope(config: &Config, hint: Hint) -> Result<Scope, String> {
+fn lifecycle_scope(config: &Config, hint: &Hint) -> Result<Scope, String> {
     if !config.hooks.answers(&hint.hook) {
         return Err(format!("hook {} is not in LIFECYCLE_HOOK_NAMES", hint.hook));
     }
     if !config.serves(&hint.group) {
         return Err(format!("group {} is not in AUTO_SCALING_GROUPS", hint.group));
     }
-    Ok(Scope::Instance(hint.instance_id))
+    Ok(Scope::Instance(hint.instance_id.clone()))
 }
+
+/// A lifecycle message for an action this sandbox already follows needs no look.
+pub const FOLLOWED: &str = "the drainer follows this lifecycle action already; the reconcile goes on with it";
+
+/// Auto Scaling sends one message per instance, and a scale-in or a refresh batch sends many at once: the
+/// first of a burst looks at every group (one read of them all, every new drain in one batch), those that
+/// follow find their instance followed already, and a message for an action not seen yet, within
+/// [`FULL_PASS_SPACING`] of a full pass, looks at its instance alone. `None`: followed, no look.
+fn widen(
+    memory: &memory::Shared,
+    scope: Scope,
+    hook: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Scope> {
+    let Scope::Instance(id) = &scope else { return Some(scope) };
+    let (followed, last) =
+        memory.with(|m| (m.following(id.as_str()).iter().any(|(k, _)| k.1 == hook), m.last_full_pass));
+    if followed {
+        return None;
+    }
+    let recent = last.is_some_and(|at| now - at < FULL_PASS_SPACING);
+    Some(if recent { scope } else { Scope::All })
+}
+
+/// How soon after a full pass a message looks at its instance alone.
+const FULL_PASS_SPACING: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 
 /// Logs and records an outcome.
 fn done(outcome: Outcome) -> Outcome {
@@ -337,10 +369,38 @@ mod tests {
             group: group.into(),
             hook: hook.into(),
         };
-        assert_eq!(lifecycle_scope(&config, hint("web", "drain")), Ok(Scope::Instance(id.clone())));
-        assert!(lifecycle_scope(&config, hint("web", "other")).unwrap_err().contains("LIFECYCLE_HOOK_NAMES"));
+        assert_eq!(lifecycle_scope(&config, &hint("web", "drain")), Ok(Scope::Instance(id.clone())));
         assert!(
-            lifecycle_scope(&config, hint("payments", "drain")).unwrap_err().contains("AUTO_SCALING_GROUPS")
+            lifecycle_scope(&config, &hint("web", "other")).unwrap_err().contains("LIFECYCLE_HOOK_NAMES")
         );
+        assert!(
+            lifecycle_scope(&config, &hint("payments", "drain")).unwrap_err().contains("AUTO_SCALING_GROUPS")
+        );
+    }
+
+    #[test]
+    fn the_first_message_of_a_burst_looks_at_every_group_and_a_followed_one_at_nothing() {
+        let memory = memory::Shared::default();
+        let id = InstanceId::parse("x", "i-12345678").unwrap();
+        let now = chrono::Utc::now();
+        let one = Scope::Instance(id.clone());
+        assert_eq!(widen(&memory, one.clone(), "drain", now), Some(Scope::All), "no full pass yet");
+        memory.with(|m| m.last_full_pass = Some(now - chrono::TimeDelta::seconds(3)));
+        assert_eq!(widen(&memory, one.clone(), "drain", now), Some(one.clone()), "a full pass just ran");
+        let later = now + chrono::TimeDelta::seconds(30);
+        assert_eq!(widen(&memory, one.clone(), "drain", later), Some(Scope::All));
+        let hook = shared::drain::hooks::Hook {
+            group: "web".into(),
+            name: "drain".into(),
+            transition: shared::drain::hooks::Transition::Terminating,
+            heartbeat_timeout: 300,
+            global_timeout: 30_000,
+            default_result: "CONTINUE".into(),
+            target: None,
+        };
+        let key = ("web".to_owned(), "drain".to_owned(), id.to_string(), "Terminating:Wait");
+        memory.with(|m| m.open.insert(key, hook));
+        assert_eq!(widen(&memory, one.clone(), "drain", later), None, "followed already");
+        assert_eq!(widen(&memory, one, "launch", later), Some(Scope::All), "another hook's action is new");
     }
 }

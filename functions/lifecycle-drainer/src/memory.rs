@@ -15,6 +15,9 @@ pub type Key = (String, String, String, &'static str);
 pub struct Memory {
     /// When each instance began to wait: its scaling activity's start, or when we first saw it waiting.
     pub began: HashMap<String, DateTime<Utc>>,
+    /// Instances whose `began` is only when we first saw them (no activity read): how long they had waited
+    /// before is unknown, so their first heartbeat is due at once.
+    pub seen_only: HashSet<String>,
     /// The last heartbeat we sent for an action.
     pub heartbeats: HashMap<Key, DateTime<Utc>>,
     /// The actions open at the end of the last pass, with their hooks: the next invocation heartbeats the
@@ -27,6 +30,8 @@ pub struct Memory {
     pub draining: HashSet<String>,
     /// Whether a full reconcile ran in this sandbox, so that `draining` is complete.
     pub synced: bool,
+    /// When the last full reconcile in this sandbox began.
+    pub last_full_pass: Option<DateTime<Utc>>,
 }
 
 impl Memory {
@@ -38,6 +43,19 @@ impl Memory {
         self.open.retain(|k, _| waiting.contains(k));
         let instances: HashSet<&str> = waiting.iter().map(|k| k.2.as_str()).collect();
         self.began.retain(|i, _| instances.contains(i.as_str()));
+        self.seen_only.retain(|i| instances.contains(i.as_str()));
+    }
+
+    /// The open actions of `instance` this sandbox follows (found waiting by an earlier pass), with their
+    /// hooks.
+    pub fn following(&self, instance: &str) -> Vec<(Key, shared::drain::hooks::Hook)> {
+        self.open.iter().filter(|(k, _)| k.2 == instance).map(|(k, h)| (k.clone(), h.clone())).collect()
+    }
+
+    /// Since when the action's hook timer has run for sure: our last heartbeat, or the activity's start.
+    pub fn hook_timer_since(&self, key: &Key) -> Option<DateTime<Utc>> {
+        let began = self.began.get(&key.2).filter(|_| !self.seen_only.contains(&key.2));
+        self.heartbeats.get(key).or(began).copied()
     }
 }
 

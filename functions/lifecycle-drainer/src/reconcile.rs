@@ -99,18 +99,24 @@ pub async fn run<E: Effects>(
     let mut pass = Pass::default();
     let began = clock.now();
     remembered_heartbeats(fx, config, memory, began).await;
-    let (mut open, waiting) = open_actions(fx, config, scope, &mut pass.warnings).await?;
+    let (mut open, waiting) = match followed(memory, scope) {
+        Some(open) => (open, HashSet::new()),
+        None => open_actions(fx, config, scope, &mut pass.warnings).await?,
+    };
     if *scope == Scope::All {
-        memory.with(|m| m.keep_only(&waiting));
+        memory.with(|m| {
+            m.keep_only(&waiting);
+            m.last_full_pass = Some(began);
+        });
     }
     open.retain(|o| !memory.with(|m| m.answered.contains(&o.key())));
+    begin_times(fx, memory, &mut open, clock.now(), &mut pass.warnings).await;
     heartbeats(fx, config, memory, &mut open, (began, clock.now())).await;
     let ids: Vec<InstanceId> = open.iter().map(|o| o.instance_id.clone()).collect();
     let registrations = fx.registrations(&ids).await?;
     for missing in &registrations.missing_clusters {
         pass.warnings.push(format!("cluster {missing} does not exist; skipped"));
     }
-    begin_times(fx, memory, &mut open, clock.now(), &mut pass.warnings).await;
     open.sort_by_key(|o| terminate::time_up(config, o).0);
     let mut looks = LOOKS_PER_PASS;
     let mut starts = Vec::new();
@@ -148,6 +154,24 @@ pub async fn run<E: Effects>(
         });
     }
     Ok(pass)
+}
+
+/// An instance's open actions as an earlier pass in this sandbox found them (its group, hook and wait
+/// state), so that a look at it reads no group and no hook again: the calls that follow (the heartbeat,
+/// the completion) are answered by Auto Scaling for the action itself, and an action over since is told so.
+fn followed(memory: &Shared, scope: &Scope) -> Option<Vec<Open>> {
+    let Scope::Instance(id) = scope else { return None };
+    let known = memory.with(|m| m.following(id.as_str()));
+    let open: Vec<Open> = known
+        .into_iter()
+        .filter_map(|(key, hook)| {
+            let state = LifecycleState::of(key.3);
+            let kind = decide::kind(hook.transition, state)?;
+            let report = ActionReport::new(id, &hook, kind);
+            Some(Open { hook, instance_id: id.clone(), state, kind, began: Utc::now(), report })
+        })
+        .collect();
+    (!open.is_empty()).then_some(open)
 }
 
 /// The lifecycle actions of ours in scope: instances waiting in a group we serve, for a hook of ours; and
@@ -202,11 +226,12 @@ async fn heartbeats<E: Effects>(
 ) {
     for o in open.iter_mut() {
         let last = memory.with(|m| m.heartbeats.get(&o.key()).copied());
+        let since = memory.with(|m| m.hook_timer_since(&o.key()));
         if last.is_some_and(|l| l >= began) {
             o.report.heartbeat = true; // sent at the start of this invocation
             continue;
         }
-        if config.dry_run || !decide::heartbeat_due(o.hook.heartbeat_timeout, last, now, config.period) {
+        if config.dry_run || !decide::heartbeat_due(o.hook.heartbeat_timeout, since, now, config.period) {
             continue;
         }
         match fx.heartbeat(&o.hook, o.instance_id.as_str()).await {
@@ -234,7 +259,7 @@ async fn remembered_heartbeats<E: Effects>(fx: &E, config: &Config, memory: &Sha
         m.open
             .iter()
             .filter(|(k, h)| {
-                decide::heartbeat_due(h.heartbeat_timeout, m.heartbeats.get(*k).copied(), now, config.period)
+                decide::heartbeat_due(h.heartbeat_timeout, m.hook_timer_since(k), now, config.period)
             })
             .map(|(k, h)| (k.clone(), h.clone()))
             .collect()
@@ -280,8 +305,13 @@ async fn begin_times<E: Effects>(
         });
         memory.with(|m| {
             for id in ids {
-                let at = found.get(&id).copied().unwrap_or(now).min(now);
-                m.began.entry(id).or_insert(at);
+                match found.get(&id) {
+                    Some(at) => m.began.entry(id).or_insert((*at).min(now)),
+                    None => {
+                        m.seen_only.insert(id.clone());
+                        m.began.entry(id).or_insert(now)
+                    }
+                };
             }
         });
     }

@@ -171,13 +171,19 @@ async fn time_is_up<E: Effects>(
     cause: TimeoutCause,
     clock: Clock,
 ) {
-    match fx.tasks_left(regs).await {
-        Ok(left) => o.report.set_tasks(&left),
-        Err(e) => {
-            warn!(instance_id = %o.instance_id, error = %e, "cannot list what is left before the deadline")
+    let listed = match fx.tasks_left(regs).await {
+        Ok(left) => {
+            o.report.set_tasks(&left);
+            true
         }
-    }
-    if o.report.tasks_left == 0 && regs.iter().all(|r| r.status != InstanceStatus::Active) {
+        Err(e) => {
+            warn!(instance_id = %o.instance_id, error = %e, "cannot list what is left before the deadline");
+            o.report.warnings.push(format!("the tasks left could not be listed: {e}"));
+            false
+        }
+    };
+    // Only a listing that worked can show the instance empty: a failed one is not "nothing left".
+    if listed && o.report.tasks_left == 0 && regs.iter().all(|r| r.status != InstanceStatus::Active) {
         return complete(fx, config, o, LifecycleResult::Continue, Step::Completed, clock).await;
     }
     o.report.reason = Some(cause.reason().into());

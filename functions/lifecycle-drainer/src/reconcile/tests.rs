@@ -48,6 +48,10 @@ struct Scripted {
     completed: RefCell<Vec<(String, Duration, LifecycleResult)>>,
     looks: RefCell<usize>,
     expired: RefCell<Vec<String>>,
+    /// Whether the scaling activities can be read (they say every action began at the epoch).
+    activities: std::cell::Cell<bool>,
+    /// Whether listing tasks fails (throttled for good).
+    listing_fails: std::cell::Cell<bool>,
 }
 
 impl Scripted {
@@ -62,7 +66,14 @@ impl Scripted {
             completed: RefCell::default(),
             looks: RefCell::default(),
             expired: RefCell::default(),
+            activities: std::cell::Cell::new(true),
+            listing_fails: std::cell::Cell::new(false),
         }
+    }
+
+    fn without_activities(self) -> Self {
+        self.activities.set(false);
+        self
     }
 
     fn terminating(self, n: usize, tasks: i32, stop_after: Option<Duration>) -> Self {
@@ -146,6 +157,9 @@ impl Effects for Scripted {
         _: &str,
         instances: &BTreeSet<String>,
     ) -> Result<BTreeMap<String, DateTime<Utc>>, Error> {
+        if !self.activities.get() {
+            return Ok(BTreeMap::new());
+        }
         Ok(instances.iter().map(|i| (i.clone(), epoch())).collect())
     }
 
@@ -176,6 +190,14 @@ impl Effects for Scripted {
 
     async fn tasks_left(&self, registrations: &[Found]) -> Result<Vec<TaskLeft>, AwsError> {
         *self.looks.borrow_mut() += 1;
+        if self.listing_fails.get() {
+            let message = "Rate exceeded".to_owned();
+            return Err(AwsError {
+                operation: "ListTasks",
+                code: Some("ThrottlingException".into()),
+                message,
+            });
+        }
         let instances = self.instances.borrow();
         let running = registrations
             .iter()
@@ -295,6 +317,19 @@ async fn tasks_that_never_stop_time_out_at_the_deadline_with_the_result_configur
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_listing_that_fails_at_the_deadline_is_not_an_empty_instance() {
+    let aws = Scripted::new(Transition::Terminating, 300).terminating(1, 2, None);
+    aws.listing_fails.set(true);
+    let c = config(&[("DRAIN_TIMEOUT_SECONDS", "600"), ("TIMEOUT_RESULT", "ABANDON")]);
+    let passes = schedule(&aws, &c, &Shared::default(), Duration::from_secs(3600)).await;
+    let (_, _, result) = aws.completed.borrow()[0].clone();
+    assert_eq!(result, LifecycleResult::Abandon, "the configured result, not CONTINUE");
+    let last = &passes.last().unwrap().actions[0];
+    assert_eq!(last.step, Step::TimedOut);
+    assert!(last.warnings.iter().any(|w| w.contains("could not be listed")), "{last:?}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_drain_ends_before_the_hooks_lifetime_whatever_drain_timeout_says() {
     // A 120 s heartbeat timeout gives the hook 12,000 s; the drain timeout asks for 48 hours.
     let aws = Scripted::new(Transition::Terminating, 120).terminating(1, 1, None);
@@ -319,14 +354,25 @@ async fn an_empty_instance_completes_only_once_its_drain_has_settled() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_cold_sandbox_heartbeats_at_once() {
-    let aws = Scripted::new(Transition::Terminating, 600).terminating(1, 1, None);
+async fn a_cold_sandbox_heartbeats_at_once_unless_the_activity_says_the_timer_is_young() {
     let c = config(&[]);
     let clock = Clock::starting_at(epoch());
+    // The activity's start bounds how long the hook's timer has run: not due at 0 or 60 s (600 s hook,
+    // two 60 s periods), due at 500 s.
+    let aws = Scripted::new(Transition::Terminating, 600).terminating(1, 1, None);
     run(&aws, &c, &Shared::default(), &Scope::All, clock).await.unwrap();
     tokio::time::sleep(Duration::from_secs(60)).await;
     run(&aws, &c, &Shared::default(), &Scope::All, clock).await.unwrap();
-    assert_eq!(*aws.heartbeats.borrow(), 2, "a new sandbox does not know when the last one was sent");
+    assert_eq!(*aws.heartbeats.borrow(), 0, "a fresh action needs no heartbeat");
+    tokio::time::sleep(Duration::from_secs(440)).await;
+    run(&aws, &c, &Shared::default(), &Scope::All, clock).await.unwrap();
+    assert_eq!(*aws.heartbeats.borrow(), 1);
+    // No activity to go by: a new sandbox cannot tell how long the action has waited.
+    let blind = Scripted::new(Transition::Terminating, 600).terminating(1, 1, None).without_activities();
+    run(&blind, &c, &Shared::default(), &Scope::All, clock).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    run(&blind, &c, &Shared::default(), &Scope::All, clock).await.unwrap();
+    assert_eq!(*blind.heartbeats.borrow(), 2, "a new sandbox does not know when the last one was sent");
 }
 
 #[tokio::test(start_paused = true)]
