@@ -276,6 +276,12 @@ impl Emulator {
         last["InstanceEventId"].as_str().unwrap_or_default().to_owned()
     }
 
+    /// An hour passes after the termination of `instance_id`: EC2 no longer knows it, and any request
+    /// naming it fails with `InvalidInstanceID.NotFound`.
+    pub fn forget_instance(&self, instance_id: &str) {
+        self.control("POST", "/ec2/forget", Some(json!({"instance_id": instance_id})));
+    }
+
     /// AWS cancels (`cancel`) or completes a scheduled EC2 event.
     pub fn end_ec2_event(&self, instance_id: &str, event_id: &str, cancel: bool) {
         let path = if cancel { "/ec2/events/cancel" } else { "/ec2/events/complete" };

@@ -101,3 +101,17 @@ def test_reset_clears_the_record(emulator: Emulator, fleet: dict) -> None:
     assert len(emulator.terminations()) == 1
     emulator.reset()
     assert emulator.terminations() == []
+
+
+def test_ec2_forgets_a_terminated_instance_and_every_request_naming_it_fails(emulator: Emulator) -> None:
+    ids = emulator.group("old", 2)
+    with pytest.raises(Exception) as refused:
+        emulator.control("POST", "/ec2/forget", {"instance_id": ids[0]})
+    assert "not terminated" in str(refused.value)
+    emulator.ec2.terminate_instances(InstanceIds=[ids[0]])
+    emulator.control("POST", "/ec2/forget", {"instance_id": ids[0]})
+    for call in (emulator.ec2.describe_instances, emulator.ec2.describe_instance_status):
+        with pytest.raises(Exception) as gone:
+            call(InstanceIds=[ids[1], ids[0]])
+        assert "InvalidInstanceID.NotFound" in str(gone.value)
+    assert emulator.ec2.describe_instance_status(InstanceIds=[ids[1]])["InstanceStatuses"][0]["InstanceId"] == ids[1]

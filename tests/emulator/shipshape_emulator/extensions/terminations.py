@@ -24,6 +24,14 @@ registered as it was, its tasks as ECS last saw them. moto leaves every containe
 agent connected and its tasks RUNNING.
 
 Cleared by ``POST /moto-api/reset``.
+
+EC2 forgets a terminated instance after a while: "Recently terminated instances might appear in the
+returned results. This interval is usually less than one hour"
+(https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeInstances.html); after that, naming it
+fails the request with ``InvalidInstanceID.NotFound``, for every id named with it. moto keeps terminated
+instances for good, so ``POST /_shipshape/ec2/forget`` with ``{"instance_id": "i-..."}`` plays that hour
+passing: the instance, which must be terminated, is gone from EC2 (its container instances stay as ECS
+left them).
 """
 
 from __future__ import annotations
@@ -137,4 +145,23 @@ def terminations() -> list[dict[str, Any]]:
         return [dict(entry) for entry in RECORD]
 
 
-ENDPOINTS = {"/terminations": {"GET": terminations}}
+def forget(spec: dict[str, Any]) -> dict[str, Any]:
+    instance_id = spec.get("instance_id") if isinstance(spec, dict) else None
+    if not isinstance(instance_id, str) or not instance_id.startswith("i-"):
+        raise ValueError("instance_id: required, an EC2 instance id")
+    from moto.ec2.models import ec2_backends
+
+    for account in ec2_backends.values():
+        for backend in account.values():
+            for reservation in list(backend.reservations.values()):
+                for instance in list(reservation.instances):
+                    if instance.id != instance_id:
+                        continue
+                    if instance._state.name != "terminated":
+                        raise ValueError(f"instance_id: {instance_id} is {instance._state.name}, not terminated")
+                    reservation.instances.remove(instance)
+                    return {"forgotten": instance_id}
+    raise ValueError(f"instance_id: {instance_id} is not known to EC2")
+
+
+ENDPOINTS = {"/terminations": {"GET": terminations}, "/ec2/forget": {"POST": forget}}
