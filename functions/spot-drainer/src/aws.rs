@@ -98,25 +98,44 @@ pub async fn ec2(deps: &Deps, ids: &[String]) -> Result<BTreeMap<String, Ec2>, E
             f.launched =
                 i.launch_time().and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()));
         }
-        let statuses = deps
-            .ec2
-            .describe_instance_status()
-            .set_instance_ids(Some(batch.to_vec()))
-            .include_all_instances(true)
-            .send()
-            .await
-            .map_err(aws("DescribeInstanceStatus"));
-        let statuses = match statuses {
-            Ok(s) => s,
-            Err(e) if e.code_is("InvalidInstanceID.NotFound") => continue,
+        let statuses = match describe_statuses(deps, batch).await {
+            Ok(statuses) => statuses,
+            // As above: an id EC2 forgot fails the request for all the others.
+            Err(e) if e.code_is("InvalidInstanceID.NotFound") => {
+                let mut found = Vec::new();
+                for one in batch {
+                    match describe_statuses(deps, std::slice::from_ref(one)).await {
+                        Ok(statuses) => found.extend(statuses),
+                        Err(e) if e.code_is("InvalidInstanceID.NotFound") => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                found
+            }
             Err(e) => return Err(e.into()),
         };
-        for s in statuses.instance_statuses() {
+        for s in statuses {
             let Some(f) = s.instance_id().and_then(|id| facts.get_mut(id)) else { continue };
             f.open_events = open_events(s.events());
+            f.events_known = true;
         }
     }
     Ok(facts)
+}
+
+async fn describe_statuses(
+    deps: &Deps,
+    ids: &[String],
+) -> Result<Vec<aws_sdk_ec2::types::InstanceStatus>, shared::AwsError> {
+    let out = deps
+        .ec2
+        .describe_instance_status()
+        .set_instance_ids(Some(ids.to_vec()))
+        .include_all_instances(true)
+        .send()
+        .await
+        .map_err(aws("DescribeInstanceStatus"))?;
+    Ok(out.instance_statuses().to_vec())
 }
 
 async fn describe_instances(

@@ -51,6 +51,8 @@ pub struct Ec2 {
     /// The codes of its scheduled events not completed (`instance-retirement`, `system-reboot`, ...): an
     /// event EC2 completed is described as `[Completed] ...`, one it cancelled is no longer listed.
     pub open_events: Vec<String>,
+    /// Whether EC2 answered for its status at all: without an answer, `open_events` says nothing.
+    pub events_known: bool,
 }
 
 impl Ec2 {
@@ -101,7 +103,7 @@ pub fn sweep(
                 Sweep::Leave
             }
         }
-        Some(Trigger::Scheduled) if ec2.running() => Sweep::Undo(
+        Some(Trigger::Scheduled) if ec2.running() && ec2.events_known => Sweep::Undo(
             "EC2 lists no scheduled event for it any more (cancelled, or done) and it runs".into(),
         ),
         Some(Trigger::Rebalance) => match undo_rebalance_after {

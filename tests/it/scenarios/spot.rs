@@ -189,6 +189,52 @@ async fn an_undo_that_failed_half_way_leaves_nothing_that_claims_another_drain()
     assert_eq!(status(s.world(), &s.arns[0]).await, "DRAINING", "{}", s.stack.transcript());
 }
 
+/// A registration left behind by an instance EC2 no longer knows (stopped by a Spot `stop`, terminated
+/// while stopped: ECS keeps it), still DRAINING under our stop marker, must not make the sweep forget what
+/// EC2 schedules for the instances asked about with it: one unknown id fails `DescribeInstanceStatus` for
+/// the whole request.
+#[tokio::test]
+async fn an_instance_ec2_forgot_does_not_hide_the_maintenance_of_others() {
+    integration_tests::needs_emulator!();
+    let mut s = scene(3, Hook::None, (300, 300)).await;
+    retirement(&mut s, 0, "upcoming").await;
+    assert_eq!(status(s.world(), &s.arns[0]).await, "DRAINING", "{}", s.stack.transcript());
+    let old = s.world().group("old", 1).await.remove(0);
+    let gone = s.world().register(CLUSTER, &old).await;
+    s.world().emulator.agent(&gone, false);
+    let marker = format!("spot-drainer:stop@{}", now_iso());
+    s.world()
+        .ecs
+        .put_attributes()
+        .cluster(CLUSTER)
+        .attributes(
+            aws_sdk_ecs::types::Attribute::builder()
+                .name("shipshape.drain")
+                .value(marker)
+                .target_id(&gone)
+                .build()
+                .expect("attribute"),
+        )
+        .send()
+        .await
+        .expect("PutAttributes");
+    s.world()
+        .ecs
+        .update_container_instances_state()
+        .cluster(CLUSTER)
+        .container_instances(&gone)
+        .status(aws_sdk_ecs::types::ContainerInstanceStatus::Draining)
+        .send()
+        .await
+        .expect("UpdateContainerInstancesState");
+    s.world().ec2.terminate_instances().instance_ids(&old).send().await.expect("TerminateInstances");
+    s.world().emulator.forget_instance(&old);
+    s.stack.run_for(Duration::from_secs(3)).await;
+    let transcript = s.stack.transcript();
+    assert_eq!(status(s.world(), &s.arns[0]).await, "DRAINING", "{transcript}");
+    assert!(!transcript.contains("reactivated"), "undone while EC2 still schedules it:\n{transcript}");
+}
+
 async fn drain_by_hand(s: &Scene, i: usize) {
     s.world()
         .ecs

@@ -15,7 +15,18 @@ fn ec2(state: &str, launched: &str, events: &[&str]) -> Ec2 {
         state: Some(state.into()),
         launched: Some(at(launched)),
         open_events: events.iter().map(|e| (*e).to_owned()).collect(),
+        events_known: true,
     }
+}
+
+#[test]
+fn a_maintenance_drain_stands_while_ec2_says_nothing_of_its_events() {
+    let now = at("2026-11-22T12:00:00Z");
+    let mut unknown = ec2("running", "2026-11-01T00:00:00Z", &[]);
+    unknown.events_known = false;
+    assert_eq!(sweep(&ours(Trigger::Scheduled), &unknown, now, None, false), Sweep::Leave);
+    let known = ec2("running", "2026-11-01T00:00:00Z", &[]);
+    assert!(matches!(sweep(&ours(Trigger::Scheduled), &known, now, None, false), Sweep::Undo(_)));
 }
 
 #[test]
