@@ -376,23 +376,8 @@ pub async fn tasks_left(
     cluster: &str,
     container_instance_arn: &str,
 ) -> Result<Vec<TaskLeft>, AwsError> {
-    tasks_left_listing(ecs, cluster, container_instance_arn, true).await
-}
-
-/// [`tasks_left`], listing the tasks whose desired status is RUNNING only if `running`: a container
-/// instance whose `runningTasksCount` and `pendingTasksCount`, read a moment before, are both zero has none
-/// ("the number of tasks on the container instance that have a desired status of RUNNING", and those
-/// PENDING), so one `ListTasks` for those desired STOPPED (still shutting down, or stopped) is enough.
-pub async fn tasks_left_listing(
-    ecs: &Client,
-    cluster: &str,
-    container_instance_arn: &str,
-    running: bool,
-) -> Result<Vec<TaskLeft>, AwsError> {
     let mut arns = Vec::new();
-    let desired: &[DesiredStatus] =
-        if running { &[DesiredStatus::Running, DesiredStatus::Stopped] } else { &[DesiredStatus::Stopped] };
-    for desired in desired.iter().cloned() {
+    for desired in [DesiredStatus::Running, DesiredStatus::Stopped] {
         let page: Vec<String> = ecs
             .list_tasks()
             .cluster(cluster)

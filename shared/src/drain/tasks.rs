@@ -3,8 +3,8 @@
 //! `runningTasksCount` and `pendingTasksCount` rule an instance out cheaply (they come with the batch
 //! `DescribeContainerInstances` that reads every draining instance at once), but they stop counting a task
 //! as soon as its desired status is STOPPED, while it still shuts down (a load balancer's deregistration
-//! delay). So an instance whose counts are zero may still be busy: only `ListTasks` (desired STOPPED, and
-//! desired RUNNING too when the counts show any) and `DescribeTasks` say it is empty. And `ListTasks` is eventually consistent: a task placed a moment
+//! delay). So an instance whose counts are zero may still be busy: only `ListTasks` (both desired statuses)
+//! and `DescribeTasks` say it is empty. And `ListTasks` is eventually consistent: a task placed a moment
 //! before the drain may not be listed yet, so an empty look counts only once the drain has settled.
 //!
 //! API calls: `ecs:ListTasks`, `ecs:DescribeTasks`.
@@ -27,13 +27,11 @@ pub fn counted(registrations: &[Found]) -> i64 {
     registrations.iter().map(|f| i64::from(f.running_tasks) + i64::from(f.pending_tasks)).sum()
 }
 
-/// Every task not STOPPED on any of the registrations (as just read: their counts tell whether tasks
-/// desired RUNNING need listing at all).
+/// Every task not STOPPED on any of the registrations.
 pub async fn tasks_left(ecs: &Client, registrations: &[Found]) -> Result<Vec<TaskLeft>, AwsError> {
     let mut left = Vec::new();
     for f in registrations {
-        let counted = f.running_tasks + f.pending_tasks > 0;
-        left.extend(ecs::tasks_left_listing(ecs, &f.cluster, &f.container_instance_arn, counted).await?);
+        left.extend(ecs::tasks_left(ecs, &f.cluster, &f.container_instance_arn).await?);
     }
     Ok(left)
 }
