@@ -20,5 +20,7 @@ pub fn sample_event(name: &str) -> Value {
 pub fn spot_event(name: &str, instance_id: &str) -> Value {
     let mut event = sample_event(name);
     event["detail"]["instance-id"] = json!(instance_id);
+    // Sent now, as EC2 would send it for this instance (the sample's own time is long past).
+    event["time"] = json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     event
 }

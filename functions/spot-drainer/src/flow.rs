@@ -81,7 +81,7 @@ pub async fn drain(
         (outcome.action, outcome.reason) = (Action::Ignored, Some(format!("careful rebalance: {why}")));
         return Ok(());
     }
-    let marker = decide::marker_for(spot.trigger, Utc::now());
+    let marker = decide::marker_for(spot.trigger, dated(spot));
     for cluster in clusters(&active) {
         let here: Vec<Found> = active.iter().filter(|f| f.cluster == cluster).cloned().collect();
         let change = act::drain(&deps.ecs, &cluster, &here, marker.as_ref()).await?;
@@ -93,17 +93,25 @@ pub async fn drain(
     restamp(deps, spot, regs).await
 }
 
+/// When the event says it happened (its envelope's `time`), never later than now: a drain dated by a late
+/// delivery would outdate a restart that came before it, and never be undone.
+fn dated(spot: &SpotEvent) -> chrono::DateTime<Utc> {
+    let now = Utc::now();
+    spot.time.map_or(now, |t| t.min(now))
+}
+
 /// Registrations already DRAINING under our marker: stamped again with this event (a restart before it
-/// can then never undo this drain; a termination is never undone).
+/// can then never undo this drain; a termination is never undone), and set DRAINING again with it: a
+/// sweep that undid the drain between our read and our stamp must not leave the instance ACTIVE.
 async fn restamp(deps: &Deps, spot: &SpotEvent, regs: &[Found]) -> Result<(), Error> {
     if deps.config.dry_run {
         return Ok(());
     }
-    let now = Utc::now();
+    let at = dated(spot);
     for f in regs.iter().filter(|f| f.status == InstanceStatus::Draining) {
         let marker = shared::drain::Marker::read(&f.attributes);
-        if let Some(newer) = decide::after_warning(marker.as_ref(), spot.trigger, now) {
-            act::mark(&deps.ecs, &f.cluster, std::slice::from_ref(f), &newer).await?;
+        if let Some(newer) = decide::after_warning(marker.as_ref(), spot.trigger, at) {
+            act::drain(&deps.ecs, &f.cluster, std::slice::from_ref(f), Some(&newer)).await?;
         }
     }
     Ok(())

@@ -235,6 +235,25 @@ async fn an_instance_ec2_forgot_does_not_hide_the_maintenance_of_others() {
     assert!(!transcript.contains("reactivated"), "undone while EC2 still schedules it:\n{transcript}");
 }
 
+/// A stop warning EventBridge delivers late, after EC2 stopped the instance and ran it again, drains it (it
+/// cannot tell), and the sweep undoes that drain: the warning's own time dates the drain, not when it was
+/// handled, so the restart is seen to come after it.
+#[tokio::test]
+async fn a_stop_warning_delivered_after_the_restart_is_undone() {
+    integration_tests::needs_emulator!();
+    let mut s = scene(2, Hook::None, (300, 300)).await;
+    let id = s.instances[0].clone();
+    let mut warning = spot_event("spot-interruption-stop.json", &id);
+    warning["time"] = serde_json::json!(now_iso());
+    restart(&s, &id).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let _ = s.stack.spot(warning).await;
+    assert_eq!(status(s.world(), &s.arns[0]).await, "DRAINING", "{}", s.stack.transcript());
+    s.stack.run_for(Duration::from_secs(3)).await;
+    let (status, attributes) = described(s.world(), &s.arns[0]).await;
+    assert_eq!((status.as_str(), attributes), ("ACTIVE", vec![]), "{}", s.stack.transcript());
+}
+
 async fn drain_by_hand(s: &Scene, i: usize) {
     s.world()
         .ecs
