@@ -63,12 +63,8 @@ impl Effects for Aws<'_> {
     }
 
     async fn tasks_left(&self, registrations: &[Found]) -> Result<Vec<TaskLeft>, AwsError> {
-        // ListTasks once or twice, and DescribeTasks, per registration.
-        let listings: usize = registrations
-            .iter()
-            .map(|f| if tasks::may_be_empty(std::slice::from_ref(f)) { 2 } else { 3 })
-            .sum();
-        self.deps.reads.take(calls(listings)).await;
+        // ListTasks twice (each desired status) and DescribeTasks, per registration.
+        self.deps.reads.take(calls(3 * registrations.len())).await;
         tasks::tasks_left(&self.deps.ecs, registrations).await
     }
 

@@ -17,11 +17,6 @@ use chrono::{DateTime, Utc};
 use crate::ecs::{self, Found, TaskLeft};
 use crate::error::AwsError;
 
-/// Whether the counts leave the instance possibly empty: no registration counts a running or pending task.
-pub fn may_be_empty(registrations: &[Found]) -> bool {
-    registrations.iter().all(|f| f.running_tasks + f.pending_tasks == 0)
-}
-
 /// Running and pending tasks by the counts, over every registration.
 pub fn counted(registrations: &[Found]) -> i64 {
     registrations.iter().map(|f| i64::from(f.running_tasks) + i64::from(f.pending_tasks)).sum()
