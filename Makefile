@@ -110,7 +110,17 @@ bench: $(STAMP) ## Benchmarks: release binaries against the emulator and Python 
 	$(CARGO) build --locked --release --bins
 	$(VPY) bench/scale_in_cleaner.py target/release/scale-in-cleaner 1000 bench/results/scale-in-cleaner.md
 	$(VPY) bench/compare.py target/release bench/results/comparison.md $(wildcard .aws-sam/build)
-	$(VPY) bench/drain_completion.py target/release bench/results/drain-completion.md
+	$(MAKE) $(HELD_BIN)
+	$(VPY) bench/drain_scale.py target/release $(HELD_BIN) bench/results/drain-scale.md
+
+# The lifecycle-drainer before the reconcile (one held invocation per drain), built from the last commit
+# before it, for bench/drain_scale.py to compare with.
+HELD_REV := ca003c2
+HELD_BIN := target/bench-held/release/lifecycle-drainer
+$(HELD_BIN):
+	rm -rf target/bench-held/src && mkdir -p target/bench-held/src
+	git archive $(HELD_REV) | tar -x -C target/bench-held/src
+	cd target/bench-held/src && CARGO_TARGET_DIR=$(CURDIR)/target/bench-held $(CARGO) build --locked --release -p lifecycle-drainer
 
 .PHONY: clean
 clean: ## Remove build output and the virtualenv

@@ -129,69 +129,53 @@ def spot(side: Side) -> None:
 
 
 def lifecycle(side: Side) -> None:
+    """50 terminations at once. The Rust drainer runs in one sandbox (reserved concurrency 1): each message,
+    then a reconcile every second (every minute, deployed) until every action is over. The peer runs as
+    many sandboxes as there are messages, each sleeping and publishing its message again while tasks run."""
     with Emulator() as aws:
         ids, arns, topic, queue = draining_fleet(aws, TERMINATIONS)
-        side.env = {**side.env, "CONTINUATION_TOPIC_ARN": topic}
+        rust = side.name == "Rust"
+        if rust:
+            side.env = {**side.env, "LIFECYCLE_TOPIC_ARN": topic, "AUTO_SCALING_GROUPS": "web"}
+        tick = json.loads((ROOT / "events" / "lifecycle-aws-scheduled-rule.json").read_text())
 
         def feed(invoke: Callable[[Any], Result]) -> None:
-            terminated: dict[str, float] = {}
-            completed: dict[str, float] = {}
-
-            lock = threading.Lock()
-
-            def own(op: str, n: int = 1) -> None:
-                with lock:
-                    side.own_calls[op] += n
-
-            def terminate_all() -> None:  # all at once, as a scale-in of 50 does
-                for instance_id in ids:
-                    terminated[instance_id] = time.monotonic()
-                    own("autoscaling:TerminateInstanceInAutoScalingGroup")
-                    aws.autoscaling.terminate_instance_in_auto_scaling_group(
-                        InstanceId=instance_id, ShouldDecrementDesiredCapacity=True)
-
-            def stopping(instance_id: str) -> bool:
-                """Whether a task of the instance is not yet STOPPED (the moment the action was completed)."""
-                arn = arns[ids.index(instance_id)]
-                tasks = []
-                for desired in ("RUNNING", "STOPPED"):
-                    own("ecs:ListTasks")
-                    tasks += aws.ecs.list_tasks(cluster="web", containerInstance=arn, desiredStatus=desired)["taskArns"]
-                if not tasks:
-                    return False
-                own("ecs:DescribeTasks")
-                described = aws.ecs.describe_tasks(cluster="web", tasks=tasks)["tasks"]
-                return any(t["lastStatus"] != "STOPPED" for t in described)
-
-            def handle(body: str) -> None:
-                out = invoke(sns_event(topic, body)).payload
-                if out.get("action") == "completed":
-                    completed[out["instance_id"]] = time.monotonic()
-                    if stopping(out["instance_id"]):
-                        with lock:
-                            side.still_stopping += 1
-
-            deadline = time.monotonic() + 600
-            with ThreadPoolExecutor(max_workers=TERMINATIONS) as pool:
-                pool.submit(terminate_all)
-                running: list[Future[None]] = []
-                while len(completed) < TERMINATIONS and time.monotonic() < deadline:
-                    own("sqs:ReceiveMessage")
-                    for m in aws.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
-                        own("sqs:DeleteMessage")
-                        aws.sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+            sqs = aws.client("sqs", harness=True)
+            asg = aws.client("autoscaling", harness=True)
+            began = time.monotonic()
+            for instance_id in ids:  # all at once, as a scale-in of 50 does
+                asg.terminate_instance_in_auto_scaling_group(InstanceId=instance_id, ShouldDecrementDesiredCapacity=True)
+            deadline = began + 600
+            running: list[Future[Result]] = []
+            with ThreadPoolExecutor(max_workers=1 if rust else TERMINATIONS) as pool:
+                last_tick = time.monotonic()
+                while len(aws.lifecycle_actions()["finished"]) < TERMINATIONS and time.monotonic() < deadline:
+                    got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+                    for m in got:
+                        sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
                         if "autoscaling:TEST_NOTIFICATION" not in m["Body"]:
-                            running.append(pool.submit(handle, m["Body"]))
+                            running.append(pool.submit(invoke, sns_event(topic, m["Body"])))
+                    if rust and time.monotonic() - last_tick >= 1:
+                        last_tick = time.monotonic()
+                        running.append(pool.submit(invoke, tick))
                     for f in [f for f in running if f.done()]:
                         f.result()  # a failed invocation ends the benchmark, naming it
                         running.remove(f)
-            side.per_event_ms += [(completed[i] - terminated[i]) * 1000 for i in completed]
+                    if not got:
+                        time.sleep(0.1)
+                for f in running:
+                    f.result()
+            t0 = time.time() - (time.monotonic() - began)
+            for a in aws.lifecycle_actions()["finished"]:
+                side.per_event_ms.append((report.at(a["at"]) - t0) * 1000)
+                if a["how"] != "completed":
+                    side.still_stopping += 1
+            side.still_stopping += sum(1 for t in aws.terminations() if t["tasks_not_stopped"])
 
-        run(side, aws, feed, sandboxes=TERMINATIONS)
+        run(side, aws, feed, sandboxes=1 if rust else TERMINATIONS)
         side.events = TERMINATIONS
-        left = aws.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]["Instances"]
-        side.note = (f"{TERMINATIONS - len(left)}/{TERMINATIONS} lifecycle actions completed; {side.still_stopping} while "
-                     "the instance's tasks were still stopping")
+        side.note = (f"{len(aws.lifecycle_actions()['finished'])}/{TERMINATIONS} lifecycle actions over; "
+                     f"{side.still_stopping} expired or with tasks not yet STOPPED")
 
 
 def scale_in(side: Side) -> None:
@@ -252,8 +236,9 @@ def main() -> None:
     jobs = [
         ("spot-drainer", f"{SPOT_EVENTS} Spot warnings, one cluster of {SPOT_EVENTS} instances among 3", spot,
          {"CLUSTERS": "bench"}, "spot_drainer", {}),
-        ("lifecycle-drainer", f"{TERMINATIONS} simultaneous terminations, 2 tasks each (stop 1.5 s after the drain)", lifecycle,
-         {"CLUSTERS": "web", "LIFECYCLE_HOOK_NAMES": "drain", "POLL_INTERVAL_SECONDS": "1"}, "lifecycle_drainer", {"SLEEP_SECONDS": "1"}),
+        ("lifecycle-drainer", f"{TERMINATIONS} terminations at once, 2 tasks each (stopping 1.5 s after the drain)", lifecycle,
+         {"CLUSTERS": "web", "LIFECYCLE_HOOK_NAMES": "drain", "RECONCILE_PERIOD_SECONDS": "1", "SETTLE_SECONDS": "1"},
+         "lifecycle_drainer", {"SLEEP_SECONDS": "1"}),
         ("scale-in-cleaner", f"{SCALE_IN_RUNS} runs over one cluster of {FLEET:,} instances, 20 of them empty", scale_in,
          {"CLUSTERS": "fleet", "MIN_INSTANCE_AGE_MINUTES": "0", "MAX_REMOVALS_PER_RUN": "20", "SCALE_IN_COOLDOWN_MINUTES": "0"},
          "scale_in_cleaner", {}),
@@ -296,16 +281,16 @@ def main() -> None:
     lines += [
         "",
         "Notes: times are against a single-process Python emulator on loopback, which dominates them; they compare",
-        "the two implementations under the same conditions, not what AWS would measure. The 50 terminations run in 50",
-        "sandboxes of each side at once, as Lambda would run them. The lifecycle peer follows the sample: while tasks",
-        "still run it sleeps (here 1 s; 5 s in the sample) and publishes the message again, so a drain takes several",
-        "invocations; the Rust drainer polls within one invocation (here every 1 s; 15 s by default) and goes on in a",
-        "new invocation only after its poll window (600 s by default). The emulator starts stopping a drained",
-        "instance's service tasks 1.5 s after the drain began; each then takes 0.9 s (DEACTIVATING, STOPPING,",
+        "the two implementations under the same conditions, not what AWS would measure. The 50 terminations: the Rust",
+        "drainer runs in one sandbox (reserved concurrency 1), each lifecycle message and a reconcile every second (every",
+        "minute deployed; bench/results/drain-scale.md has the drains at scale on AWS's clock) until every action is over;",
+        "the peer follows the sample: one sandbox per message, and while tasks still run it sleeps (here 1 s; 5 s in the",
+        "sample) and publishes the message again, so a drain takes several invocations. The emulator starts stopping a",
+        "drained instance's service tasks 1.5 s after the drain began; each then takes 0.9 s (DEACTIVATING, STOPPING,",
         "DEPROVISIONING) to be STOPPED. The peer, as the sample does, completes the lifecycle action when the",
         "container instance's `runningTasksCount` is 0, which AWS stops counting a task in as soon as its desired",
         "status is STOPPED, while its containers still shut down; the Rust drainer completes it when every task is",
-        "STOPPED (the \"result\" column says how often the peer let the instance go with tasks still stopping).",
+        "STOPPED (the \"result\" column says how often an instance went with tasks not yet STOPPED).",
         "",
         "The scale-in peer follows omerxx/ecscale (AWS has no sample for this job): it drains every empty instance,",
         "terminates drained ones on a later run, and reads nothing but the container instances. The Rust cleaner",

@@ -32,6 +32,13 @@ def draining_fleet(aws: Any, count: int) -> tuple[list[str], list[str], str, Any
     return ids, arns, topic, queue
 
 
+def at(iso: str) -> float:
+    """An emulator timestamp (ISO 8601, `Z`) as seconds since the epoch."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
 def pct(values: list[float], p: float) -> float:
     """The `p`th percentile, nearest rank."""
     ordered = sorted(values)
