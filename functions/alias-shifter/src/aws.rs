@@ -15,7 +15,7 @@ use shared::error::aws;
 
 pub use self::metric_data::metric_data;
 use crate::Deps;
-use crate::input::Rollout;
+use crate::rollout::Rollout;
 
 mod metric_data;
 

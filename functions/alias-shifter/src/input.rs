@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use shared::events::{self, InvalidEvent};
 
-pub use self::rollout::{Rollout, check_alias_name, check_function_name, short_name};
+use crate::rollout::{Rollout, check_alias_name, check_function_name};
 use crate::state::{State, Status};
 
 /// The alias a person's request is about.
@@ -82,7 +82,8 @@ struct Caught {
 
 impl Request {
     pub fn parse(payload: &Value) -> Result<Self, InvalidEvent> {
-        let obj = object(payload)?;
+        let obj =
+            payload.as_object().ok_or_else(|| InvalidEvent::new("(payload)", "expected a JSON object"))?;
         if !obj.contains_key("mode") {
             return Ok(Request::Run(Rollout::parse(payload)?));
         }
@@ -200,11 +201,5 @@ fn failure(caught: Caught, state: &State) -> String {
     }
 }
 
-pub(crate) fn object(v: &Value) -> Result<&serde_json::Map<String, Value>, InvalidEvent> {
-    v.as_object().ok_or_else(|| InvalidEvent::new("(payload)", "expected a JSON object"))
-}
-
-mod numeric;
-mod rollout;
 #[cfg(test)]
 mod tests;

@@ -22,41 +22,39 @@
 //! invocation, AWS failures before any change, an approval request not sent, and a failed rollback.
 //!
 //! Settings ([`config`]): `ALLOWED_FUNCTIONS`, `HOOK_FUNCTIONS`, `NOTIFICATION_TOPIC_ARN`,
-//! `METRIC_PERIOD_SECONDS`. Rooms: [`input`], [`schedule`], [`window`], [`series`], [`health`],
-//! [`stats`], [`marker`] and [`routing`] (pure); [`validate`], [`guard`], [`judge`], [`shift`] and
-//! [`control`] (the rollout); [`aws`]; [`state`]; [`report`].
+//! `METRIC_PERIOD_SECONDS`. Rooms, pure: [`input`] (the modes), [`rollout`] (the payload and its weights),
+//! [`judge`] (windows, series, statistics, verdict), [`state`], [`marker`], [`routing`]; against AWS:
+//! [`shift`] (the rollout: validation, judging, the alias's moves and the rollback), [`control`] (a
+//! person's requests), [`aws`]; and [`report`].
 
 pub mod aws;
 pub mod config;
 pub mod control;
-pub mod guard;
-pub mod health;
 pub mod input;
 pub mod judge;
 pub mod marker;
 pub mod report;
+pub mod rollout;
 pub mod routing;
-pub mod schedule;
-pub mod series;
 pub mod shift;
 pub mod state;
-pub mod stats;
-pub mod validate;
-pub mod window;
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
 use shared::AwsError;
-use shared::edge::{Budget, Internal};
+use shared::edge::{Budget, Clock, Internal};
 use shared::events::InvalidEvent;
 use shared::notify::Notifier;
 
 pub use crate::config::Config;
 pub use crate::control::ControlReport;
-pub use crate::input::{Request, Rollout};
+pub use crate::input::Request;
+pub use crate::rollout::Rollout;
+pub use crate::shift::switch::rollback;
 pub use crate::state::{State, Status, StepDecision};
 
 /// Time kept free at the end of a manual run for a rollback and the reply.
@@ -94,6 +92,20 @@ impl Deps {
             region: sdk.region().map_or_else(|| "us-east-1".to_owned(), ToString::to_string),
             config,
         }
+    }
+}
+
+/// One invocation: the dependencies, its clock (tokio's, so that tests can pause it) and its time left.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    pub deps: &'a Deps,
+    pub clock: Clock,
+    pub budget: Budget,
+}
+
+impl Call<'_> {
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 }
 
@@ -143,13 +155,14 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Reply, Er
     let shifter = Some(event.context.env_config.function_name.clone())
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| "<AliasShifterFunction output>".to_owned());
+    let c = Call { deps, clock: Clock::start(), budget: Budget::from_context(&event.context) };
     let mut state = match request {
-        Request::Run(r) => run(deps, &r, Budget::from_context(&event.context)).await?,
-        Request::Start(r) => shift::start(deps, &r).await?,
-        Request::Step(s) => shift::step(deps, *s).await?,
-        Request::Rollback(s, why) => control::rollback(deps, *s, why).await?,
-        Request::RequestApproval(s, token) => control::request_approval(deps, *s, &token, &shifter).await?,
-        Request::Approved(s, approval) => control::approved(deps, *s, &approval).await?,
+        Request::Run(r) => run(&c, &r).await?,
+        Request::Start(r) => shift::start(&c, &r).await?,
+        Request::Step(s) => shift::step(&c, *s).await?,
+        Request::Rollback(s, why) => rollback(&c, *s, why).await?,
+        Request::RequestApproval(s, token) => control::request_approval(&c, *s, &token, &shifter).await?,
+        Request::Approved(s, approval) => control::approved(&c, *s, &approval).await?,
         Request::Abort(target, why) => return Ok(Reply::Control(control::abort(deps, &target, &why).await?)),
         Request::Promote(target) => return Ok(Reply::Control(control::promote(deps, &target).await?)),
     };
@@ -165,22 +178,26 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Reply, Er
 }
 
 /// A whole rollout in this invocation: refused before any change if it cannot finish in the time left.
-pub async fn run(deps: &Deps, r: &Rollout, budget: Budget) -> Result<State, Error> {
+pub async fn run(c: &Call<'_>, r: &Rollout) -> Result<State, Error> {
+    let (deps, budget) = (c.deps, c.budget);
     if r.approval {
-        return Err(validate::invalid(
+        return Err(shift::validate::invalid(
             "approval",
             "needs the state machine (a person answers between its calls): start it with aws stepfunctions start-execution",
         ));
     }
-    let prepared = validate::prepare(deps, r).await?;
-    let timing = window::Timing {
+    let prepared = shift::validate::prepare(deps, r).await?;
+    let timing = judge::window::Timing {
         period: deps.config.metric_period,
         timeout: prepared.timeout,
         metric_delay: r.metric_delay,
     };
-    let needed =
-        Duration::from_secs(window::rollout_seconds(r.weights.len(), r.interval, r.bake_seconds, &timing))
-            + SAFETY_MARGIN;
+    let needed = Duration::from_secs(judge::window::rollout_seconds(
+        r.weights.len(),
+        r.interval,
+        r.bake_seconds,
+        &timing,
+    )) + SAFETY_MARGIN;
     if let Some(left) = budget.remaining()
         && !r.dry_run
         && needed > left
@@ -191,14 +208,8 @@ pub async fn run(deps: &Deps, r: &Rollout, budget: Budget) -> Result<State, Erro
             steps: r.weights.len(),
         });
     }
-    let state = shift::begin(deps, r, prepared).await?;
-    drive(
-        state,
-        budget,
-        async |s| shift::step(deps, s).await,
-        async |s, why| control::rollback(deps, s, why).await,
-    )
-    .await
+    let state = shift::begin(c, r, prepared).await?;
+    drive(state, budget, async |s| shift::step(c, s).await, async |s, why| rollback(c, s, why).await).await
 }
 
 /// Steps a rollout until it ends, sleeping on tokio's clock as each step asks. A step that fails, or an

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use shared::metrics::{Metrics, Record};
 use shared::notify::Message;
 
-use crate::health::Figures;
+use crate::judge::health::Figures;
 use crate::state::{State, Status, StepReport};
 
 /// The state an invocation ended with, and what it was handed (state machine steps), so that a finished

@@ -4,10 +4,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::notify::Notification;
 
-use crate::health::Figures;
-use crate::input::Rollout;
+use crate::judge::health::{Criteria, Figures};
+use crate::judge::window::{Timing, Window};
+use crate::judge::{self, Assessment, Look};
 use crate::marker::{Marker, Phase};
-use crate::window::{Timing, Window};
+use crate::rollout::Rollout;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "kebab-case")]
@@ -195,5 +196,85 @@ impl State {
     /// The step number the switch and the bake report under.
     pub fn switch_step(&self) -> usize {
         self.rollout.weights.len() + 1
+    }
+
+    /// What the next judgement is about.
+    pub fn look(&self, period: u32) -> Look {
+        let r = &self.rollout;
+        let kind = match (self.status, self.switched_at) {
+            (Status::Baking, Some(switched_at)) => judge::Kind::Bake {
+                switched_at,
+                bake_seconds: r.bake_seconds,
+                check: self.bake_checks + 1,
+                first: self.weights_started_at,
+                shift: self.started_at,
+            },
+            _ => judge::Kind::Weight {
+                started_at: self.step_started_at,
+                first: self.weights_started_at.unwrap_or(self.step_started_at),
+            },
+        };
+        Look { timing: self.timing(period), interval: r.interval, extensions: self.extensions, kind }
+    }
+
+    /// When the next judgement can be made.
+    pub fn judge_at(&self, period: u32) -> DateTime<Utc> {
+        judge::judge_at(&self.look(period), self.rollout.health_check)
+    }
+
+    /// The rollout's thresholds, as the judge takes them.
+    pub fn criteria(&self) -> Criteria {
+        let r = &self.rollout;
+        Criteria {
+            max_error_rate: r.max_error_rate,
+            min_invocations: r.min_invocations_floor(),
+            error_rate_confidence: r.error_rate_confidence,
+            max_duration_ratio: r.max_duration_ratio,
+            max_throttle_rate: r.max_throttle_rate,
+        }
+    }
+}
+
+impl StepReport {
+    /// The report's line for what happened at `at`: the current weight (or the switch and the bake, under
+    /// the number after the last weight's), with nothing judged yet.
+    pub fn of(state: &State, decision: StepDecision, at: DateTime<Utc>) -> Self {
+        let after = state.switched_at.is_some();
+        StepReport {
+            step: if after { state.switch_step() } else { state.step + 1 },
+            weight: if after { 1.0 } else { state.current_weight().unwrap_or(1.0) },
+            started_at: if after { state.switched_at.unwrap_or(at) } else { state.step_started_at },
+            window: None,
+            judged_at: None,
+            new: None,
+            old: None,
+            alarms_in_alarm: Vec::new(),
+            decision,
+            reason: None,
+        }
+    }
+
+    /// A judgement's line, made at `at`.
+    pub fn judged(state: &State, a: Assessment, decision: StepDecision, at: DateTime<Utc>) -> Self {
+        let reason = match &a.verdict {
+            judge::health::Verdict::Healthy => None,
+            judge::health::Verdict::Unhealthy(why) | judge::health::Verdict::Inconclusive(why) => {
+                Some(why.clone())
+            }
+        };
+        StepReport {
+            window: a.window,
+            judged_at: Some(at),
+            new: a.new,
+            old: a.old,
+            alarms_in_alarm: a.alarms_in_alarm,
+            reason,
+            ..StepReport::of(state, decision, at)
+        }
+    }
+
+    pub fn because(mut self, reason: Option<String>) -> Self {
+        self.reason = reason;
+        self
     }
 }

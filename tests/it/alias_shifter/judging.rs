@@ -34,7 +34,7 @@ async fn late_errors_are_seen_before_the_switch() {
     let deps = deps(&world, &[]);
     traffic(&world, &[("1", FAST), ("2", FAST)]);
     let state = call(&deps, json!({"mode": "start", "rollout": rollout(json!({}))})).await.unwrap();
-    let window = |s: &State| alias_shifter::judge::windows(s, 1).current;
+    let window = |s: &State| alias_shifter::judge::windows(&s.look(1)).current;
     // The first step's window ends at `to`; from then until its judgement, version 2 fails.
     let to = window(&state).to;
     let until = |at: chrono::DateTime<chrono::Utc>| (at - chrono::Utc::now()).to_std().unwrap_or_default();

@@ -7,8 +7,8 @@ use shared::AwsError;
 use shared::error::aws;
 
 use crate::Deps;
-use crate::input::Rollout;
-use crate::series::{self, Series, Source};
+use crate::judge::series::{self, Series, Source};
+use crate::rollout::Rollout;
 
 /// Lambda's metrics of the alias (`FunctionName`, `Resource = function:alias`) and of each of its two
 /// versions behind it (plus `ExecutedVersion`: the dimension set Lambda publishes for a weighted alias),

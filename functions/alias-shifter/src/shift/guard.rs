@@ -2,10 +2,10 @@
 //! (the function may be shifted), against what `start` accepts (the rollout), and against the alias as it
 //! is (this shift's mark, at this state's step, and the revision it left).
 
+use super::validate::{check_allowed, invalid};
 use crate::aws::{self, Alias};
 use crate::marker::{Control, Marker};
 use crate::state::State;
-use crate::validate::{check_allowed, invalid};
 use crate::{Deps, Error};
 
 /// What the alias shows for a state that checks out.

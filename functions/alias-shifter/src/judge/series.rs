@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use strum::IntoEnumIterator;
 
-use crate::health::Figures;
-use crate::window::Window;
+use super::health::Figures;
+use super::window::Window;
 
 /// Whose metrics a query reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::EnumIter, strum::IntoStaticStr)]

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats;
+use super::stats;
 
 /// What CloudWatch shows for one version (or the alias) over a window.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]

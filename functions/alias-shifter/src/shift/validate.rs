@@ -6,9 +6,10 @@ use aws_sdk_lambda::types::State as FunctionState;
 use shared::events::InvalidEvent;
 
 use crate::aws::{self, Alias, not_found};
-use crate::input::{Rollout, short_name};
 use crate::marker::Marker;
+use crate::rollout::{Rollout, short_name};
 use crate::routing::{Routing, routable_together};
+use crate::state::State;
 use crate::{Deps, Error};
 
 /// How long a Pending new version is waited for: 30 reads, 2 s apart.
@@ -157,4 +158,20 @@ pub async fn check_new_version(
     routable_together(new_version, &Routing::of(&new), &Routing::of(primary))
         .map_err(|why| invalid("new-version", why))?;
     Ok(new)
+}
+
+/// `publish`: `$LATEST` becomes a version, checked as a given one is; the rollout goes to it.
+pub async fn publish(deps: &Deps, r: &Rollout, p: &Prepared, state: &mut State) -> Result<(), Error> {
+    let version = aws::publish_version(deps, r).await?;
+    if version == p.alias.primary {
+        return Err(invalid(
+            "publish",
+            format!("$LATEST is unchanged since version {version}, the primary of {}", r.resource()),
+        ));
+    }
+    let new = check_new_version(deps, r, &version, &p.primary).await?;
+    let timeout = u32::try_from(new.timeout().unwrap_or(3)).unwrap_or(900);
+    state.timeout_seconds = state.timeout_seconds.max(timeout);
+    state.new_version = version;
+    Ok(())
 }

@@ -1,12 +1,17 @@
 //! The rollout payload: the `aws-lambda-deploy` sample's fields unchanged, plus shipshape's, each checked
-//! in its range and named when wrong.
+//! in its range and named when wrong; and its weight schedule ([`schedule`]). Pure.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::events::{self, InvalidEvent};
 
-use super::numeric::Numeric;
-use crate::schedule::{self, Kind};
+use self::numeric::Numeric;
+use self::schedule::Kind;
+
+mod numeric;
+pub mod schedule;
+#[cfg(test)]
+mod tests;
 
 /// A checked rollout request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,7 +113,9 @@ struct Payload {
 
 impl Rollout {
     pub fn parse(payload: &Value) -> Result<Self, InvalidEvent> {
-        super::object(payload)?;
+        if !payload.is_object() {
+            return Err(InvalidEvent::new("(payload)", "expected a JSON object"));
+        }
         let p: Payload = events::from_value(payload, "")?;
         p.validate()
     }

@@ -1,0 +1,65 @@
+//! The judging schedule of a look: its windows, pure.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::*;
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).map(|d| d.with_timezone(&Utc)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The second weight of a rollout, held 120 s from 10:05:20; versions time out after 30 s.
+fn look() -> Look {
+    Look {
+        timing: Timing { period: 60, timeout: 30, metric_delay: 60 },
+        interval: 120,
+        extensions: 0,
+        kind: Kind::Weight { started_at: at("2026-01-01T10:05:20Z"), first: at("2026-01-01T10:00:10Z") },
+    }
+}
+
+fn bake(first: Option<DateTime<Utc>>) -> Look {
+    Look {
+        kind: Kind::Bake {
+            switched_at: at("2026-01-01T10:09:40Z"),
+            bake_seconds: 300,
+            check: 1,
+            first,
+            shift: at("2026-01-01T10:00:05Z"),
+        },
+        ..look()
+    }
+}
+
+#[test]
+fn a_step_and_the_rollout_so_far_are_judged_together_once_complete() {
+    let w = windows(&look());
+    assert_eq!((w.current.from, w.current.to), (at("2026-01-01T10:05:00Z"), at("2026-01-01T10:08:00Z")));
+    let so_far = w.so_far.unwrap_or_else(|| panic!("no window so far"));
+    assert_eq!((so_far.from, so_far.to), (at("2026-01-01T10:00:00Z"), at("2026-01-01T10:08:00Z")));
+    assert_eq!(judge_at(&look(), true), at("2026-01-01T10:09:30Z"));
+    // Alarms only: judged at the end of the interval's periods.
+    assert_eq!(judge_at(&look(), false), at("2026-01-01T10:08:00Z"));
+}
+
+#[test]
+fn an_extension_grows_the_window() {
+    let held = Look { extensions: 1, ..look() };
+    assert_eq!(windows(&held).current.to, at("2026-01-01T10:10:00Z"));
+}
+
+#[test]
+fn the_bake_starts_after_the_switch_and_is_compared_with_the_weighted_steps() {
+    let w = windows(&bake(Some(at("2026-01-01T10:00:10Z"))));
+    // From the first whole period after the switch: no invocation of the old version in it.
+    assert_eq!((w.current.from, w.current.to), (at("2026-01-01T10:10:00Z"), at("2026-01-01T10:12:00Z")));
+    let (before, source) = w.before.unwrap_or_else(|| panic!("no baseline"));
+    assert_eq!(
+        (before.from, before.to, source),
+        (at("2026-01-01T10:00:00Z"), at("2026-01-01T10:10:00Z"), Source::Old)
+    );
+    // All at once: the alias before the shift, as long as the bake.
+    let (before, source) = windows(&bake(None)).before.unwrap_or_else(|| panic!("no baseline"));
+    assert_eq!((before.to - before.from, source), (Duration::seconds(300), Source::Alias));
+    assert_eq!(before.to, at("2026-01-01T10:00:00Z"));
+}

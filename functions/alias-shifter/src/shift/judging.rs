@@ -1,0 +1,48 @@
+//! One judgement against AWS: the alarms, one `GetMetricData` call over every window the look reads, and
+//! the judge's verdict on them.
+
+use aws_sdk_cloudwatch::types::StateValue;
+use chrono::{DateTime, Utc};
+use shared::AwsError;
+
+use crate::Deps;
+use crate::aws;
+use crate::judge::health::Verdict;
+use crate::judge::{self, Assessment};
+use crate::state::{State, StepDecision, StepReport};
+
+/// What a judgement found, and its line in the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judged {
+    pub verdict: Verdict,
+    pub report: StepReport,
+}
+
+/// Judges the state's current step (or bake check) at `now`.
+pub async fn judge(deps: &Deps, state: &State, now: DateTime<Utc>) -> Result<Judged, AwsError> {
+    let r = &state.rollout;
+    let look = state.look(deps.config.metric_period);
+    let firing = if r.alarms.is_empty() {
+        Vec::new()
+    } else {
+        let states = aws::alarm_states(deps, &r.alarms).await?;
+        r.alarms.iter().filter(|a| states.get(*a) == Some(&StateValue::Alarm)).cloned().collect()
+    };
+    let series = if r.health_check {
+        let span = judge::windows(&look).span();
+        let versions = (state.new_version.as_str(), state.original_version.as_str());
+        Some(aws::metric_data(deps, r, versions, span.from, span.to).await?)
+    } else {
+        None
+    };
+    let a: Assessment =
+        judge::assess(&look, &state.criteria(), series.as_ref(), firing, &state.original_version);
+    let decision = match &a.verdict {
+        Verdict::Healthy if !r.health_check && r.alarms.is_empty() => StepDecision::NotChecked,
+        Verdict::Healthy => StepDecision::Healthy,
+        Verdict::Unhealthy(_) => StepDecision::Unhealthy,
+        Verdict::Inconclusive(_) => StepDecision::Inconclusive,
+    };
+    let verdict = a.verdict.clone();
+    Ok(Judged { verdict, report: StepReport::judged(state, a, decision, now) })
+}

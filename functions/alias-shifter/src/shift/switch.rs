@@ -1,0 +1,181 @@
+//! The moves of the alias: the next weight, the switch of the primary, the end of the shift, and the
+//! rollback. Every `UpdateAlias` carries the `RevisionId` read before it and writes the shift's mark.
+
+use std::collections::HashMap;
+
+use tracing::{info, warn};
+
+use super::{guard, hooks};
+use crate::aws::{self, Change};
+use crate::judge::window;
+use crate::marker::{Marker, Phase};
+use crate::state::{Hook, State, Status, StepDecision, StepReport};
+use crate::{Call, Error};
+
+/// Why a rollout cannot go on; the caller rolls the alias back with it as the reason.
+#[derive(Debug)]
+pub(crate) enum Halt {
+    Failed(Error),
+    Because(String),
+}
+
+impl From<Error> for Halt {
+    fn from(e: Error) -> Self {
+        Halt::Failed(e)
+    }
+}
+
+impl From<shared::AwsError> for Halt {
+    fn from(e: shared::AwsError) -> Self {
+        Halt::Failed(e.into())
+    }
+}
+
+impl std::fmt::Display for Halt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Halt::Failed(e) => e.fmt(f),
+            Halt::Because(why) => f.write_str(why),
+        }
+    }
+}
+
+/// When the next judgement is due, and how long the state machine waits for it.
+pub(crate) fn schedule(c: &Call<'_>, state: &mut State) {
+    let at = state.judge_at(c.deps.config.metric_period);
+    state.judge_at = Some(at);
+    state.wait_seconds = window::wait_seconds(c.now(), at);
+}
+
+/// Sets the weight at `state.step`, or switches the primary when the weights are done.
+pub(crate) async fn advance(c: &Call<'_>, state: &mut State) -> Result<(), Halt> {
+    let r = state.rollout.clone();
+    let now = c.now();
+    let Some(w) = state.current_weight() else { return switch(c, state).await };
+    let marker = state.marker().to_string();
+    let change = Change {
+        weights: Some(HashMap::from([(state.new_version.clone(), w)])),
+        description: Some(&marker),
+        ..Change::default()
+    };
+    state.revision_id =
+        aws::update_alias(c.deps, &r.function_name, &r.alias_name, change, &state.revision_id).await?;
+    info!(function = %r.function_name, alias = %r.alias_name, version = %state.new_version, weight = w, "weight set");
+    state.step_started_at = now;
+    state.weights_started_at.get_or_insert(now);
+    state.extensions = 0;
+    schedule(c, state);
+    Ok(())
+}
+
+/// The new version becomes the primary; then the post-traffic hook and the bake, if any.
+async fn switch(c: &Call<'_>, state: &mut State) -> Result<(), Halt> {
+    let r = state.rollout.clone();
+    let now = c.now();
+    let judged_after = r.bake_seconds > 0 || r.post_traffic_function.is_some();
+    let marker = Marker { phase: Phase::Baking, ..state.marker() }.to_string();
+    let description = if judged_after { marker.as_str() } else { state.alias_description.as_str() };
+    let change = Change {
+        primary: Some(&state.new_version),
+        weights: Some(HashMap::new()),
+        description: Some(description),
+    };
+    state.revision_id =
+        aws::update_alias(c.deps, &r.function_name, &r.alias_name, change, &state.revision_id).await?;
+    info!(function = %r.function_name, alias = %r.alias_name, version = %state.new_version, "primary switched");
+    state.status = Status::Baking;
+    state.switched_at = Some(now);
+    let promoted = state.promote.then(|| "promoted by request".to_owned());
+    state.steps.push(StepReport::of(state, StepDecision::Switched, now).because(promoted));
+    state.extensions = 0;
+    if let Some(hook) = r.post_traffic_function.clone()
+        && let Err(why) = hooks::run(c, state, Hook::PostTraffic, &hook).await
+    {
+        return Err(Halt::Because(why));
+    }
+    if r.bake_seconds > 0 {
+        schedule(c, state);
+        return Ok(());
+    }
+    finish(c, state, judged_after).await
+}
+
+/// The rollout succeeded: the alias's own description back, if the shift's mark is still on it.
+pub(crate) async fn finish(c: &Call<'_>, state: &mut State, marked: bool) -> Result<(), Halt> {
+    if marked {
+        let change = Change { description: Some(&state.alias_description), ..Change::default() };
+        state.revision_id =
+            aws::update_alias(c.deps, &state.function_name, &state.alias_name, change, &state.revision_id)
+                .await?;
+    }
+    state.status = Status::Succeeded;
+    state.finished_at = Some(c.now());
+    state.wait_seconds = 0;
+    state.judge_at = None;
+    Ok(())
+}
+
+/// Puts the alias back on the original version with no additional weights and its own description, if it
+/// still routes as this shift left it; a change someone else made is left as found (only the shift's mark
+/// is taken off). The state must be this shift's: the mark on the alias vouches for its versions.
+pub async fn rollback(c: &Call<'_>, mut state: State, reason: String) -> Result<State, Error> {
+    if state.is_final() {
+        return Ok(state);
+    }
+    guard::check_fields(c.deps, &state)?;
+    let r = state.rollout.clone();
+    warn!(function = %r.function_name, alias = %r.alias_name, reason = %reason, "rolling back");
+    state.finished_at = Some(c.now());
+    state.wait_seconds = 0;
+    state.judge_at = None;
+    let failed = |error| Error::RollbackFailed { reason: reason.clone(), error };
+    let alias = aws::get_alias(c.deps, &r.function_name, &r.alias_name).await.map_err(failed)?;
+    let marker = guard::this_shift(&state, &alias);
+    let untouched = alias.primary == state.original_version && alias.weights.is_empty();
+    if marker.is_none() {
+        if untouched && Marker::parse(&alias.description).is_none() {
+            // The shift failed before its first change: nothing to undo.
+            state.status = Status::RolledBack;
+            state.reason = Some(reason);
+            return Ok(state);
+        }
+        return Err(Error::StateMismatch(format!(
+            "{} does not carry this shift's mark (its description: {:?}): the state is forged, or someone else took the alias over; nothing was changed",
+            r.resource(),
+            alias.description
+        )));
+    }
+    let weighted =
+        alias.primary == state.original_version && alias.weights.keys().all(|v| *v == state.new_version);
+    let switched = marker.as_ref().is_some_and(|m| m.phase == Phase::Baking)
+        && alias.primary == state.new_version
+        && alias.weights.is_empty();
+    let change = if weighted || switched {
+        Change {
+            primary: Some(&state.original_version),
+            weights: Some(HashMap::new()),
+            description: Some(&state.alias_description),
+        }
+    } else {
+        // Not ours to move any more: take the mark off, leave the routing as found.
+        Change { description: Some(&state.alias_description), ..Change::default() }
+    };
+    state.revision_id =
+        aws::update_alias(c.deps, &r.function_name, &r.alias_name, change, &alias.revision_id)
+            .await
+            .map_err(failed)?;
+    if weighted || switched {
+        state.status = Status::RolledBack;
+        state.reason = Some(reason);
+        info!(function = %r.function_name, alias = %r.alias_name, version = %state.original_version, "rolled back");
+    } else {
+        state.status = Status::LeftAsFound;
+        state.reason = Some(format!(
+            "{reason}; {} now has primary {} and weights {:?}, which this rollout did not set: left as found",
+            r.resource(),
+            alias.primary,
+            alias.weights
+        ));
+    }
+    Ok(state)
+}
