@@ -130,6 +130,13 @@ pub fn assess(
     };
     let w = windows(look);
     out.window = Some(w.current);
+    let incomplete = series.incomplete();
+    if !incomplete.is_empty() {
+        let named: Vec<String> = incomplete.iter().map(|(id, status)| format!("{id} ({status})")).collect();
+        let why = format!("CloudWatch did not answer every query completely: {}", named.join(", "));
+        out.verdict = alarms.unwrap_or(Verdict::Inconclusive(why));
+        return out;
+    }
     let verdict = match w.before {
         Some((before, source)) => {
             let (new, old) = (series.figures(Source::Alias, &w.current), series.figures(source, &before));

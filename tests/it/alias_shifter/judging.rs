@@ -58,6 +58,23 @@ async fn late_errors_are_seen_before_the_switch() {
     assert_eq!(alias(&world).await, on_one());
 }
 
+/// CloudWatch answers a query with `InternalError` and no value: that is not zero errors. The step is
+/// inconclusive, never a pass.
+#[tokio::test]
+async fn a_query_cloudwatch_could_not_answer_is_not_a_pass() {
+    integration_tests::needs_emulator!();
+    let world = world().await;
+    traffic(&world, &[("1", FAST), ("2", Behaviour::errors(0.5))]);
+    world.emulator.metric_status(&[("new_errors", "InternalError")]);
+    let state =
+        call(&deps(&world, &[]), rollout(json!({"type": "canary", "max-extensions": 0}))).await.unwrap();
+    assert_eq!(state.status, Status::RolledBack, "{state:#?}");
+    assert_eq!(state.steps[0].decision, StepDecision::Inconclusive);
+    let why = state.reason.as_deref().unwrap();
+    assert!(why.contains("InternalError") && why.contains("new_errors"), "{why}");
+    assert_eq!(alias(&world).await, on_one());
+}
+
 /// No measured traffic on the new version is inconclusive, never a pass: after the extra intervals, the
 /// rollout is rolled back.
 #[tokio::test]

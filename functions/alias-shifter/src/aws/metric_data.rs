@@ -59,6 +59,7 @@ pub async fn metric_data(
             .map_err(aws("GetMetricData"))?;
         for result in page.metric_data_results() {
             let id = result.id().unwrap_or_default();
+            out.status(id, result.status_code().map_or("no status", |s| s.as_str()));
             for (at, value) in result.timestamps().iter().zip(result.values()) {
                 if let Some(at) = DateTime::from_timestamp(at.secs(), 0) {
                     out.add(id, at, *value);

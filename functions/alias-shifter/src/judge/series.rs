@@ -58,13 +58,34 @@ pub fn queries() -> impl Iterator<Item = (Source, Stat)> {
     Source::iter().flat_map(|s| Stat::iter().map(move |t| (s, t)))
 }
 
-/// The periods' values by query id.
+/// The periods' values by query id, and the status CloudWatch gave each query.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Series {
     points: HashMap<String, HashMap<DateTime<Utc>, f64>>,
+    /// The status of each query's last page: `Complete` when all its data points were returned.
+    status: HashMap<String, String>,
 }
 
 impl Series {
+    /// A page's status for a query; the last page's stands ("PartialData" continues on the next page).
+    pub fn status(&mut self, id: &str, status: &str) {
+        self.status.insert(id.to_owned(), status.to_owned());
+    }
+
+    /// Every query whose answer is not `Complete` (`InternalError`, `Forbidden`, missing), with its status:
+    /// its values are not all there, so they prove nothing.
+    pub fn incomplete(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = queries()
+            .map(|(source, stat)| id(source, stat))
+            .filter_map(|id| match self.status.get(&id).map(String::as_str) {
+                Some("Complete") => None,
+                other => Some((id, other.unwrap_or("no answer").to_owned())),
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// A period's value (pages of one answer may repeat none; a repeated one replaces the first).
     pub fn add(&mut self, id: &str, at: DateTime<Utc>, value: f64) {
         self.points.entry(id.to_owned()).or_default().insert(at, value);
@@ -108,6 +129,26 @@ mod tests {
 
     fn w(from: i64, to: i64) -> Window {
         Window { from: at(from), to: at(to), judge_at: at(to) }
+    }
+
+    #[test]
+    fn a_query_not_complete_is_named() {
+        let mut s = Series::default();
+        for (source, stat) in queries() {
+            s.status(&id(source, stat), "Complete");
+        }
+        assert!(s.incomplete().is_empty());
+        s.status("new_errors", "PartialData");
+        s.status("new_errors", "InternalError");
+        s.status("old_p99", "Forbidden");
+        assert_eq!(
+            s.incomplete(),
+            [
+                ("new_errors".to_owned(), "InternalError".to_owned()),
+                ("old_p99".to_owned(), "Forbidden".to_owned())
+            ]
+        );
+        assert_eq!(Series::default().incomplete().len(), 15, "no answer is not a complete one");
     }
 
     #[test]
