@@ -6,6 +6,7 @@ use serde_json::Value;
 use shared::events::{self, InvalidEvent};
 
 use self::numeric::Numeric;
+use crate::judge::health::Criteria;
 use self::schedule::Kind;
 
 mod numeric;
@@ -31,6 +32,8 @@ pub struct Rollout {
     pub weights: Vec<f64>,
     pub health_check: bool,
     pub alarms: Vec<String>,
+    /// Highest acceptable `Errors / Invocations` of the new version in a window: 0 by default (any error
+    /// fails), 1 (off) by default when `error_rate_confidence` compares it with the old version's.
     pub max_error_rate: f64,
     /// Fewer invocations than this in a window (at least 1) is inconclusive.
     pub min_invocations: f64,
@@ -150,6 +153,17 @@ impl Rollout {
         short_name(&self.function_name)
     }
 
+    /// The thresholds, as the judge takes them.
+    pub fn criteria(&self) -> Criteria {
+        Criteria {
+            max_error_rate: self.max_error_rate,
+            min_invocations: self.min_invocations_floor(),
+            error_rate_confidence: self.error_rate_confidence,
+            max_duration_ratio: self.max_duration_ratio,
+            max_throttle_rate: self.max_throttle_rate,
+        }
+    }
+
     /// The smallest number of invocations a window needs.
     pub fn min_invocations_floor(&self) -> f64 {
         self.min_invocations.max(1.0)
@@ -246,7 +260,15 @@ impl Payload {
             weights,
             health_check: self.health_check.unwrap_or(true),
             alarms,
-            max_error_rate: number("max-error-rate", &self.max_error_rate, 0.0, 0.0, 1.0, false)?,
+            // The sample's default fails a step on any error; with the comparison on, the comparison decides.
+            max_error_rate: number(
+                "max-error-rate",
+                &self.max_error_rate,
+                if self.error_rate_confidence.is_some() { 1.0 } else { 0.0 },
+                0.0,
+                1.0,
+                false,
+            )?,
             min_invocations: number("min-invocations", &self.min_invocations, 0.0, 0.0, 1e9, true)?,
             max_extensions: number("max-extensions", &self.max_extensions, 2.0, 0.0, 10.0, true)? as u32,
             error_rate_confidence: optional(

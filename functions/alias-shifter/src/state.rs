@@ -224,14 +224,7 @@ impl State {
 
     /// The rollout's thresholds, as the judge takes them.
     pub fn criteria(&self) -> Criteria {
-        let r = &self.rollout;
-        Criteria {
-            max_error_rate: r.max_error_rate,
-            min_invocations: r.min_invocations_floor(),
-            error_rate_confidence: r.error_rate_confidence,
-            max_duration_ratio: r.max_duration_ratio,
-            max_throttle_rate: r.max_throttle_rate,
-        }
+        self.rollout.criteria()
     }
 }
 
