@@ -278,6 +278,33 @@ async fn every_validation_error_names_its_field() {
     assert_eq!(alias(&world).await, on_one());
 }
 
+/// An alias on `$LATEST` cannot take weights, and a rollback to it would route to whatever code `$LATEST`
+/// holds then, which nobody judged: a shift from it is refused before any change, even all at once.
+#[tokio::test]
+async fn a_shift_from_latest_is_refused_before_any_change() {
+    integration_tests::needs_emulator!();
+    let world = world().await;
+    world
+        .lambda
+        .create_alias()
+        .function_name("api")
+        .name("edge")
+        .function_version("$LATEST")
+        .send()
+        .await
+        .unwrap();
+    for kind in ["all-at-once", "linear"] {
+        let payload =
+            rollout(json!({"alias-name": "edge", "type": kind, "health-check": false, "bake-seconds": 1}));
+        let err = invoke(&deps(&world, &[]), payload).await.expect_err(kind);
+        let Error::InvalidInput(e) = &err else { panic!("{kind}: {err}") };
+        assert_eq!(e.field, "alias-name", "{kind}: {err}");
+        assert!(err.to_string().contains("$LATEST"), "{kind}: {err}");
+    }
+    assert_eq!(world.emulator.calls_of("lambda:UpdateAlias"), 0);
+    assert_eq!(world.alias("api", "edge").await, ("$LATEST".into(), HashMap::new()));
+}
+
 #[tokio::test]
 async fn a_function_not_allowed_is_refused_in_every_mode_before_any_change() {
     integration_tests::needs_emulator!();

@@ -6,8 +6,8 @@ use serde_json::Value;
 use shared::events::{self, InvalidEvent};
 
 use self::numeric::Numeric;
-use crate::judge::health::Criteria;
 use self::schedule::Kind;
+use crate::judge::health::Criteria;
 
 mod numeric;
 pub mod schedule;

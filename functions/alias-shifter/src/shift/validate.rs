@@ -80,6 +80,16 @@ pub async fn prepare(deps: &Deps, r: &Rollout) -> Result<Prepared, Error> {
         }
         Err(e) => return Err(e.into()),
     };
+    if alias.primary.is_empty() || !alias.primary.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid(
+            "alias-name",
+            format!(
+                "{} points to {}: it cannot share traffic, and a rollback to it would route to whatever code it holds then, which nobody judged; point the alias to a published version first (aws lambda publish-version, then update-alias)",
+                r.resource(),
+                alias.primary
+            ),
+        ));
+    }
     if !alias.weights.is_empty() {
         return Err(invalid(
             "alias-name",
