@@ -9,7 +9,7 @@ pub mod window;
 
 use chrono::{DateTime, Duration, Utc};
 
-use self::health::{Baseline, Criteria, Figures, Verdict};
+use self::health::{AlarmState, Baseline, Criteria, Figures, Verdict};
 use self::series::{Series, Source};
 use self::window::{Timing, Window, seconds};
 
@@ -94,11 +94,10 @@ pub fn windows(look: &Look) -> Windows {
     }
 }
 
-/// When a look can be judged: with a health check, once its window is complete; with alarms only, at the
-/// end of the interval.
-pub fn judge_at(look: &Look, health_check: bool) -> DateTime<Utc> {
-    let w = windows(look).current;
-    if health_check { w.judge_at } else { w.to }
+/// When a look can be judged: once its window is complete, with or without a health check (an alarm sees
+/// the step's traffic only once its metrics are in).
+pub fn judge_at(look: &Look) -> DateTime<Utc> {
+    windows(look).current.judge_at
 }
 
 /// What a judgement found: the verdict, and the figures it rests on.
@@ -112,20 +111,26 @@ pub struct Assessment {
     pub alarms_in_alarm: Vec<String>,
 }
 
-/// Judges a look on the metrics read (`series`, none without a health check) and the alarms in ALARM.
+/// Judges a look on the metrics read (`series`, none without a health check) and the rollout's alarms.
 /// `original` names the original version in reasons.
 pub fn assess(
     look: &Look,
     criteria: &Criteria,
     series: Option<&Series>,
-    firing: Vec<String>,
+    alarm_states: &[(String, AlarmState)],
     original: &str,
 ) -> Assessment {
-    let alarms = health::alarms(&firing);
-    let mut out =
-        Assessment { verdict: Verdict::Healthy, window: None, new: None, old: None, alarms_in_alarm: firing };
+    let alarms = health::alarms(alarm_states);
+    let firing = alarm_states.iter().filter(|(_, s)| *s == AlarmState::Alarm).map(|(n, _)| n.clone());
+    let mut out = Assessment {
+        verdict: Verdict::Healthy,
+        window: None,
+        new: None,
+        old: None,
+        alarms_in_alarm: firing.collect(),
+    };
     let Some(series) = series else {
-        out.verdict = alarms.unwrap_or(Verdict::Healthy);
+        out.verdict = health::worst(alarms, Verdict::Healthy);
         return out;
     };
     let w = windows(look);
@@ -134,7 +139,7 @@ pub fn assess(
     if !incomplete.is_empty() {
         let named: Vec<String> = incomplete.iter().map(|(id, status)| format!("{id} ({status})")).collect();
         let why = format!("CloudWatch did not answer every query completely: {}", named.join(", "));
-        out.verdict = alarms.unwrap_or(Verdict::Inconclusive(why));
+        out.verdict = health::worst(alarms, Verdict::Inconclusive(why));
         return out;
     }
     let verdict = match w.before {
@@ -164,7 +169,7 @@ pub fn assess(
             health::combine(step, so_far)
         }
     };
-    out.verdict = alarms.unwrap_or(verdict);
+    out.verdict = health::worst(alarms, verdict);
     out
 }
 

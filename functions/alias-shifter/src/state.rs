@@ -219,7 +219,7 @@ impl State {
 
     /// When the next judgement can be made.
     pub fn judge_at(&self, period: u32) -> DateTime<Utc> {
-        judge::judge_at(&self.look(period), self.rollout.health_check)
+        judge::judge_at(&self.look(period))
     }
 
     /// The rollout's thresholds, as the judge takes them.

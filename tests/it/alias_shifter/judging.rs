@@ -271,3 +271,45 @@ async fn a_composite_alarm_is_read() {
     assert_eq!(state.reason.as_deref(), Some("alarm in ALARM: api-bad"));
     assert_eq!(alias(&world).await, on_one());
 }
+
+/// An alarm that cannot say (INSUFFICIENT_DATA), or that was deleted after the start, is not a pass: the
+/// step is inconclusive, in alarms-only mode too.
+#[tokio::test]
+async fn an_alarm_without_data_or_deleted_is_inconclusive() {
+    integration_tests::needs_emulator!();
+    let world = world().await;
+    let deps = deps(&world, &[]);
+    world.alarm("api-latency", "INSUFFICIENT_DATA").await;
+    traffic(&world, &[("1", FAST), ("2", FAST)]);
+    let alarms_only = rollout(
+        json!({"type": "canary", "health-check": false, "alarms": ["api-latency"], "max-extensions": 0}),
+    );
+    let state = call(&deps, alarms_only.clone()).await.unwrap();
+    assert_eq!(state.status, Status::RolledBack, "{state:#?}");
+    assert_eq!(state.steps[0].decision, StepDecision::Inconclusive);
+    assert!(state.reason.as_deref().unwrap().contains("api-latency"), "{:?}", state.reason);
+    assert_eq!(alias(&world).await, on_one());
+
+    world.alarm("api-latency", "OK").await;
+    let started = call(&deps, json!({"mode": "start", "rollout": alarms_only})).await.unwrap();
+    world.cloudwatch.delete_alarms().alarm_names("api-latency").send().await.unwrap();
+    wait(&started).await;
+    let state = call(&deps, json!({"mode": "step", "state": started})).await.unwrap();
+    assert_eq!(state.status, Status::RolledBack, "{state:#?}");
+    assert!(state.reason.as_deref().unwrap().contains("no longer exists"), "{:?}", state.reason);
+    assert_eq!(alias(&world).await, on_one());
+}
+
+/// Alarms only: a step is judged when its traffic can have reached the alarm (its periods, the timeout,
+/// the delay), not at the end of its interval.
+#[tokio::test]
+async fn alarms_only_waits_for_the_traffic_to_reach_the_alarm() {
+    integration_tests::needs_emulator!();
+    let world = World::new().await;
+    world.function_with_timeout("api", 3, 3).await;
+    world.alarm("api-errors", "OK").await;
+    let alarms_only = rollout(json!({"type": "canary", "health-check": false, "alarms": ["api-errors"]}));
+    let state = call(&deps(&world, &[]), json!({"mode": "start", "rollout": alarms_only})).await.unwrap();
+    // 1 s of traffic, a 3 s timeout, a 1 s delay.
+    assert!(state.wait_seconds >= 5, "judged before the traffic can be in: {}", state.wait_seconds);
+}

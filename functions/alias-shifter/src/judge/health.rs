@@ -167,9 +167,45 @@ fn compare(new: &Figures, base: Baseline<'_>, c: &Criteria) -> Option<Verdict> {
     None
 }
 
-/// Any alarm in ALARM fails the step, whatever the metrics say.
-pub fn alarms(firing: &[String]) -> Option<Verdict> {
-    (!firing.is_empty()).then(|| Verdict::Unhealthy(format!("alarm in ALARM: {}", firing.join(", "))))
+/// What an alarm the rollout names says at a judgement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlarmState {
+    Ok,
+    Alarm,
+    InsufficientData,
+    /// Deleted since the rollout started (`DescribeAlarms` no longer returns it).
+    Missing,
+}
+
+/// Any alarm in ALARM fails the step, whatever the metrics say; an alarm that cannot say (no data, or
+/// deleted) makes it inconclusive, never a pass.
+pub fn alarms(states: &[(String, AlarmState)]) -> Option<Verdict> {
+    let named = |want: &[AlarmState]| -> Vec<&str> {
+        states.iter().filter(|(_, s)| want.contains(s)).map(|(n, _)| n.as_str()).collect()
+    };
+    let firing = named(&[AlarmState::Alarm]);
+    if !firing.is_empty() {
+        return Some(Verdict::Unhealthy(format!("alarm in ALARM: {}", firing.join(", "))));
+    }
+    let (thin, gone) = (named(&[AlarmState::InsufficientData]), named(&[AlarmState::Missing]));
+    let mut why = Vec::new();
+    if !thin.is_empty() {
+        why.push(format!("alarm in INSUFFICIENT_DATA: {}", thin.join(", ")));
+    }
+    if !gone.is_empty() {
+        why.push(format!("alarm that no longer exists: {}", gone.join(", ")));
+    }
+    (!why.is_empty()).then(|| Verdict::Inconclusive(why.join("; ")))
+}
+
+/// The alarms' verdict and the metrics': unhealthy if either is, then inconclusive if either is.
+pub fn worst(alarms: Option<Verdict>, metrics: Verdict) -> Verdict {
+    match (alarms, metrics) {
+        (Some(Verdict::Unhealthy(why)), _) => Verdict::Unhealthy(why),
+        (_, Verdict::Unhealthy(why)) => Verdict::Unhealthy(why),
+        (Some(Verdict::Inconclusive(why)), _) => Verdict::Inconclusive(why),
+        (_, metrics) => metrics,
+    }
 }
 
 /// The step's own window and the rollout so far (every step's window, late data included): unhealthy if
@@ -264,7 +300,19 @@ mod tests {
     #[test]
     fn alarms_and_the_rollout_so_far() {
         assert_eq!(alarms(&[]), None);
-        assert_eq!(alarms(&["p99".into()]), Some(Verdict::Unhealthy("alarm in ALARM: p99".into())));
+        assert_eq!(alarms(&[("p99".into(), AlarmState::Ok)]), None);
+        let firing = [("p99".into(), AlarmState::Alarm), ("gone".into(), AlarmState::Missing)];
+        assert_eq!(alarms(&firing), Some(Verdict::Unhealthy("alarm in ALARM: p99".into())));
+        let thin = [("p99".into(), AlarmState::InsufficientData), ("gone".into(), AlarmState::Missing)];
+        assert_eq!(
+            alarms(&thin),
+            Some(Verdict::Inconclusive(
+                "alarm in INSUFFICIENT_DATA: p99; alarm that no longer exists: gone".into()
+            ))
+        );
+        let unsure = alarms(&thin);
+        assert!(matches!(worst(unsure.clone(), Verdict::Healthy), Verdict::Inconclusive(_)));
+        assert_eq!(worst(unsure, Verdict::Unhealthy("x".into())), Verdict::Unhealthy("x".into()));
         let late = Verdict::Unhealthy("error rate".into());
         assert_eq!(
             combine(Verdict::Healthy, late.clone()),

@@ -37,9 +37,7 @@ fn a_step_and_the_rollout_so_far_are_judged_together_once_complete() {
     assert_eq!((w.current.from, w.current.to), (at("2026-01-01T10:05:00Z"), at("2026-01-01T10:08:00Z")));
     let so_far = w.so_far.unwrap_or_else(|| panic!("no window so far"));
     assert_eq!((so_far.from, so_far.to), (at("2026-01-01T10:00:00Z"), at("2026-01-01T10:08:00Z")));
-    assert_eq!(judge_at(&look(), true), at("2026-01-01T10:09:30Z"));
-    // Alarms only: judged at the end of the interval's periods.
-    assert_eq!(judge_at(&look(), false), at("2026-01-01T10:08:00Z"));
+    assert_eq!(judge_at(&look()), at("2026-01-01T10:09:30Z"));
 }
 
 #[test]

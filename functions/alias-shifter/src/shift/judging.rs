@@ -7,7 +7,7 @@ use shared::AwsError;
 
 use crate::Deps;
 use crate::aws;
-use crate::judge::health::Verdict;
+use crate::judge::health::{AlarmState, Verdict};
 use crate::judge::{self, Assessment};
 use crate::state::{State, StepDecision, StepReport};
 
@@ -22,11 +22,17 @@ pub struct Judged {
 pub async fn judge(deps: &Deps, state: &State, now: DateTime<Utc>) -> Result<Judged, AwsError> {
     let r = &state.rollout;
     let look = state.look(deps.config.metric_period);
-    let firing = if r.alarms.is_empty() {
+    let alarms = if r.alarms.is_empty() {
         Vec::new()
     } else {
         let states = aws::alarm_states(deps, &r.alarms).await?;
-        r.alarms.iter().filter(|a| states.get(*a) == Some(&StateValue::Alarm)).cloned().collect()
+        let state = |name: &String| match states.get(name) {
+            None => AlarmState::Missing,
+            Some(StateValue::Alarm) => AlarmState::Alarm,
+            Some(StateValue::Ok) => AlarmState::Ok,
+            Some(_) => AlarmState::InsufficientData,
+        };
+        r.alarms.iter().map(|name| (name.clone(), state(name))).collect()
     };
     let series = if r.health_check {
         let span = judge::windows(&look).span();
@@ -36,7 +42,7 @@ pub async fn judge(deps: &Deps, state: &State, now: DateTime<Utc>) -> Result<Jud
         None
     };
     let a: Assessment =
-        judge::assess(&look, &state.criteria(), series.as_ref(), firing, &state.original_version);
+        judge::assess(&look, &state.criteria(), series.as_ref(), &alarms, &state.original_version);
     let decision = match &a.verdict {
         Verdict::Healthy if !r.health_check && r.alarms.is_empty() => StepDecision::NotChecked,
         Verdict::Healthy => StepDecision::Healthy,
