@@ -118,7 +118,8 @@ async fn step_mode_judges_once_the_traffic_is_complete_and_rolls_back_on_errors(
         .unwrap();
     assert_eq!(state.status, Status::Shifting);
     assert_eq!(alias(&world).await.1, HashMap::from([("2".to_owned(), 0.3333)]));
-    assert!(description(&world).await.ends_with(": 1 -> 2, weight 1 of 2"), "the shift's mark");
+    let mark = description(&world).await;
+    assert!(mark.contains(": 1 -> 2, weight 1 of 2 since "), "the shift's mark: {mark}");
     assert!(state.wait_seconds >= 3, "1 s of traffic, 1 s timeout, 1 s delay: {}", state.wait_seconds);
 
     let early = call(&deps, json!({"mode": "step", "state": state})).await.unwrap();
@@ -376,6 +377,72 @@ async fn a_forged_or_stale_state_is_refused_and_the_alias_untouched() {
     assert_eq!(world.emulator.calls_of("lambda:UpdateAlias"), 0);
     assert_eq!(alias(&world).await.1, HashMap::from([("2".to_owned(), 0.6667)]));
     assert_eq!(description(&world).await, marked);
+}
+
+/// The mark vouches for the whole rollout, not only its shift and versions: a state whose criteria, hooks,
+/// timing or requests were changed is refused before anything is judged or changed.
+#[tokio::test]
+async fn a_state_with_a_changed_rollout_or_timing_is_refused() {
+    integration_tests::needs_emulator!();
+    let world = world().await;
+    let deps = deps(&world, &[]);
+    traffic(&world, &[("1", FAST), ("2", Behaviour::errors(0.5))]);
+    let started =
+        call(&deps, json!({"mode": "start", "rollout": rollout(json!({"type": "canary"}))})).await.unwrap();
+    let marked = description(&world).await;
+    let good = serde_json::to_value(&started).unwrap();
+    let with = |edit: &dyn Fn(&mut Value)| {
+        let mut s = good.clone();
+        edit(&mut s);
+        s
+    };
+    world.emulator.reset_calls();
+    let cases = [
+        // Judged on nothing but alarms (none): promoted at once.
+        ("health-check", with(&|s| s["rollout"]["health-check"] = json!(false))),
+        ("max-error-rate", with(&|s| s["rollout"]["max-error-rate"] = json!(1))),
+        ("timeout-seconds", with(&|s| s["timeout-seconds"] = json!(0))),
+        ("step-started-at", with(&|s| s["step-started-at"] = json!("2020-01-01T00:00:00Z"))),
+        ("alias-description", with(&|s| s["alias-description"] = json!("restored by a forger"))),
+    ];
+    for (what, state) in cases {
+        let err = invoke(&deps, json!({"mode": "step", "state": state})).await.expect_err(what);
+        assert_eq!(err.error_type(), "StateMismatch", "{what}: {err}");
+    }
+    // A promotion nobody asked for, or a judgement time before the traffic is in, changes nothing either.
+    let promoted = call(&deps, json!({"mode": "step", "state": with(&|s| s["promote"] = json!(true))})).await;
+    let early = call(
+        &deps,
+        json!({"mode": "step", "state": with(&|s| s["judge-at"] = json!("2020-01-01T00:00:00Z"))}),
+    );
+    for state in [promoted.unwrap(), early.await.unwrap()] {
+        assert_eq!((state.status, state.steps.len()), (Status::Shifting, 0), "{state:#?}");
+    }
+    assert_eq!(world.emulator.calls_of("lambda:UpdateAlias"), 0);
+    assert_eq!(world.emulator.calls_of("monitoring:GetMetricData"), 0, "nothing judged");
+    assert_eq!(alias(&world).await.1, HashMap::from([("2".to_owned(), 0.1)]));
+    assert_eq!(description(&world).await, marked);
+}
+
+/// HOOK_FUNCTIONS holds in every mode: a running shift's hook that is no longer allowed is not invoked.
+#[tokio::test]
+async fn a_hook_no_longer_allowed_is_not_invoked() {
+    integration_tests::needs_emulator!();
+    let world = world().await;
+    world.function("check", 1).await;
+    world.emulator.answer_with("check", json!({"passed": true}));
+    traffic(&world, &[("1", FAST), ("2", FAST)]);
+    let payload = rollout(json!({"type": "canary", "post-traffic-function": "check"}));
+    let started =
+        call(&deps(&world, &[("HOOK_FUNCTIONS", "check")]), json!({"mode": "start", "rollout": payload}))
+            .await
+            .unwrap();
+    wait(&started).await;
+    let err = invoke(&deps(&world, &[]), json!({"mode": "step", "state": started})).await.unwrap_err();
+    let Error::InvalidInput(e) = &err else { panic!("{err}") };
+    assert_eq!(e.field, "state.rollout.post-traffic-function", "{err}");
+    assert!(world.emulator.invocations().is_empty(), "the hook was not invoked");
+    assert_eq!(alias(&world).await.1, HashMap::from([("2".to_owned(), 0.1)]));
 }
 
 #[tokio::test]

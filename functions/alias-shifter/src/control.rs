@@ -137,7 +137,7 @@ pub async fn request_approval(
     if state.status != Status::AwaitingApproval {
         return Err(invalid("state.status", "not awaiting approval"));
     }
-    match guard::check(c.deps, &state).await? {
+    match guard::check(c.deps, &state).await?.0 {
         Found::AsLeft(_) | Found::Request(_, Control::Promote) => {}
         Found::Request(..) | Found::Changed(_) => {
             return Err(Error::StateMismatch(format!(
@@ -168,7 +168,7 @@ pub async fn approved(c: &Call<'_>, mut state: State, approval: &Value) -> Resul
     if state.status != Status::AwaitingApproval {
         return Err(invalid("state.status", "not awaiting approval"));
     }
-    match guard::check(c.deps, &state).await? {
+    match guard::check(c.deps, &state).await?.0 {
         Found::AsLeft(_) => {}
         Found::Request(alias, Control::Promote) => state.revision_id = alias.revision_id,
         Found::Request(_, Control::Abort(why)) => {

@@ -186,39 +186,11 @@ pub fn approval_request(state: &State, token: &str, shifter: &str, region: &str)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Rollout;
     use crate::state::StepDecision;
 
     fn state(status: Status) -> State {
-        let payload = serde_json::json!({"function-name": "api", "alias-name": "live", "new-version": "2"});
-        let rollout = Rollout::parse(&payload).unwrap_or_else(|e| panic!("{e}"));
         let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
-        State {
-            status,
-            function_name: "api".into(),
-            alias_name: "live".into(),
-            new_version: "2".into(),
-            original_version: "1".into(),
-            revision_id: "r".into(),
-            alias_description: String::new(),
-            timeout_seconds: 3,
-            step: 1,
-            step_started_at: now,
-            extensions: 0,
-            judge_at: None,
-            wait_seconds: 0,
-            promote: false,
-            started_at: now,
-            weights_started_at: Some(now),
-            switched_at: None,
-            bake_checks: 0,
-            finished_at: Some(now),
-            reason: None,
-            steps: Vec::new(),
-            hooks: Vec::new(),
-            rollout,
-            notification: None,
-        }
+        State { status, step: 1, finished_at: Some(now), ..crate::state::fixture(now) }
     }
 
     fn recorded(state: &State, before: Option<(Status, usize)>) -> Metrics {

@@ -100,12 +100,14 @@ pub async fn step(c: &Call<'_>, mut state: State) -> Result<State, Error> {
     if state.status == Status::AwaitingApproval {
         return Err(validate::invalid("state.status", "awaiting approval: answer the approval request"));
     }
-    match guard::check(c.deps, &state).await? {
+    let (found, marker) = guard::check(c.deps, &state).await?;
+    // Only the mark says whether a person asked for a promotion, never the state handed back.
+    state.promote = marker.control == Some(Control::Promote);
+    match found {
         Found::AsLeft(_) => {}
         Found::Request(alias, Control::Promote) => {
             info!(function = %state.function_name, alias = %state.alias_name, "promotion requested");
             state.revision_id = alias.revision_id;
-            state.promote = true;
         }
         Found::Request(_, Control::Abort(why)) => {
             return rollback(c, state, format!("aborted: {why}")).await;
@@ -123,9 +125,12 @@ pub async fn step(c: &Call<'_>, mut state: State) -> Result<State, Error> {
         }
     }
     let now = c.now();
-    if let Some(at) = state.judge_at.filter(|at| now < *at) {
+    // When the traffic is complete follows from the state's bound times, not from its judge-at.
+    let due = state.judge_at(c.deps.config.metric_period);
+    state.judge_at = Some(due);
+    if now < due {
         // Called before the traffic is complete (an early or repeated call): nothing to judge yet.
-        state.wait_seconds = window::wait_seconds(now, at);
+        state.wait_seconds = window::wait_seconds(now, due);
         return Ok(state);
     }
     let judged = match judging::judge(c.deps, &state, now).await {

@@ -182,11 +182,33 @@ impl State {
     pub fn marker(&self) -> Marker {
         Marker {
             shift: self.shift_id(),
+            digest: self.digest(),
             from: self.original_version.clone(),
             to: self.new_version.clone(),
             phase: self.phase(),
+            since: self.switched_at.unwrap_or(self.step_started_at).timestamp(),
+            awaiting: self.status == Status::AwaitingApproval,
             control: None,
         }
+    }
+
+    /// What the shift fixed when it began, hashed (SHA-256, the first 12 bytes in hex): the rollout, the
+    /// versions, their longer timeout, the alias's own description, the shift's start and its first
+    /// weight's. Numbers are written canonically, so that a state carried as JSON by Step Functions hashes
+    /// the same.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let rollout = serde_json::to_value(&self.rollout).unwrap_or_default();
+        let fixed = serde_json::json!({
+            "rollout": canonical(rollout),
+            "versions": [self.original_version, self.new_version],
+            "timeout": self.timeout_seconds,
+            "description": self.alias_description,
+            "started": self.started_at.timestamp_millis(),
+            "first-weight": self.weights_started_at.map(|t| t.timestamp_millis()),
+        });
+        let hash = Sha256::digest(fixed.to_string().as_bytes());
+        hash.iter().take(12).map(|b| format!("{b:02x}")).collect()
     }
 
     pub fn timing(&self, period: u32) -> Timing {
@@ -225,6 +247,18 @@ impl State {
     /// The rollout's thresholds, as the judge takes them.
     pub fn criteria(&self) -> Criteria {
         self.rollout.criteria()
+    }
+}
+
+/// `v` with every fractional number written to 10 significant digits: a number parsed back from JSON may
+/// differ in its last bit, never in its tenth digit.
+fn canonical(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => Value::String(format!("{:.9e}", n.as_f64().unwrap_or_default())),
+        Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
+        Value::Object(fields) => Value::Object(fields.into_iter().map(|(k, v)| (k, canonical(v))).collect()),
+        other => other,
     }
 }
 
@@ -269,5 +303,66 @@ impl StepReport {
     pub fn because(mut self, reason: Option<String>) -> Self {
         self.reason = reason;
         self
+    }
+}
+
+/// One rollout's state, for the tests: `api:live` from version 1 to 2 in 4 linear steps, at its first
+/// weight since `now`.
+#[cfg(test)]
+pub(crate) fn fixture(now: DateTime<Utc>) -> State {
+    let payload =
+        serde_json::json!({"function-name": "api", "alias-name": "live", "new-version": "2", "steps": 4});
+    let rollout = Rollout::parse(&payload).unwrap_or_else(|e| panic!("{e}"));
+    State {
+        status: Status::Shifting,
+        function_name: "api".into(),
+        alias_name: "live".into(),
+        new_version: "2".into(),
+        original_version: "1".into(),
+        revision_id: "r".into(),
+        alias_description: String::new(),
+        timeout_seconds: 3,
+        step: 0,
+        step_started_at: now,
+        extensions: 0,
+        judge_at: None,
+        wait_seconds: 0,
+        promote: false,
+        started_at: now,
+        weights_started_at: Some(now),
+        switched_at: None,
+        bake_checks: 0,
+        finished_at: None,
+        reason: None,
+        steps: Vec::new(),
+        hooks: Vec::new(),
+        rollout,
+        notification: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_digest_survives_a_trip_through_json_and_changes_with_the_rollout() {
+        let mut s = fixture(DateTime::from_timestamp(1_800_000_000, 123_456_789).unwrap_or_default());
+        s.rollout.error_rate_confidence = Some(0.95);
+        s.rollout.max_duration_ratio = Some(1.1);
+        let back: State = serde_json::from_str(&serde_json::to_string(&s).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back.digest(), s.digest());
+        assert_eq!(s.digest().len(), 24);
+        let mut forged = s.clone();
+        forged.rollout.health_check = false;
+        assert_ne!(forged.digest(), s.digest());
+        let mut forged = s.clone();
+        forged.timeout_seconds = 0;
+        assert_ne!(forged.digest(), s.digest());
+        // What moves during the shift is not in it: the mark carries it.
+        let mut moved = s.clone();
+        (moved.step, moved.extensions, moved.bake_checks) = (2, 1, 3);
+        assert_eq!(moved.digest(), s.digest());
     }
 }

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use serde_json::json;
 use shared::edge::Budget;
 use tokio::time::Instant;
 
@@ -11,37 +10,7 @@ use super::*;
 use crate::state::{Status, StepDecision};
 
 fn shifting(wait_seconds: u64) -> State {
-    let rollout = Rollout::parse(
-        &json!({"function-name": "api", "alias-name": "live", "new-version": "2", "steps": 4}),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let now = Utc::now();
-    State {
-        status: Status::Shifting,
-        function_name: "api".into(),
-        alias_name: "live".into(),
-        new_version: "2".into(),
-        original_version: "1".into(),
-        revision_id: "r".into(),
-        alias_description: String::new(),
-        timeout_seconds: 3,
-        step: 0,
-        step_started_at: now,
-        extensions: 0,
-        judge_at: None,
-        wait_seconds,
-        promote: false,
-        started_at: now,
-        weights_started_at: Some(now),
-        switched_at: None,
-        bake_checks: 0,
-        finished_at: None,
-        reason: None,
-        steps: Vec::new(),
-        hooks: Vec::new(),
-        rollout,
-        notification: None,
-    }
+    State { wait_seconds, ..state::fixture(Utc::now()) }
 }
 
 fn judged(mut s: State) -> State {

@@ -156,7 +156,7 @@ async fn a_failure_in_the_bake_goes_back_to_the_original_version() {
     let state = call(&deps, json!({"mode": "step", "state": state})).await.unwrap();
     assert_eq!(state.status, Status::Baking, "{state:#?}");
     assert_eq!(alias(&world).await, ("2".into(), HashMap::new()));
-    assert!(description(&world).await.ends_with(": 1 -> 2, baking"));
+    assert!(description(&world).await.contains(": 1 -> 2, baking since "));
     traffic(&world, &[("1", FAST), ("2", Behaviour::errors(0.3))]);
     let mut state = state;
     while state.status == Status::Baking {

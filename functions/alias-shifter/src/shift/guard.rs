@@ -2,7 +2,7 @@
 //! (the function may be shifted), against what `start` accepts (the rollout), and against the alias as it
 //! is (this shift's mark, at this state's step, and the revision it left).
 
-use super::validate::{check_allowed, invalid};
+use super::validate::{check_allowed, check_hooks, invalid};
 use crate::aws::{self, Alias};
 use crate::marker::{Control, Marker};
 use crate::state::State;
@@ -23,6 +23,7 @@ pub enum Found {
 pub fn check_fields(deps: &Deps, state: &State) -> Result<(), Error> {
     check_allowed(deps, "state.function-name", &state.function_name)?;
     state.rollout.recheck()?;
+    check_hooks(deps, &state.rollout, "state.rollout.")?;
     if state.function_name != state.rollout.function_name || state.alias_name != state.rollout.alias_name {
         return Err(invalid("state", "its function and alias are not its rollout's"));
     }
@@ -36,11 +37,16 @@ pub fn check_fields(deps: &Deps, state: &State) -> Result<(), Error> {
     Ok(())
 }
 
-/// The shift's mark on the alias, if it is this state's shift (same id and versions, any step).
+/// The shift's mark on the alias, if it is this state's shift: the same id, versions and rollout (its
+/// digest), at any step.
 pub fn this_shift(state: &State, alias: &Alias) -> Option<Marker> {
     let expected = state.marker();
-    Marker::parse(&alias.description)
-        .filter(|m| m.shift == expected.shift && m.from == expected.from && m.to == expected.to)
+    Marker::parse(&alias.description).filter(|m| {
+        m.shift == expected.shift
+            && m.digest == expected.digest
+            && m.from == expected.from
+            && m.to == expected.to
+    })
 }
 
 fn mismatch(state: &State, alias: &Alias, what: &str) -> Error {
@@ -56,14 +62,20 @@ fn mismatch(state: &State, alias: &Alias, what: &str) -> Error {
     ))
 }
 
-/// Checks the state, then reads the alias: it must carry this shift's mark at this state's step. A later
-/// step on the alias means the state is stale (a duplicate or late delivery); no mark, another shift's, or
-/// other versions mean it is forged or the alias was taken over. Both are refused, changing nothing.
-pub async fn check(deps: &Deps, state: &State) -> Result<Found, Error> {
+/// Checks the state, then reads the alias: it must carry this shift's mark (its id, versions and rollout)
+/// at this state's step, begun when this state says. A later step on the alias means the state is stale
+/// (a duplicate or late delivery); no mark, another shift's, other versions, another rollout or other times
+/// mean it is forged or the alias was taken over. Both are refused, changing nothing. Also returns the
+/// mark, with a person's request if any.
+pub async fn check(deps: &Deps, state: &State) -> Result<(Found, Marker), Error> {
     check_fields(deps, state)?;
     let alias = aws::get_alias(deps, &state.function_name, &state.alias_name).await?;
     let Some(marker) = this_shift(state, &alias) else {
-        return Err(mismatch(state, &alias, "does not carry this shift's mark"));
+        return Err(mismatch(
+            state,
+            &alias,
+            "does not carry this shift's mark (its id, versions and rollout)",
+        ));
     };
     let (on_alias, here) = (marker.phase.order(), state.phase().order());
     if on_alias > here {
@@ -72,9 +84,13 @@ pub async fn check(deps: &Deps, state: &State) -> Result<Found, Error> {
     if on_alias < here {
         return Err(mismatch(state, &alias, "is at an earlier step than this state says"));
     }
-    Ok(match (alias.revision_id == state.revision_id, marker.control) {
+    if marker.since != state.marker().since {
+        return Err(mismatch(state, &alias, "began this step at another time than this state says"));
+    }
+    let found = match (alias.revision_id == state.revision_id, marker.control.clone()) {
         (true, _) => Found::AsLeft(alias),
         (false, Some(control)) => Found::Request(alias, control),
         (false, None) => Found::Changed(alias),
-    })
+    };
+    Ok((found, marker))
 }

@@ -50,20 +50,23 @@ pub(crate) fn schedule(c: &Call<'_>, state: &mut State) {
 /// Sets the weight at `state.step`, or switches the primary when the weights are done.
 pub(crate) async fn advance(c: &Call<'_>, state: &mut State) -> Result<(), Halt> {
     let r = state.rollout.clone();
-    let now = c.now();
     let Some(w) = state.current_weight() else { return switch(c, state).await };
-    let marker = state.marker().to_string();
+    // The mark carries the step's start, so the state is moved on first and kept only if the alias is.
+    let mut next = state.clone();
+    let now = c.now();
+    next.step_started_at = now;
+    next.weights_started_at.get_or_insert(now);
+    next.extensions = 0;
+    let marker = next.marker().to_string();
     let change = Change {
         weights: Some(HashMap::from([(state.new_version.clone(), w)])),
         description: Some(&marker),
         ..Change::default()
     };
-    state.revision_id =
+    next.revision_id =
         aws::update_alias(c.deps, &r.function_name, &r.alias_name, change, &state.revision_id).await?;
+    *state = next;
     info!(function = %r.function_name, alias = %r.alias_name, version = %state.new_version, weight = w, "weight set");
-    state.step_started_at = now;
-    state.weights_started_at.get_or_insert(now);
-    state.extensions = 0;
     schedule(c, state);
     Ok(())
 }
@@ -71,20 +74,22 @@ pub(crate) async fn advance(c: &Call<'_>, state: &mut State) -> Result<(), Halt>
 /// The new version becomes the primary; then the post-traffic hook and the bake, if any.
 async fn switch(c: &Call<'_>, state: &mut State) -> Result<(), Halt> {
     let r = state.rollout.clone();
-    let now = c.now();
     let judged_after = r.bake_seconds > 0 || r.post_traffic_function.is_some();
-    let marker = Marker { phase: Phase::Baking, ..state.marker() }.to_string();
+    let mut next = state.clone();
+    let now = c.now();
+    next.status = Status::Baking;
+    next.switched_at = Some(now);
+    let marker = next.marker().to_string();
     let description = if judged_after { marker.as_str() } else { state.alias_description.as_str() };
     let change = Change {
         primary: Some(&state.new_version),
         weights: Some(HashMap::new()),
         description: Some(description),
     };
-    state.revision_id =
+    next.revision_id =
         aws::update_alias(c.deps, &r.function_name, &r.alias_name, change, &state.revision_id).await?;
+    *state = next;
     info!(function = %r.function_name, alias = %r.alias_name, version = %state.new_version, "primary switched");
-    state.status = Status::Baking;
-    state.switched_at = Some(now);
     let promoted = state.promote.then(|| "promoted by request".to_owned());
     state.steps.push(StepReport::of(state, StepDecision::Switched, now).because(promoted));
     state.extensions = 0;
@@ -133,7 +138,7 @@ pub async fn rollback(c: &Call<'_>, mut state: State, reason: String) -> Result<
     let marker = guard::this_shift(&state, &alias);
     let untouched = alias.primary == state.original_version && alias.weights.is_empty();
     if marker.is_none() {
-        if untouched && Marker::parse(&alias.description).is_none() {
+        if untouched && !Marker::present(&alias.description) {
             // The shift failed before its first change: nothing to undo.
             state.status = Status::RolledBack;
             state.reason = Some(reason);

@@ -42,9 +42,9 @@ pub fn check_allowed(deps: &Deps, field: &str, function: &str) -> Result<(), Err
     }
 }
 
-/// Every check that needs no change, in the order a person would fix them.
-pub async fn prepare(deps: &Deps, r: &Rollout) -> Result<Prepared, Error> {
-    check_allowed(deps, "function-name", &r.function_name)?;
+/// `HOOK_FUNCTIONS`, in every mode: the rollout's hooks must be allowed now (`prefix`: where the rollout
+/// is in the payload, `state.rollout.` in a state).
+pub fn check_hooks(deps: &Deps, r: &Rollout, prefix: &str) -> Result<(), Error> {
     for (field, hook) in [
         ("pre-traffic-function", &r.pre_traffic_function),
         ("post-traffic-function", &r.post_traffic_function),
@@ -53,13 +53,20 @@ pub async fn prepare(deps: &Deps, r: &Rollout) -> Result<Prepared, Error> {
             && !deps.config.may_call_hook(short_name(hook))
         {
             return Err(invalid(
-                field,
+                &format!("{prefix}{field}"),
                 format!(
                     "{hook} is not among the hook functions this shifter may invoke (HOOK_FUNCTIONS, the stack's ShiftHookFunctionNames)"
                 ),
             ));
         }
     }
+    Ok(())
+}
+
+/// Every check that needs no change, in the order a person would fix them.
+pub async fn prepare(deps: &Deps, r: &Rollout) -> Result<Prepared, Error> {
+    check_allowed(deps, "function-name", &r.function_name)?;
+    check_hooks(deps, r, "")?;
     if r.approval && r.notification_topic_arn.is_none() && deps.config.notification_topic_arn.is_none() {
         return Err(invalid("approval", "needs a notification topic to send the approval request to"));
     }
@@ -100,7 +107,7 @@ pub async fn prepare(deps: &Deps, r: &Rollout) -> Result<Prepared, Error> {
             ),
         ));
     }
-    if Marker::parse(&alias.description).is_some() {
+    if Marker::present(&alias.description) {
         return Err(invalid(
             "alias-name",
             format!(
