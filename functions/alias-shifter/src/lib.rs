@@ -57,8 +57,13 @@ pub use crate::rollout::Rollout;
 pub use crate::shift::switch::rollback;
 pub use crate::state::{State, Status, StepDecision};
 
-/// Time kept free at the end of a manual run for a rollback and the reply.
-const SAFETY_MARGIN: Duration = Duration::from_secs(30);
+/// Time kept free at the end of an invocation for a rollback and the reply.
+pub const SAFETY_MARGIN: Duration = Duration::from_secs(30);
+/// The longest a validation hook may take to answer.
+pub const HOOK_TIMEOUT: Duration = Duration::from_secs(240);
+/// The state machine's `TimeoutSeconds` on the tasks that call the shifter after `start`: past it, Step
+/// Functions runs the rollback while the call may still be running, so a call plans within it.
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone)]
 pub struct Deps {
@@ -74,15 +79,16 @@ pub struct Deps {
 
 impl Deps {
     pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
-        // A hook answers within the state machine step's 300 s; a throttled invoke is tried once more.
+        // A hook is invoked once: a failed or timed-out invocation may have run, and a hook is not
+        // idempotent. Each call is also bounded by the invocation's time left (shift::hooks).
         let hooks = aws_sdk_lambda::config::Builder::from(sdk)
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(3))
-                    .operation_attempt_timeout(Duration::from_secs(240))
+                    .operation_attempt_timeout(HOOK_TIMEOUT)
                     .build(),
             )
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
             .build();
         Deps {
             lambda: aws_sdk_lambda::Client::new(sdk),
@@ -116,7 +122,8 @@ pub enum Error {
     #[error("a state that does not match the alias: {0}")]
     StateMismatch(String),
     #[error(
-        "the rollout needs up to {needed} s ({steps} step(s), each judged once its traffic is complete, plus a {} s margin) and this invocation has {left} s left: start it with the state machine instead (nothing was changed)",
+        "the rollout needs up to {needed} s ({steps} step(s), each judged once its traffic is complete, up to {} s for each hook, plus a {} s margin) and this invocation has {left} s left: start it with the state machine instead (nothing was changed)",
+        HOOK_TIMEOUT.as_secs(),
         SAFETY_MARGIN.as_secs()
     )]
     TooLongForOneInvocation { needed: u64, left: u64, steps: usize },
@@ -155,7 +162,12 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Reply, Er
     let shifter = Some(event.context.env_config.function_name.clone())
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| "<AliasShifterFunction output>".to_owned());
-    let c = Call { deps, clock: Clock::start(), budget: Budget::from_context(&event.context) };
+    let budget = Budget::from_context(&event.context);
+    let budget = match &request {
+        Request::Run(_) | Request::Start(_) | Request::Abort(..) | Request::Promote(_) => budget,
+        _ => budget.capped(STEP_TIMEOUT),
+    };
+    let c = Call { deps, clock: Clock::start(), budget };
     let mut state = match request {
         Request::Run(r) => run(&c, &r).await?,
         Request::Start(r) => shift::start(&c, &r).await?,
@@ -192,12 +204,14 @@ pub async fn run(c: &Call<'_>, r: &Rollout) -> Result<State, Error> {
         timeout: prepared.timeout,
         metric_delay: r.metric_delay,
     };
+    let hooks = [&r.pre_traffic_function, &r.post_traffic_function].iter().filter(|h| h.is_some()).count();
     let needed = Duration::from_secs(judge::window::rollout_seconds(
         r.weights.len(),
         r.interval,
         r.bake_seconds,
         &timing,
-    )) + SAFETY_MARGIN;
+    )) + HOOK_TIMEOUT * u32::try_from(hooks).unwrap_or(2)
+        + SAFETY_MARGIN;
     if let Some(left) = budget.remaining()
         && !r.dry_run
         && needed > left
@@ -213,7 +227,8 @@ pub async fn run(c: &Call<'_>, r: &Rollout) -> Result<State, Error> {
 }
 
 /// Steps a rollout until it ends, sleeping on tokio's clock as each step asks. A step that fails, or an
-/// invocation about to end, rolls the alias back.
+/// invocation about to end, rolls the alias back: a step is taken only if it, and a rollback after it, fit
+/// in the time left (before the switch, that includes the post-traffic hook's time).
 pub async fn drive(
     mut state: State,
     budget: Budget,
@@ -222,7 +237,9 @@ pub async fn drive(
 ) -> Result<State, Error> {
     while !state.is_final() {
         let wait = Duration::from_secs(state.wait_seconds);
-        if !budget.has_more_than(wait + SAFETY_MARGIN) {
+        let hook = state.switched_at.is_none() && state.rollout.post_traffic_function.is_some();
+        let step_time = if hook { HOOK_TIMEOUT } else { Duration::ZERO };
+        if !budget.has_more_than(wait + step_time + SAFETY_MARGIN) {
             return rollback(state, "ran out of time in this invocation".into()).await;
         }
         tokio::time::sleep(wait).await;

@@ -14,18 +14,7 @@ fn shifting(wait_seconds: u64) -> State {
 }
 
 fn judged(mut s: State) -> State {
-    s.steps.push(state::StepReport {
-        step: s.step + 1,
-        weight: 0.25,
-        started_at: s.step_started_at,
-        window: None,
-        judged_at: None,
-        new: None,
-        old: None,
-        alarms_in_alarm: Vec::new(),
-        decision: StepDecision::Healthy,
-        reason: None,
-    });
+    s.steps.push(state::StepReport::of(&s, StepDecision::Healthy, s.step_started_at));
     s.step += 1;
     if s.step == 3 {
         s.status = Status::Succeeded;
@@ -76,4 +65,28 @@ async fn a_step_that_fails_rolls_back_with_its_error() {
         drive(shifting(1), Budget::unlimited(), failing, rolled_back).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(state.status, Status::RolledBack);
     assert_eq!(state.reason.as_deref(), Some("a state that does not match the alias: gone"));
+}
+
+/// The step that may switch runs the post-traffic hook (up to 240 s): it is taken only if the hook and a
+/// rollback after it still fit; otherwise the alias goes back before the switch.
+#[tokio::test(start_paused = true)]
+async fn a_switch_whose_hook_would_outlive_the_invocation_is_not_made() {
+    let mut s = shifting(60);
+    s.step = 2;
+    s.rollout.post_traffic_function = Some("check".into());
+    let stepped = std::cell::Cell::new(false);
+    let state = drive(
+        s,
+        Budget::of(Duration::from_secs(300)),
+        async |s| {
+            stepped.set(true);
+            Ok(judged(s))
+        },
+        rolled_back,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    // 60 s of wait and 30 s of margin fit in 300 s; with 240 s for the hook they do not.
+    assert!(!stepped.get(), "the step that switches was taken");
+    assert_eq!(state.status, Status::RolledBack);
 }

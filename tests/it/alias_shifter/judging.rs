@@ -313,3 +313,66 @@ async fn alarms_only_waits_for_the_traffic_to_reach_the_alarm() {
     // 1 s of traffic, a 3 s timeout, a 1 s delay.
     assert!(state.wait_seconds >= 5, "judged before the traffic can be in: {}", state.wait_seconds);
 }
+
+/// A manual run counts the hooks' time: one that cannot fit its post-traffic hook (up to 4 minutes) and a
+/// rollback after it is refused before any change, rather than switched and cut off by Lambda.
+#[tokio::test]
+async fn a_manual_run_counts_the_hooks_time() {
+    integration_tests::needs_emulator!();
+    let world = world().await;
+    world.function("check", 1).await;
+    world.emulator.answer_with("check", json!({"passed": true}));
+    let mut context = Context::default();
+    context.deadline = u64::try_from(chrono::Utc::now().timestamp_millis() + 100_000).unwrap();
+    let payload = rollout(json!({"type": "all-at-once", "post-traffic-function": "check"}));
+    let deps = deps(&world, &[("HOOK_FUNCTIONS", "check")]);
+    let err = handler(&deps, LambdaEvent::new(payload, context)).await.unwrap_err();
+    assert_eq!(err.error_type(), "TooLongForOneInvocation", "{err}");
+    assert_eq!(world.emulator.calls_of("lambda:UpdateAlias"), 0);
+    assert!(world.emulator.invocations().is_empty());
+}
+
+/// A hook is never invoked twice: an invocation that failed on Lambda's side may have run, so it is not
+/// retried; the hook failed, and the switch is undone.
+#[tokio::test]
+async fn a_hook_that_may_have_run_is_not_invoked_again() {
+    integration_tests::needs_emulator!();
+    let world = world().await;
+    world.function("check", 1).await;
+    world.emulator.answer_with("check", json!({"passed": true}));
+    world.emulator.fail("Invoke", 1, "ServiceException");
+    let deps = deps(&world, &[("HOOK_FUNCTIONS", "check")]);
+    let state =
+        call(&deps, rollout(json!({"type": "all-at-once", "post-traffic-function": "check"}))).await.unwrap();
+    assert_eq!(world.emulator.calls_of("lambda:Invoke"), 1, "{state:#?}");
+    assert_eq!(state.status, Status::RolledBack, "{state:#?}");
+    assert!(state.reason.as_deref().unwrap().contains("ServiceException"), "{:?}", state.reason);
+    assert_eq!(alias(&world).await, on_one());
+}
+
+/// A slow post-traffic hook gets the time the invocation has left, less what the rollback needs: past it,
+/// the hook has failed and the alias goes back, before Lambda could end the function with the new version
+/// the primary and no verdict. (A state machine step has 300 s; this one is given 33.)
+#[tokio::test]
+async fn a_slow_hook_is_cut_short_in_time_to_roll_back() {
+    integration_tests::needs_emulator!();
+    let world = world().await;
+    world.function("check", 1).await;
+    world.emulator.answer_with("check", json!({"passed": true}));
+    traffic(&world, &[("1", FAST), ("2", FAST)]);
+    let deps = deps(&world, &[("HOOK_FUNCTIONS", "check")]);
+    let payload = rollout(json!({"type": "canary", "post-traffic-function": "check"}));
+    let started = call(&deps, json!({"mode": "start", "rollout": payload})).await.unwrap();
+    wait(&started).await;
+    world.emulator.delay("Invoke", 1, 6_000);
+    let mut context = Context::default();
+    context.deadline = u64::try_from(chrono::Utc::now().timestamp_millis() + 33_000).unwrap();
+    let began = std::time::Instant::now();
+    let reply =
+        handler(&deps, LambdaEvent::new(json!({"mode": "step", "state": started}), context)).await.unwrap();
+    let Reply::State(state) = reply else { panic!("not a state") };
+    assert_eq!(state.status, Status::RolledBack, "{state:#?}");
+    assert!(state.reason.as_deref().unwrap().contains("did not answer within"), "{:?}", state.reason);
+    assert!(began.elapsed() < Duration::from_secs(5), "it waited {:?}", began.elapsed());
+    assert_eq!(alias(&world).await, on_one());
+}

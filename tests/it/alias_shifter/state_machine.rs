@@ -187,3 +187,13 @@ async fn an_unanswered_approval_rolls_back() {
     assert_eq!(run.output, "no approval within approval-timeout 600 s");
     assert_eq!(alias(&world).await, on_one());
 }
+
+/// The shifter plans each call after `start` within the time the state machine gives it (a call that runs
+/// longer would be rolled back by the state machine while it still runs).
+#[test]
+fn each_task_gives_the_shifter_the_time_it_plans_for() {
+    let def = step_functions::definition("functions/alias-shifter/state-machine.asl.json");
+    for task in ["Step", "Approved"] {
+        assert_eq!(def["States"][task]["TimeoutSeconds"], alias_shifter::STEP_TIMEOUT.as_secs(), "{task}");
+    }
+}
