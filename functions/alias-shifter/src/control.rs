@@ -188,7 +188,7 @@ pub async fn approved(c: &Call<'_>, mut state: State, approval: &Value) -> Resul
     info!(function = %state.function_name, alias = %state.alias_name, approval = %said, "approved");
     let line =
         StepReport::of(&state, StepDecision::Approved, c.now()).because(Some(format!("approved: {said}")));
-    state.steps.push(line);
+    state.record(line);
     match proceed(c, &mut state).await {
         Ok(()) => Ok(state),
         Err(e) => rollback(c, state, e.to_string()).await,

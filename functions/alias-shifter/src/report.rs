@@ -92,6 +92,9 @@ fn figures(f: &Figures) -> String {
 
 fn step_line(s: &StepReport) -> String {
     let mut line = format!("  step {}, weight {}%: {}", s.step, s.weight * 100.0, <&str>::from(s.decision));
+    if s.judgements > 1 {
+        let _ = write!(line, " (the last of {} judgements)", s.judgements);
+    }
     if let (Some(new), Some(old)) = (&s.new, &s.old) {
         let _ = write!(line, " (new: {}; old: {})", figures(new), figures(old));
     }
@@ -224,18 +227,14 @@ mod tests {
         s.reason = Some("p99 duration 400 ms is 4.00x version 1's 100 ms".into());
         let fig =
             |p99| Figures { invocations: 100.0, errors: 0.0, throttles: 0.0, p90: None, p99: Some(p99) };
-        s.steps.push(StepReport {
-            step: 1,
-            weight: 0.1,
-            started_at: s.started_at,
-            window: None,
-            judged_at: None,
+        s.step = 0;
+        let line = StepReport {
             new: Some(fig(400.0)),
             old: Some(fig(100.0)),
-            alarms_in_alarm: Vec::new(),
-            decision: StepDecision::Unhealthy,
-            reason: None,
-        });
+            weight: 0.1,
+            ..StepReport::of(&s, StepDecision::Unhealthy, s.started_at)
+        };
+        s.steps.push(line);
         let report = finished(&s, "eu-west-1").unwrap_or_else(|| panic!("no report"));
         assert_eq!(report.subject, "shipshape alias-shifter: api:live -> version 2: rolled back");
         assert!(

@@ -139,7 +139,7 @@ pub async fn step(c: &Call<'_>, mut state: State) -> Result<State, Error> {
     };
     let r = &state.rollout;
     info!(function = %r.function_name, alias = %r.alias_name, status = <&str>::from(state.status), step = judged.report.step, verdict = ?judged.verdict, new = ?judged.report.new, old = ?judged.report.old, "step judged");
-    state.steps.push(judged.report);
+    state.record(judged.report);
     let result = match (state.status, judged.verdict) {
         (_, Verdict::Unhealthy(why)) => return rollback(c, state, why).await,
         (_, Verdict::Inconclusive(why)) => inconclusive(c, &mut state, why).await,

@@ -79,11 +79,40 @@ pub struct StepReport {
     /// the weighted steps, or the alias before the shift when there were none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub old: Option<Figures>,
+    /// The alarms in ALARM (the first ones, up to [`MAX_LISTED`] characters; the reason counts them all).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alarms_in_alarm: Vec<String>,
     pub decision: StepDecision,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// How many judgements this line stands for: a step held for more traffic, or the bake's checks, are
+    /// judged again on a window that holds the earlier ones, and the last judgement replaces them.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub judgements: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
+
+/// The longest reason a line keeps, and the most characters of alarm names it lists: the state Step
+/// Functions carries between calls stays bounded whatever the rollout's length (a state over 256 KiB fails
+/// the execution, uncaught).
+pub const MAX_REASON: usize = 200;
+pub const MAX_LISTED: usize = 200;
+
+/// `text` cut to `max` characters, saying so.
+pub fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
@@ -215,6 +244,29 @@ impl State {
         Timing { period, timeout: self.timeout_seconds, metric_delay: self.rollout.metric_delay }
     }
 
+    /// Adds a line to the report; a judgement of the same step (or of the bake) as the last line replaces
+    /// it, counting the judgements, since its window holds the earlier ones. The report thus has at most
+    /// a line per weight, per approval, the switch and one for the bake, each of bounded size.
+    pub fn record(&mut self, mut line: StepReport) {
+        line.reason = line.reason.map(|r| cut(&r, MAX_REASON));
+        let mut listed = 0;
+        line.alarms_in_alarm.retain(|name| {
+            listed += name.len();
+            listed == name.len() || listed <= MAX_LISTED
+        });
+        let judgement = |l: &StepReport| l.judged_at.is_some();
+        if let Some(last) = self.steps.last_mut()
+            && judgement(last)
+            && judgement(&line)
+            && last.step == line.step
+        {
+            line.judgements = last.judgements.saturating_add(1);
+            *last = line;
+            return;
+        }
+        self.steps.push(line);
+    }
+
     /// The step number the switch and the bake report under.
     pub fn switch_step(&self) -> usize {
         self.rollout.weights.len() + 1
@@ -278,6 +330,7 @@ impl StepReport {
             alarms_in_alarm: Vec::new(),
             decision,
             reason: None,
+            judgements: 1,
         }
     }
 
@@ -344,6 +397,64 @@ pub(crate) fn fixture(now: DateTime<Utc>) -> State {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A bake check every minute for 12 hours, each with long reasons and firing alarms: the state Step
+    /// Functions carries stays far below its 256 KiB limit (`States.DataLimitExceeded` cannot be caught).
+    #[test]
+    fn a_twelve_hour_bake_keeps_the_state_small() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+        let mut s = fixture(now);
+        s.rollout.alarms = (0..100).map(|i| format!("{i:03}-{}", "a".repeat(250))).collect();
+        (s.status, s.switched_at, s.step) = (Status::Baking, Some(now), s.rollout.weights.len());
+        let figures =
+            Figures { invocations: 1234.0, errors: 5.0, throttles: 0.0, p90: Some(123.4), p99: Some(456.7) };
+        for check in 0..720 {
+            let at = now + chrono::Duration::seconds(60 * (check + 1));
+            let window = Window { from: now, to: at, judge_at: at };
+            let a = Assessment {
+                verdict: judge::health::Verdict::Inconclusive("x".repeat(2000)),
+                window: Some(window),
+                new: Some(figures),
+                old: Some(figures),
+                alarms_in_alarm: s.rollout.alarms.clone(),
+            };
+            let line = StepReport::judged(&s, a, StepDecision::Inconclusive, at);
+            s.record(line);
+            s.bake_checks += 1;
+        }
+        let size = serde_json::to_string(&s).map(|j| j.len()).unwrap_or(usize::MAX);
+        assert!(size < 64 * 1024, "{size} bytes after 720 bake checks");
+        assert_eq!((s.steps.len(), s.steps[0].judgements), (1, 720));
+    }
+
+    /// The largest report a rollout can make: 100 weights, each judged 11 times (10 extensions) and
+    /// approved by a person, 100 alarms of 255 characters, the longest reasons.
+    #[test]
+    fn the_largest_rollout_fits_in_a_state_machine_state() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+        let mut s = fixture(now);
+        s.rollout.weights = (1..=100).map(|i| f64::from(i) / 101.0).collect();
+        s.rollout.alarms = (0..100).map(|i| format!("{i:03}-{}", "a".repeat(250))).collect();
+        let figures =
+            Figures { invocations: 1234.0, errors: 5.0, throttles: 0.0, p90: Some(123.4), p99: Some(456.7) };
+        for step in 0..100 {
+            s.step = step;
+            for _ in 0..11 {
+                let a = Assessment {
+                    verdict: judge::health::Verdict::Inconclusive("x".repeat(2000)),
+                    window: Some(Window { from: now, to: now, judge_at: now }),
+                    new: Some(figures),
+                    old: Some(figures),
+                    alarms_in_alarm: s.rollout.alarms.clone(),
+                };
+                s.record(StepReport::judged(&s, a, StepDecision::Inconclusive, now));
+            }
+            s.record(StepReport::of(&s, StepDecision::Approved, now).because(Some("y".repeat(2000))));
+        }
+        s.reason = Some(cut(&"z".repeat(5000), 1000));
+        let size = serde_json::to_string(&s).map(|j| j.len()).unwrap_or(usize::MAX);
+        assert!(size < 160 * 1024, "{size} bytes");
+    }
 
     #[test]
     fn the_digest_survives_a_trip_through_json_and_changes_with_the_rollout() {

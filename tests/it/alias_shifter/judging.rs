@@ -84,8 +84,10 @@ async fn no_data_is_not_promoted() {
     let state =
         call(&deps(&world, &[]), rollout(json!({"type": "canary", "max-extensions": 1}))).await.unwrap();
     assert_eq!(state.status, Status::RolledBack, "{state:#?}");
-    let decisions: Vec<StepDecision> = state.steps.iter().map(|s| s.decision).collect();
-    assert_eq!(decisions, [StepDecision::Inconclusive, StepDecision::Inconclusive]);
+    // Judged twice, on a window that grew: the second line replaced the first.
+    let decisions: Vec<(StepDecision, u32)> =
+        state.steps.iter().map(|s| (s.decision, s.judgements)).collect();
+    assert_eq!(decisions, [(StepDecision::Inconclusive, 2)]);
     assert_eq!(
         state.reason.as_deref(),
         Some("inconclusive after 1 extra interval(s): no invocation of the new version was measured")
@@ -374,5 +376,47 @@ async fn a_slow_hook_is_cut_short_in_time_to_roll_back() {
     assert_eq!(state.status, Status::RolledBack, "{state:#?}");
     assert!(state.reason.as_deref().unwrap().contains("did not answer within"), "{:?}", state.reason);
     assert!(began.elapsed() < Duration::from_secs(5), "it waited {:?}", began.elapsed());
+    assert_eq!(alias(&world).await, on_one());
+}
+
+/// A bake judged weeks after the switch (a long bake, a late approval) reads its data at the resolution
+/// CloudWatch keeps it: a request for data older than 15 days at a 1-minute (here 1-second) period answers
+/// nothing at all.
+#[tokio::test]
+async fn a_bake_read_weeks_later_reads_cloudwatch_at_its_resolution() {
+    integration_tests::needs_emulator!();
+    let world = world().await;
+    let deps = deps(&world, &[]);
+    let bake =
+        rollout(json!({"type": "all-at-once", "bake-seconds": 3600, "interval": 600, "max-error-rate": 0.1}));
+    let mut state = call(&deps, json!({"mode": "start", "rollout": bake})).await.unwrap();
+    assert_eq!(state.status, Status::Baking, "{state:#?}");
+    // The same shift, as if it had switched 20 days ago: its mark says so too.
+    let days = chrono::Duration::days(20);
+    state.started_at -= days;
+    state.switched_at = state.switched_at.map(|t| t - days);
+    state.step_started_at -= days;
+    let out = world
+        .lambda
+        .update_alias()
+        .function_name("api")
+        .name("live")
+        .description(state.marker().to_string())
+        .send()
+        .await
+        .unwrap();
+    state.revision_id = out.revision_id().unwrap().to_owned();
+    // Then, the new primary failed half its requests; before the shift, the alias failed none.
+    let switched = state.switched_at.unwrap();
+    let alias_dims = [("FunctionName", "api"), ("Resource", "api:live")];
+    let ms = |t: chrono::DateTime<chrono::Utc>| t.timestamp_millis();
+    let after = ms(switched + chrono::Duration::seconds(90));
+    world.metric_at(&alias_dims, after, &[("Invocations", 100.0), ("Errors", 50.0)]).await;
+    let before = ms(state.started_at - chrono::Duration::seconds(600));
+    world.metric_at(&alias_dims, before, &[("Invocations", 100.0), ("Errors", 0.0)]).await;
+    let state = call(&deps, json!({"mode": "step", "state": state})).await.unwrap();
+    assert_eq!(state.status, Status::RolledBack, "{state:#?}");
+    assert_eq!(state.steps.last().unwrap().new.unwrap().invocations, 100.0);
+    assert!(state.reason.as_deref().unwrap().starts_with("error rate 50.00%"), "{:?}", state.reason);
     assert_eq!(alias(&world).await, on_one());
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use strum::IntoEnumIterator;
 
 use super::health::Figures;
-use super::window::Window;
+use super::window::{Read, Window};
 
 /// Whose metrics a query reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::EnumIter, strum::IntoStaticStr)]
@@ -64,12 +64,32 @@ pub struct Series {
     points: HashMap<String, HashMap<DateTime<Utc>, f64>>,
     /// The status of each query's last page: `Complete` when all its data points were returned.
     status: HashMap<String, String>,
+    /// The requests made, when some data was read at a coarser period than the windows' (old data).
+    reads: Vec<Read>,
 }
 
 impl Series {
-    /// A page's status for a query; the last page's stands ("PartialData" continues on the next page).
+    /// A request's final status for a query: with several requests, one not `Complete` stands.
     pub fn status(&mut self, id: &str, status: &str) {
-        self.status.insert(id.to_owned(), status.to_owned());
+        let kept = self.status.get(id).is_some_and(|s| s != "Complete");
+        if !kept {
+            self.status.insert(id.to_owned(), status.to_owned());
+        }
+    }
+
+    /// The requests the values came from (old data is read at coarser periods).
+    pub fn read_as(&mut self, reads: &[Read]) {
+        self.reads = reads.to_vec();
+    }
+
+    /// Whether the period a data point stamped `at` summarises overlaps `window`: a point read at a coarser
+    /// period than the window's may start before it.
+    fn belongs(&self, window: &Window, at: DateTime<Utc>) -> bool {
+        let period = self.reads.iter().find(|r| r.from <= at && at < r.to).map_or(0, |r| r.period);
+        match period {
+            0 => window.covers(at),
+            p => at < window.to && window.from < at + chrono::Duration::seconds(i64::from(p)),
+        }
     }
 
     /// Every query whose answer is not `Complete` (`InternalError`, `Forbidden`, missing), with its status:
@@ -97,14 +117,15 @@ impl Series {
 
     /// A source's figures over the periods `window` covers.
     pub fn figures(&self, source: Source, window: &Window) -> Figures {
-        let sum =
-            |stat| self.values(source, stat).filter(|(at, _)| window.covers(**at)).map(|(_, v)| v).sum();
+        let sum = |stat| {
+            self.values(source, stat).filter(|(at, _)| self.belongs(window, **at)).map(|(_, v)| v).sum()
+        };
         let invocations: HashMap<&DateTime<Utc>, f64> =
             self.values(source, Stat::Invocations).map(|(at, v)| (at, *v)).collect();
         let percentile = |stat| {
             let (weighted, count) = self
                 .values(source, stat)
-                .filter(|(at, _)| window.covers(**at))
+                .filter(|(at, _)| self.belongs(window, **at))
                 .filter_map(|(at, v)| invocations.get(at).filter(|n| **n > 0.0).map(|n| (v * n, *n)))
                 .fold((0.0, 0.0), |(w, c), (vw, n)| (w + vw, c + n));
             (count > 0.0).then(|| weighted / count)
@@ -122,6 +143,7 @@ impl Series {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::judge::window::Read;
 
     fn at(s: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap_or_default()
@@ -138,8 +160,9 @@ mod tests {
             s.status(&id(source, stat), "Complete");
         }
         assert!(s.incomplete().is_empty());
-        s.status("new_errors", "PartialData");
+        // Several requests (old data at coarser periods): one that did not complete stands.
         s.status("new_errors", "InternalError");
+        s.status("new_errors", "Complete");
         s.status("old_p99", "Forbidden");
         assert_eq!(
             s.incomplete(),
@@ -161,6 +184,21 @@ mod tests {
         let f = s.figures(Source::New, &w(60, 180));
         assert_eq!((f.invocations, f.errors), (50.0, 3.0));
         assert_eq!(s.figures(Source::Old, &w(0, 180)), Figures::default());
+    }
+
+    #[test]
+    fn a_period_read_coarser_than_the_window_counts_where_it_overlaps() {
+        let mut s = Series::default();
+        s.read_as(&[
+            Read { from: at(0), to: at(600), period: 300 },
+            Read { from: at(600), to: at(900), period: 60 },
+        ]);
+        s.add("new_invocations", at(300), 7.0);
+        s.add("new_invocations", at(600), 1.0);
+        s.add("new_invocations", at(660), 2.0);
+        // A window from 540: the 5-minute period from 300 overlaps it, the minute from 600 is in it.
+        assert_eq!(s.figures(Source::New, &w(540, 660)).invocations, 8.0);
+        assert_eq!(s.figures(Source::New, &w(600, 720)).invocations, 3.0);
     }
 
     #[test]

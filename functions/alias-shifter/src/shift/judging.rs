@@ -8,7 +8,7 @@ use shared::AwsError;
 use crate::Deps;
 use crate::aws;
 use crate::judge::health::{AlarmState, Verdict};
-use crate::judge::{self, Assessment};
+use crate::judge::{self, Assessment, window};
 use crate::state::{State, StepDecision, StepReport};
 
 /// What a judgement found, and its line in the report.
@@ -37,7 +37,8 @@ pub async fn judge(deps: &Deps, state: &State, now: DateTime<Utc>) -> Result<Jud
     let series = if r.health_check {
         let span = judge::windows(&look).span();
         let versions = (state.new_version.as_str(), state.original_version.as_str());
-        Some(aws::metric_data(deps, r, versions, span.from, span.to).await?)
+        let reads = window::reads(span.from, span.to, now, deps.config.metric_period);
+        Some(aws::metric_data(deps, r, versions, &reads).await?)
     } else {
         None
     };

@@ -91,7 +91,7 @@ async fn switch(c: &Call<'_>, state: &mut State) -> Result<(), Halt> {
     *state = next;
     info!(function = %r.function_name, alias = %r.alias_name, version = %state.new_version, "primary switched");
     let promoted = state.promote.then(|| "promoted by request".to_owned());
-    state.steps.push(StepReport::of(state, StepDecision::Switched, now).because(promoted));
+    state.record(StepReport::of(state, StepDecision::Switched, now).because(promoted));
     state.extensions = 0;
     if let Some(hook) = r.post_traffic_function.clone()
         && let Err(why) = hooks::run(c, state, Hook::PostTraffic, &hook).await
@@ -127,6 +127,7 @@ pub async fn rollback(c: &Call<'_>, mut state: State, reason: String) -> Result<
     if state.is_final() {
         return Ok(state);
     }
+    let reason = crate::state::cut(&reason, 1000);
     guard::check_fields(c.deps, &state)?;
     let r = state.rollout.clone();
     warn!(function = %r.function_name, alias = %r.alias_name, reason = %reason, "rolling back");
