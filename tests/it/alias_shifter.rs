@@ -338,10 +338,12 @@ async fn a_forged_or_stale_state_is_refused_and_the_alias_untouched() {
     let world = world().await;
     let deps = deps(&world, &[]);
     traffic(&world, &[("1", FAST), ("2", FAST)]);
-    let first = call(&deps, json!({"mode": "start", "rollout": rollout(json!({}))})).await.unwrap();
+    let first = call(&deps, json!({"mode": "start", "rollout": rollout(json!({"steps": 4}))})).await.unwrap();
     wait(&first).await;
-    let second = call(&deps, json!({"mode": "step", "state": first.clone()})).await.unwrap();
-    assert_eq!(alias(&world).await.1, HashMap::from([("2".to_owned(), 0.6667)]));
+    let between = call(&deps, json!({"mode": "step", "state": first.clone()})).await.unwrap();
+    wait(&between).await;
+    let second = call(&deps, json!({"mode": "step", "state": between})).await.unwrap();
+    assert_eq!(alias(&world).await.1, HashMap::from([("2".to_owned(), 0.75)]));
     let marked = description(&world).await;
     world.emulator.reset_calls();
 
@@ -366,7 +368,8 @@ async fn a_forged_or_stale_state_is_refused_and_the_alias_untouched() {
             },
             "InvalidInput",
         ),
-        // The first step's state, delivered again after the second step began.
+        // The first step's state, delivered again two steps later (one step later is a retry: see
+        // a_retried_step_takes_over_what_its_first_attempt_did).
         ("step", serde_json::to_value(&first).unwrap(), "StateMismatch"),
     ];
     for (mode, state, error) in cases {
@@ -375,7 +378,7 @@ async fn a_forged_or_stale_state_is_refused_and_the_alias_untouched() {
         assert!(err.to_string().contains("nothing was changed") || error == "InvalidInput", "{err}");
     }
     assert_eq!(world.emulator.calls_of("lambda:UpdateAlias"), 0);
-    assert_eq!(alias(&world).await.1, HashMap::from([("2".to_owned(), 0.6667)]));
+    assert_eq!(alias(&world).await.1, HashMap::from([("2".to_owned(), 0.75)]));
     assert_eq!(description(&world).await, marked);
 }
 
@@ -565,4 +568,48 @@ async fn promote_switches_after_the_current_step_passes() {
     let decisions: Vec<StepDecision> = state.steps.iter().map(|s| s.decision).collect();
     assert_eq!(decisions, [StepDecision::Healthy, StepDecision::Switched]);
     assert_eq!(alias(&world).await, ("2".into(), HashMap::new()));
+}
+
+/// A `promote` that lands between a step's read of the alias and its `UpdateAlias` makes the update fail
+/// on the stale `RevisionId`: the shift reads the alias again, finds the request, and honours it.
+#[tokio::test]
+async fn a_promote_racing_a_step_is_honoured_not_rolled_back() {
+    integration_tests::needs_emulator!();
+    let world = world().await;
+    let deps = deps(&world, &[]);
+    traffic(&world, &[("1", FAST), ("2", FAST)]);
+    let state = call(&deps, json!({"mode": "start", "rollout": rollout(json!({}))})).await.unwrap();
+    wait(&state).await;
+    world.alias_race("api", "live", " | promote");
+    let state = call(&deps, json!({"mode": "step", "state": state})).await.unwrap();
+    assert_eq!(state.status, Status::Succeeded, "{state:#?}");
+    assert_eq!(alias(&world).await, ("2".into(), HashMap::new()));
+    assert_eq!(description(&world).await, "");
+}
+
+/// Step Functions retries a Step whose first attempt advanced the alias but whose answer was lost (a
+/// `Lambda.ServiceException`): the retry carries the older state. It takes the alias as the first attempt
+/// left it, instead of refusing it as stale (which the state machine would roll back).
+#[tokio::test]
+async fn a_retried_step_takes_over_what_its_first_attempt_did() {
+    integration_tests::needs_emulator!();
+    let world = world().await;
+    let deps = deps(&world, &[]);
+    traffic(&world, &[("1", FAST), ("2", FAST)]);
+    let first = call(&deps, json!({"mode": "start", "rollout": rollout(json!({}))})).await.unwrap();
+    wait(&first).await;
+    let lost = call(&deps, json!({"mode": "step", "state": first.clone()})).await.unwrap();
+    assert_eq!((lost.status, lost.step), (Status::Shifting, 1));
+    world.emulator.reset_calls();
+    let retried = call(&deps, json!({"mode": "step", "state": first})).await.unwrap();
+    assert_eq!((retried.status, retried.step), (Status::Shifting, 1), "{retried:#?}");
+    assert_eq!(world.emulator.calls_of("lambda:UpdateAlias"), 0);
+    assert_eq!(retried.judge_at, lost.judge_at);
+    // And it carries on from there to the end.
+    let mut state = retried;
+    while state.status == Status::Shifting {
+        wait(&state).await;
+        state = call(&deps, json!({"mode": "step", "state": state})).await.unwrap();
+    }
+    assert_eq!(state.status, Status::Succeeded, "{state:#?}");
 }

@@ -102,6 +102,16 @@ impl World {
             .expect("PutMetricData");
     }
 
+    /// The next `UpdateAlias` of `function:alias` (with a `RevisionId`) finds `append` added to the alias's
+    /// description just before it: someone else's write between the caller's read and its update.
+    pub fn alias_race(&self, function: &str, alias: &str, append: &str) {
+        self.emulator.control(
+            "POST",
+            "/lambda/alias-race",
+            Some(json!({"function": function, "alias": alias, "append": append})),
+        );
+    }
+
     /// Data points of `AWS/Lambda` metrics with these dimensions, stamped `at_ms` (milliseconds since the
     /// epoch; in the past, too).
     pub async fn metric_at(&self, dimensions: &[(&str, &str)], at_ms: i64, values: &[(&str, f64)]) {

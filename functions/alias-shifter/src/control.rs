@@ -9,12 +9,14 @@ use tracing::{info, warn};
 
 use crate::aws::{self, Change};
 use crate::input::Target;
+use crate::judge::health::Verdict;
 use crate::marker::{Control, Marker, Phase};
 use crate::report;
 use crate::shift::guard::{self, Found};
-use crate::shift::proceed;
-use crate::shift::switch::rollback;
+use crate::shift::judging;
+use crate::shift::switch::{rollback, take_over};
 use crate::shift::validate::{check_allowed, invalid};
+use crate::shift::{heed, proceed};
 use crate::state::{State, Status, StepDecision, StepReport};
 use crate::{Call, Deps, Error};
 
@@ -107,6 +109,12 @@ pub async fn promote(deps: &Deps, target: &Target) -> Result<ControlReport, Erro
     if matches!(marker.control, Some(Control::Abort(_))) {
         return Err(invalid("alias-name", "an abort was already requested"));
     }
+    if marker.awaiting {
+        return Err(invalid(
+            "alias-name",
+            "the shift is waiting for a person's approval: answer the approval request (aws stepfunctions send-task-success, or send-task-failure to reject), or abort it",
+        ));
+    }
     let changed = marker.control.is_none();
     let description = marker.with(Control::Promote);
     if changed {
@@ -137,14 +145,12 @@ pub async fn request_approval(
     if state.status != Status::AwaitingApproval {
         return Err(invalid("state.status", "not awaiting approval"));
     }
-    match guard::check(c.deps, &state).await?.0 {
-        Found::AsLeft(_) | Found::Request(_, Control::Promote) => {}
-        Found::Request(..) | Found::Changed(_) => {
-            return Err(Error::StateMismatch(format!(
-                "{} was aborted or changed while waiting for approval: not asking for it",
-                state.rollout.resource()
-            )));
-        }
+    let (found, marker) = guard::check(c.deps, &state).await?;
+    if matches!(found, Found::Changed(_) | Found::Ahead(_)) || marker.control.is_some() {
+        return Err(Error::StateMismatch(format!(
+            "{} was aborted or changed while waiting for approval: not asking for it",
+            state.rollout.resource()
+        )));
     }
     let message = report::approval_request(&state, token, shifter, &c.deps.region);
     let notifier = c.deps.notifier.to(state.rollout.notification_topic_arn.clone());
@@ -168,27 +174,33 @@ pub async fn approved(c: &Call<'_>, mut state: State, approval: &Value) -> Resul
     if state.status != Status::AwaitingApproval {
         return Err(invalid("state.status", "not awaiting approval"));
     }
-    match guard::check(c.deps, &state).await?.0 {
-        Found::AsLeft(_) => {}
-        Found::Request(alias, Control::Promote) => state.revision_id = alias.revision_id,
-        Found::Request(_, Control::Abort(why)) => {
-            return rollback(c, state, format!("aborted: {why}")).await;
-        }
-        Found::Changed(alias) => {
-            let why = format!(
-                "{} changed while waiting for approval: primary {}, weights {:?}",
-                state.rollout.resource(),
-                alias.primary,
-                alias.weights
-            );
-            return rollback(c, state, why).await;
-        }
+    let (found, marker) = guard::check(c.deps, &state).await?;
+    if let Found::Ahead(alias) = &found
+        && !matches!(marker.control, Some(Control::Abort(_)))
+    {
+        return Ok(take_over(c, state, alias, &marker));
+    }
+    if let Some(why) = heed(&mut state, found, &marker) {
+        return rollback(c, state, why).await;
     }
     let said: String = approval.to_string().chars().take(200).collect();
     info!(function = %state.function_name, alias = %state.alias_name, approval = %said, "approved");
     let line =
         StepReport::of(&state, StepDecision::Approved, c.now()).because(Some(format!("approved: {said}")));
     state.record(line);
+    // An approval is not a pass for what happened while waiting for it: the wait is judged first.
+    let now = c.now();
+    let look = state.waited(c.deps.config.metric_period, now);
+    match judging::judge(c.deps, &state, look, now).await {
+        Ok(judged) => {
+            let verdict = judged.verdict.clone();
+            state.record(judged.report);
+            if let Verdict::Unhealthy(why) = verdict {
+                return rollback(c, state, format!("while waiting for approval: {why}")).await;
+            }
+        }
+        Err(e) => return rollback(c, state, e.to_string()).await,
+    }
     match proceed(c, &mut state).await {
         Ok(()) => Ok(state),
         Err(e) => rollback(c, state, e.to_string()).await,

@@ -21,6 +21,9 @@ pub struct Look {
     pub interval: u64,
     /// Extra intervals this weight (or the bake's last check) has been held for more traffic.
     pub extensions: u32,
+    /// The end of the traffic judged, when it is not the step's (or the check's) own: the approval gate
+    /// judges what is complete of the wait.
+    pub until: Option<DateTime<Utc>>,
     pub kind: Kind,
 }
 
@@ -70,10 +73,10 @@ pub fn windows(look: &Look) -> Windows {
             // version's.
             let start = window::ceil(switched_at, t);
             let (end, last) = window::bake_check_end(switched_at, look.interval, bake_seconds, check);
-            let end = if last {
-                end + seconds(look.interval.saturating_mul(u64::from(look.extensions)))
-            } else {
-                end
+            let end = match (look.until, last) {
+                (Some(until), _) => until,
+                (None, true) => end + seconds(look.interval.saturating_mul(u64::from(look.extensions))),
+                (None, false) => end,
             };
             let current = window::window(start, end.max(start), t);
             let to = window::floor(shift, t);
@@ -87,7 +90,7 @@ pub fn windows(look: &Look) -> Windows {
         }
         Kind::Weight { started_at, first } => {
             let held = seconds(look.interval.saturating_mul(u64::from(look.extensions) + 1));
-            let end = started_at + held;
+            let end = look.until.unwrap_or(started_at + held);
             let current = window::window(started_at, end, t);
             Windows { current, so_far: Some(window::window(first, end, t)), before: None }
         }

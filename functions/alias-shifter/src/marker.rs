@@ -2,7 +2,7 @@
 //!
 //! Every `UpdateAlias` of a shift writes, in the same call, what the shift is and where it stands:
 //!
-//! `shipshape alias-shifter shift 20261122T210127.705Z 3f9a0c6d1e2b4a5f68790a1b: 1 -> 2, weight 2 of 4 since 1795383687`
+//! `shipshape alias-shifter shift 20261122T210127.705Z 3f9a0c6d1e2b4a5f68790a1b: 1 -> 2, weight 2 of 4 since 1795383687705`
 //!
 //! (its id, a digest of its rollout, its versions, its phase and when that phase began, and `, awaiting
 //! approval` while a person is asked), and the last one puts the alias's own description back. Only a
@@ -54,7 +54,7 @@ pub struct Marker {
     pub from: String,
     pub to: String,
     pub phase: Phase,
-    /// When the phase began (the weight was set, the primary switched), in seconds since the epoch.
+    /// When the phase began (the weight was set, the primary switched), in milliseconds since the epoch.
     pub since: i64,
     /// Paused for a person's approval.
     pub awaiting: bool,
@@ -163,7 +163,7 @@ mod tests {
             from: "1".into(),
             to: "2".into(),
             phase,
-            since: 1_795_383_687,
+            since: 1_795_383_687_705,
             awaiting: false,
             control: None,
         }
@@ -174,13 +174,13 @@ mod tests {
         let m = mark(Phase::Weight { step: 1, of: 4 });
         assert_eq!(
             m.to_string(),
-            "shipshape alias-shifter shift 20261122T210127.705Z 3f9a0c6d1e2b4a5f68790a1b: 1 -> 2, weight 2 of 4 since 1795383687"
+            "shipshape alias-shifter shift 20261122T210127.705Z 3f9a0c6d1e2b4a5f68790a1b: 1 -> 2, weight 2 of 4 since 1795383687705"
         );
         assert_eq!(Marker::parse(&m.to_string()), Some(m.clone()));
         let baking = mark(Phase::Baking);
         assert_eq!(Marker::parse(&baking.to_string()), Some(baking.clone()));
         let waiting = Marker { awaiting: true, ..baking };
-        assert!(waiting.to_string().ends_with("baking since 1795383687, awaiting approval"));
+        assert!(waiting.to_string().ends_with("baking since 1795383687705, awaiting approval"));
         assert_eq!(Marker::parse(&waiting.to_string()), Some(waiting.clone()));
         let promoted = waiting.with(Control::Promote);
         assert_eq!(

@@ -8,16 +8,16 @@ pub mod judging;
 pub mod switch;
 pub mod validate;
 
-use tracing::{info, warn};
+use tracing::info;
 
 use self::guard::Found;
-use self::switch::{Halt, advance, finish, rollback, schedule};
+use self::switch::{Halt, advance, finish, hold, rollback, schedule};
 use self::validate::Prepared;
 use crate::Call;
 use crate::Error;
 use crate::judge::health::Verdict;
 use crate::judge::window;
-use crate::marker::Control;
+use crate::marker::{Control, Marker};
 use crate::rollout::Rollout;
 use crate::state::{Hook, State, Status};
 
@@ -101,28 +101,13 @@ pub async fn step(c: &Call<'_>, mut state: State) -> Result<State, Error> {
         return Err(validate::invalid("state.status", "awaiting approval: answer the approval request"));
     }
     let (found, marker) = guard::check(c.deps, &state).await?;
-    // Only the mark says whether a person asked for a promotion, never the state handed back.
-    state.promote = marker.control == Some(Control::Promote);
-    match found {
-        Found::AsLeft(_) => {}
-        Found::Request(alias, Control::Promote) => {
-            info!(function = %state.function_name, alias = %state.alias_name, "promotion requested");
-            state.revision_id = alias.revision_id;
-        }
-        Found::Request(_, Control::Abort(why)) => {
-            return rollback(c, state, format!("aborted: {why}")).await;
-        }
-        Found::Changed(alias) => {
-            let why = format!(
-                "{} changed since this shift set it (revision {} expected, {} found): primary {}, weights {:?}",
-                state.rollout.resource(),
-                state.revision_id,
-                alias.revision_id,
-                alias.primary,
-                alias.weights
-            );
-            return rollback(c, state, why).await;
-        }
+    if let Found::Ahead(alias) = &found
+        && !matches!(marker.control, Some(Control::Abort(_)))
+    {
+        return Ok(switch::take_over(c, state, alias, &marker));
+    }
+    if let Some(why) = heed(&mut state, found, &marker) {
+        return rollback(c, state, why).await;
     }
     let now = c.now();
     // When the traffic is complete follows from the state's bound times, not from its judge-at.
@@ -133,31 +118,76 @@ pub async fn step(c: &Call<'_>, mut state: State) -> Result<State, Error> {
         state.wait_seconds = window::wait_seconds(now, due);
         return Ok(state);
     }
-    let judged = match judging::judge(c.deps, &state, now).await {
+    let look = state.look(c.deps.config.metric_period);
+    let judged = match judging::judge(c.deps, &state, look, now).await {
         Ok(j) => j,
         Err(e) => return rollback(c, state, e.to_string()).await,
     };
     let r = &state.rollout;
     info!(function = %r.function_name, alias = %r.alias_name, status = <&str>::from(state.status), step = judged.report.step, verdict = ?judged.verdict, new = ?judged.report.new, old = ?judged.report.old, "step judged");
     state.record(judged.report);
-    let result = match (state.status, judged.verdict) {
-        (_, Verdict::Unhealthy(why)) => return rollback(c, state, why).await,
-        (_, Verdict::Inconclusive(why)) => inconclusive(c, &mut state, why).await,
-        (Status::Baking, Verdict::Healthy) => baked(c, &mut state).await,
-        (_, Verdict::Healthy) => passed(c, &mut state).await,
-    };
-    match result {
-        Ok(()) => Ok(state),
-        Err(e) => rollback(c, state, e.to_string()).await,
+    if let Verdict::Unhealthy(why) = judged.verdict {
+        return rollback(c, state, why).await;
     }
+    move_on(c, state, judged.verdict).await
+}
+
+/// What the alias's mark asks for, heeded; the reason to roll back, if any: a person's abort, or someone
+/// else's change to the alias.
+pub(crate) fn heed(state: &mut State, found: Found, marker: &Marker) -> Option<String> {
+    if let Some(Control::Abort(why)) = &marker.control {
+        return Some(format!("aborted: {why}"));
+    }
+    // Only the mark says whether a person asked for a promotion, never the state handed back.
+    state.promote = marker.control == Some(Control::Promote);
+    match found {
+        Found::AsLeft(_) | Found::Ahead(_) => None,
+        Found::Request(alias) => {
+            info!(function = %state.function_name, alias = %state.alias_name, promote = state.promote, "a person's request");
+            state.revision_id = alias.revision_id;
+            None
+        }
+        Found::Changed(alias) => Some(format!(
+            "{} changed since this shift set it (revision {} expected, {} found): primary {}, weights {:?}",
+            state.rollout.resource(),
+            state.revision_id,
+            alias.revision_id,
+            alias.primary,
+            alias.weights
+        )),
+    }
+}
+
+/// Moves on after a verdict that is not unhealthy. A person's request written to the alias meanwhile makes
+/// the move's `UpdateAlias` fail on the stale `RevisionId`: the alias is read again, the request heeded,
+/// and the move made again (a `promote` is not a reason to roll back).
+async fn move_on(c: &Call<'_>, mut state: State, verdict: Verdict) -> Result<State, Error> {
+    for _ in 0..3 {
+        let mut next = state.clone();
+        let moved = match (next.status, &verdict) {
+            (_, Verdict::Inconclusive(why)) => inconclusive(c, &mut next, why.clone()).await,
+            (Status::Baking, _) => baked(c, &mut next).await,
+            _ => passed(c, &mut next).await,
+        };
+        match moved {
+            Ok(()) => return Ok(next),
+            Err(Halt::Failed(Error::Aws(e))) if e.code_is("PreconditionFailedException") => {
+                let (found, marker) = guard::check(c.deps, &state).await?;
+                if let Some(why) = heed(&mut state, found, &marker) {
+                    return rollback(c, state, why).await;
+                }
+            }
+            Err(e) => return rollback(c, state, e.to_string()).await,
+        }
+    }
+    rollback(c, state, "the alias kept changing while the shift tried to move it on".to_owned()).await
 }
 
 /// A weight passed: the next one, the approval gate, or the switch.
 async fn passed(c: &Call<'_>, state: &mut State) -> Result<(), Halt> {
     let last = state.step + 1 >= state.rollout.weights.len() || state.promote;
     if last && state.rollout.approval && !state.promote {
-        pause(state, "approval before the switch".to_owned());
-        return Ok(());
+        return hold(c, state, "approval before the switch".to_owned()).await;
     }
     state.step = if last { state.rollout.weights.len() } else { state.step + 1 };
     advance(c, state).await
@@ -183,18 +213,10 @@ async fn inconclusive(c: &Call<'_>, state: &mut State, why: String) -> Result<()
         return Ok(());
     }
     if r.approval {
-        pause(state, format!("inconclusive after {} extra interval(s): {why}", state.extensions));
-        return Ok(());
+        let why = format!("inconclusive after {} extra interval(s): {why}", state.extensions);
+        return hold(c, state, why).await;
     }
     Err(Halt::Because(format!("inconclusive after {} extra interval(s): {why}", state.extensions)))
-}
-
-fn pause(state: &mut State, why: String) {
-    warn!(function = %state.function_name, alias = %state.alias_name, reason = %why, "waiting for approval");
-    state.status = Status::AwaitingApproval;
-    state.reason = Some(format!("waiting for {why}"));
-    state.wait_seconds = 0;
-    state.judge_at = None;
 }
 
 /// A bake check passed: the next one, or the end of the rollout.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use shared::notify::Notification;
 
 use crate::judge::health::{Criteria, Figures};
-use crate::judge::window::{Timing, Window};
+use crate::judge::window::{Timing, Window, seconds};
 use crate::judge::{self, Assessment, Look};
 use crate::marker::{Marker, Phase};
 use crate::rollout::Rollout;
@@ -215,7 +215,7 @@ impl State {
             from: self.original_version.clone(),
             to: self.new_version.clone(),
             phase: self.phase(),
-            since: self.switched_at.unwrap_or(self.step_started_at).timestamp(),
+            since: self.switched_at.unwrap_or(self.step_started_at).timestamp_millis(),
             awaiting: self.status == Status::AwaitingApproval,
             control: None,
         }
@@ -288,7 +288,24 @@ impl State {
                 first: self.weights_started_at.unwrap_or(self.step_started_at),
             },
         };
-        Look { timing: self.timing(period), interval: r.interval, extensions: self.extensions, kind }
+        Look {
+            timing: self.timing(period),
+            interval: r.interval,
+            extensions: self.extensions,
+            until: None,
+            kind,
+        }
+    }
+
+    /// The wait for a person's approval, as far as its traffic is complete at `now` (and at least the
+    /// paused step's own window, which was judged before the pause).
+    pub fn waited(&self, period: u32, now: DateTime<Utc>) -> Look {
+        let mut look = self.look(period);
+        let t = self.timing(period);
+        let lag = seconds(u64::from(t.timeout).saturating_add(t.metric_delay));
+        let complete = judge::window::floor(now - lag, &t);
+        look.until = Some(complete.max(judge::windows(&look).current.to));
+        look
     }
 
     /// When the next judgement can be made.

@@ -14,6 +14,7 @@ fn look() -> Look {
         timing: Timing { period: 60, timeout: 30, metric_delay: 60 },
         interval: 120,
         extensions: 0,
+        until: None,
         kind: Kind::Weight { started_at: at("2026-01-01T10:05:20Z"), first: at("2026-01-01T10:00:10Z") },
     }
 }

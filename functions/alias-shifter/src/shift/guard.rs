@@ -4,8 +4,8 @@
 
 use super::validate::{check_allowed, check_hooks, invalid};
 use crate::aws::{self, Alias};
-use crate::marker::{Control, Marker};
-use crate::state::State;
+use crate::marker::{Marker, Phase};
+use crate::state::{State, Status};
 use crate::{Deps, Error};
 
 /// What the alias shows for a state that checks out.
@@ -13,10 +13,13 @@ use crate::{Deps, Error};
 pub enum Found {
     /// As this state left it.
     AsLeft(Alias),
-    /// A person's request since (`abort` or `promote`): the routing is as they left it.
-    Request(Alias, Control),
+    /// A person's request since (`abort` or `promote`, in the mark): the routing is as they left it.
+    Request(Alias),
     /// Someone changed the alias since, without a request: the shift cannot vouch for it any more.
     Changed(Alias),
+    /// This shift's next phase: an earlier attempt of this same call moved the alias on, and its answer
+    /// was lost (Step Functions retries a task whose Lambda call failed on the service's side).
+    Ahead(Alias),
 }
 
 /// The state's own fields: allowed function, a rollout `start` would accept, names that agree.
@@ -78,6 +81,9 @@ pub async fn check(deps: &Deps, state: &State) -> Result<(Found, Marker), Error>
         ));
     };
     let (on_alias, here) = (marker.phase.order(), state.phase().order());
+    if on_alias > here && next_phase(state, &marker) {
+        return Ok((Found::Ahead(alias), marker));
+    }
     if on_alias > here {
         return Err(mismatch(state, &alias, "is further on than this state: the state is stale"));
     }
@@ -87,10 +93,25 @@ pub async fn check(deps: &Deps, state: &State) -> Result<(Found, Marker), Error>
     if marker.since != state.marker().since {
         return Err(mismatch(state, &alias, "began this step at another time than this state says"));
     }
-    let found = match (alias.revision_id == state.revision_id, marker.control.clone()) {
+    if marker.awaiting != (state.status == Status::AwaitingApproval) {
+        return Err(mismatch(state, &alias, "does not wait for approval as this state says"));
+    }
+    let found = match (alias.revision_id == state.revision_id, &marker.control) {
         (true, _) => Found::AsLeft(alias),
-        (false, Some(control)) => Found::Request(alias, control),
+        (false, Some(_)) => Found::Request(alias),
         (false, None) => Found::Changed(alias),
     };
     Ok((found, marker))
+}
+
+/// Whether the alias shows the phase a call with this state would have moved it to: the next weight, or the
+/// switch (after a step, or an approval), and not back in time.
+fn next_phase(state: &State, marker: &Marker) -> bool {
+    let next = match (state.phase(), marker.phase) {
+        (Phase::Weight { step, .. }, Phase::Weight { step: on, .. }) => on == step + 1,
+        (Phase::Weight { .. }, Phase::Baking) => true,
+        (Phase::Baking, _) => false,
+    };
+    let moving = matches!(state.status, Status::Shifting | Status::AwaitingApproval);
+    next && moving && !marker.awaiting && marker.since >= state.marker().since
 }

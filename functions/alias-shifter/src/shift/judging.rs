@@ -8,7 +8,7 @@ use shared::AwsError;
 use crate::Deps;
 use crate::aws;
 use crate::judge::health::{AlarmState, Verdict};
-use crate::judge::{self, Assessment, window};
+use crate::judge::{self, Assessment, Look, window};
 use crate::state::{State, StepDecision, StepReport};
 
 /// What a judgement found, and its line in the report.
@@ -18,10 +18,9 @@ pub struct Judged {
     pub report: StepReport,
 }
 
-/// Judges the state's current step (or bake check) at `now`.
-pub async fn judge(deps: &Deps, state: &State, now: DateTime<Utc>) -> Result<Judged, AwsError> {
+/// Judges a look of the state (its current step or bake check, or the wait for approval) at `now`.
+pub async fn judge(deps: &Deps, state: &State, look: Look, now: DateTime<Utc>) -> Result<Judged, AwsError> {
     let r = &state.rollout;
-    let look = state.look(deps.config.metric_period);
     let alarms = if r.alarms.is_empty() {
         Vec::new()
     } else {

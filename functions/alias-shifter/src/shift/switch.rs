@@ -6,9 +6,11 @@ use std::collections::HashMap;
 use tracing::{info, warn};
 
 use super::{guard, hooks};
-use crate::aws::{self, Change};
+use chrono::DateTime;
+
+use crate::aws::{self, Alias, Change};
 use crate::judge::window;
-use crate::marker::{Marker, Phase};
+use crate::marker::{Control, Marker, Phase};
 use crate::state::{Hook, State, Status, StepDecision, StepReport};
 use crate::{Call, Error};
 
@@ -103,6 +105,51 @@ async fn switch(c: &Call<'_>, state: &mut State) -> Result<(), Halt> {
         return Ok(());
     }
     finish(c, state, judged_after).await
+}
+
+/// Waits for a person: the mark says so (a `promote` is then refused: the approval is the question asked),
+/// and the state machine sends the approval request.
+pub(crate) async fn hold(c: &Call<'_>, state: &mut State, why: String) -> Result<(), Halt> {
+    let mut next = state.clone();
+    next.status = Status::AwaitingApproval;
+    next.reason = Some(format!("waiting for {why}"));
+    next.wait_seconds = 0;
+    next.judge_at = None;
+    let marker = next.marker().to_string();
+    let change = Change { description: Some(&marker), ..Change::default() };
+    next.revision_id =
+        aws::update_alias(c.deps, &state.function_name, &state.alias_name, change, &state.revision_id)
+            .await?;
+    *state = next;
+    warn!(function = %state.function_name, alias = %state.alias_name, reason = %why, "waiting for approval");
+    Ok(())
+}
+
+/// A retried call finds the alias one phase on, with this shift's mark: an earlier attempt judged the step
+/// and moved on, and its answer was lost. The state is taken to where that attempt left the alias.
+pub(crate) fn take_over(c: &Call<'_>, mut state: State, alias: &Alias, marker: &Marker) -> State {
+    let now = c.now();
+    let since = DateTime::from_timestamp_millis(marker.since).unwrap_or(now);
+    let why =
+        "judged by an earlier attempt of this call, whose answer was lost; taken over as it left the alias";
+    state.record(StepReport::of(&state, StepDecision::Healthy, now).because(Some(why.to_owned())));
+    match marker.phase {
+        Phase::Weight { step, .. } => {
+            state.step = step;
+            state.step_started_at = since;
+        }
+        Phase::Baking => {
+            state.step = state.rollout.weights.len();
+            (state.status, state.switched_at) = (Status::Baking, Some(since));
+            state.record(StepReport::of(&state, StepDecision::Switched, since));
+        }
+    }
+    state.extensions = 0;
+    state.revision_id.clone_from(&alias.revision_id);
+    state.promote = marker.control == Some(Control::Promote);
+    info!(function = %state.function_name, alias = %state.alias_name, step = state.step, "taken over from an earlier attempt");
+    schedule(c, &mut state);
+    state
 }
 
 /// The rollout succeeded: the alias's own description back, if the shift's mark is still on it.
