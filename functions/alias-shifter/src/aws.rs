@@ -13,7 +13,7 @@ use serde_json::Value;
 use shared::AwsError;
 use shared::error::aws;
 
-pub use self::metric_data::metric_data;
+pub use self::metric_data::{metric_data, percentiles};
 use crate::Deps;
 use crate::rollout::Rollout;
 

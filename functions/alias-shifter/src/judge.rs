@@ -3,14 +3,16 @@
 //! argument. The AWS side (reading the alarms and the metrics) is `shift::judging`.
 
 pub mod health;
+pub mod sequential;
 pub mod series;
 pub mod stats;
 pub mod window;
 
 use chrono::{DateTime, Duration, Utc};
 
-use self::health::{AlarmState, Baseline, Criteria, Figures, Verdict};
-use self::series::{Series, Source};
+use self::health::{AlarmState, Baseline, Criteria, Evidence, Figures, Verdict};
+use self::series::{Role, Series, Source};
+use self::stats::Score;
 use self::window::{Timing, Window, seconds};
 
 /// What a judgement is about: a weight's traffic, or the bake's.
@@ -145,35 +147,48 @@ pub fn assess(
         out.verdict = health::worst(alarms, Verdict::Inconclusive(why));
         return out;
     }
-    let verdict = match w.before {
+    let (new, old, label) = evidence(&w, series, original);
+    let (mut new, mut old) = (new, old);
+    let (new_source, old_role, old_source) = match w.before {
+        Some((_, source)) => (Source::Alias, Role::Before, source),
+        None => (Source::New, Role::Window, Source::Old),
+    };
+    (new.p90, new.p99) = series.percentiles(Role::Window, new_source);
+    (old.p90, old.p99) = series.percentiles(old_role, old_source);
+    (out.new, out.old) = (Some(new), Some(old));
+    let failures = match (w.before, w.so_far) {
+        (None, Some(so_far)) => series.score(&so_far),
+        _ => {
+            // The bake against the time before the switch: one table, the two periods of time.
+            let mut score = Score::default();
+            let ((n1, a), (n0, c)) = (new.requests(), old.requests());
+            score.add(a, n1, c, n0);
+            score
+        }
+    };
+    let so_far = w.so_far.map(|all| series.figures(Source::New, &all));
+    let e = Evidence { new, so_far, baseline: Some(Baseline { label: &label, figures: &old }), failures };
+    let verdict = health::judge(&e, criteria);
+    out.verdict = health::worst(alarms, verdict);
+    out
+}
+
+/// The new version's and the baseline's counts in the windows judged, and how reasons name the baseline.
+fn evidence(w: &Windows, series: &Series, original: &str) -> (Figures, Figures, String) {
+    match w.before {
         Some((before, source)) => {
-            let (new, old) = (series.figures(Source::Alias, &w.current), series.figures(source, &before));
-            (out.new, out.old) = (Some(new), Some(old));
             let label = match source {
                 Source::Alias => "the alias before the shift".to_owned(),
                 _ => format!("version {original} before the switch"),
             };
-            health::judge(&new, Some(Baseline { label: &label, figures: &old }), criteria)
+            (series.figures(Source::Alias, &w.current), series.figures(source, &before), label)
         }
-        None => {
-            let label = format!("version {original}");
-            let (new, old) =
-                (series.figures(Source::New, &w.current), series.figures(Source::Old, &w.current));
-            (out.new, out.old) = (Some(new), Some(old));
-            let step = health::judge(&new, Some(Baseline { label: &label, figures: &old }), criteria);
-            let so_far = w.so_far.map_or(Verdict::Healthy, |all| {
-                let old = series.figures(Source::Old, &all);
-                health::judge(
-                    &series.figures(Source::New, &all),
-                    Some(Baseline { label: &label, figures: &old }),
-                    criteria,
-                )
-            });
-            health::combine(step, so_far)
-        }
-    };
-    out.verdict = health::worst(alarms, verdict);
-    out
+        None => (
+            series.figures(Source::New, &w.current),
+            series.figures(Source::Old, &w.current),
+            format!("version {original}"),
+        ),
+    }
 }
 
 #[cfg(test)]

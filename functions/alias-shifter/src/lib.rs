@@ -37,6 +37,7 @@ pub mod report;
 pub mod rollout;
 pub mod routing;
 pub mod shift;
+pub mod simulate;
 pub mod state;
 
 use std::time::Duration;

@@ -153,12 +153,13 @@ impl Rollout {
         short_name(&self.function_name)
     }
 
-    /// The thresholds, as the judge takes them.
+    /// The thresholds, as the judge takes them for a single judgement (a rollout shares the budget out
+    /// over its judgements: `State::criteria`).
     pub fn criteria(&self) -> Criteria {
         Criteria {
             max_error_rate: self.max_error_rate,
             min_invocations: self.min_invocations_floor(),
-            error_rate_confidence: self.error_rate_confidence,
+            alpha: self.error_rate_confidence.map(|c| 1.0 - c),
             max_duration_ratio: self.max_duration_ratio,
             max_throttle_rate: self.max_throttle_rate,
         }

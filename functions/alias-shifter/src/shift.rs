@@ -19,7 +19,7 @@ use crate::judge::health::Verdict;
 use crate::judge::window;
 use crate::marker::{Control, Marker};
 use crate::rollout::Rollout;
-use crate::state::{Hook, State, Status};
+use crate::state::{Hook, Move, State, Status};
 
 /// Validates, runs the pre-traffic hook, and sets the first weight (or switches, for `all-at-once`).
 pub async fn start(c: &Call<'_>, r: &Rollout) -> Result<State, Error> {
@@ -164,12 +164,8 @@ pub(crate) fn heed(state: &mut State, found: Found, marker: &Marker) -> Option<S
 async fn move_on(c: &Call<'_>, mut state: State, verdict: Verdict) -> Result<State, Error> {
     for _ in 0..3 {
         let mut next = state.clone();
-        let moved = match (next.status, &verdict) {
-            (_, Verdict::Inconclusive(why)) => inconclusive(c, &mut next, why.clone()).await,
-            (Status::Baking, _) => baked(c, &mut next).await,
-            _ => passed(c, &mut next).await,
-        };
-        match moved {
+        let step = next.next_move(&verdict);
+        match apply(c, &mut next, step).await {
             Ok(()) => return Ok(next),
             Err(Halt::Failed(Error::Aws(e))) if e.code_is("PreconditionFailedException") => {
                 let (found, marker) = guard::check(c.deps, &state).await?;
@@ -183,58 +179,30 @@ async fn move_on(c: &Call<'_>, mut state: State, verdict: Verdict) -> Result<Sta
     rollback(c, state, "the alias kept changing while the shift tried to move it on".to_owned()).await
 }
 
-/// A weight passed: the next one, the approval gate, or the switch.
-async fn passed(c: &Call<'_>, state: &mut State) -> Result<(), Halt> {
-    let last = state.step + 1 >= state.rollout.weights.len() || state.promote;
-    if last && state.rollout.approval && !state.promote {
-        return hold(c, state, "approval before the switch".to_owned()).await;
+/// Makes a move.
+async fn apply(c: &Call<'_>, state: &mut State, step: Move) -> Result<(), Halt> {
+    match step {
+        Move::NextWeight | Move::Switch => {
+            state.step = if step == Move::Switch { state.rollout.weights.len() } else { state.step + 1 };
+            advance(c, state).await
+        }
+        Move::NextCheck | Move::Finish => {
+            state.bake_checks += 1;
+            state.extensions = 0;
+            if step == Move::Finish {
+                return finish(c, state, true).await;
+            }
+            schedule(c, state);
+            Ok(())
+        }
+        Move::Extend => {
+            state.extensions += 1;
+            schedule(c, state);
+            Ok(())
+        }
+        Move::Hold(why) => hold(c, state, why).await,
+        Move::GiveUp(why) => Err(Halt::Because(why)),
     }
-    state.step = if last { state.rollout.weights.len() } else { state.step + 1 };
-    advance(c, state).await
-}
-
-/// Too little traffic: another interval, or a person's decision, or a rollback. Intermediate bake checks
-/// just go on: only the bake as a whole must have traffic.
-async fn inconclusive(c: &Call<'_>, state: &mut State, why: String) -> Result<(), Halt> {
-    let r = &state.rollout;
-    let now = c.now();
-    let (_, last_check) = window::bake_check_end(
-        state.switched_at.unwrap_or(now),
-        r.interval,
-        r.bake_seconds,
-        state.bake_checks + 1,
-    );
-    if state.status == Status::Baking && !last_check {
-        return baked(c, state).await;
-    }
-    if state.extensions < r.max_extensions {
-        state.extensions += 1;
-        schedule(c, state);
-        return Ok(());
-    }
-    if r.approval {
-        let why = format!("inconclusive after {} extra interval(s): {why}", state.extensions);
-        return hold(c, state, why).await;
-    }
-    Err(Halt::Because(format!("inconclusive after {} extra interval(s): {why}", state.extensions)))
-}
-
-/// A bake check passed: the next one, or the end of the rollout.
-async fn baked(c: &Call<'_>, state: &mut State) -> Result<(), Halt> {
-    let r = &state.rollout;
-    let (_, last) = window::bake_check_end(
-        state.switched_at.unwrap_or_else(|| c.now()),
-        r.interval,
-        r.bake_seconds,
-        state.bake_checks + 1,
-    );
-    state.bake_checks += 1;
-    if last {
-        return finish(c, state, true).await;
-    }
-    state.extensions = 0;
-    schedule(c, state);
-    Ok(())
 }
 
 /// A person approved: the switch (or the next weight, after an inconclusive pause), or, in a bake, the end.

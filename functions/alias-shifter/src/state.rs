@@ -4,11 +4,17 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::notify::Notification;
 
-use crate::judge::health::{Criteria, Figures};
-use crate::judge::window::{Timing, Window, seconds};
-use crate::judge::{self, Assessment, Look};
+pub use self::line::{MAX_LISTED, MAX_REASON, StepDecision, StepReport, cut};
+pub use self::next::Move;
+use crate::judge::health::Criteria;
+use crate::judge::sequential::{Plan, Test};
+use crate::judge::window::{self, Timing, seconds};
+use crate::judge::{self, Look};
 use crate::marker::{Marker, Phase};
 use crate::rollout::Rollout;
+
+mod line;
+mod next;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "kebab-case")]
@@ -37,82 +43,6 @@ impl Status {
     pub fn in_progress(self) -> bool {
         matches!(self, Status::Shifting | Status::AwaitingApproval | Status::Baking)
     }
-}
-
-/// What a step's check decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
-#[serde(rename_all = "kebab-case")]
-#[strum(serialize_all = "kebab-case")]
-pub enum StepDecision {
-    Healthy,
-    Unhealthy,
-    /// Too little to judge (no traffic is never a pass): held another interval, paused for approval, or
-    /// rolled back once out of extensions.
-    Inconclusive,
-    /// Neither a health check nor alarms: nothing to judge.
-    NotChecked,
-    /// Waiting for a person's approval.
-    AwaitingApproval,
-    /// A person approved: the rollout goes on.
-    Approved,
-    /// The new version became the primary.
-    Switched,
-}
-
-/// One step of the report: a weight's judgement, the approval, the switch, or a check of the bake.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct StepReport {
-    /// 1-based; the switch and the bake's checks have the number after the last weight's.
-    pub step: usize,
-    pub weight: f64,
-    pub started_at: DateTime<Utc>,
-    /// The traffic judged: invocations that started in `[from, to)`, read at `judged-at` or later.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub window: Option<Window>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub judged_at: Option<DateTime<Utc>>,
-    /// The new version in the window.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub new: Option<Figures>,
-    /// The original version in the same window; in the bake, the original version before the switch (during
-    /// the weighted steps, or the alias before the shift when there were none).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub old: Option<Figures>,
-    /// The alarms in ALARM (the first ones, up to [`MAX_LISTED`] characters; the reason counts them all).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub alarms_in_alarm: Vec<String>,
-    pub decision: StepDecision,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// How many judgements this line stands for: a step held for more traffic, or the bake's checks, are
-    /// judged again on a window that holds the earlier ones, and the last judgement replaces them.
-    #[serde(default = "one", skip_serializing_if = "is_one")]
-    pub judgements: u32,
-}
-
-fn one() -> u32 {
-    1
-}
-
-fn is_one(n: &u32) -> bool {
-    *n == 1
-}
-
-/// The longest reason a line keeps, and the most characters of alarm names it lists: the state Step
-/// Functions carries between calls stays bounded whatever the rollout's length (a state over 256 KiB fails
-/// the execution, uncaught).
-pub const MAX_REASON: usize = 200;
-pub const MAX_LISTED: usize = 200;
-
-/// `text` cut to `max` characters, saying so.
-pub fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
@@ -244,29 +174,6 @@ impl State {
         Timing { period, timeout: self.timeout_seconds, metric_delay: self.rollout.metric_delay }
     }
 
-    /// Adds a line to the report; a judgement of the same step (or of the bake) as the last line replaces
-    /// it, counting the judgements, since its window holds the earlier ones. The report thus has at most
-    /// a line per weight, per approval, the switch and one for the bake, each of bounded size.
-    pub fn record(&mut self, mut line: StepReport) {
-        line.reason = line.reason.map(|r| cut(&r, MAX_REASON));
-        let mut listed = 0;
-        line.alarms_in_alarm.retain(|name| {
-            listed += name.len();
-            listed == name.len() || listed <= MAX_LISTED
-        });
-        let judgement = |l: &StepReport| l.judged_at.is_some();
-        if let Some(last) = self.steps.last_mut()
-            && judgement(last)
-            && judgement(&line)
-            && last.step == line.step
-        {
-            line.judgements = last.judgements.saturating_add(1);
-            *last = line;
-            return;
-        }
-        self.steps.push(line);
-    }
-
     /// The step number the switch and the bake report under.
     pub fn switch_step(&self) -> usize {
         self.rollout.weights.len() + 1
@@ -313,9 +220,35 @@ impl State {
         judge::judge_at(&self.look(period))
     }
 
-    /// The rollout's thresholds, as the judge takes them.
+    /// Which judgement of the rollout comes next, for its share of the false-rollback budget.
+    pub fn test(&self) -> Test {
+        let r = &self.rollout;
+        if self.switched_at.is_some() {
+            let checks = window::bake_checks(r.interval, r.bake_seconds);
+            return Test::Bake { check: (self.bake_checks + 1).min(checks), checks };
+        }
+        // At the gate after the last weight passed (not after an inconclusive one, whose share is unspent).
+        let passed = self.steps.iter().rev().find(|l| l.judged_at.is_some()).is_some_and(|l| {
+            l.step == self.step + 1 && matches!(l.decision, StepDecision::Healthy | StepDecision::NotChecked)
+        });
+        if self.status == Status::AwaitingApproval && self.step + 1 == r.weights.len() && passed {
+            return Test::Gate;
+        }
+        Test::Weight(self.step)
+    }
+
+    /// The rollout's thresholds, as the judge takes them for the next judgement: the comparison of failed
+    /// requests at that judgement's share of the budget.
     pub fn criteria(&self) -> Criteria {
-        self.rollout.criteria()
+        let r = &self.rollout;
+        let plan = Plan {
+            alpha: r.error_rate_confidence.map_or(0.0, |c| 1.0 - c),
+            weights: &r.weights,
+            gate: r.approval,
+            bake_checks: if r.bake_seconds > 0 { window::bake_checks(r.interval, r.bake_seconds) } else { 0 },
+        };
+        let alpha = r.error_rate_confidence.map(|_| plan.allowance(self.test()));
+        Criteria { alpha, ..r.criteria() }
     }
 }
 
@@ -328,51 +261,6 @@ fn canonical(v: serde_json::Value) -> serde_json::Value {
         Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
         Value::Object(fields) => Value::Object(fields.into_iter().map(|(k, v)| (k, canonical(v))).collect()),
         other => other,
-    }
-}
-
-impl StepReport {
-    /// The report's line for what happened at `at`: the current weight (or the switch and the bake, under
-    /// the number after the last weight's), with nothing judged yet.
-    pub fn of(state: &State, decision: StepDecision, at: DateTime<Utc>) -> Self {
-        let after = state.switched_at.is_some();
-        StepReport {
-            step: if after { state.switch_step() } else { state.step + 1 },
-            weight: if after { 1.0 } else { state.current_weight().unwrap_or(1.0) },
-            started_at: if after { state.switched_at.unwrap_or(at) } else { state.step_started_at },
-            window: None,
-            judged_at: None,
-            new: None,
-            old: None,
-            alarms_in_alarm: Vec::new(),
-            decision,
-            reason: None,
-            judgements: 1,
-        }
-    }
-
-    /// A judgement's line, made at `at`.
-    pub fn judged(state: &State, a: Assessment, decision: StepDecision, at: DateTime<Utc>) -> Self {
-        let reason = match &a.verdict {
-            judge::health::Verdict::Healthy => None,
-            judge::health::Verdict::Unhealthy(why) | judge::health::Verdict::Inconclusive(why) => {
-                Some(why.clone())
-            }
-        };
-        StepReport {
-            window: a.window,
-            judged_at: Some(at),
-            new: a.new,
-            old: a.old,
-            alarms_in_alarm: a.alarms_in_alarm,
-            reason,
-            ..StepReport::of(state, decision, at)
-        }
-    }
-
-    pub fn because(mut self, reason: Option<String>) -> Self {
-        self.reason = reason;
-        self
     }
 }
 
@@ -412,85 +300,4 @@ pub(crate) fn fixture(now: DateTime<Utc>) -> State {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A bake check every minute for 12 hours, each with long reasons and firing alarms: the state Step
-    /// Functions carries stays far below its 256 KiB limit (`States.DataLimitExceeded` cannot be caught).
-    #[test]
-    fn a_twelve_hour_bake_keeps_the_state_small() {
-        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
-        let mut s = fixture(now);
-        s.rollout.alarms = (0..100).map(|i| format!("{i:03}-{}", "a".repeat(250))).collect();
-        (s.status, s.switched_at, s.step) = (Status::Baking, Some(now), s.rollout.weights.len());
-        let figures =
-            Figures { invocations: 1234.0, errors: 5.0, throttles: 0.0, p90: Some(123.4), p99: Some(456.7) };
-        for check in 0..720 {
-            let at = now + chrono::Duration::seconds(60 * (check + 1));
-            let window = Window { from: now, to: at, judge_at: at };
-            let a = Assessment {
-                verdict: judge::health::Verdict::Inconclusive("x".repeat(2000)),
-                window: Some(window),
-                new: Some(figures),
-                old: Some(figures),
-                alarms_in_alarm: s.rollout.alarms.clone(),
-            };
-            let line = StepReport::judged(&s, a, StepDecision::Inconclusive, at);
-            s.record(line);
-            s.bake_checks += 1;
-        }
-        let size = serde_json::to_string(&s).map(|j| j.len()).unwrap_or(usize::MAX);
-        assert!(size < 64 * 1024, "{size} bytes after 720 bake checks");
-        assert_eq!((s.steps.len(), s.steps[0].judgements), (1, 720));
-    }
-
-    /// The largest report a rollout can make: 100 weights, each judged 11 times (10 extensions) and
-    /// approved by a person, 100 alarms of 255 characters, the longest reasons.
-    #[test]
-    fn the_largest_rollout_fits_in_a_state_machine_state() {
-        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
-        let mut s = fixture(now);
-        s.rollout.weights = (1..=100).map(|i| f64::from(i) / 101.0).collect();
-        s.rollout.alarms = (0..100).map(|i| format!("{i:03}-{}", "a".repeat(250))).collect();
-        let figures =
-            Figures { invocations: 1234.0, errors: 5.0, throttles: 0.0, p90: Some(123.4), p99: Some(456.7) };
-        for step in 0..100 {
-            s.step = step;
-            for _ in 0..11 {
-                let a = Assessment {
-                    verdict: judge::health::Verdict::Inconclusive("x".repeat(2000)),
-                    window: Some(Window { from: now, to: now, judge_at: now }),
-                    new: Some(figures),
-                    old: Some(figures),
-                    alarms_in_alarm: s.rollout.alarms.clone(),
-                };
-                s.record(StepReport::judged(&s, a, StepDecision::Inconclusive, now));
-            }
-            s.record(StepReport::of(&s, StepDecision::Approved, now).because(Some("y".repeat(2000))));
-        }
-        s.reason = Some(cut(&"z".repeat(5000), 1000));
-        let size = serde_json::to_string(&s).map(|j| j.len()).unwrap_or(usize::MAX);
-        assert!(size < 160 * 1024, "{size} bytes");
-    }
-
-    #[test]
-    fn the_digest_survives_a_trip_through_json_and_changes_with_the_rollout() {
-        let mut s = fixture(DateTime::from_timestamp(1_800_000_000, 123_456_789).unwrap_or_default());
-        s.rollout.error_rate_confidence = Some(0.95);
-        s.rollout.max_duration_ratio = Some(1.1);
-        let back: State = serde_json::from_str(&serde_json::to_string(&s).unwrap_or_default())
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(back.digest(), s.digest());
-        assert_eq!(s.digest().len(), 24);
-        let mut forged = s.clone();
-        forged.rollout.health_check = false;
-        assert_ne!(forged.digest(), s.digest());
-        let mut forged = s.clone();
-        forged.timeout_seconds = 0;
-        assert_ne!(forged.digest(), s.digest());
-        // What moves during the shift is not in it: the mark carries it.
-        let mut moved = s.clone();
-        (moved.step, moved.extensions, moved.bake_checks) = (2, 1, 3);
-        assert_eq!(moved.digest(), s.digest());
-    }
-}
+mod tests;

@@ -124,7 +124,11 @@ async fn a_new_version_worse_than_the_old_is_rolled_back() {
     let state = call(&deps(&world, &[]), compared(json!({}))).await.unwrap();
     assert_eq!(state.status, Status::RolledBack, "{state:#?}");
     let why = state.reason.as_deref().unwrap();
-    assert!(why.contains("above version 1's") && why.contains("at 95% confidence"), "{why}");
+    // A canary is the rollout's one judgement before the switch: it has the whole 5 % budget.
+    assert!(
+        why.contains("above version 1's") && why.contains("at a 5.000% chance of a false rollback"),
+        "{why}"
+    );
     assert_eq!(alias(&world).await, on_one());
 }
 

@@ -1,7 +1,10 @@
-//! One `GetMetricData` answer, cut into windows. Pure.
+//! `GetMetricData` answers, cut into windows. Pure.
 //!
-//! A judgement reads every window it needs (the step, the rollout so far, the bake, the baseline) with one
-//! call over their union, period by period, and sums each window's periods here.
+//! A judgement reads the counts of every window it needs (the step, the rollout so far, the bake, the
+//! baseline) over their union, period by period (one call, or up to three for old data, see
+//! `window::reads`), and sums each window's periods here, or scores them period by period; and, when the
+//! rollout compares durations, each window's percentiles at the window's own period (one data point per
+//! query: the percentile of every invocation in it).
 
 use std::collections::HashMap;
 
@@ -9,6 +12,7 @@ use chrono::{DateTime, Utc};
 use strum::IntoEnumIterator;
 
 use super::health::Figures;
+use super::stats::Score;
 use super::window::{Read, Window};
 
 /// Whose metrics a query reads.
@@ -48,14 +52,30 @@ impl Stat {
     }
 }
 
-/// The query id of a source's statistic (`new_invocations`): ids start with a lower-case letter.
+/// Which window a duration was read over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
+pub enum Role {
+    /// The window judged.
+    Window,
+    /// The bake's baseline before the switch.
+    Before,
+}
+
+/// The query id of a source's count (`new_invocations`): ids start with a lower-case letter.
 pub fn id(source: Source, stat: Stat) -> String {
     format!("{}_{}", <&str>::from(source), <&str>::from(stat))
 }
 
-/// Every (source, statistic) a judgement reads: one query each.
+/// The query id of a window's percentile (`window_new_p90`).
+pub fn duration_id(role: Role, source: Source, stat: Stat) -> String {
+    format!("{}_{}", <&str>::from(role), id(source, stat))
+}
+
+/// Every count a judgement reads, period by period: one query each.
 pub fn queries() -> impl Iterator<Item = (Source, Stat)> {
-    Source::iter().flat_map(|s| Stat::iter().map(move |t| (s, t)))
+    let counts = [Stat::Invocations, Stat::Errors, Stat::Throttles];
+    Source::iter().flat_map(move |s| counts.into_iter().map(move |t| (s, t)))
 }
 
 /// The periods' values by query id, and the status CloudWatch gave each query.
@@ -66,6 +86,10 @@ pub struct Series {
     status: HashMap<String, String>,
     /// The requests made, when some data was read at a coarser period than the windows' (old data).
     reads: Vec<Read>,
+    /// The queries asked: each must end `Complete`.
+    expected: Vec<String>,
+    /// Windows' percentiles, by query id (see [`duration_id`]).
+    durations: HashMap<String, f64>,
 }
 
 impl Series {
@@ -92,18 +116,37 @@ impl Series {
         }
     }
 
-    /// Every query whose answer is not `Complete` (`InternalError`, `Forbidden`, missing), with its status:
-    /// its values are not all there, so they prove nothing.
+    /// A query asked of CloudWatch: its answer must end `Complete`.
+    pub fn expect(&mut self, id: &str) {
+        if !self.expected.iter().any(|e| e == id) {
+            self.expected.push(id.to_owned());
+        }
+    }
+
+    /// Every query asked whose answer is not `Complete` (`InternalError`, `Forbidden`, missing), with its
+    /// status: its values are not all there, so they prove nothing.
     pub fn incomplete(&self) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = queries()
-            .map(|(source, stat)| id(source, stat))
-            .filter_map(|id| match self.status.get(&id).map(String::as_str) {
+        let mut out: Vec<(String, String)> = self
+            .expected
+            .iter()
+            .filter_map(|id| match self.status.get(id).map(String::as_str) {
                 Some("Complete") => None,
-                other => Some((id, other.unwrap_or("no answer").to_owned())),
+                other => Some((id.clone(), other.unwrap_or("no answer").to_owned())),
             })
             .collect();
         out.sort();
         out
+    }
+
+    /// A window's percentile, read at the window's own period.
+    pub fn duration(&mut self, id: &str, value: f64) {
+        self.durations.insert(id.to_owned(), value);
+    }
+
+    /// A source's p90 and p99 over the window in `role`, if read.
+    pub fn percentiles(&self, role: Role, source: Source) -> (Option<f64>, Option<f64>) {
+        let get = |stat| self.durations.get(&duration_id(role, source, stat)).copied();
+        (get(Stat::P90), get(Stat::P99))
     }
 
     /// A period's value (pages of one answer may repeat none; a repeated one replaces the first).
@@ -115,28 +158,46 @@ impl Series {
         self.points.get(&id(source, stat)).into_iter().flatten()
     }
 
-    /// A source's figures over the periods `window` covers.
+    /// A source's counts over the periods `window` covers (no percentile: see [`Series::percentiles`]).
     pub fn figures(&self, source: Source, window: &Window) -> Figures {
         let sum = |stat| {
-            self.values(source, stat).filter(|(at, _)| self.belongs(window, **at)).map(|(_, v)| v).sum()
-        };
-        let invocations: HashMap<&DateTime<Utc>, f64> =
-            self.values(source, Stat::Invocations).map(|(at, v)| (at, *v)).collect();
-        let percentile = |stat| {
-            let (weighted, count) = self
-                .values(source, stat)
+            self.values(source, stat)
                 .filter(|(at, _)| self.belongs(window, **at))
-                .filter_map(|(at, v)| invocations.get(at).filter(|n| **n > 0.0).map(|n| (v * n, *n)))
-                .fold((0.0, 0.0), |(w, c), (vw, n)| (w + vw, c + n));
-            (count > 0.0).then(|| weighted / count)
+                .fold(0.0, |total, (_, v)| total + v)
         };
         Figures {
             invocations: sum(Stat::Invocations),
             errors: sum(Stat::Errors),
             throttles: sum(Stat::Throttles),
-            p90: percentile(Stat::P90),
-            p99: percentile(Stat::P99),
+            p90: None,
+            p99: None,
         }
+    }
+
+    /// The new version's failed requests (errors and throttles) against the old version's, period by
+    /// period over `window` (see [`super::stats`]).
+    pub fn score(&self, window: &Window) -> Score {
+        let mut periods: Vec<DateTime<Utc>> = [Source::New, Source::Old]
+            .into_iter()
+            .flat_map(|s| self.values(s, Stat::Invocations).chain(self.values(s, Stat::Throttles)))
+            .map(|(at, _)| *at)
+            .filter(|at| self.belongs(window, *at))
+            .collect();
+        periods.sort();
+        periods.dedup();
+        let at = |source, stat, t: &DateTime<Utc>| {
+            self.points.get(&id(source, stat)).and_then(|p| p.get(t)).copied().unwrap_or(0.0)
+        };
+        let mut score = Score::default();
+        for t in &periods {
+            let side = |s| {
+                let throttles = at(s, Stat::Throttles, t);
+                (at(s, Stat::Errors, t) + throttles, at(s, Stat::Invocations, t) + throttles)
+            };
+            let ((a, n1), (c, n0)) = (side(Source::New), side(Source::Old));
+            score.add(a, n1, c, n0);
+        }
+        score
     }
 }
 
@@ -157,21 +218,24 @@ mod tests {
     fn a_query_not_complete_is_named() {
         let mut s = Series::default();
         for (source, stat) in queries() {
+            s.expect(&id(source, stat));
             s.status(&id(source, stat), "Complete");
         }
         assert!(s.incomplete().is_empty());
         // Several requests (old data at coarser periods): one that did not complete stands.
         s.status("new_errors", "InternalError");
         s.status("new_errors", "Complete");
-        s.status("old_p99", "Forbidden");
+        s.expect("window_old_p99");
+        s.status("window_old_p99", "Forbidden");
+        s.expect("window_new_p99");
         assert_eq!(
             s.incomplete(),
             [
                 ("new_errors".to_owned(), "InternalError".to_owned()),
-                ("old_p99".to_owned(), "Forbidden".to_owned())
+                ("window_new_p99".to_owned(), "no answer".to_owned()),
+                ("window_old_p99".to_owned(), "Forbidden".to_owned()),
             ]
         );
-        assert_eq!(Series::default().incomplete().len(), 15, "no answer is not a complete one");
     }
 
     #[test]
@@ -183,7 +247,9 @@ mod tests {
         }
         let f = s.figures(Source::New, &w(60, 180));
         assert_eq!((f.invocations, f.errors), (50.0, 3.0));
-        assert_eq!(s.figures(Source::Old, &w(0, 180)), Figures::default());
+        let none = s.figures(Source::Old, &w(0, 180));
+        assert_eq!(none, Figures::default());
+        assert!(none.throttles.is_sign_positive(), "no -0 in a report");
     }
 
     #[test]
@@ -201,23 +267,32 @@ mod tests {
         assert_eq!(s.figures(Source::New, &w(600, 720)).invocations, 3.0);
     }
 
+    /// Each period is scored on its own: a period where only one version ran adds nothing.
     #[test]
-    fn percentiles_are_weighted_by_each_periods_invocations() {
+    fn failures_are_scored_period_by_period() {
         let mut s = Series::default();
-        s.add("old_invocations", at(0), 30.0);
-        s.add("old_p99", at(0), 100.0);
-        s.add("old_invocations", at(60), 10.0);
-        s.add("old_p99", at(60), 500.0);
-        let f = s.figures(Source::Old, &w(0, 120));
-        assert_eq!(f.p99, Some(200.0));
-        assert_eq!(f.p90, None);
+        for (t, new, new_err, old, old_err) in [(0, 0.0, 0.0, 100.0, 9.0), (60, 50.0, 5.0, 50.0, 0.0)] {
+            s.add("new_invocations", at(t), new);
+            s.add("new_errors", at(t), new_err);
+            s.add("old_invocations", at(t), old);
+            s.add("old_errors", at(t), old_err);
+        }
+        s.add("new_throttles", at(60), 5.0);
+        let mut expected = Score::default();
+        expected.add(10.0, 55.0, 0.0, 50.0);
+        assert_eq!(s.score(&w(0, 120)), expected);
+        assert_eq!(s.score(&w(0, 60)), Score::default());
     }
 
     #[test]
-    fn every_source_reads_every_statistic_once() {
+    fn counts_are_read_per_period_and_percentiles_per_window() {
         let ids: Vec<String> = queries().map(|(s, t)| id(s, t)).collect();
-        assert_eq!(ids.len(), 15);
-        assert!(ids.contains(&"alias_p90".to_owned()) && ids.contains(&"new_throttles".to_owned()));
+        assert_eq!(ids.len(), 9);
+        assert!(ids.contains(&"alias_invocations".to_owned()) && ids.contains(&"new_throttles".to_owned()));
         assert_eq!(Stat::P99.metric(), ("Duration", "p99"));
+        let mut s = Series::default();
+        s.duration(&duration_id(Role::Window, Source::New, Stat::P90), 120.0);
+        assert_eq!(s.percentiles(Role::Window, Source::New), (Some(120.0), None));
+        assert_eq!(s.percentiles(Role::Before, Source::New), (None, None));
     }
 }

@@ -1,34 +1,61 @@
-//! The statistics of the judge: a one-sided test of two proportions. Pure.
+//! The statistics of the judge: the new version's failed requests against the old version's, stratified by
+//! metric period (Cochran–Mantel–Haenszel), and the normal quantile. Pure.
+//!
+//! Both versions serve the same requests at the same time, but not in the same proportion in every period:
+//! a linear shift sends 10 % of one period's traffic to the new version and 90 % of a later one's. Pooled
+//! over periods, a failure both versions share late in the rollout (a dependency's outage) would look like
+//! the new version's (Simpson's paradox). So each period is its own 2×2 table (new / old, failed / not),
+//! the new version's failures are compared with what that period's table expects of it if both versions
+//! failed alike, and the differences are added up over the periods: the Cochran–Mantel–Haenszel score
+//! `S = Σ (a − n₁ m₁ / N)` with variance `V = Σ n₁ n₀ m₁ m₀ / (N² (N − 1))`, and `z = (S − ½) / √V` (the
+//! continuity correction keeps a single failure among few requests from counting as proof).
 
-/// The outcome of [`greater`]: the z statistic, the critical value it was held to, and the answer.
+/// The stratified score of the new version's failed requests, over some periods.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Score {
+    /// Failures of the new version above what each period expects of it: `Σ (a − n₁ m₁ / N)`.
+    pub excess: f64,
+    /// Its variance when both versions fail alike: `Σ n₁ n₀ m₁ m₀ / (N² (N − 1))`.
+    pub variance: f64,
+}
+
+/// Half a failure: the continuity correction.
+const CORRECTION: f64 = 0.5;
+
+impl Score {
+    /// One period: `a` of the new version's `n1` requests failed, `c` of the old version's `n0`.
+    pub fn add(&mut self, a: f64, n1: f64, c: f64, n0: f64) {
+        let n = n1 + n0;
+        if n1 <= 0.0 || n0 <= 0.0 || n < 2.0 {
+            return;
+        }
+        let (failed, ok) = (a + c, n - a - c);
+        self.excess += a - n1 * failed / n;
+        self.variance += n1 * n0 * failed * ok / (n * n * (n - 1.0));
+    }
+
+    /// The one-sided statistic: how many standard deviations the new version fails above the old one.
+    pub fn z(&self) -> f64 {
+        if self.variance <= 0.0 {
+            return 0.0;
+        }
+        (self.excess - CORRECTION).max(0.0) / self.variance.sqrt()
+    }
+}
+
+/// The outcome of [`worse`]: the z statistic, the critical value it was held to, and the answer.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Comparison {
     pub z: f64,
     pub critical: f64,
-    pub greater: bool,
+    pub worse: bool,
 }
 
-/// Is `x1 / n1` (the new version's share of failed requests) greater than `x2 / n2` (the old one's) at
-/// `confidence` (0.95: wrong one time in twenty when both versions fail alike)? The one-sided z-test of two
-/// proportions with the pooled standard error and Yates' continuity correction,
-/// `z = (p1 - p2 - (1/n1 + 1/n2) / 2) / sqrt(p (1 - p) (1/n1 + 1/n2))`: without the correction a single
-/// error among few requests (1 in 100 against 0 in 900) would count as proof. It needs enough requests on
-/// both sides to be meaningful: the judge asks for `min-invocations` of each first.
-pub fn greater(x1: f64, n1: f64, x2: f64, n2: f64, confidence: f64) -> Comparison {
-    let critical = normal_quantile(confidence);
-    if n1 <= 0.0 || n2 <= 0.0 {
-        return Comparison { z: 0.0, critical, greater: false };
-    }
-    let (p1, p2) = (x1 / n1, x2 / n2);
-    let pooled = (x1 + x2) / (n1 + n2);
-    let variance = pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2);
-    // Both all-good or both all-failed: no difference to find.
-    if variance <= 0.0 {
-        return Comparison { z: 0.0, critical, greater: false };
-    }
-    let correction = (1.0 / n1 + 1.0 / n2) / 2.0;
-    let z = (p1 - p2 - correction).max(0.0) / variance.sqrt();
-    Comparison { z, critical, greater: z > critical }
+/// Does the new version fail more than the old one, at a chance `alpha` of saying so when both fail alike?
+pub fn worse(score: &Score, alpha: f64) -> Comparison {
+    let critical = normal_quantile(1.0 - alpha);
+    let z = score.z();
+    Comparison { z, critical, worse: z > critical }
 }
 
 /// The standard normal distribution's quantile: the `z` with `P(Z <= z) = p`, for `0 < p < 1` (Acklam's
@@ -60,7 +87,7 @@ pub fn normal_quantile(p: f64) -> f64 {
     const D: [f64; 4] =
         [7.784_695_709_041_462e-3, 3.224_671_290_700_398e-1, 2.445_134_137_142_996, 3.754_408_661_907_416];
     const LOW: f64 = 0.024_25;
-    let p = p.clamp(1e-12, 1.0 - 1e-12);
+    let p = p.clamp(1e-15, 1.0 - 1e-15);
     let tail = |q: f64| {
         (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
             / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
@@ -81,6 +108,14 @@ pub fn normal_quantile(p: f64) -> f64 {
 mod tests {
     use super::*;
 
+    fn score(periods: &[(f64, f64, f64, f64)]) -> Score {
+        let mut s = Score::default();
+        for (a, n1, c, n0) in periods {
+            s.add(*a, *n1, *c, *n0);
+        }
+        s
+    }
+
     #[test]
     fn quantiles_match_the_tables() {
         for (p, z) in
@@ -88,34 +123,45 @@ mod tests {
         {
             assert!((normal_quantile(p) - z).abs() < 1e-6, "{p}: {}", normal_quantile(p));
         }
+        assert!((normal_quantile(1.0 - 1e-6) - 4.753_424_3).abs() < 1e-5);
     }
 
     #[test]
-    fn alike_error_rates_are_not_a_difference() {
-        // Both versions fail 5 %: the new one is not worse.
-        assert!(!greater(50.0, 1000.0, 450.0, 9000.0, 0.95).greater);
-        // One error in 100 against none in 900 is within chance.
-        assert!(!greater(1.0, 100.0, 0.0, 900.0, 0.95).greater);
-        assert!(!greater(0.0, 100.0, 0.0, 900.0, 0.95).greater);
-        assert!(!greater(100.0, 100.0, 900.0, 900.0, 0.95).greater);
+    fn alike_failures_are_not_a_difference() {
+        // Both versions fail 5 %, or not at all, or always.
+        assert!(!worse(&score(&[(50.0, 1000.0, 450.0, 9000.0)]), 0.05).worse);
+        assert!(!worse(&score(&[(0.0, 100.0, 0.0, 900.0)]), 0.05).worse);
+        assert!(!worse(&score(&[(100.0, 100.0, 900.0, 900.0)]), 0.05).worse);
+        // One failure in 100 against none in 900 is within chance.
+        assert!(!worse(&score(&[(1.0, 100.0, 0.0, 900.0)]), 0.05).worse);
     }
 
     #[test]
-    fn a_worse_new_version_is_found() {
-        // 15 % against 5 %, a few hundred requests each.
-        let c = greater(45.0, 300.0, 15.0, 300.0, 0.95);
-        assert!(c.greater && c.z > 3.0, "{c:?}");
-        // Better is never "greater".
-        assert!(!greater(15.0, 300.0, 45.0, 300.0, 0.95).greater);
+    fn a_worse_new_version_is_found_and_a_better_one_never() {
+        let c = worse(&score(&[(45.0, 300.0, 15.0, 300.0)]), 0.05);
+        assert!(c.worse && c.z > 3.0, "{c:?}");
+        assert!(!worse(&score(&[(15.0, 300.0, 45.0, 300.0)]), 0.05).worse);
         // Nothing to compare with: no verdict.
-        assert!(!greater(5.0, 10.0, 0.0, 0.0, 0.95).greater);
+        assert!(!worse(&score(&[(5.0, 10.0, 0.0, 0.0)]), 0.05).worse);
+    }
+
+    /// A failure both versions share late in a rollout, when the new version has most of the traffic, is
+    /// not the new version's: pooled, the periods say it is (Simpson's paradox); stratified, they do not.
+    #[test]
+    fn a_shared_failure_late_in_a_rollout_is_not_blamed_on_the_new_version() {
+        // 10 % new, nothing fails; then 90 % new while a dependency fails 20 % of everyone's requests.
+        let periods = [(0.0, 100.0, 0.0, 900.0), (180.0, 900.0, 20.0, 100.0)];
+        let (pooled_new, pooled_old) = ((180.0, 1000.0), (20.0, 1000.0));
+        let pooled = score(&[(pooled_new.0, pooled_new.1, pooled_old.0, pooled_old.1)]);
+        assert!(worse(&pooled, 0.01).worse, "pooled, the new version looks 9 times worse");
+        assert!(!worse(&score(&periods), 0.01).worse, "{:?}", score(&periods));
     }
 
     #[test]
-    fn a_higher_confidence_needs_more_evidence() {
-        // z = 1.9: significant at 95 %, not at 99 %.
-        let (x1, n1, x2, n2) = (32.0, 500.0, 18.0, 500.0);
-        assert!(greater(x1, n1, x2, n2, 0.95).greater);
-        assert!(!greater(x1, n1, x2, n2, 0.99).greater);
+    fn a_smaller_chance_needs_more_evidence() {
+        // z about 2.3: found at 5 %, not at 0.1 %.
+        let s = score(&[(32.0, 500.0, 14.0, 500.0)]);
+        assert!(worse(&s, 0.05).worse);
+        assert!(!worse(&s, 0.001).worse);
     }
 }

@@ -62,3 +62,43 @@ fn the_bake_starts_after_the_switch_and_is_compared_with_the_weighted_steps() {
     assert_eq!((before.to - before.from, source), (Duration::seconds(300), Source::Alias));
     assert_eq!(before.to, at("2026-01-01T10:00:00Z"));
 }
+
+/// Two periods of a linear shift: at 10 %, nothing fails; at 90 %, a dependency fails a fifth of
+/// everyone's requests. Pooled over the rollout so far, the new version failed 180 of 1,000 requests and
+/// the old one 20 of 1,000; period by period, both failed alike.
+#[test]
+fn a_failure_both_versions_share_late_is_not_the_new_versions() {
+    use self::health::Criteria;
+    use self::series::Stat;
+    let start = at("2026-01-01T10:00:00Z");
+    let second = at("2026-01-01T10:01:00Z");
+    let mut s = Series::default();
+    for (t, new, new_err, old, old_err) in
+        [(start, 100.0, 0.0, 900.0, 0.0), (second, 900.0, 180.0, 100.0, 20.0)]
+    {
+        for (source, n, e) in [(Source::New, new, new_err), (Source::Old, old, old_err)] {
+            s.add(&series::id(source, Stat::Invocations), t, n);
+            s.add(&series::id(source, Stat::Errors), t, e);
+        }
+    }
+    let weight = Look {
+        timing: Timing { period: 60, timeout: 0, metric_delay: 0 },
+        interval: 60,
+        extensions: 0,
+        until: None,
+        kind: Kind::Weight { started_at: second, first: start },
+    };
+    let c = Criteria {
+        max_error_rate: 1.0,
+        min_invocations: 1.0,
+        alpha: Some(0.01),
+        max_duration_ratio: None,
+        max_throttle_rate: None,
+    };
+    let a = assess(&weight, &c, Some(&s), &[], "1");
+    assert_eq!(a.verdict, Verdict::Healthy, "{a:?}");
+    // A new version that fails more than the old one in the same periods is found.
+    s.add(&series::id(Source::New, Stat::Errors), start, 30.0);
+    let a = assess(&weight, &c, Some(&s), &[], "1");
+    assert!(matches!(&a.verdict, Verdict::Unhealthy(r) if r.starts_with("failed requests")), "{a:?}");
+}

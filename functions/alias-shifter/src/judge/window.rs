@@ -133,18 +133,23 @@ pub fn bake_check_end(
     (switched_at + seconds(at), at >= bake)
 }
 
+/// How many checks a bake of `bake` seconds has, one per `interval` (at least one).
+pub fn bake_checks(interval: u64, bake: u64) -> u32 {
+    if bake == 0 {
+        0
+    } else if interval == 0 {
+        1
+    } else {
+        u32::try_from(bake.div_ceil(interval)).unwrap_or(u32::MAX)
+    }
+}
+
 /// The time a whole rollout needs in one invocation, at the most: each step's interval, up to two periods
 /// of rounding, the timeout and the metric delay; the same for the bake.
 pub fn rollout_seconds(steps: usize, interval: u64, bake: u64, t: &Timing) -> u64 {
     let judged = 2 * u64::from(t.period) + u64::from(t.timeout) + t.metric_delay;
     let steps = u64::try_from(steps).unwrap_or(u64::MAX);
-    let bake_checks = if bake == 0 {
-        0
-    } else if interval == 0 {
-        1
-    } else {
-        bake.div_ceil(interval)
-    };
+    let bake_checks = u64::from(bake_checks(interval, bake));
     steps
         .saturating_mul(interval.saturating_add(judged))
         .saturating_add(bake)

@@ -105,17 +105,25 @@ fn a_rollout_handed_back_must_be_one_parse_accepts() {
 /// version decides.
 #[test]
 fn a_comparison_without_a_threshold_is_judged_by_the_comparison() {
-    use crate::judge::health::{self, Baseline, Figures, Verdict};
+    use crate::judge::health::{self, Baseline, Evidence, Figures, Verdict};
+    use crate::judge::stats::Score;
     let r = Rollout::parse(&json!({"function-name": "f", "alias-name": "live", "new-version": "3",
         "error-rate-confidence": 0.95}))
     .unwrap_or_else(|e| panic!("{e}"));
     let fig = |invocations, errors| Figures { invocations, errors, ..Figures::default() };
     let old = fig(9000.0, 10.0);
-    let baseline = Some(Baseline { label: "version 2", figures: &old });
-    assert_eq!(health::judge(&fig(1000.0, 1.0), baseline, &r.criteria()), Verdict::Healthy);
+    let mut failures = Score::default();
+    failures.add(1.0, 1000.0, 10.0, 9000.0);
+    let e = Evidence {
+        new: fig(1000.0, 1.0),
+        so_far: None,
+        baseline: Some(Baseline { label: "version 2", figures: &old }),
+        failures,
+    };
+    assert_eq!(health::judge(&e, &r.criteria()), Verdict::Healthy);
     // Given, the threshold still holds.
     let strict = Rollout::parse(&json!({"function-name": "f", "alias-name": "live", "new-version": "3",
         "error-rate-confidence": 0.95, "max-error-rate": 0}))
     .unwrap_or_else(|e| panic!("{e}"));
-    assert!(matches!(health::judge(&fig(1000.0, 1.0), baseline, &strict.criteria()), Verdict::Unhealthy(_)));
+    assert!(matches!(health::judge(&e, &strict.criteria()), Verdict::Unhealthy(_)));
 }
