@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::judge::health::Verdict;
 use crate::judge::series::{self, Role, Series, Source, Stat, duration_id, id};
-use crate::judge::stats::normal_quantile;
+use crate::judge::stats::{Score, normal_quantile};
 use crate::judge::window::Window;
 use crate::judge::{Kind, assess, windows};
 use crate::state::{Move, State, Status};
@@ -167,6 +167,26 @@ pub fn rollout(mut state: State, traffic: &Traffic, rng: &mut Rng) -> Outcome {
         }
         state.status = Status::Shifting;
     }
+}
+
+/// The stratified score over every weight of `state`'s rollout, each held one interval, on synthetic
+/// traffic: what a single test after the last weight, with the whole budget, would see (about the most any
+/// test of the same data could find).
+pub fn final_score(state: &State, traffic: &Traffic, rng: &mut Rng) -> Score {
+    let mut series = Series::default();
+    let interval = Duration::seconds(i64::try_from(state.rollout.interval).unwrap_or(i64::MAX));
+    let periods = (state.rollout.interval / 60).max(1);
+    let per_period = traffic.per_step / periods as f64;
+    let mut t = state.step_started_at;
+    for w in &state.rollout.weights {
+        for p in 0..periods {
+            let at = t + Duration::seconds(i64::try_from(p * 60).unwrap_or(0));
+            period(&mut series, at, per_period, *w, traffic, rng);
+        }
+        t += interval;
+    }
+    let all = Window { from: state.step_started_at, to: t, judge_at: t };
+    series.score(&all)
 }
 
 /// One period's counts: the alias's requests routed by the weight, each version's failures.
