@@ -506,17 +506,47 @@ async fn the_report_goes_to_the_topic_with_a_link_to_both_versions() {
     assert_eq!(report["steps"].as_array().unwrap().len(), 2);
 }
 
+/// The `aws-lambda-deploy` sample's payload, by hand, with its real interval, metric period and delay: too
+/// long for one invocation, so the shifter sets the first weight and continues in a new invocation of
+/// itself (asynchronous), which continues again when it runs out of time.
 #[tokio::test]
-async fn sample_payloads_run() {
+async fn the_sample_payload_by_hand_continues_in_new_invocations() {
     integration_tests::needs_emulator!();
     let world = world().await;
+    world.function("shifter", 1).await;
+    world.emulator.answer_with("shifter", json!({}));
     traffic(&world, &[("1", FAST), ("2", FAST)]);
     let mut payload = sample_event("shift-linear.json");
     payload["function-name"] = json!("api");
-    payload["interval"] = json!(1);
-    payload["metric-delay"] = json!(1);
-    let state = call(&deps(&world, &[]), payload).await.unwrap();
-    assert_eq!(state.status, Status::Succeeded, "{state:#?}");
+    let deps = deps(&world, &[("METRIC_PERIOD_SECONDS", "60")]);
+    let context = || {
+        let mut c = Context::default();
+        c.invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:shifter".into();
+        c.deadline = u64::try_from(chrono::Utc::now().timestamp_millis() + 60_000).unwrap();
+        c
+    };
+    let Reply::State(state) = handler(&deps, LambdaEvent::new(payload, context())).await.unwrap() else {
+        panic!("not a state")
+    };
+    assert_eq!(state.status, Status::Shifting, "{state:#?}");
+    assert!(
+        state.reason.as_deref().unwrap().starts_with("continued in a new invocation"),
+        "{:?}",
+        state.reason
+    );
+    assert_eq!(alias(&world).await.1, HashMap::from([("2".to_owned(), 0.25)]));
+    assert!(state.wait_seconds > 180, "120 s of traffic, a minute of delay: {}", state.wait_seconds);
+    let [handed] = world.emulator.invocations().try_into().unwrap();
+    assert_eq!((&handed["function"], &handed["payload"]["mode"]), (&json!("shifter"), &json!("continue")));
+    // The new invocation carries on from the state it was given (here out of time at once, so again).
+    let Reply::State(again) =
+        handler(&deps, LambdaEvent::new(handed["payload"].clone(), context())).await.unwrap()
+    else {
+        panic!("not a state")
+    };
+    assert_eq!((again.status, again.step), (Status::Shifting, 0), "{again:#?}");
+    assert_eq!(world.emulator.invocations().len(), 2);
+    assert_eq!(world.emulator.calls_of("lambda:UpdateAlias"), 1, "only the first weight");
 }
 
 /// `abort` puts the traffic back at once, with nothing but the function and alias; the running shift

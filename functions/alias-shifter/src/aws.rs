@@ -140,6 +140,19 @@ pub async fn invoke_hook(deps: &Deps, function: &str, payload: &Value) -> Result
     Ok(HookAnswer::Passed)
 }
 
+/// Invokes `function` asynchronously with `payload` (Lambda queues it; `InvocationType: Event`).
+pub async fn invoke_async(deps: &Deps, function: &str, payload: &Value) -> Result<(), AwsError> {
+    deps.lambda
+        .invoke()
+        .function_name(function)
+        .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+        .payload(Blob::new(serde_json::to_vec(payload).unwrap_or_default()))
+        .send()
+        .await
+        .map_err(aws("Invoke"))?;
+    Ok(())
+}
+
 /// The state of each named alarm, metric or composite.
 pub async fn alarm_states(deps: &Deps, names: &[String]) -> Result<HashMap<String, StateValue>, AwsError> {
     let mut out = HashMap::new();

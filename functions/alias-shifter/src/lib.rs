@@ -2,15 +2,17 @@
 //! exponential, all at once or custom weights), judges each step's traffic in CloudWatch once it is
 //! complete, against thresholds and against the old version at the same time, and rolls back on failure.
 //!
-//! Trigger: a manual `aws lambda invoke` with a rollout payload (the whole rollout runs in that invocation
-//! if it fits in the time left, and is refused before any change otherwise), or the stack's Step
+//! Trigger: a manual `aws lambda invoke` with a rollout payload (the rollout runs in that invocation while
+//! it has the time, then continues in new asynchronous invocations of this function, `{"mode":
+//! "continue"}`), or the stack's Step
 //! Functions state machine, which calls it with `{"mode": "start" | "step" | "request-approval" |
 //! "approved" | "rollback", ...}` and waits between steps in a `Wait` state; and a person's `{"mode":
 //! "abort" | "promote", ...}` (see [`input`]).
 //!
 //! AWS APIs: `lambda:GetFunctionConfiguration`, `lambda:GetAlias`, `lambda:UpdateAlias` (always
 //! with the `RevisionId` read before), `lambda:PublishVersion` (only with `"publish": true`),
-//! `lambda:InvokeFunction` (only the validation hooks, functions in `HOOK_FUNCTIONS`),
+//! `lambda:InvokeFunction` (the validation hooks, functions in `HOOK_FUNCTIONS`; and this function, to
+//! continue a rollout by hand that does not fit in one invocation),
 //! `cloudwatch:GetMetricData`, `cloudwatch:DescribeAlarms` (only with `alarms`), `sns:Publish` (only with
 //! a notification topic).
 //!
@@ -32,6 +34,7 @@ pub mod config;
 pub mod control;
 pub mod input;
 pub mod judge;
+pub mod manual;
 pub mod marker;
 pub mod report;
 pub mod rollout;
@@ -54,6 +57,7 @@ use shared::notify::Notifier;
 pub use crate::config::Config;
 pub use crate::control::ControlReport;
 pub use crate::input::Request;
+pub use crate::manual::drive;
 pub use crate::rollout::Rollout;
 pub use crate::shift::switch::rollback;
 pub use crate::state::{State, Status, StepDecision};
@@ -155,6 +159,7 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Reply, Er
     let request = Request::parse(&event.payload)?;
     let before = match &request {
         Request::Step(s)
+        | Request::Continue(s)
         | Request::Rollback(s, _)
         | Request::RequestApproval(s, _)
         | Request::Approved(s, _) => Some((s.status, s.steps.len())),
@@ -165,12 +170,17 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Reply, Er
         .unwrap_or_else(|| "<AliasShifterFunction output>".to_owned());
     let budget = Budget::from_context(&event.context);
     let budget = match &request {
-        Request::Run(_) | Request::Start(_) | Request::Abort(..) | Request::Promote(_) => budget,
+        Request::Run(_)
+        | Request::Continue(_)
+        | Request::Start(_)
+        | Request::Abort(..)
+        | Request::Promote(_) => budget,
         _ => budget.capped(STEP_TIMEOUT),
     };
     let c = Call { deps, clock: Clock::start(), budget };
     let mut state = match request {
-        Request::Run(r) => run(&c, &r).await?,
+        Request::Run(r) => manual::run(&c, &r, &myself(&event.context)).await?,
+        Request::Continue(s) => manual::carry_on(&c, *s, &myself(&event.context)).await?,
         Request::Start(r) => shift::start(&c, &r).await?,
         Request::Step(s) => shift::step(&c, *s).await?,
         Request::Rollback(s, why) => rollback(&c, *s, why).await?,
@@ -190,67 +200,7 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Reply, Er
     Ok(Reply::State(Box::new(state)))
 }
 
-/// A whole rollout in this invocation: refused before any change if it cannot finish in the time left.
-pub async fn run(c: &Call<'_>, r: &Rollout) -> Result<State, Error> {
-    let (deps, budget) = (c.deps, c.budget);
-    if r.approval {
-        return Err(shift::validate::invalid(
-            "approval",
-            "needs the state machine (a person answers between its calls): start it with aws stepfunctions start-execution",
-        ));
-    }
-    let prepared = shift::validate::prepare(deps, r).await?;
-    let timing = judge::window::Timing {
-        period: deps.config.metric_period,
-        timeout: prepared.timeout,
-        metric_delay: r.metric_delay,
-    };
-    let hooks = [&r.pre_traffic_function, &r.post_traffic_function].iter().filter(|h| h.is_some()).count();
-    let needed = Duration::from_secs(judge::window::rollout_seconds(
-        r.weights.len(),
-        r.interval,
-        r.bake_seconds,
-        &timing,
-    )) + HOOK_TIMEOUT * u32::try_from(hooks).unwrap_or(2)
-        + SAFETY_MARGIN;
-    if let Some(left) = budget.remaining()
-        && !r.dry_run
-        && needed > left
-    {
-        return Err(Error::TooLongForOneInvocation {
-            needed: needed.as_secs(),
-            left: left.as_secs(),
-            steps: r.weights.len(),
-        });
-    }
-    let state = shift::begin(c, r, prepared).await?;
-    drive(state, budget, async |s| shift::step(c, s).await, async |s, why| rollback(c, s, why).await).await
+/// This function's ARN, as invoked (empty when not known, as in tests).
+fn myself(context: &lambda_runtime::Context) -> String {
+    context.invoked_function_arn.clone()
 }
-
-/// Steps a rollout until it ends, sleeping on tokio's clock as each step asks. A step that fails, or an
-/// invocation about to end, rolls the alias back: a step is taken only if it, and a rollback after it, fit
-/// in the time left (before the switch, that includes the post-traffic hook's time).
-pub async fn drive(
-    mut state: State,
-    budget: Budget,
-    mut step: impl AsyncFnMut(State) -> Result<State, Error>,
-    mut rollback: impl AsyncFnMut(State, String) -> Result<State, Error>,
-) -> Result<State, Error> {
-    while !state.is_final() {
-        let wait = Duration::from_secs(state.wait_seconds);
-        let hook = state.switched_at.is_none() && state.rollout.post_traffic_function.is_some();
-        let step_time = if hook { HOOK_TIMEOUT } else { Duration::ZERO };
-        if !budget.has_more_than(wait + step_time + SAFETY_MARGIN) {
-            return rollback(state, "ran out of time in this invocation".into()).await;
-        }
-        tokio::time::sleep(wait).await;
-        state = match step(state.clone()).await {
-            Ok(next) => next,
-            Err(e) => return rollback(state, e.to_string()).await,
-        };
-    }
-    Ok(state)
-}
-
-#[cfg(test)]
-mod tests;

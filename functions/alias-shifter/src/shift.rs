@@ -169,6 +169,10 @@ async fn move_on(c: &Call<'_>, mut state: State, verdict: Verdict) -> Result<Sta
             Ok(()) => return Ok(next),
             Err(Halt::Failed(Error::Aws(e))) if e.code_is("PreconditionFailedException") => {
                 let (found, marker) = guard::check(c.deps, &state).await?;
+                if let Found::Ahead(alias) = &found {
+                    // Another call with this same state moved the alias first (a duplicate delivery).
+                    return Ok(switch::take_over(c, state, alias, &marker));
+                }
                 if let Some(why) = heed(&mut state, found, &marker) {
                     return rollback(c, state, why).await;
                 }

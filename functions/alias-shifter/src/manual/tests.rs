@@ -7,7 +7,7 @@ use shared::edge::Budget;
 use tokio::time::Instant;
 
 use super::*;
-use crate::state::{Status, StepDecision};
+use crate::state::{self, Status, StepDecision};
 
 fn shifting(wait_seconds: u64) -> State {
     State { wait_seconds, ..state::fixture(Utc::now()) }
@@ -28,6 +28,10 @@ async fn rolled_back(mut s: State, why: String) -> Result<State, Error> {
     Ok(s)
 }
 
+async fn out_of_time(s: State) -> Result<State, Error> {
+    rolled_back(s, "ran out of time in this invocation".into()).await
+}
+
 #[tokio::test(start_paused = true)]
 async fn each_step_is_judged_after_the_wait_it_asked_for() {
     let started = Instant::now();
@@ -40,6 +44,7 @@ async fn each_step_is_judged_after_the_wait_it_asked_for() {
             Ok(judged(s))
         },
         rolled_back,
+        out_of_time,
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
@@ -49,10 +54,15 @@ async fn each_step_is_judged_after_the_wait_it_asked_for() {
 
 #[tokio::test(start_paused = true)]
 async fn a_rollout_about_to_outlive_the_invocation_is_rolled_back_first() {
-    let state =
-        drive(shifting(400), Budget::of(Duration::from_secs(900)), async |s| Ok(judged(s)), rolled_back)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+    let state = drive(
+        shifting(400),
+        Budget::of(Duration::from_secs(900)),
+        async |s| Ok(judged(s)),
+        rolled_back,
+        out_of_time,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     // Two waits of 400 s fit in 900 s; a third would eat into the 30 s kept for the rollback.
     assert_eq!((state.status, state.steps.len()), (Status::RolledBack, 2));
     assert_eq!(state.reason.as_deref(), Some("ran out of time in this invocation"));
@@ -61,8 +71,9 @@ async fn a_rollout_about_to_outlive_the_invocation_is_rolled_back_first() {
 #[tokio::test(start_paused = true)]
 async fn a_step_that_fails_rolls_back_with_its_error() {
     let failing = async |_: State| -> Result<State, Error> { Err(Error::StateMismatch("gone".into())) };
-    let state =
-        drive(shifting(1), Budget::unlimited(), failing, rolled_back).await.unwrap_or_else(|e| panic!("{e}"));
+    let state = drive(shifting(1), Budget::unlimited(), failing, rolled_back, out_of_time)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(state.status, Status::RolledBack);
     assert_eq!(state.reason.as_deref(), Some("a state that does not match the alias: gone"));
 }
@@ -83,6 +94,7 @@ async fn a_switch_whose_hook_would_outlive_the_invocation_is_not_made() {
             Ok(judged(s))
         },
         rolled_back,
+        out_of_time,
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
