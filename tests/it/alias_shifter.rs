@@ -408,6 +408,10 @@ async fn a_state_with_a_changed_rollout_or_timing_is_refused() {
         ("step-started-at", with(&|s| s["step-started-at"] = json!("2020-01-01T00:00:00Z"))),
         ("alias-description", with(&|s| s["alias-description"] = json!("restored by a forger"))),
     ];
+    // Baking before the switch would "finish" the rollout with the new version never the primary.
+    let baking =
+        invoke(&deps, json!({"mode": "step", "state": with(&|s| s["status"] = json!("baking"))})).await;
+    assert_eq!(baking.unwrap_err().error_type(), "InvalidInput");
     for (what, state) in cases {
         let err = invoke(&deps, json!({"mode": "step", "state": state})).await.expect_err(what);
         assert_eq!(err.error_type(), "StateMismatch", "{what}: {err}");
@@ -642,4 +646,24 @@ async fn a_retried_step_takes_over_what_its_first_attempt_did() {
         state = call(&deps, json!({"mode": "step", "state": state})).await.unwrap();
     }
     assert_eq!(state.status, Status::Succeeded, "{state:#?}");
+}
+
+/// A retry that finds the alias switched is taken over only without a post-traffic hook: with one, the
+/// earlier attempt may still be running the hook, and only it knows the answer. The retry is refused (the
+/// state machine then rolls back), so a version whose hook failed never stays the primary.
+#[tokio::test]
+async fn a_retry_after_a_switch_with_a_post_traffic_hook_is_not_taken_over() {
+    integration_tests::needs_emulator!();
+    let world = world().await;
+    world.function("check", 1).await;
+    world.emulator.answer_with("check", json!({"passed": true}));
+    traffic(&world, &[("1", FAST), ("2", FAST)]);
+    let deps = deps(&world, &[("HOOK_FUNCTIONS", "check")]);
+    let payload = rollout(json!({"type": "canary", "post-traffic-function": "check", "bake-seconds": 60}));
+    let first = call(&deps, json!({"mode": "start", "rollout": payload})).await.unwrap();
+    wait(&first).await;
+    let switched = call(&deps, json!({"mode": "step", "state": first.clone()})).await.unwrap();
+    assert_eq!(switched.status, Status::Baking, "{switched:#?}");
+    let err = invoke(&deps, json!({"mode": "step", "state": first})).await.unwrap_err();
+    assert_eq!(err.error_type(), "StateMismatch", "{err}");
 }

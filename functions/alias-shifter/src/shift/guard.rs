@@ -30,6 +30,16 @@ pub fn check_fields(deps: &Deps, state: &State) -> Result<(), Error> {
     if state.function_name != state.rollout.function_name || state.alias_name != state.rollout.alias_name {
         return Err(invalid("state", "its function and alias are not its rollout's"));
     }
+    // Baking is the phase after the switch, and only then (a state "baking" before it would "finish" a
+    // rollout whose new version never became the primary).
+    let contradictory = match state.status {
+        Status::Baking => state.switched_at.is_none(),
+        Status::Shifting => state.switched_at.is_some(),
+        _ => false,
+    };
+    if contradictory {
+        return Err(invalid("state.status", "baking before the switch, or shifting after it"));
+    }
     let version = |v: &str| !v.is_empty() && v.len() <= 10 && v.bytes().all(|b| b.is_ascii_digit());
     if !version(&state.new_version)
         || !version(&state.original_version)
@@ -109,7 +119,9 @@ pub async fn check(deps: &Deps, state: &State) -> Result<(Found, Marker), Error>
 fn next_phase(state: &State, marker: &Marker) -> bool {
     let next = match (state.phase(), marker.phase) {
         (Phase::Weight { step, .. }, Phase::Weight { step: on, .. }) => on == step + 1,
-        (Phase::Weight { .. }, Phase::Baking) => true,
+        // Not after a post-traffic hook: the earlier attempt may still be running it, and only it knows
+        // the hook's answer.
+        (Phase::Weight { .. }, Phase::Baking) => state.rollout.post_traffic_function.is_none(),
         (Phase::Baking, _) => false,
     };
     let moving = matches!(state.status, Status::Shifting | Status::AwaitingApproval);
