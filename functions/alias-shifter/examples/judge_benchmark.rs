@@ -110,17 +110,10 @@ fn line(
     }
 }
 
-fn main() {
-    let path = std::env::args().nth(1).unwrap_or_else(|| "bench/results/alias-shifter-judge.md".to_owned());
-    let began = Instant::now();
-    let mut rng = Rng::new(SEED);
-    let mut report = Report { out: String::new(), worst_equal: (0.0, String::new()), target: None };
-    let schedules = [
-        ("linear, 10 steps (9 weights)", json!({"type": "linear", "steps": 10})),
-        ("canary, 10 %", json!({"type": "canary", "canary-weight": 0.1})),
-    ];
+/// The grid of error rates and regressions, for each schedule.
+fn errors(report: &mut Report, schedules: &[(&str, Value)], rng: &mut Rng) {
     report.out.push_str("## Errors: `error-rate-confidence` 0.99, no duration check\n\n");
-    for (name, schedule) in &schedules {
+    for (name, schedule) in schedules {
         let s = state(schedule, &json!({}));
         let _ = writeln!(
             report.out,
@@ -136,7 +129,7 @@ fn main() {
                     );
                     let t = traffic(per_step, rate, ratio, 1.0);
                     if name.starts_with("linear") && per_step == 1000.0 && rate == 0.01 && ratio == 2.0 {
-                        let cell = run(&s, &t, WORSE_RUNS, &mut rng);
+                        let cell = run(&s, &t, WORSE_RUNS, rng);
                         report.target = Some((cell.unhealthy, cell.runs));
                         let mean = cell.judgements as f64 / f64::from(cell.unhealthy.max(1));
                         let _ = writeln!(
@@ -148,12 +141,24 @@ fn main() {
                         );
                         continue;
                     }
-                    line(&mut report, (name, &label), &s, t, ratio == 1.0, &mut rng);
+                    line(report, (name, &label), &s, t, ratio == 1.0, rng);
                 }
             }
         }
         report.out.push('\n');
     }
+}
+
+fn main() {
+    let path = std::env::args().nth(1).unwrap_or_else(|| "bench/results/alias-shifter-judge.md".to_owned());
+    let began = Instant::now();
+    let mut rng = Rng::new(SEED);
+    let mut report = Report { out: String::new(), worst_equal: (0.0, String::new()), target: None };
+    let schedules = [
+        ("linear, 10 steps (9 weights)", json!({"type": "linear", "steps": 10})),
+        ("canary, 10 %", json!({"type": "canary", "canary-weight": 0.1})),
+    ];
+    errors(&mut report, &schedules, &mut rng);
     let _ = writeln!(
         report.out,
         "## Durations: `max-duration-ratio` {DURATION_RATIO} and `error-rate-confidence` 0.99, errors 1 % on both\n"
