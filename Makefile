@@ -105,9 +105,10 @@ check-package: $(DEPLOY_STAMP) $(TEMPLATE_STAMP) ## The bundle's template: sam v
 	SHIPSHAPE_TEMPLATE=$(BUNDLE)/template.yaml $(TEMPLATE_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/template
 
 .PHONY: bench
-bench: $(STAMP) ## Benchmarks: release binaries against the emulator and Python peers (results in bench/results/)
+bench: $(STAMP) ## Benchmarks: the alias-shifter's judge on synthetic traffic; release binaries against the emulator and Python peers (results in bench/results/)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	$(CARGO) build --locked --release --bins
+	$(CARGO) run --locked --release -p alias-shifter --example judge_benchmark -- bench/results/alias-shifter-judge.md
 	$(VPY) bench/scale_in_cleaner.py target/release/scale-in-cleaner 1000 bench/results/scale-in-cleaner.md
 	$(VPY) bench/compare.py target/release bench/results/comparison.md $(wildcard .aws-sam/build)
 	$(MAKE) $(HELD_BIN)

@@ -42,6 +42,12 @@ impl Budget {
         Budget { until: Some(Instant::now() + left) }
     }
 
+    /// This budget, but no more than `left` from now (a caller that gives up sooner than Lambda would).
+    pub fn capped(self, left: Duration) -> Self {
+        let cap = Instant::now() + left;
+        Budget { until: Some(self.until.map_or(cap, |u| u.min(cap))) }
+    }
+
     /// Time left; `None` without a deadline.
     pub fn remaining(&self) -> Option<Duration> {
         self.until.map(|u| u.saturating_duration_since(Instant::now()))
@@ -140,6 +146,14 @@ mod tests {
         let left = budget.remaining().unwrap();
         assert!(left <= Duration::from_secs(30) && left > Duration::from_secs(25), "{left:?}");
         assert!(!budget.has_more_than(Duration::from_secs(30)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_capped_budget_ends_at_the_earlier_of_the_two() {
+        let short = Budget::of(Duration::from_secs(10)).capped(Duration::from_secs(300));
+        assert_eq!(short.remaining(), Some(Duration::from_secs(10)));
+        let capped = Budget::unlimited().capped(Duration::from_secs(300));
+        assert_eq!(capped.remaining(), Some(Duration::from_secs(300)));
     }
 
     #[test]

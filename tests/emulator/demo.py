@@ -340,9 +340,10 @@ def alias_shifter(bin_dir: Path, aws: Emulator) -> None:
         show_alias(aws)
 
         canary = json.loads((ROOT / "events" / "shift-canary-compared.json").read_text())
-        canary.update({"function-name": "checkout", "new-version": "3", "interval": 2, "metric-delay": 1,
-                       "min-invocations": 10, "bake-seconds": 0})
-        result = invoke(fn, aws, "2. The state machine starts a 10 % canary of version 3, compared with version 2 "
+        # A 30 % canary held 10 s: about 120 requests of version 3 a window, enough for a p90 (100 of each).
+        canary.update({"function-name": "checkout", "new-version": "3", "canary-weight": 0.3, "interval": 10,
+                       "metric-delay": 1, "min-invocations": 10, "bake-seconds": 0})
+        result = invoke(fn, aws, "2. The state machine starts a 30 % canary of version 3, compared with version 2 "
                         "(max-duration-ratio 1.5)", {"mode": "start", "rollout": canary}, show_report)
         show_alias(aws)
         state, n = result.payload, 3

@@ -118,7 +118,8 @@ async fn step_mode_judges_once_the_traffic_is_complete_and_rolls_back_on_errors(
         .unwrap();
     assert_eq!(state.status, Status::Shifting);
     assert_eq!(alias(&world).await.1, HashMap::from([("2".to_owned(), 0.3333)]));
-    assert!(description(&world).await.ends_with(": 1 -> 2, weight 1 of 2"), "the shift's mark");
+    let mark = description(&world).await;
+    assert!(mark.contains(": 1 -> 2, weight 1 of 2 since "), "the shift's mark: {mark}");
     assert!(state.wait_seconds >= 3, "1 s of traffic, 1 s timeout, 1 s delay: {}", state.wait_seconds);
 
     let early = call(&deps, json!({"mode": "step", "state": state})).await.unwrap();
@@ -278,6 +279,33 @@ async fn every_validation_error_names_its_field() {
     assert_eq!(alias(&world).await, on_one());
 }
 
+/// An alias on `$LATEST` cannot take weights, and a rollback to it would route to whatever code `$LATEST`
+/// holds then, which nobody judged: a shift from it is refused before any change, even all at once.
+#[tokio::test]
+async fn a_shift_from_latest_is_refused_before_any_change() {
+    integration_tests::needs_emulator!();
+    let world = world().await;
+    world
+        .lambda
+        .create_alias()
+        .function_name("api")
+        .name("edge")
+        .function_version("$LATEST")
+        .send()
+        .await
+        .unwrap();
+    for kind in ["all-at-once", "linear"] {
+        let payload =
+            rollout(json!({"alias-name": "edge", "type": kind, "health-check": false, "bake-seconds": 1}));
+        let err = invoke(&deps(&world, &[]), payload).await.expect_err(kind);
+        let Error::InvalidInput(e) = &err else { panic!("{kind}: {err}") };
+        assert_eq!(e.field, "alias-name", "{kind}: {err}");
+        assert!(err.to_string().contains("$LATEST"), "{kind}: {err}");
+    }
+    assert_eq!(world.emulator.calls_of("lambda:UpdateAlias"), 0);
+    assert_eq!(world.alias("api", "edge").await, ("$LATEST".into(), HashMap::new()));
+}
+
 #[tokio::test]
 async fn a_function_not_allowed_is_refused_in_every_mode_before_any_change() {
     integration_tests::needs_emulator!();
@@ -310,10 +338,12 @@ async fn a_forged_or_stale_state_is_refused_and_the_alias_untouched() {
     let world = world().await;
     let deps = deps(&world, &[]);
     traffic(&world, &[("1", FAST), ("2", FAST)]);
-    let first = call(&deps, json!({"mode": "start", "rollout": rollout(json!({}))})).await.unwrap();
+    let first = call(&deps, json!({"mode": "start", "rollout": rollout(json!({"steps": 4}))})).await.unwrap();
     wait(&first).await;
-    let second = call(&deps, json!({"mode": "step", "state": first.clone()})).await.unwrap();
-    assert_eq!(alias(&world).await.1, HashMap::from([("2".to_owned(), 0.6667)]));
+    let between = call(&deps, json!({"mode": "step", "state": first.clone()})).await.unwrap();
+    wait(&between).await;
+    let second = call(&deps, json!({"mode": "step", "state": between})).await.unwrap();
+    assert_eq!(alias(&world).await.1, HashMap::from([("2".to_owned(), 0.75)]));
     let marked = description(&world).await;
     world.emulator.reset_calls();
 
@@ -338,7 +368,8 @@ async fn a_forged_or_stale_state_is_refused_and_the_alias_untouched() {
             },
             "InvalidInput",
         ),
-        // The first step's state, delivered again after the second step began.
+        // The first step's state, delivered again two steps later (one step later is a retry: see
+        // a_retried_step_takes_over_what_its_first_attempt_did).
         ("step", serde_json::to_value(&first).unwrap(), "StateMismatch"),
     ];
     for (mode, state, error) in cases {
@@ -347,8 +378,78 @@ async fn a_forged_or_stale_state_is_refused_and_the_alias_untouched() {
         assert!(err.to_string().contains("nothing was changed") || error == "InvalidInput", "{err}");
     }
     assert_eq!(world.emulator.calls_of("lambda:UpdateAlias"), 0);
-    assert_eq!(alias(&world).await.1, HashMap::from([("2".to_owned(), 0.6667)]));
+    assert_eq!(alias(&world).await.1, HashMap::from([("2".to_owned(), 0.75)]));
     assert_eq!(description(&world).await, marked);
+}
+
+/// The mark vouches for the whole rollout, not only its shift and versions: a state whose criteria, hooks,
+/// timing or requests were changed is refused before anything is judged or changed.
+#[tokio::test]
+async fn a_state_with_a_changed_rollout_or_timing_is_refused() {
+    integration_tests::needs_emulator!();
+    let world = world().await;
+    let deps = deps(&world, &[]);
+    traffic(&world, &[("1", FAST), ("2", Behaviour::errors(0.5))]);
+    let started =
+        call(&deps, json!({"mode": "start", "rollout": rollout(json!({"type": "canary"}))})).await.unwrap();
+    let marked = description(&world).await;
+    let good = serde_json::to_value(&started).unwrap();
+    let with = |edit: &dyn Fn(&mut Value)| {
+        let mut s = good.clone();
+        edit(&mut s);
+        s
+    };
+    world.emulator.reset_calls();
+    let cases = [
+        // Judged on nothing but alarms (none): promoted at once.
+        ("health-check", with(&|s| s["rollout"]["health-check"] = json!(false))),
+        ("max-error-rate", with(&|s| s["rollout"]["max-error-rate"] = json!(1))),
+        ("timeout-seconds", with(&|s| s["timeout-seconds"] = json!(0))),
+        ("step-started-at", with(&|s| s["step-started-at"] = json!("2020-01-01T00:00:00Z"))),
+        ("alias-description", with(&|s| s["alias-description"] = json!("restored by a forger"))),
+    ];
+    // Baking before the switch would "finish" the rollout with the new version never the primary.
+    let baking =
+        invoke(&deps, json!({"mode": "step", "state": with(&|s| s["status"] = json!("baking"))})).await;
+    assert_eq!(baking.unwrap_err().error_type(), "InvalidInput");
+    for (what, state) in cases {
+        let err = invoke(&deps, json!({"mode": "step", "state": state})).await.expect_err(what);
+        assert_eq!(err.error_type(), "StateMismatch", "{what}: {err}");
+    }
+    // A promotion nobody asked for, or a judgement time before the traffic is in, changes nothing either.
+    let promoted = call(&deps, json!({"mode": "step", "state": with(&|s| s["promote"] = json!(true))})).await;
+    let early = call(
+        &deps,
+        json!({"mode": "step", "state": with(&|s| s["judge-at"] = json!("2020-01-01T00:00:00Z"))}),
+    );
+    for state in [promoted.unwrap(), early.await.unwrap()] {
+        assert_eq!((state.status, state.steps.len()), (Status::Shifting, 0), "{state:#?}");
+    }
+    assert_eq!(world.emulator.calls_of("lambda:UpdateAlias"), 0);
+    assert_eq!(world.emulator.calls_of("monitoring:GetMetricData"), 0, "nothing judged");
+    assert_eq!(alias(&world).await.1, HashMap::from([("2".to_owned(), 0.1)]));
+    assert_eq!(description(&world).await, marked);
+}
+
+/// HOOK_FUNCTIONS holds in every mode: a running shift's hook that is no longer allowed is not invoked.
+#[tokio::test]
+async fn a_hook_no_longer_allowed_is_not_invoked() {
+    integration_tests::needs_emulator!();
+    let world = world().await;
+    world.function("check", 1).await;
+    world.emulator.answer_with("check", json!({"passed": true}));
+    traffic(&world, &[("1", FAST), ("2", FAST)]);
+    let payload = rollout(json!({"type": "canary", "post-traffic-function": "check"}));
+    let started =
+        call(&deps(&world, &[("HOOK_FUNCTIONS", "check")]), json!({"mode": "start", "rollout": payload}))
+            .await
+            .unwrap();
+    wait(&started).await;
+    let err = invoke(&deps(&world, &[]), json!({"mode": "step", "state": started})).await.unwrap_err();
+    let Error::InvalidInput(e) = &err else { panic!("{err}") };
+    assert_eq!(e.field, "state.rollout.post-traffic-function", "{err}");
+    assert!(world.emulator.invocations().is_empty(), "the hook was not invoked");
+    assert_eq!(alias(&world).await.1, HashMap::from([("2".to_owned(), 0.1)]));
 }
 
 #[tokio::test]
@@ -409,17 +510,47 @@ async fn the_report_goes_to_the_topic_with_a_link_to_both_versions() {
     assert_eq!(report["steps"].as_array().unwrap().len(), 2);
 }
 
+/// The `aws-lambda-deploy` sample's payload, by hand, with its real interval, metric period and delay: too
+/// long for one invocation, so the shifter sets the first weight and continues in a new invocation of
+/// itself (asynchronous), which continues again when it runs out of time.
 #[tokio::test]
-async fn sample_payloads_run() {
+async fn the_sample_payload_by_hand_continues_in_new_invocations() {
     integration_tests::needs_emulator!();
     let world = world().await;
+    world.function("shifter", 1).await;
+    world.emulator.answer_with("shifter", json!({}));
     traffic(&world, &[("1", FAST), ("2", FAST)]);
     let mut payload = sample_event("shift-linear.json");
     payload["function-name"] = json!("api");
-    payload["interval"] = json!(1);
-    payload["metric-delay"] = json!(1);
-    let state = call(&deps(&world, &[]), payload).await.unwrap();
-    assert_eq!(state.status, Status::Succeeded, "{state:#?}");
+    let deps = deps(&world, &[("METRIC_PERIOD_SECONDS", "60")]);
+    let context = || {
+        let mut c = Context::default();
+        c.invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:shifter".into();
+        c.deadline = u64::try_from(chrono::Utc::now().timestamp_millis() + 60_000).unwrap();
+        c
+    };
+    let Reply::State(state) = handler(&deps, LambdaEvent::new(payload, context())).await.unwrap() else {
+        panic!("not a state")
+    };
+    assert_eq!(state.status, Status::Shifting, "{state:#?}");
+    assert!(
+        state.reason.as_deref().unwrap().starts_with("continued in a new invocation"),
+        "{:?}",
+        state.reason
+    );
+    assert_eq!(alias(&world).await.1, HashMap::from([("2".to_owned(), 0.25)]));
+    assert!(state.wait_seconds > 180, "120 s of traffic, a minute of delay: {}", state.wait_seconds);
+    let [handed] = world.emulator.invocations().try_into().unwrap();
+    assert_eq!((&handed["function"], &handed["payload"]["mode"]), (&json!("shifter"), &json!("continue")));
+    // The new invocation carries on from the state it was given (here out of time at once, so again).
+    let Reply::State(again) =
+        handler(&deps, LambdaEvent::new(handed["payload"].clone(), context())).await.unwrap()
+    else {
+        panic!("not a state")
+    };
+    assert_eq!((again.status, again.step), (Status::Shifting, 0), "{again:#?}");
+    assert_eq!(world.emulator.invocations().len(), 2);
+    assert_eq!(world.emulator.calls_of("lambda:UpdateAlias"), 1, "only the first weight");
 }
 
 /// `abort` puts the traffic back at once, with nothing but the function and alias; the running shift
@@ -471,4 +602,68 @@ async fn promote_switches_after_the_current_step_passes() {
     let decisions: Vec<StepDecision> = state.steps.iter().map(|s| s.decision).collect();
     assert_eq!(decisions, [StepDecision::Healthy, StepDecision::Switched]);
     assert_eq!(alias(&world).await, ("2".into(), HashMap::new()));
+}
+
+/// A `promote` that lands between a step's read of the alias and its `UpdateAlias` makes the update fail
+/// on the stale `RevisionId`: the shift reads the alias again, finds the request, and honours it.
+#[tokio::test]
+async fn a_promote_racing_a_step_is_honoured_not_rolled_back() {
+    integration_tests::needs_emulator!();
+    let world = world().await;
+    let deps = deps(&world, &[]);
+    traffic(&world, &[("1", FAST), ("2", FAST)]);
+    let state = call(&deps, json!({"mode": "start", "rollout": rollout(json!({}))})).await.unwrap();
+    wait(&state).await;
+    world.alias_race("api", "live", " | promote");
+    let state = call(&deps, json!({"mode": "step", "state": state})).await.unwrap();
+    assert_eq!(state.status, Status::Succeeded, "{state:#?}");
+    assert_eq!(alias(&world).await, ("2".into(), HashMap::new()));
+    assert_eq!(description(&world).await, "");
+}
+
+/// Step Functions retries a Step whose first attempt advanced the alias but whose answer was lost (a
+/// `Lambda.ServiceException`): the retry carries the older state. It takes the alias as the first attempt
+/// left it, instead of refusing it as stale (which the state machine would roll back).
+#[tokio::test]
+async fn a_retried_step_takes_over_what_its_first_attempt_did() {
+    integration_tests::needs_emulator!();
+    let world = world().await;
+    let deps = deps(&world, &[]);
+    traffic(&world, &[("1", FAST), ("2", FAST)]);
+    let first = call(&deps, json!({"mode": "start", "rollout": rollout(json!({}))})).await.unwrap();
+    wait(&first).await;
+    let lost = call(&deps, json!({"mode": "step", "state": first.clone()})).await.unwrap();
+    assert_eq!((lost.status, lost.step), (Status::Shifting, 1));
+    world.emulator.reset_calls();
+    let retried = call(&deps, json!({"mode": "step", "state": first})).await.unwrap();
+    assert_eq!((retried.status, retried.step), (Status::Shifting, 1), "{retried:#?}");
+    assert_eq!(world.emulator.calls_of("lambda:UpdateAlias"), 0);
+    assert_eq!(retried.judge_at, lost.judge_at);
+    // And it carries on from there to the end.
+    let mut state = retried;
+    while state.status == Status::Shifting {
+        wait(&state).await;
+        state = call(&deps, json!({"mode": "step", "state": state})).await.unwrap();
+    }
+    assert_eq!(state.status, Status::Succeeded, "{state:#?}");
+}
+
+/// A retry that finds the alias switched is taken over only without a post-traffic hook: with one, the
+/// earlier attempt may still be running the hook, and only it knows the answer. The retry is refused (the
+/// state machine then rolls back), so a version whose hook failed never stays the primary.
+#[tokio::test]
+async fn a_retry_after_a_switch_with_a_post_traffic_hook_is_not_taken_over() {
+    integration_tests::needs_emulator!();
+    let world = world().await;
+    world.function("check", 1).await;
+    world.emulator.answer_with("check", json!({"passed": true}));
+    traffic(&world, &[("1", FAST), ("2", FAST)]);
+    let deps = deps(&world, &[("HOOK_FUNCTIONS", "check")]);
+    let payload = rollout(json!({"type": "canary", "post-traffic-function": "check", "bake-seconds": 60}));
+    let first = call(&deps, json!({"mode": "start", "rollout": payload})).await.unwrap();
+    wait(&first).await;
+    let switched = call(&deps, json!({"mode": "step", "state": first.clone()})).await.unwrap();
+    assert_eq!(switched.status, Status::Baking, "{switched:#?}");
+    let err = invoke(&deps, json!({"mode": "step", "state": first})).await.unwrap_err();
+    assert_eq!(err.error_type(), "StateMismatch", "{err}");
 }

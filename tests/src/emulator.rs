@@ -232,6 +232,15 @@ impl Emulator {
         );
     }
 
+    /// The next `count` calls of `operation` are answered `ms` milliseconds late (and then as usual).
+    pub fn delay(&self, operation: &str, count: u32, ms: u64) {
+        self.control(
+            "POST",
+            "/faults",
+            Some(json!({"operation": operation, "count": count, "delay_ms": ms})),
+        );
+    }
+
     /// Lifecycle actions pending and finished (`{"pending": [...], "finished": [...]}`).
     pub fn lifecycle_actions(&self) -> Value {
         self.control("GET", "/autoscaling", None)

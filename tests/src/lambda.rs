@@ -102,6 +102,37 @@ impl World {
             .expect("PutMetricData");
     }
 
+    /// The next `UpdateAlias` of `function:alias` (with a `RevisionId`) finds `append` added to the alias's
+    /// description just before it: someone else's write between the caller's read and its update.
+    pub fn alias_race(&self, function: &str, alias: &str, append: &str) {
+        self.emulator.control(
+            "POST",
+            "/lambda/alias-race",
+            Some(json!({"function": function, "alias": alias, "append": append})),
+        );
+    }
+
+    /// Data points of `AWS/Lambda` metrics with these dimensions, stamped `at_ms` (milliseconds since the
+    /// epoch; in the past, too).
+    pub async fn metric_at(&self, dimensions: &[(&str, &str)], at_ms: i64, values: &[(&str, f64)]) {
+        use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+        let dims: Vec<Dimension> =
+            dimensions.iter().map(|(n, v)| Dimension::builder().name(*n).value(*v).build()).collect();
+        let when = aws_sdk_cloudwatch::primitives::DateTime::from_millis(at_ms);
+        let mut put = self.cloudwatch.put_metric_data().namespace("AWS/Lambda");
+        for (name, value) in values {
+            put = put.metric_data(
+                MetricDatum::builder()
+                    .metric_name(*name)
+                    .set_dimensions(Some(dims.clone()))
+                    .value(*value)
+                    .timestamp(when)
+                    .build(),
+            );
+        }
+        put.send().await.expect("PutMetricData");
+    }
+
     /// A CloudWatch alarm `name` in state `state` (`OK`, `ALARM`, `INSUFFICIENT_DATA`).
     pub async fn alarm(&self, name: &str, state: &str) {
         use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};

@@ -99,6 +99,14 @@ impl Emulator {
         self.control("GET", "/lambda/invoke", None)["invocations"].as_array().cloned().unwrap_or_default()
     }
 
+    /// GetMetricData answers the queries with these ids with this status (`InternalError`, `Forbidden`)
+    /// and no data point; none: every query answered as usual.
+    pub fn metric_status(&self, failed: &[(&str, &str)]) {
+        let status: serde_json::Map<String, Value> =
+            failed.iter().map(|(id, code)| ((*id).to_owned(), json!(code))).collect();
+        self.control("POST", "/cloudwatch", Some(json!({"status": status})));
+    }
+
     /// GetMetricData answers at most `n` data points per page.
     pub fn metric_page_size(&self, n: u64) {
         self.control("POST", "/cloudwatch", Some(json!({"page_datapoints": n})));

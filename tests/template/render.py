@@ -282,4 +282,8 @@ def role_policies(resources: dict[str, dict[str, Any]]) -> dict[str, dict[str, A
             props = r["Properties"]
             for role in props.get("Roles", []) + ([props["RoleName"]] if "RoleName" in props else []):
                 roles[physical_role[role]]["inline"][props["PolicyName"]] = props["PolicyDocument"]
+        # A managed policy can also attach itself to roles.
+        if r["Type"] == "AWS::IAM::ManagedPolicy":
+            for role in r["Properties"].get("Roles", []):
+                roles[physical_role[role]]["managed"][lid] = r["Properties"]["PolicyDocument"]
     return roles

@@ -235,6 +235,14 @@ def test_the_alias_shifter_invokes_its_named_hooks_only_never_the_functions_it_s
         assert not iam.allowed(documents(scope, "AliasShifterFunctionRole"), Request(HOOK_INVOKE, f"{lambda_}:{HOOKS[0]}"))
 
 
+def test_the_alias_shifter_continues_a_rollout_by_invoking_itself_only() -> None:
+    shifter = f"arn:{P}:lambda:{R}:{A}:function:{render.STACK}-AliasShifterFunction-A1B2C3D4E5F6"
+    for scope in ("50", "all"):
+        docs = documents(scope, "AliasShifterFunctionRole")
+        assert iam.allowed(docs, Request(HOOK_INVOKE, shifter)) and iam.allowed(docs, Request(HOOK_INVOKE, shifter + ":live"))
+        assert not iam.allowed(docs, Request(HOOK_INVOKE, f"arn:{P}:lambda:{R}:{A}:function:{FUNCTIONS[0]}"))
+
+
 def test_the_lifecycle_drainer_never_publishes_to_its_own_topic() -> None:
     _, resources = rendered("50")
     own = resources["LifecycleDrainerFunction"]["Properties"]["Environment"]["Variables"]["LIFECYCLE_TOPIC_ARN"]

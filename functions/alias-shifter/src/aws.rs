@@ -13,9 +13,9 @@ use serde_json::Value;
 use shared::AwsError;
 use shared::error::aws;
 
-pub use self::metric_data::metric_data;
+pub use self::metric_data::{metric_data, percentiles};
 use crate::Deps;
-use crate::input::Rollout;
+use crate::rollout::Rollout;
 
 mod metric_data;
 
@@ -138,6 +138,19 @@ pub async fn invoke_hook(deps: &Deps, function: &str, payload: &Value) -> Result
         return Ok(HookAnswer::Failed(cut(why)));
     }
     Ok(HookAnswer::Passed)
+}
+
+/// Invokes `function` asynchronously with `payload` (Lambda queues it; `InvocationType: Event`).
+pub async fn invoke_async(deps: &Deps, function: &str, payload: &Value) -> Result<(), AwsError> {
+    deps.lambda
+        .invoke()
+        .function_name(function)
+        .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+        .payload(Blob::new(serde_json::to_vec(payload).unwrap_or_default()))
+        .send()
+        .await
+        .map_err(aws("Invoke"))?;
+    Ok(())
 }
 
 /// The state of each named alarm, metric or composite.

@@ -1,87 +1,24 @@
-//! Ending a shift early: the rollback (on any failure), and what a person asks for: abort, promote, and
-//! the answer at the approval gate.
+//! What a person asks of a running shift: abort, promote, and the answer at the approval gate.
 
 use std::collections::HashMap;
 
-use chrono::Utc;
 use serde::Serialize;
 use serde_json::Value;
 use shared::notify::Notification;
 use tracing::{info, warn};
 
 use crate::aws::{self, Change};
-use crate::guard::{self, Found};
 use crate::input::Target;
+use crate::judge::health::Verdict;
 use crate::marker::{Control, Marker, Phase};
 use crate::report;
-use crate::shift::proceed;
+use crate::shift::guard::{self, Found};
+use crate::shift::judging;
+use crate::shift::switch::{rollback, take_over};
+use crate::shift::validate::{check_allowed, invalid};
+use crate::shift::{heed, proceed};
 use crate::state::{State, Status, StepDecision, StepReport};
-use crate::validate::{check_allowed, invalid};
-use crate::{Deps, Error};
-
-/// Puts the alias back on the original version with no additional weights and its own description, if it
-/// still routes as this shift left it; a change someone else made is left as found (only the shift's mark
-/// is taken off). The state must be this shift's: the mark on the alias vouches for its versions.
-pub async fn rollback(deps: &Deps, mut state: State, reason: String) -> Result<State, Error> {
-    if state.is_final() {
-        return Ok(state);
-    }
-    guard::check_fields(deps, &state)?;
-    let r = state.rollout.clone();
-    warn!(function = %r.function_name, alias = %r.alias_name, reason = %reason, "rolling back");
-    state.finished_at = Some(Utc::now());
-    state.wait_seconds = 0;
-    state.judge_at = None;
-    let failed = |error| Error::RollbackFailed { reason: reason.clone(), error };
-    let alias = aws::get_alias(deps, &r.function_name, &r.alias_name).await.map_err(failed)?;
-    let marker = guard::this_shift(&state, &alias);
-    let untouched = alias.primary == state.original_version && alias.weights.is_empty();
-    if marker.is_none() {
-        if untouched && Marker::parse(&alias.description).is_none() {
-            // The shift failed before its first change: nothing to undo.
-            state.status = Status::RolledBack;
-            state.reason = Some(reason);
-            return Ok(state);
-        }
-        return Err(Error::StateMismatch(format!(
-            "{} does not carry this shift's mark (its description: {:?}): the state is forged, or someone else took the alias over; nothing was changed",
-            r.resource(),
-            alias.description
-        )));
-    }
-    let weighted =
-        alias.primary == state.original_version && alias.weights.keys().all(|v| *v == state.new_version);
-    let switched = marker.as_ref().is_some_and(|m| m.phase == Phase::Baking)
-        && alias.primary == state.new_version
-        && alias.weights.is_empty();
-    let change = if weighted || switched {
-        Change {
-            primary: Some(&state.original_version),
-            weights: Some(HashMap::new()),
-            description: Some(&state.alias_description),
-        }
-    } else {
-        // Not ours to move any more: take the mark off, leave the routing as found.
-        Change { description: Some(&state.alias_description), ..Change::default() }
-    };
-    state.revision_id = aws::update_alias(deps, &r.function_name, &r.alias_name, change, &alias.revision_id)
-        .await
-        .map_err(failed)?;
-    if weighted || switched {
-        state.status = Status::RolledBack;
-        state.reason = Some(reason);
-        info!(function = %r.function_name, alias = %r.alias_name, version = %state.original_version, "rolled back");
-    } else {
-        state.status = Status::LeftAsFound;
-        state.reason = Some(format!(
-            "{reason}; {} now has primary {} and weights {:?}, which this rollout did not set: left as found",
-            r.resource(),
-            alias.primary,
-            alias.weights
-        ));
-    }
-    Ok(state)
-}
+use crate::{Call, Deps, Error};
 
 /// What a person's `abort` or `promote` did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -172,6 +109,12 @@ pub async fn promote(deps: &Deps, target: &Target) -> Result<ControlReport, Erro
     if matches!(marker.control, Some(Control::Abort(_))) {
         return Err(invalid("alias-name", "an abort was already requested"));
     }
+    if marker.awaiting {
+        return Err(invalid(
+            "alias-name",
+            "the shift is waiting for a person's approval: answer the approval request (aws stepfunctions send-task-success, or send-task-failure to reject), or abort it",
+        ));
+    }
     let changed = marker.control.is_none();
     let description = marker.with(Control::Promote);
     if changed {
@@ -194,7 +137,7 @@ pub async fn promote(deps: &Deps, target: &Target) -> Result<ControlReport, Erro
 
 /// The approval gate: sends the task token to the notification topic, with the commands to answer.
 pub async fn request_approval(
-    deps: &Deps,
+    c: &Call<'_>,
     mut state: State,
     token: &str,
     shifter: &str,
@@ -202,17 +145,15 @@ pub async fn request_approval(
     if state.status != Status::AwaitingApproval {
         return Err(invalid("state.status", "not awaiting approval"));
     }
-    match guard::check(deps, &state).await? {
-        Found::AsLeft(_) | Found::Request(_, Control::Promote) => {}
-        Found::Request(..) | Found::Changed(_) => {
-            return Err(Error::StateMismatch(format!(
-                "{} was aborted or changed while waiting for approval: not asking for it",
-                state.rollout.resource()
-            )));
-        }
+    let (found, marker) = guard::check(c.deps, &state).await?;
+    if matches!(found, Found::Changed(_) | Found::Ahead(_)) || marker.control.is_some() {
+        return Err(Error::StateMismatch(format!(
+            "{} was aborted or changed while waiting for approval: not asking for it",
+            state.rollout.resource()
+        )));
     }
-    let message = report::approval_request(&state, token, shifter, &deps.region);
-    let notifier = deps.notifier.to(state.rollout.notification_topic_arn.clone());
+    let message = report::approval_request(&state, token, shifter, &c.deps.region);
+    let notifier = c.deps.notifier.to(state.rollout.notification_topic_arn.clone());
     let sent = notifier.send(&message).await;
     match &sent {
         Notification::Sent { .. } => {}
@@ -226,45 +167,42 @@ pub async fn request_approval(
 }
 
 /// A person approved at the gate: the rollout goes on.
-pub async fn approved(deps: &Deps, mut state: State, approval: &Value) -> Result<State, Error> {
+pub async fn approved(c: &Call<'_>, mut state: State, approval: &Value) -> Result<State, Error> {
     if state.is_final() {
         return Ok(state);
     }
     if state.status != Status::AwaitingApproval {
         return Err(invalid("state.status", "not awaiting approval"));
     }
-    match guard::check(deps, &state).await? {
-        Found::AsLeft(_) => {}
-        Found::Request(alias, Control::Promote) => state.revision_id = alias.revision_id,
-        Found::Request(_, Control::Abort(why)) => {
-            return rollback(deps, state, format!("aborted: {why}")).await;
-        }
-        Found::Changed(alias) => {
-            let why = format!(
-                "{} changed while waiting for approval: primary {}, weights {:?}",
-                state.rollout.resource(),
-                alias.primary,
-                alias.weights
-            );
-            return rollback(deps, state, why).await;
-        }
+    let (found, marker) = guard::check(c.deps, &state).await?;
+    if let Found::Ahead(alias) = &found
+        && !matches!(marker.control, Some(Control::Abort(_)))
+    {
+        return Ok(take_over(c, state, alias, &marker));
+    }
+    if let Some(why) = heed(&mut state, found, &marker) {
+        return rollback(c, state, why).await;
     }
     let said: String = approval.to_string().chars().take(200).collect();
     info!(function = %state.function_name, alias = %state.alias_name, approval = %said, "approved");
-    state.steps.push(StepReport {
-        step: if state.switched_at.is_some() { state.switch_step() } else { state.step + 1 },
-        weight: state.current_weight().unwrap_or(1.0),
-        started_at: Utc::now(),
-        window: None,
-        judged_at: None,
-        new: None,
-        old: None,
-        alarms_in_alarm: Vec::new(),
-        decision: StepDecision::Approved,
-        reason: Some(format!("approved: {said}")),
-    });
-    match proceed(deps, &mut state).await {
+    let line =
+        StepReport::of(&state, StepDecision::Approved, c.now()).because(Some(format!("approved: {said}")));
+    state.record(line);
+    // An approval is not a pass for what happened while waiting for it: the wait is judged first.
+    let now = c.now();
+    let look = state.waited(c.deps.config.metric_period, now);
+    match judging::judge(c.deps, &state, look, now).await {
+        Ok(judged) => {
+            let verdict = judged.verdict.clone();
+            state.record(judged.report);
+            if let Verdict::Unhealthy(why) = verdict {
+                return rollback(c, state, format!("while waiting for approval: {why}")).await;
+            }
+        }
+        Err(e) => return rollback(c, state, e.to_string()).await,
+    }
+    match proceed(c, &mut state).await {
         Ok(()) => Ok(state),
-        Err(e) => rollback(deps, state, e.to_string()).await,
+        Err(e) => rollback(c, state, e.to_string()).await,
     }
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use shared::events::{self, InvalidEvent};
 
-pub use self::rollout::{Rollout, check_alias_name, check_function_name, short_name};
+use crate::rollout::{Rollout, check_alias_name, check_function_name};
 use crate::state::{State, Status};
 
 /// The alias a person's request is about.
@@ -31,6 +31,9 @@ pub enum Request {
     Start(Rollout),
     /// The state machine's next call: judge the current step, then move on.
     Step(Box<State>),
+    /// The rest of a rollout started by hand that did not fit in one invocation (the shifter invokes
+    /// itself asynchronously with it): step on, and continue again when out of time.
+    Continue(Box<State>),
     /// The state machine's failure branch, with what failed.
     Rollback(Box<State>, String),
     /// The approval gate: send the task token to a person.
@@ -49,6 +52,7 @@ pub enum Request {
 enum Mode {
     Start,
     Step,
+    Continue,
     Rollback,
     RequestApproval,
     Approved,
@@ -82,7 +86,8 @@ struct Caught {
 
 impl Request {
     pub fn parse(payload: &Value) -> Result<Self, InvalidEvent> {
-        let obj = object(payload)?;
+        let obj =
+            payload.as_object().ok_or_else(|| InvalidEvent::new("(payload)", "expected a JSON object"))?;
         if !obj.contains_key("mode") {
             return Ok(Request::Run(Rollout::parse(payload)?));
         }
@@ -90,7 +95,7 @@ impl Request {
             if e.field == "mode" {
                 InvalidEvent::new(
                     "mode",
-                    "expected start, step, rollback, request-approval, approved, abort or promote (or no mode for a whole rollout)",
+                    "expected start, step, continue, rollback, request-approval, approved, abort or promote (or no mode for a whole rollout)",
                 )
             } else {
                 e
@@ -121,6 +126,7 @@ impl Request {
                 Ok(Request::Start(Rollout::parse(&rollout)?))
             }
             Mode::Step => Ok(Request::Step(state(call.state)?)),
+            Mode::Continue => Ok(Request::Continue(state(call.state)?)),
             Mode::Rollback => {
                 let state = state(call.state)?;
                 let why = failure(call.error.unwrap_or_default(), &state);
@@ -151,7 +157,7 @@ impl Request {
     fn fields(mode: Mode) -> &'static [&'static str] {
         match mode {
             Mode::Start => &["rollout"],
-            Mode::Step => &["state"],
+            Mode::Step | Mode::Continue => &["state"],
             Mode::Rollback => &["state", "error"],
             Mode::RequestApproval => &["state", "task-token"],
             Mode::Approved => &["state", "approval"],
@@ -200,11 +206,5 @@ fn failure(caught: Caught, state: &State) -> String {
     }
 }
 
-pub(crate) fn object(v: &Value) -> Result<&serde_json::Map<String, Value>, InvalidEvent> {
-    v.as_object().ok_or_else(|| InvalidEvent::new("(payload)", "expected a JSON object"))
-}
-
-mod numeric;
-mod rollout;
 #[cfg(test)]
 mod tests;

@@ -2,15 +2,17 @@
 //! exponential, all at once or custom weights), judges each step's traffic in CloudWatch once it is
 //! complete, against thresholds and against the old version at the same time, and rolls back on failure.
 //!
-//! Trigger: a manual `aws lambda invoke` with a rollout payload (the whole rollout runs in that invocation
-//! if it fits in the time left, and is refused before any change otherwise), or the stack's Step
+//! Trigger: a manual `aws lambda invoke` with a rollout payload (the rollout runs in that invocation while
+//! it has the time, then continues in new asynchronous invocations of this function, `{"mode":
+//! "continue"}`), or the stack's Step
 //! Functions state machine, which calls it with `{"mode": "start" | "step" | "request-approval" |
 //! "approved" | "rollback", ...}` and waits between steps in a `Wait` state; and a person's `{"mode":
 //! "abort" | "promote", ...}` (see [`input`]).
 //!
 //! AWS APIs: `lambda:GetFunctionConfiguration`, `lambda:GetAlias`, `lambda:UpdateAlias` (always
 //! with the `RevisionId` read before), `lambda:PublishVersion` (only with `"publish": true`),
-//! `lambda:InvokeFunction` (only the validation hooks, functions in `HOOK_FUNCTIONS`),
+//! `lambda:InvokeFunction` (the validation hooks, functions in `HOOK_FUNCTIONS`; and this function, to
+//! continue a rollout by hand that does not fit in one invocation),
 //! `cloudwatch:GetMetricData`, `cloudwatch:DescribeAlarms` (only with `alarms`), `sns:Publish` (only with
 //! a notification topic).
 //!
@@ -22,45 +24,51 @@
 //! invocation, AWS failures before any change, an approval request not sent, and a failed rollback.
 //!
 //! Settings ([`config`]): `ALLOWED_FUNCTIONS`, `HOOK_FUNCTIONS`, `NOTIFICATION_TOPIC_ARN`,
-//! `METRIC_PERIOD_SECONDS`. Rooms: [`input`], [`schedule`], [`window`], [`series`], [`health`],
-//! [`stats`], [`marker`] and [`routing`] (pure); [`validate`], [`guard`], [`judge`], [`shift`] and
-//! [`control`] (the rollout); [`aws`]; [`state`]; [`report`].
+//! `METRIC_PERIOD_SECONDS`. Rooms, pure: [`input`] (the modes), [`rollout`] (the payload and its weights),
+//! [`judge`] (windows, series, statistics, verdict), [`state`], [`marker`], [`routing`]; against AWS:
+//! [`shift`] (the rollout: validation, judging, the alias's moves and the rollback), [`control`] (a
+//! person's requests), [`aws`]; and [`report`].
 
 pub mod aws;
 pub mod config;
 pub mod control;
-pub mod guard;
-pub mod health;
 pub mod input;
 pub mod judge;
+pub mod manual;
 pub mod marker;
 pub mod report;
+pub mod rollout;
 pub mod routing;
-pub mod schedule;
-pub mod series;
 pub mod shift;
+pub mod simulate;
 pub mod state;
-pub mod stats;
-pub mod validate;
-pub mod window;
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
 use shared::AwsError;
-use shared::edge::{Budget, Internal};
+use shared::edge::{Budget, Clock, Internal};
 use shared::events::InvalidEvent;
 use shared::notify::Notifier;
 
 pub use crate::config::Config;
 pub use crate::control::ControlReport;
-pub use crate::input::{Request, Rollout};
+pub use crate::input::Request;
+pub use crate::manual::drive;
+pub use crate::rollout::Rollout;
+pub use crate::shift::switch::rollback;
 pub use crate::state::{State, Status, StepDecision};
 
-/// Time kept free at the end of a manual run for a rollback and the reply.
-const SAFETY_MARGIN: Duration = Duration::from_secs(30);
+/// Time kept free at the end of an invocation for a rollback and the reply.
+pub const SAFETY_MARGIN: Duration = Duration::from_secs(30);
+/// The longest a validation hook may take to answer.
+pub const HOOK_TIMEOUT: Duration = Duration::from_secs(240);
+/// The state machine's `TimeoutSeconds` on the tasks that call the shifter after `start`: past it, Step
+/// Functions runs the rollback while the call may still be running, so a call plans within it.
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone)]
 pub struct Deps {
@@ -76,15 +84,16 @@ pub struct Deps {
 
 impl Deps {
     pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
-        // A hook answers within the state machine step's 300 s; a throttled invoke is tried once more.
+        // A hook is invoked once: a failed or timed-out invocation may have run, and a hook is not
+        // idempotent. Each call is also bounded by the invocation's time left (shift::hooks).
         let hooks = aws_sdk_lambda::config::Builder::from(sdk)
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(3))
-                    .operation_attempt_timeout(Duration::from_secs(240))
+                    .operation_attempt_timeout(HOOK_TIMEOUT)
                     .build(),
             )
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
             .build();
         Deps {
             lambda: aws_sdk_lambda::Client::new(sdk),
@@ -97,6 +106,20 @@ impl Deps {
     }
 }
 
+/// One invocation: the dependencies, its clock (tokio's, so that tests can pause it) and its time left.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    pub deps: &'a Deps,
+    pub clock: Clock,
+    pub budget: Budget,
+}
+
+impl Call<'_> {
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}
+
 #[derive(Debug, thiserror::Error, strum::IntoStaticStr)]
 pub enum Error {
     #[error(transparent)]
@@ -104,7 +127,8 @@ pub enum Error {
     #[error("a state that does not match the alias: {0}")]
     StateMismatch(String),
     #[error(
-        "the rollout needs up to {needed} s ({steps} step(s), each judged once its traffic is complete, plus a {} s margin) and this invocation has {left} s left: start it with the state machine instead (nothing was changed)",
+        "the rollout needs up to {needed} s ({steps} step(s), each judged once its traffic is complete, up to {} s for each hook, plus a {} s margin) and this invocation has {left} s left: start it with the state machine instead (nothing was changed)",
+        HOOK_TIMEOUT.as_secs(),
         SAFETY_MARGIN.as_secs()
     )]
     TooLongForOneInvocation { needed: u64, left: u64, steps: usize },
@@ -135,6 +159,7 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Reply, Er
     let request = Request::parse(&event.payload)?;
     let before = match &request {
         Request::Step(s)
+        | Request::Continue(s)
         | Request::Rollback(s, _)
         | Request::RequestApproval(s, _)
         | Request::Approved(s, _) => Some((s.status, s.steps.len())),
@@ -143,13 +168,24 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Reply, Er
     let shifter = Some(event.context.env_config.function_name.clone())
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| "<AliasShifterFunction output>".to_owned());
+    let budget = Budget::from_context(&event.context);
+    let budget = match &request {
+        Request::Run(_)
+        | Request::Continue(_)
+        | Request::Start(_)
+        | Request::Abort(..)
+        | Request::Promote(_) => budget,
+        _ => budget.capped(STEP_TIMEOUT),
+    };
+    let c = Call { deps, clock: Clock::start(), budget };
     let mut state = match request {
-        Request::Run(r) => run(deps, &r, Budget::from_context(&event.context)).await?,
-        Request::Start(r) => shift::start(deps, &r).await?,
-        Request::Step(s) => shift::step(deps, *s).await?,
-        Request::Rollback(s, why) => control::rollback(deps, *s, why).await?,
-        Request::RequestApproval(s, token) => control::request_approval(deps, *s, &token, &shifter).await?,
-        Request::Approved(s, approval) => control::approved(deps, *s, &approval).await?,
+        Request::Run(r) => manual::run(&c, &r, &myself(&event.context)).await?,
+        Request::Continue(s) => manual::carry_on(&c, *s, &myself(&event.context)).await?,
+        Request::Start(r) => shift::start(&c, &r).await?,
+        Request::Step(s) => shift::step(&c, *s).await?,
+        Request::Rollback(s, why) => rollback(&c, *s, why).await?,
+        Request::RequestApproval(s, token) => control::request_approval(&c, *s, &token, &shifter).await?,
+        Request::Approved(s, approval) => control::approved(&c, *s, &approval).await?,
         Request::Abort(target, why) => return Ok(Reply::Control(control::abort(deps, &target, &why).await?)),
         Request::Promote(target) => return Ok(Reply::Control(control::promote(deps, &target).await?)),
     };
@@ -164,64 +200,7 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Reply, Er
     Ok(Reply::State(Box::new(state)))
 }
 
-/// A whole rollout in this invocation: refused before any change if it cannot finish in the time left.
-pub async fn run(deps: &Deps, r: &Rollout, budget: Budget) -> Result<State, Error> {
-    if r.approval {
-        return Err(validate::invalid(
-            "approval",
-            "needs the state machine (a person answers between its calls): start it with aws stepfunctions start-execution",
-        ));
-    }
-    let prepared = validate::prepare(deps, r).await?;
-    let timing = window::Timing {
-        period: deps.config.metric_period,
-        timeout: prepared.timeout,
-        metric_delay: r.metric_delay,
-    };
-    let needed =
-        Duration::from_secs(window::rollout_seconds(r.weights.len(), r.interval, r.bake_seconds, &timing))
-            + SAFETY_MARGIN;
-    if let Some(left) = budget.remaining()
-        && !r.dry_run
-        && needed > left
-    {
-        return Err(Error::TooLongForOneInvocation {
-            needed: needed.as_secs(),
-            left: left.as_secs(),
-            steps: r.weights.len(),
-        });
-    }
-    let state = shift::begin(deps, r, prepared).await?;
-    drive(
-        state,
-        budget,
-        async |s| shift::step(deps, s).await,
-        async |s, why| control::rollback(deps, s, why).await,
-    )
-    .await
+/// This function's ARN, as invoked (empty when not known, as in tests).
+fn myself(context: &lambda_runtime::Context) -> String {
+    context.invoked_function_arn.clone()
 }
-
-/// Steps a rollout until it ends, sleeping on tokio's clock as each step asks. A step that fails, or an
-/// invocation about to end, rolls the alias back.
-pub async fn drive(
-    mut state: State,
-    budget: Budget,
-    mut step: impl AsyncFnMut(State) -> Result<State, Error>,
-    mut rollback: impl AsyncFnMut(State, String) -> Result<State, Error>,
-) -> Result<State, Error> {
-    while !state.is_final() {
-        let wait = Duration::from_secs(state.wait_seconds);
-        if !budget.has_more_than(wait + SAFETY_MARGIN) {
-            return rollback(state, "ran out of time in this invocation".into()).await;
-        }
-        tokio::time::sleep(wait).await;
-        state = match step(state.clone()).await {
-            Ok(next) => next,
-            Err(e) => return rollback(state, e.to_string()).await,
-        };
-    }
-    Ok(state)
-}
-
-#[cfg(test)]
-mod tests;

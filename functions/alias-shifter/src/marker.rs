@@ -1,17 +1,23 @@
 //! The shift's mark on its alias: the alias's description while a shift runs. Pure.
 //!
-//! Every `UpdateAlias` of a shift writes, in the same call, what the shift is and where it stands
-//! (`shipshape alias-shifter shift 20261122T210127.705Z: 1 -> 2, weight 2 of 4`), and the last one puts
-//! the alias's own description back. Only a principal that may update the alias can write it, so it is
-//! what a state handed back by a caller is checked against: the shift, its versions and its step. It is
-//! also how a person controls a running shift without the state: `abort` and `promote` append their
-//! request to it (` | abort: <reason>`, ` | promote`), which the shift reads at its next check.
+//! Every `UpdateAlias` of a shift writes, in the same call, what the shift is and where it stands:
+//!
+//! `shipshape alias-shifter shift 20261122T210127.705Z 3f9a0c6d1e2b4a5f68790a1b: 1 -> 2, weight 2 of 4 since 1795383687705`
+//!
+//! (its id, a digest of its rollout, its versions, its phase and when that phase began, and `, awaiting
+//! approval` while a person is asked), and the last one puts the alias's own description back. Only a
+//! principal that may update the alias can write it, so it is what a state handed back by a caller is
+//! checked against: the digest binds the whole rollout (criteria, weights, hooks, timeouts, the versions'
+//! timeout) and the phase's start binds the step's timing. It is also how a person controls a running shift
+//! without the state: `abort` and `promote` append their request to it (` | abort: <reason>`,
+//! ` | promote`), which the shift reads at its next check.
 
 use std::fmt;
 
-const PREFIX: &str = "shipshape alias-shifter shift ";
+pub const PREFIX: &str = "shipshape alias-shifter shift ";
 /// Lambda's limit on an alias's description.
 pub const MAX_DESCRIPTION: usize = 256;
+const AWAITING: &str = ", awaiting approval";
 
 /// Where a shift stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,9 +49,15 @@ pub enum Control {
 pub struct Marker {
     /// The shift's id: its start time.
     pub shift: String,
+    /// The digest of the rollout and of what the shift fixed at its start (see `State::digest`).
+    pub digest: String,
     pub from: String,
     pub to: String,
     pub phase: Phase,
+    /// When the phase began (the weight was set, the primary switched), in milliseconds since the epoch.
+    pub since: i64,
+    /// Paused for a person's approval.
+    pub awaiting: bool,
     pub control: Option<Control>,
 }
 
@@ -71,16 +83,28 @@ impl Marker {
         Marker { control: None, ..self.clone() }
     }
 
+    /// Whether a description is any shift's mark, even one this version cannot read (an earlier
+    /// version's): a new shift must not start over it.
+    pub fn present(description: &str) -> bool {
+        description.starts_with(PREFIX)
+    }
+
     /// The mark in an alias's description, if it is one.
     pub fn parse(description: &str) -> Option<Marker> {
         let rest = description.strip_prefix(PREFIX)?;
-        let (shift, rest) = rest.split_once(": ")?;
+        let (head, rest) = rest.split_once(": ")?;
+        let (shift, digest) = head.split_once(' ')?;
         let (from, rest) = rest.split_once(" -> ")?;
         let (to, rest) = rest.split_once(", ")?;
         let (phase, control) = match rest.split_once(" | ") {
             Some((phase, control)) => (phase, Some(control)),
             None => (rest, None),
         };
+        let (phase, awaiting) = match phase.strip_suffix(AWAITING) {
+            Some(phase) => (phase, true),
+            None => (phase, false),
+        };
+        let (phase, since) = phase.split_once(" since ")?;
         let phase = match phase {
             "baking" => Phase::Baking,
             weight => {
@@ -95,11 +119,15 @@ impl Marker {
             Some(other) => Some(Control::Abort(other.strip_prefix("abort: ")?.to_owned())),
         };
         let version = |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
-        (version(from) && version(to)).then(|| Marker {
+        let hex = !digest.is_empty() && digest.bytes().all(|b| b.is_ascii_hexdigit());
+        (version(from) && version(to) && hex).then(|| Marker {
             shift: shift.to_owned(),
+            digest: digest.to_owned(),
             from: from.to_owned(),
             to: to.to_owned(),
             phase,
+            since: since.parse().unwrap_or(i64::MIN),
+            awaiting,
             control,
         })
     }
@@ -107,10 +135,14 @@ impl Marker {
 
 impl fmt::Display for Marker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{PREFIX}{}: {} -> {}, ", self.shift, self.from, self.to)?;
+        write!(f, "{PREFIX}{} {}: {} -> {}, ", self.shift, self.digest, self.from, self.to)?;
         match self.phase {
             Phase::Weight { step, of } => write!(f, "weight {} of {of}", step + 1)?,
             Phase::Baking => f.write_str("baking")?,
+        }
+        write!(f, " since {}", self.since)?;
+        if self.awaiting {
+            f.write_str(AWAITING)?;
         }
         match &self.control {
             None => Ok(()),
@@ -127,9 +159,12 @@ mod tests {
     fn mark(phase: Phase) -> Marker {
         Marker {
             shift: "20261122T210127.705Z".into(),
+            digest: "3f9a0c6d1e2b4a5f68790a1b".into(),
             from: "1".into(),
             to: "2".into(),
             phase,
+            since: 1_795_383_687_705,
+            awaiting: false,
             control: None,
         }
     }
@@ -139,13 +174,19 @@ mod tests {
         let m = mark(Phase::Weight { step: 1, of: 4 });
         assert_eq!(
             m.to_string(),
-            "shipshape alias-shifter shift 20261122T210127.705Z: 1 -> 2, weight 2 of 4"
+            "shipshape alias-shifter shift 20261122T210127.705Z 3f9a0c6d1e2b4a5f68790a1b: 1 -> 2, weight 2 of 4 since 1795383687705"
         );
         assert_eq!(Marker::parse(&m.to_string()), Some(m.clone()));
         let baking = mark(Phase::Baking);
-        assert_eq!(Marker::parse(&baking.to_string()), Some(baking));
-        let promoted = m.with(Control::Promote);
-        assert_eq!(Marker::parse(&promoted).and_then(|p| p.control), Some(Control::Promote));
+        assert_eq!(Marker::parse(&baking.to_string()), Some(baking.clone()));
+        let waiting = Marker { awaiting: true, ..baking };
+        assert!(waiting.to_string().ends_with("baking since 1795383687705, awaiting approval"));
+        assert_eq!(Marker::parse(&waiting.to_string()), Some(waiting.clone()));
+        let promoted = waiting.with(Control::Promote);
+        assert_eq!(
+            Marker::parse(&promoted).map(|p| (p.awaiting, p.control)),
+            Some((true, Some(Control::Promote)))
+        );
         let aborted = m.with(Control::Abort("p99 up: see the dashboard".into()));
         assert!(aborted.ends_with(" | abort: p99 up: see the dashboard"), "{aborted}");
         assert_eq!(Marker::parse(&aborted).map(|p| p.plain()), Some(m));
@@ -156,16 +197,22 @@ mod tests {
         for d in [
             "",
             "prod traffic",
-            "shipshape alias-shifter shift x: a -> 2, baking",
-            "shipshape alias-shifter shift x: 1 -> 2, weight 0 of 4",
+            "shipshape alias-shifter shift x 3f9a: a -> 2, baking since 1",
+            "shipshape alias-shifter shift x 3f9a: 1 -> 2, weight 0 of 4 since 1",
+            "shipshape alias-shifter shift x zz: 1 -> 2, baking since 1",
+            // An earlier version's mark: not readable, but still a shift in progress.
+            "shipshape alias-shifter shift 20261122T210127.705Z: 1 -> 2, weight 2 of 4",
         ] {
             assert_eq!(Marker::parse(d), None, "{d}");
         }
+        assert!(Marker::present("shipshape alias-shifter shift 20261122T210127.705Z: 1 -> 2, baking"));
+        assert!(!Marker::present("prod traffic"));
     }
 
     #[test]
     fn a_long_abort_reason_is_cut_to_lambdas_limit() {
-        let m = mark(Phase::Baking).with(Control::Abort("é".repeat(300)));
+        let m = Marker { awaiting: true, ..mark(Phase::Weight { step: 99, of: 100 }) }
+            .with(Control::Abort("é".repeat(300)));
         assert!(m.len() <= MAX_DESCRIPTION && m.ends_with("..."), "{}", m.len());
         assert!(matches!(Marker::parse(&m).and_then(|p| p.control), Some(Control::Abort(_))));
     }

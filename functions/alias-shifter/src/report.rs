@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use shared::metrics::{Metrics, Record};
 use shared::notify::Message;
 
-use crate::health::Figures;
+use crate::judge::health::Figures;
 use crate::state::{State, Status, StepReport};
 
 /// The state an invocation ended with, and what it was handed (state machine steps), so that a finished
@@ -92,6 +92,9 @@ fn figures(f: &Figures) -> String {
 
 fn step_line(s: &StepReport) -> String {
     let mut line = format!("  step {}, weight {}%: {}", s.step, s.weight * 100.0, <&str>::from(s.decision));
+    if s.judgements > 1 {
+        let _ = write!(line, " (the last of {} judgements)", s.judgements);
+    }
     if let (Some(new), Some(old)) = (&s.new, &s.old) {
         let _ = write!(line, " (new: {}; old: {})", figures(new), figures(old));
     }
@@ -186,39 +189,11 @@ pub fn approval_request(state: &State, token: &str, shifter: &str, region: &str)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Rollout;
     use crate::state::StepDecision;
 
     fn state(status: Status) -> State {
-        let payload = serde_json::json!({"function-name": "api", "alias-name": "live", "new-version": "2"});
-        let rollout = Rollout::parse(&payload).unwrap_or_else(|e| panic!("{e}"));
         let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
-        State {
-            status,
-            function_name: "api".into(),
-            alias_name: "live".into(),
-            new_version: "2".into(),
-            original_version: "1".into(),
-            revision_id: "r".into(),
-            alias_description: String::new(),
-            timeout_seconds: 3,
-            step: 1,
-            step_started_at: now,
-            extensions: 0,
-            judge_at: None,
-            wait_seconds: 0,
-            promote: false,
-            started_at: now,
-            weights_started_at: Some(now),
-            switched_at: None,
-            bake_checks: 0,
-            finished_at: Some(now),
-            reason: None,
-            steps: Vec::new(),
-            hooks: Vec::new(),
-            rollout,
-            notification: None,
-        }
+        State { status, step: 1, finished_at: Some(now), ..crate::state::fixture(now) }
     }
 
     fn recorded(state: &State, before: Option<(Status, usize)>) -> Metrics {
@@ -252,18 +227,14 @@ mod tests {
         s.reason = Some("p99 duration 400 ms is 4.00x version 1's 100 ms".into());
         let fig =
             |p99| Figures { invocations: 100.0, errors: 0.0, throttles: 0.0, p90: None, p99: Some(p99) };
-        s.steps.push(StepReport {
-            step: 1,
-            weight: 0.1,
-            started_at: s.started_at,
-            window: None,
-            judged_at: None,
+        s.step = 0;
+        let line = StepReport {
             new: Some(fig(400.0)),
             old: Some(fig(100.0)),
-            alarms_in_alarm: Vec::new(),
-            decision: StepDecision::Unhealthy,
-            reason: None,
-        });
+            weight: 0.1,
+            ..StepReport::of(&s, StepDecision::Unhealthy, s.started_at)
+        };
+        s.steps.push(line);
         let report = finished(&s, "eu-west-1").unwrap_or_else(|| panic!("no report"));
         assert_eq!(report.subject, "shipshape alias-shifter: api:live -> version 2: rolled back");
         assert!(

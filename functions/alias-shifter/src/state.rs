@@ -4,10 +4,17 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::notify::Notification;
 
-use crate::health::Figures;
-use crate::input::Rollout;
+pub use self::line::{MAX_LISTED, MAX_REASON, StepDecision, StepReport, cut};
+pub use self::next::Move;
+use crate::judge::health::Criteria;
+use crate::judge::sequential::{Plan, Test};
+use crate::judge::window::{self, Timing, seconds};
+use crate::judge::{self, Look};
 use crate::marker::{Marker, Phase};
-use crate::window::{Timing, Window};
+use crate::rollout::Rollout;
+
+mod line;
+mod next;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "kebab-case")]
@@ -36,53 +43,6 @@ impl Status {
     pub fn in_progress(self) -> bool {
         matches!(self, Status::Shifting | Status::AwaitingApproval | Status::Baking)
     }
-}
-
-/// What a step's check decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
-#[serde(rename_all = "kebab-case")]
-#[strum(serialize_all = "kebab-case")]
-pub enum StepDecision {
-    Healthy,
-    Unhealthy,
-    /// Too little to judge (no traffic is never a pass): held another interval, paused for approval, or
-    /// rolled back once out of extensions.
-    Inconclusive,
-    /// Neither a health check nor alarms: nothing to judge.
-    NotChecked,
-    /// Waiting for a person's approval.
-    AwaitingApproval,
-    /// A person approved: the rollout goes on.
-    Approved,
-    /// The new version became the primary.
-    Switched,
-}
-
-/// One step of the report: a weight's judgement, the approval, the switch, or a check of the bake.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct StepReport {
-    /// 1-based; the switch and the bake's checks have the number after the last weight's.
-    pub step: usize,
-    pub weight: f64,
-    pub started_at: DateTime<Utc>,
-    /// The traffic judged: invocations that started in `[from, to)`, read at `judged-at` or later.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub window: Option<Window>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub judged_at: Option<DateTime<Utc>>,
-    /// The new version in the window.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub new: Option<Figures>,
-    /// The original version in the same window; in the bake, the original version before the switch (during
-    /// the weighted steps, or the alias before the shift when there were none).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub old: Option<Figures>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub alarms_in_alarm: Vec<String>,
-    pub decision: StepDecision,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
@@ -181,11 +141,33 @@ impl State {
     pub fn marker(&self) -> Marker {
         Marker {
             shift: self.shift_id(),
+            digest: self.digest(),
             from: self.original_version.clone(),
             to: self.new_version.clone(),
             phase: self.phase(),
+            since: self.switched_at.unwrap_or(self.step_started_at).timestamp_millis(),
+            awaiting: self.status == Status::AwaitingApproval,
             control: None,
         }
+    }
+
+    /// What the shift fixed when it began, hashed (SHA-256, the first 12 bytes in hex): the rollout, the
+    /// versions, their longer timeout, the alias's own description, the shift's start and its first
+    /// weight's. Numbers are written canonically, so that a state carried as JSON by Step Functions hashes
+    /// the same.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let rollout = serde_json::to_value(&self.rollout).unwrap_or_default();
+        let fixed = serde_json::json!({
+            "rollout": canonical(rollout),
+            "versions": [self.original_version, self.new_version],
+            "timeout": self.timeout_seconds,
+            "description": self.alias_description,
+            "started": self.started_at.timestamp_millis(),
+            "first-weight": self.weights_started_at.map(|t| t.timestamp_millis()),
+        });
+        let hash = Sha256::digest(fixed.to_string().as_bytes());
+        hash.iter().take(12).map(|b| format!("{b:02x}")).collect()
     }
 
     pub fn timing(&self, period: u32) -> Timing {
@@ -196,4 +178,126 @@ impl State {
     pub fn switch_step(&self) -> usize {
         self.rollout.weights.len() + 1
     }
+
+    /// What the next judgement is about.
+    pub fn look(&self, period: u32) -> Look {
+        let r = &self.rollout;
+        let kind = match (self.status, self.switched_at) {
+            (Status::Baking, Some(switched_at)) => judge::Kind::Bake {
+                switched_at,
+                bake_seconds: r.bake_seconds,
+                check: self.bake_checks + 1,
+                first: self.weights_started_at,
+                shift: self.started_at,
+            },
+            _ => judge::Kind::Weight {
+                started_at: self.step_started_at,
+                first: self.weights_started_at.unwrap_or(self.step_started_at),
+            },
+        };
+        Look {
+            timing: self.timing(period),
+            interval: r.interval,
+            extensions: self.extensions,
+            until: None,
+            kind,
+        }
+    }
+
+    /// The wait for a person's approval, as far as its traffic is complete at `now` (and at least the
+    /// paused step's own window, which was judged before the pause).
+    pub fn waited(&self, period: u32, now: DateTime<Utc>) -> Look {
+        let mut look = self.look(period);
+        let t = self.timing(period);
+        let lag = seconds(u64::from(t.timeout).saturating_add(t.metric_delay));
+        let complete = judge::window::floor(now - lag, &t);
+        look.until = Some(complete.max(judge::windows(&look).current.to));
+        look
+    }
+
+    /// When the next judgement can be made.
+    pub fn judge_at(&self, period: u32) -> DateTime<Utc> {
+        judge::judge_at(&self.look(period))
+    }
+
+    /// Which judgement of the rollout comes next, for its share of the false-rollback budget.
+    pub fn test(&self) -> Test {
+        let r = &self.rollout;
+        if self.switched_at.is_some() {
+            let checks = window::bake_checks(r.interval, r.bake_seconds);
+            return Test::Bake { check: (self.bake_checks + 1).min(checks), checks };
+        }
+        // At the gate after the last weight passed (not after an inconclusive one, whose share is unspent).
+        let passed = self.steps.iter().rev().find(|l| l.judged_at.is_some()).is_some_and(|l| {
+            l.step == self.step + 1 && matches!(l.decision, StepDecision::Healthy | StepDecision::NotChecked)
+        });
+        if self.status == Status::AwaitingApproval && self.step + 1 == r.weights.len() && passed {
+            return Test::Gate;
+        }
+        Test::Weight(self.step)
+    }
+
+    /// The rollout's thresholds, as the judge takes them for the next judgement: the comparison of failed
+    /// requests at that judgement's share of the budget.
+    pub fn criteria(&self) -> Criteria {
+        let r = &self.rollout;
+        let plan = Plan {
+            alpha: r.error_rate_confidence.map_or(0.0, |c| 1.0 - c),
+            weights: &r.weights,
+            gate: r.approval,
+            bake_checks: if r.bake_seconds > 0 { window::bake_checks(r.interval, r.bake_seconds) } else { 0 },
+        };
+        let alpha = r.error_rate_confidence.map(|_| plan.allowance(self.test()));
+        Criteria { alpha, ..r.criteria() }
+    }
 }
+
+/// `v` with every fractional number written to 10 significant digits: a number parsed back from JSON may
+/// differ in its last bit, never in its tenth digit.
+fn canonical(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => Value::String(format!("{:.9e}", n.as_f64().unwrap_or_default())),
+        Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
+        Value::Object(fields) => Value::Object(fields.into_iter().map(|(k, v)| (k, canonical(v))).collect()),
+        other => other,
+    }
+}
+
+/// One rollout's state, for the tests: `api:live` from version 1 to 2 in 4 linear steps, at its first
+/// weight since `now`.
+#[cfg(test)]
+pub(crate) fn fixture(now: DateTime<Utc>) -> State {
+    let payload =
+        serde_json::json!({"function-name": "api", "alias-name": "live", "new-version": "2", "steps": 4});
+    let rollout = Rollout::parse(&payload).unwrap_or_else(|e| panic!("{e}"));
+    State {
+        status: Status::Shifting,
+        function_name: "api".into(),
+        alias_name: "live".into(),
+        new_version: "2".into(),
+        original_version: "1".into(),
+        revision_id: "r".into(),
+        alias_description: String::new(),
+        timeout_seconds: 3,
+        step: 0,
+        step_started_at: now,
+        extensions: 0,
+        judge_at: None,
+        wait_seconds: 0,
+        promote: false,
+        started_at: now,
+        weights_started_at: Some(now),
+        switched_at: None,
+        bake_checks: 0,
+        finished_at: None,
+        reason: None,
+        steps: Vec::new(),
+        hooks: Vec::new(),
+        rollout,
+        notification: None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

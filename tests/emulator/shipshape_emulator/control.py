@@ -77,6 +77,8 @@ DEFAULT_STATUS = {
     "InternalFailure": 500,
     "InternalError": 500,
     "ServerException": 500,
+    # Lambda's "ServiceException: The Lambda service encountered an internal error" (HTTP 500).
+    "ServiceException": 500,
 }
 
 

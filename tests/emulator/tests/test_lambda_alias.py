@@ -67,3 +67,16 @@ def test_unknown_version_is_not_found(fn: Any) -> None:
     with pytest.raises(ClientError) as err:
         fn.update_alias(FunctionName="api", Name="live", RoutingConfig={"AdditionalVersionWeights": {"99": 0.1}})
     assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_a_concurrent_writer_beats_the_next_update(emulator: Emulator, fn: Any) -> None:
+    read = fn.get_alias(FunctionName="api", Name="live")
+    emulator.control("POST", "/lambda/alias-race", {"function": "api", "alias": "live", "append": " | promote"})
+    with pytest.raises(ClientError) as err:
+        fn.update_alias(FunctionName="api", Name="live", RevisionId=read["RevisionId"], Description="mine")
+    assert err.value.response["Error"]["Code"] == "PreconditionFailedException"
+    now = fn.get_alias(FunctionName="api", Name="live")
+    assert now["Description"] == " | promote" and now["RevisionId"] != read["RevisionId"]
+    # Once: the next update with the new revision goes through.
+    fn.update_alias(FunctionName="api", Name="live", RevisionId=now["RevisionId"], Description="mine")
+    assert emulator.control("GET", "/lambda/alias-race") == {}

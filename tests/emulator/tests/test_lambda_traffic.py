@@ -175,3 +175,27 @@ def test_alias_descriptions_are_limited_as_in_aws(emulator: Emulator, fn: Any) -
         fn.update_alias(FunctionName="api", Name="live", Description="x" * 257)
     assert "256" in err.value.response["Error"]["Message"]
     fn.update_alias(FunctionName="api", Name="live", Description="x" * 256)
+
+
+def test_a_failed_query_says_so_in_its_status(emulator: Emulator) -> None:
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    emulator.cloudwatch.put_metric_data(Namespace="AWS/Lambda", MetricData=[
+        {"MetricName": "Errors", "Dimensions": dims("2"), "Value": 3.0, "Timestamp": now}])
+    emulator.control("POST", "/cloudwatch", {"status": {"bad": "InternalError"}})
+    qs = [query("bad", "Errors", "Sum", dims("2")), query("good", "Errors", "Sum", dims("2"))]
+    page = emulator.cloudwatch.get_metric_data(MetricDataQueries=qs, StartTime=now - timedelta(seconds=5),
+                                               EndTime=now + timedelta(seconds=5))
+    got = {r["Id"]: (r["StatusCode"], r["Values"]) for r in page["MetricDataResults"]}
+    assert got == {"bad": ("InternalError", []), "good": ("Complete", [3.0])}
+    with pytest.raises(ControlError):
+        emulator.control("POST", "/cloudwatch", {"status": {"bad": "Fine"}})
+
+
+def test_old_data_only_at_the_period_cloudwatch_keeps(emulator: Emulator) -> None:
+    old = (datetime.now(timezone.utc) - timedelta(days=20)).replace(minute=7, second=0, microsecond=0)
+    emulator.cloudwatch.put_metric_data(Namespace="AWS/Lambda", MetricData=[
+        {"MetricName": "Invocations", "Dimensions": dims(), "Value": 5.0, "Timestamp": old}])
+    span = (old - timedelta(minutes=1), old + timedelta(minutes=10))
+    assert totals(emulator, [query("q", "Invocations", "Sum", dims(), period=60)], *span) == {"q": []}
+    # A multiple of 300, and the start rounded down to the 5-minute clock interval (10:06 -> 10:05).
+    assert totals(emulator, [query("q", "Invocations", "Sum", dims(), period=300)], *span) == {"q": [5.0]}

@@ -150,7 +150,8 @@ async fn the_approval_gate_pauses_then_promotes_or_rolls_back() {
                 .iter()
                 .map(|s| s["decision"].as_str().unwrap())
                 .collect();
-            assert_eq!(decisions, ["healthy", "approved", "switched"]);
+            // The wait is judged after the approval, before the switch.
+            assert_eq!(decisions, ["healthy", "approved", "healthy", "switched"]);
             assert_eq!(alias(&world).await, ("2".into(), HashMap::new()));
             // Back to version 1 for the second round.
             let back = json!({"function-name": "api", "alias-name": "live", "new-version": "1", "type": "all-at-once", "health-check": false});
@@ -186,4 +187,70 @@ async fn an_unanswered_approval_rolls_back() {
     assert_eq!(run.end, "RolledBack", "{}", run.output);
     assert_eq!(run.output, "no approval within approval-timeout 600 s");
     assert_eq!(alias(&world).await, on_one());
+}
+
+/// The shifter plans each call after `start` within the time the state machine gives it (a call that runs
+/// longer would be rolled back by the state machine while it still runs).
+#[test]
+fn each_task_gives_the_shifter_the_time_it_plans_for() {
+    let def = step_functions::definition("functions/alias-shifter/state-machine.asl.json");
+    for task in ["Step", "Approved"] {
+        assert_eq!(def["States"][task]["TimeoutSeconds"], alias_shifter::STEP_TIMEOUT.as_secs(), "{task}");
+    }
+}
+
+/// Approval is not a pass for what happened while waiting for it: the wait's traffic (what is complete of
+/// it) and the alarms are judged before the switch, and a version that started failing is rolled back.
+#[tokio::test]
+async fn the_approval_gate_judges_the_wait_before_switching() {
+    integration_tests::needs_emulator!();
+    let world = world().await;
+    let topic = world.topic("approvals").await;
+    let deps = deps(&world, &[]);
+    traffic(&world, &[("1", FAST), ("2", FAST)]);
+    let gated = rollout(json!({"type": "canary", "canary-weight": 0.5, "approval": true,
+        "notification-topic-arn": topic.arn, "max-error-rate": 0.05}));
+    let run = execute(&deps, gated, async |_, name, payload| {
+        if name != "Approve" {
+            return None;
+        }
+        invoke(&deps, payload.clone()).await.unwrap();
+        // While the request waits, the canary starts failing; a person approves 4 s later.
+        traffic(&world, &[("1", FAST), ("2", Behaviour::errors(1.0))]);
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let token = token_from_topic(&world, &topic).await;
+        Some(Answer::Success { token, output: json!({"approved-by": "qa"}) })
+    })
+    .await;
+    assert_eq!(run.end, "RolledBack", "{}", run.output);
+    assert!(run.output.as_str().unwrap().contains("error rate"), "{}", run.output);
+    assert_eq!(alias(&world).await, on_one());
+}
+
+/// A promotion asked for while the shift waits for approval is refused, not swallowed: the approval is
+/// the question being asked.
+#[tokio::test]
+async fn a_promotion_while_awaiting_approval_is_refused() {
+    integration_tests::needs_emulator!();
+    let world = world().await;
+    let topic = world.topic("approvals").await;
+    let deps = deps(&world, &[]);
+    traffic(&world, &[("1", FAST), ("2", FAST)]);
+    let gated = rollout(json!({"type": "canary", "approval": true, "notification-topic-arn": topic.arn}));
+    let run = execute(&deps, gated, async |_, name, payload| {
+        if name != "Approve" {
+            return None;
+        }
+        invoke(&deps, payload.clone()).await.unwrap();
+        let before = description(&world).await;
+        let promote = json!({"mode": "promote", "function-name": "api", "alias-name": "live"});
+        let err = invoke(&deps, promote).await.unwrap_err();
+        assert_eq!(err.error_type(), "InvalidInput", "{err}");
+        assert!(err.to_string().contains("approval"), "{err}");
+        assert_eq!(description(&world).await, before, "nothing written");
+        let token = token_from_topic(&world, &topic).await;
+        Some(Answer::Failure { token, error: "Rejected".into(), cause: "not now".into() })
+    })
+    .await;
+    assert_eq!(run.end, "RolledBack", "{}", run.output);
 }

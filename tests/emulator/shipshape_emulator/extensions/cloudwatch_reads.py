@@ -16,9 +16,20 @@
   dimensions are given);
 - the start: "If you set Period to 5, 10, 20, or 30, the start time of your request is rounded down to the
   nearest time that corresponds to even 5-, 10-, 20-, or 30-second divisions of a minute"; with a period
-  of a minute or more, "round down to the nearest whole minute" (data less than 15 days old). Periods of
-  1 second are answered at 1-second resolution: AWS stores Lambda's metrics at 1-minute resolution, and
-  the emulator is finer only so that tests can use second-scale windows.
+  of a minute or more, "Start time less than 15 days ago - Round down to the nearest whole minute", "between
+  15 and 63 days ago - Round down to the nearest 5-minute clock interval", "greater than 63 days ago -
+  Round down to the nearest 1-hour clock interval" (GetMetricData, ``StartTime``). Periods of 1 second are
+  answered at 1-second resolution: AWS stores Lambda's metrics at 1-minute resolution, and the emulator is
+  finer only so that tests can use second-scale windows;
+- old data: "If the StartTime parameter specifies a time stamp that is greater than 3 hours ago, you must
+  specify the period as follows or no data points in that time range is returned: ... Start time between
+  15 and 63 days ago - Use a multiple of 300 seconds (5 minutes). Start time greater than 63 days ago -
+  Use a multiple of 3600 seconds (1 hour)" (``MetricStat``, ``Period``): such a query answers no data
+  point (and ``Complete``);
+- the status of each result: "``InternalError`` indicates that an error occurred. Retry your request using
+  ``NextToken``, if present", and ``Forbidden`` (``MetricDataResult``, ``StatusCode``). ``POST
+  /_shipshape/cloudwatch`` with ``{"status": {"new_errors": "InternalError"}}`` answers the queries with
+  those ids with that status and no data point, on every page, until changed (``{}`` clears it).
 
 ``DescribeAlarms`` (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarms.html):
 "AlarmTypes: ... If you omit this parameter, only metric alarms are returned, even if composite alarms
@@ -43,7 +54,9 @@ from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.responses import ActionResult
 
 AWS_PAGE = 100_800
-SETTINGS: dict[str, int] = {"page_datapoints": AWS_PAGE}
+SETTINGS: dict[str, Any] = {"page_datapoints": AWS_PAGE, "status": {}}
+STATUSES = {"Complete", "InternalError", "PartialData", "Forbidden"}
+DAY = 86_400
 _original_describe_alarms = CloudWatchResponse.describe_alarms
 
 
@@ -83,10 +96,21 @@ def _utc(value: Any) -> datetime:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
+def _age_days(start: datetime) -> float:
+    return (datetime.now(timezone.utc) - start).total_seconds() / DAY
+
+
 def _rounded_start(start: datetime, period: int) -> datetime:
-    unit = 60 if period >= 60 else period
+    age = _age_days(start)
+    unit = 3600 if age > 63 else 300 if age > 15 else 60 if period >= 60 else period
     seconds = int(start.timestamp())
     return datetime.fromtimestamp(seconds - seconds % unit, tz=timezone.utc)
+
+
+def _period_kept(start: datetime, period: int) -> bool:
+    """Whether CloudWatch still holds data of that age at that period."""
+    age = _age_days(start)
+    return not ((age > 63 and period % 3600) or (age > 15 and period % 300))
 
 
 def _series(backend: Any, query: dict[str, Any], start: datetime, end: datetime) -> list[tuple[datetime, float]]:
@@ -98,6 +122,8 @@ def _series(backend: Any, query: dict[str, Any], start: datetime, end: datetime)
         raise InvalidParameterValue("The parameter Period must be greater than 0.")
     wanted = sorted((d["Name"], d["Value"]) for d in metric.get("Dimensions", []))
     unit = stat.get("Unit")
+    if not _period_kept(start, period):
+        return []
     start = _rounded_start(start, period)
     buckets: dict[int, list[float]] = {}
     for md in backend.get_all_metrics():
@@ -128,7 +154,8 @@ def get_metric_data(self: CloudWatchResponse) -> ActionResult:
 
     results, taken, seen = [], 0, 0
     for query in queries:
-        series = _series(self.cloudwatch_backend, query, start, end)
+        failed = SETTINGS["status"].get(query["Id"])
+        series = [] if failed else _series(self.cloudwatch_backend, query, start, end)
         if descending:
             series.reverse()
         chunk = series[max(0, skip - seen) :][: max(0, page - taken)]
@@ -141,7 +168,7 @@ def get_metric_data(self: CloudWatchResponse) -> ActionResult:
                 "label": query.get("Label") or query["Id"],
                 "timestamps": [t for t, _ in chunk],
                 "values": [v for _, v in chunk],
-                "status_code": "Complete" if complete else "PartialData",
+                "status_code": failed or ("Complete" if complete else "PartialData"),
             })
     answer: dict[str, Any] = {"MetricDataResults": results}
     if skip + taken < seen:
@@ -160,18 +187,22 @@ def describe_alarms(self: CloudWatchResponse) -> ActionResult:
     return ActionResult(result)
 
 
-def settings() -> dict[str, int]:
-    return dict(SETTINGS)
+def settings() -> dict[str, Any]:
+    return {"page_datapoints": SETTINGS["page_datapoints"], "status": dict(SETTINGS["status"])}
 
 
-def configure(spec: dict[str, Any]) -> dict[str, int]:
+def configure(spec: dict[str, Any]) -> dict[str, Any]:
     unknown = set(spec) - set(SETTINGS)
     if unknown:
         raise ValueError(f"unknown fields: {sorted(unknown)}")
     value = spec.get("page_datapoints", SETTINGS["page_datapoints"])
     if not isinstance(value, int) or not 1 <= value <= AWS_PAGE:
         raise ValueError(f"page_datapoints: a whole number from 1 to {AWS_PAGE}")
+    status = spec.get("status", SETTINGS["status"])
+    if not isinstance(status, dict) or any(v not in STATUSES - {"Complete", "PartialData"} for v in status.values()):
+        raise ValueError("status: an object of query id to InternalError or Forbidden")
     SETTINGS["page_datapoints"] = value
+    SETTINGS["status"] = dict(status)
     return settings()
 
 
@@ -188,6 +219,7 @@ def tick() -> None:
 
 def reset() -> None:
     SETTINGS["page_datapoints"] = AWS_PAGE
+    SETTINGS["status"] = {}
 
 
 ENDPOINTS: dict[str, dict[str, Any]] = {"/cloudwatch": {"GET": settings, "POST": configure}}

@@ -16,6 +16,12 @@ weights above 1, the primary version as its own additional version). AWS:
   (https://docs.aws.amazon.com/lambda/latest/dg/configuration-aliases.html). Violations are
   ``InvalidParameterValueException``; an unknown version is ``ResourceNotFoundException``.
 
+A concurrent writer, for tests of the ``RevisionId`` check: ``POST /_shipshape/lambda/alias-race`` with
+``{"function": "api", "alias": "live", "append": " | promote"}`` makes the next ``UpdateAlias`` of that
+alias that carries a ``RevisionId`` find the description changed just before it (``append`` added, a new
+revision), as if someone had updated the alias between the caller's read and its update. ``GET`` lists
+the writes still armed.
+
 moto runs functions in Docker unless told otherwise; ``install`` switches it to its simple backend (no
 Docker, ``Invoke`` echoes) before any function exists, as the emulator never has Docker.
 """
@@ -33,6 +39,7 @@ from moto.core.config import default_user_config
 
 TYPE_RESPONSE = tuple[int, dict[str, Any], str]
 _VERSION = re.compile(r"^[0-9]+$")
+RACES: dict[tuple[str, str], str] = {}
 
 
 def _check_routing(backend: Any, function_name: str, primary: str, routing: dict[str, Any] | None) -> None:
@@ -69,6 +76,10 @@ def update_alias(self: LambdaResponse) -> TYPE_RESPONSE:
     params = json.loads(self.body or "{}")
     alias = self.backend.get_alias(name=alias_name, function_name=function_name)
     revision = params.get("RevisionId")
+    race = RACES.pop((function_name, alias_name), None) if revision is not None else None
+    if race is not None:
+        alias.description = (alias.description or "") + race
+        alias.revision_id = str(uuid.uuid4())
     if revision is not None and revision != alias.revision_id:
         raise PreconditionFailedException(
             "The Revision Id provided does not match the latest Revision Id. Call the GetAlias API to retrieve "
@@ -104,6 +115,21 @@ def get_alias(self: LambdaResponse) -> TYPE_RESPONSE:
 _original_get_alias = LambdaResponse.get_alias
 
 
+def arm_race(spec: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(spec) - {"function", "alias", "append"}
+    if unknown:
+        raise ValueError(f"unknown fields: {sorted(unknown)}")
+    function, alias, append = spec.get("function"), spec.get("alias"), spec.get("append")
+    if not all(isinstance(v, str) and v for v in (function, alias, append)):
+        raise ValueError("function, alias and append: required strings")
+    RACES[(function, alias)] = append
+    return races()
+
+
+def races() -> dict[str, Any]:
+    return {f"{f}:{a}": append for (f, a), append in RACES.items()}
+
+
 def install() -> None:
     default_user_config.setdefault("lambda", {})["use_docker"] = False
     LambdaResponse.update_alias = update_alias  # type: ignore[method-assign]
@@ -115,7 +141,7 @@ def tick() -> None:
 
 
 def reset() -> None:
-    """Nothing kept outside moto's own state."""
+    RACES.clear()
 
 
-ENDPOINTS: dict[str, dict[str, Any]] = {}
+ENDPOINTS: dict[str, dict[str, Any]] = {"/lambda/alias-race": {"GET": races, "POST": arm_race}}

@@ -76,6 +76,41 @@ pub fn window(start: DateTime<Utc>, end: DateTime<Utc>, t: &Timing) -> Window {
     Window { from, to, judge_at: to + after }
 }
 
+/// One `GetMetricData` request of a span: `[from, to)` at `period` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Read {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub period: u32,
+}
+
+/// How a span is read at the resolution CloudWatch keeps: "Data points with a period of 60 seconds
+/// (1-minute) are available for 15 days. Data points with a period of 300 seconds (5-minute) are available
+/// for 63 days. Data points with a period of 3600 seconds (1 hour) are available for 455 days", and a
+/// request whose `StartTime` is older must ask for a multiple of that period, "or no data points in that
+/// time range is returned" (GetMetricData; MetricStat, Period). So a span reaching further back than 15 (63)
+/// days is read in up to three requests: the oldest part by the hour, then by 5 minutes, then at `base`.
+/// Each boundary is 10 minutes younger than the rule's, for a request that reaches AWS a little later.
+pub fn reads(from: DateTime<Utc>, to: DateTime<Utc>, now: DateTime<Utc>, base: u32) -> Vec<Read> {
+    let margin = Duration::minutes(10);
+    let at = |period: u32, age_days: i64| {
+        let t = Timing { period, timeout: 0, metric_delay: 0 };
+        ceil(now - Duration::days(age_days) + margin, &t)
+    };
+    let tiers = [(3600, at(3600, 63)), (300, at(300, 15)), (base, to)];
+    let mut out = Vec::new();
+    let mut start = from;
+    for (period, until) in tiers {
+        let until = until.min(to);
+        if start < until {
+            let t = Timing { period, timeout: 0, metric_delay: 0 };
+            out.push(Read { from: floor(start, &t), to: until, period });
+            start = until;
+        }
+    }
+    out
+}
+
 /// Whole seconds from `now` until `at`, rounded up; 0 once it has passed.
 pub fn wait_seconds(now: DateTime<Utc>, at: DateTime<Utc>) -> u64 {
     let left = (at - now).num_milliseconds();
@@ -98,18 +133,23 @@ pub fn bake_check_end(
     (switched_at + seconds(at), at >= bake)
 }
 
+/// How many checks a bake of `bake` seconds has, one per `interval` (at least one).
+pub fn bake_checks(interval: u64, bake: u64) -> u32 {
+    if bake == 0 {
+        0
+    } else if interval == 0 {
+        1
+    } else {
+        u32::try_from(bake.div_ceil(interval)).unwrap_or(u32::MAX)
+    }
+}
+
 /// The time a whole rollout needs in one invocation, at the most: each step's interval, up to two periods
 /// of rounding, the timeout and the metric delay; the same for the bake.
 pub fn rollout_seconds(steps: usize, interval: u64, bake: u64, t: &Timing) -> u64 {
     let judged = 2 * u64::from(t.period) + u64::from(t.timeout) + t.metric_delay;
     let steps = u64::try_from(steps).unwrap_or(u64::MAX);
-    let bake_checks = if bake == 0 {
-        0
-    } else if interval == 0 {
-        1
-    } else {
-        bake.div_ceil(interval)
-    };
+    let bake_checks = u64::from(bake_checks(interval, bake));
     steps
         .saturating_mul(interval.saturating_add(judged))
         .saturating_add(bake)
@@ -149,6 +189,35 @@ mod tests {
         assert_eq!((w.from, w.to), (at("2026-01-01T10:00:00Z"), at("2026-01-01T10:00:01Z")));
         assert_eq!(w.judge_at, at("2026-01-01T10:00:04Z"));
         assert!(w.covers(at("2026-01-01T10:00:00Z")) && !w.covers(w.to));
+    }
+
+    #[test]
+    fn old_data_is_read_at_the_period_cloudwatch_keeps() {
+        let now = at("2026-03-01T12:00:00Z");
+        // Recent: one read at the base period.
+        let recent = reads(at("2026-02-27T10:00:30Z"), now, now, 60);
+        assert_eq!(recent, [Read { from: at("2026-02-27T10:00:00Z"), to: now, period: 60 }]);
+        // 20 days back: by 5 minutes (the start rounded down to them) until 15 days ago, then by minutes.
+        let twenty = reads(at("2026-02-09T10:03:00Z"), now, now, 60);
+        assert_eq!(
+            twenty,
+            [
+                Read { from: at("2026-02-09T10:00:00Z"), to: at("2026-02-14T12:10:00Z"), period: 300 },
+                Read { from: at("2026-02-14T12:10:00Z"), to: now, period: 60 },
+            ]
+        );
+        // 70 days back: by the hour, then by 5 minutes, then by minutes.
+        let seventy = reads(at("2025-12-21T10:03:00Z"), now, now, 60);
+        let periods: Vec<u32> = seventy.iter().map(|r| r.period).collect();
+        assert_eq!(periods, [3600, 300, 60]);
+        assert_eq!(seventy[0].from, at("2025-12-21T10:00:00Z"));
+        assert_eq!(seventy[0].to, seventy[1].from);
+        // An old window that ends before the boundary is one coarse read.
+        let old = reads(at("2026-02-09T10:03:00Z"), at("2026-02-09T11:00:00Z"), now, 60);
+        assert_eq!(
+            old,
+            [Read { from: at("2026-02-09T10:00:00Z"), to: at("2026-02-09T11:00:00Z"), period: 300 }]
+        );
     }
 
     #[test]

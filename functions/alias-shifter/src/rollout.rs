@@ -1,12 +1,18 @@
 //! The rollout payload: the `aws-lambda-deploy` sample's fields unchanged, plus shipshape's, each checked
-//! in its range and named when wrong.
+//! in its range and named when wrong; and its weight schedule ([`schedule`]). Pure.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::events::{self, InvalidEvent};
 
-use super::numeric::Numeric;
-use crate::schedule::{self, Kind};
+use self::numeric::Numeric;
+use self::schedule::Kind;
+use crate::judge::health::Criteria;
+
+mod numeric;
+pub mod schedule;
+#[cfg(test)]
+mod tests;
 
 /// A checked rollout request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,6 +32,8 @@ pub struct Rollout {
     pub weights: Vec<f64>,
     pub health_check: bool,
     pub alarms: Vec<String>,
+    /// Highest acceptable `Errors / Invocations` of the new version in a window: 0 by default (any error
+    /// fails), 1 (off) by default when `error_rate_confidence` compares it with the old version's.
     pub max_error_rate: f64,
     /// Fewer invocations than this in a window (at least 1) is inconclusive.
     pub min_invocations: f64,
@@ -108,7 +116,9 @@ struct Payload {
 
 impl Rollout {
     pub fn parse(payload: &Value) -> Result<Self, InvalidEvent> {
-        super::object(payload)?;
+        if !payload.is_object() {
+            return Err(InvalidEvent::new("(payload)", "expected a JSON object"));
+        }
         let p: Payload = events::from_value(payload, "")?;
         p.validate()
     }
@@ -141,6 +151,18 @@ impl Rollout {
     /// The function's name when it was given as an ARN.
     pub fn function_short_name(&self) -> &str {
         short_name(&self.function_name)
+    }
+
+    /// The thresholds, as the judge takes them for a single judgement (a rollout shares the budget out
+    /// over its judgements: `State::criteria`).
+    pub fn criteria(&self) -> Criteria {
+        Criteria {
+            max_error_rate: self.max_error_rate,
+            min_invocations: self.min_invocations_floor(),
+            alpha: self.error_rate_confidence.map(|c| 1.0 - c),
+            max_duration_ratio: self.max_duration_ratio,
+            max_throttle_rate: self.max_throttle_rate,
+        }
     }
 
     /// The smallest number of invocations a window needs.
@@ -239,7 +261,15 @@ impl Payload {
             weights,
             health_check: self.health_check.unwrap_or(true),
             alarms,
-            max_error_rate: number("max-error-rate", &self.max_error_rate, 0.0, 0.0, 1.0, false)?,
+            // The sample's default fails a step on any error; with the comparison on, the comparison decides.
+            max_error_rate: number(
+                "max-error-rate",
+                &self.max_error_rate,
+                if self.error_rate_confidence.is_some() { 1.0 } else { 0.0 },
+                0.0,
+                1.0,
+                false,
+            )?,
             min_invocations: number("min-invocations", &self.min_invocations, 0.0, 0.0, 1e9, true)?,
             max_extensions: number("max-extensions", &self.max_extensions, 2.0, 0.0, 10.0, true)? as u32,
             error_rate_confidence: optional(

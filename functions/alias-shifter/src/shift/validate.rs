@@ -6,9 +6,10 @@ use aws_sdk_lambda::types::State as FunctionState;
 use shared::events::InvalidEvent;
 
 use crate::aws::{self, Alias, not_found};
-use crate::input::{Rollout, short_name};
 use crate::marker::Marker;
+use crate::rollout::{Rollout, short_name};
 use crate::routing::{Routing, routable_together};
+use crate::state::State;
 use crate::{Deps, Error};
 
 /// How long a Pending new version is waited for: 30 reads, 2 s apart.
@@ -41,9 +42,9 @@ pub fn check_allowed(deps: &Deps, field: &str, function: &str) -> Result<(), Err
     }
 }
 
-/// Every check that needs no change, in the order a person would fix them.
-pub async fn prepare(deps: &Deps, r: &Rollout) -> Result<Prepared, Error> {
-    check_allowed(deps, "function-name", &r.function_name)?;
+/// `HOOK_FUNCTIONS`, in every mode: the rollout's hooks must be allowed now (`prefix`: where the rollout
+/// is in the payload, `state.rollout.` in a state).
+pub fn check_hooks(deps: &Deps, r: &Rollout, prefix: &str) -> Result<(), Error> {
     for (field, hook) in [
         ("pre-traffic-function", &r.pre_traffic_function),
         ("post-traffic-function", &r.post_traffic_function),
@@ -52,13 +53,20 @@ pub async fn prepare(deps: &Deps, r: &Rollout) -> Result<Prepared, Error> {
             && !deps.config.may_call_hook(short_name(hook))
         {
             return Err(invalid(
-                field,
+                &format!("{prefix}{field}"),
                 format!(
                     "{hook} is not among the hook functions this shifter may invoke (HOOK_FUNCTIONS, the stack's ShiftHookFunctionNames)"
                 ),
             ));
         }
     }
+    Ok(())
+}
+
+/// Every check that needs no change, in the order a person would fix them.
+pub async fn prepare(deps: &Deps, r: &Rollout) -> Result<Prepared, Error> {
+    check_allowed(deps, "function-name", &r.function_name)?;
+    check_hooks(deps, r, "")?;
     if r.approval && r.notification_topic_arn.is_none() && deps.config.notification_topic_arn.is_none() {
         return Err(invalid("approval", "needs a notification topic to send the approval request to"));
     }
@@ -79,6 +87,16 @@ pub async fn prepare(deps: &Deps, r: &Rollout) -> Result<Prepared, Error> {
         }
         Err(e) => return Err(e.into()),
     };
+    if alias.primary.is_empty() || !alias.primary.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid(
+            "alias-name",
+            format!(
+                "{} points to {}: it cannot share traffic, and a rollback to it would route to whatever code it holds then, which nobody judged; point the alias to a published version first (aws lambda publish-version, then update-alias)",
+                r.resource(),
+                alias.primary
+            ),
+        ));
+    }
     if !alias.weights.is_empty() {
         return Err(invalid(
             "alias-name",
@@ -89,7 +107,7 @@ pub async fn prepare(deps: &Deps, r: &Rollout) -> Result<Prepared, Error> {
             ),
         ));
     }
-    if Marker::parse(&alias.description).is_some() {
+    if Marker::present(&alias.description) {
         return Err(invalid(
             "alias-name",
             format!(
@@ -157,4 +175,20 @@ pub async fn check_new_version(
     routable_together(new_version, &Routing::of(&new), &Routing::of(primary))
         .map_err(|why| invalid("new-version", why))?;
     Ok(new)
+}
+
+/// `publish`: `$LATEST` becomes a version, checked as a given one is; the rollout goes to it.
+pub async fn publish(deps: &Deps, r: &Rollout, p: &Prepared, state: &mut State) -> Result<(), Error> {
+    let version = aws::publish_version(deps, r).await?;
+    if version == p.alias.primary {
+        return Err(invalid(
+            "publish",
+            format!("$LATEST is unchanged since version {version}, the primary of {}", r.resource()),
+        ));
+    }
+    let new = check_new_version(deps, r, &version, &p.primary).await?;
+    let timeout = u32::try_from(new.timeout().unwrap_or(3)).unwrap_or(900);
+    state.timeout_seconds = state.timeout_seconds.max(timeout);
+    state.new_version = version;
+    Ok(())
 }
