@@ -1,6 +1,7 @@
 //! scale-in-cleaner against the emulator, with the real SDK. Placement and the operator's controls are
 //! in [`placement`].
 
+mod ecs_agrees;
 mod placement;
 
 use std::collections::HashMap;

@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use aws_sdk_ecs::types::ManagedScalingStatus;
+use aws_sdk_ecs::types::{CapacityProviderStrategyItem, ManagedScalingStatus};
 use shared::AwsError;
 use shared::error::aws;
 
@@ -65,9 +65,14 @@ pub async fn read(
     autoscaling: &aws_sdk_autoscaling::Client,
     cluster: &str,
 ) -> Result<Read, AwsError> {
-    let Some(managed) = managed_groups(ecs, cluster).await? else { return Ok(Read::NoSuchCluster) };
-    let (described, services) =
-        futures_util::future::try_join(instances::list(ecs, cluster), services::read(ecs, cluster)).await?;
+    let Some((managed, default_strategy)) = managed_groups(ecs, cluster).await? else {
+        return Ok(Read::NoSuchCluster);
+    };
+    let (described, services) = futures_util::future::try_join(
+        instances::list(ecs, cluster),
+        services::read(ecs, cluster, &default_strategy),
+    )
+    .await?;
     // Deleted between DescribeClusters and now.
     let Some(described) = described else { return Ok(Read::NoSuchCluster) };
     let mut definitions = HashMap::new();
@@ -145,18 +150,19 @@ impl Cluster {
     }
 }
 
-/// Groups owned by a capacity provider of this cluster with managed scaling on (by group name);
-/// `None` when the cluster does not exist.
+/// Groups owned by a capacity provider of this cluster with managed scaling on (by group name), and the
+/// cluster's default capacity provider strategy; `None` when the cluster does not exist.
 async fn managed_groups(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
-) -> Result<Option<HashMap<String, String>>, AwsError> {
+) -> Result<Option<(HashMap<String, String>, Vec<CapacityProviderStrategyItem>)>, AwsError> {
     let out = ecs.describe_clusters().clusters(cluster).send().await.map_err(aws("DescribeClusters"))?;
     let Some(found) = out.clusters().iter().find(|c| c.status() != Some("INACTIVE")) else { return Ok(None) };
+    let default_strategy = found.default_capacity_provider_strategy().to_vec();
     let providers = found.capacity_providers();
     let mut managed = HashMap::new();
     if providers.is_empty() {
-        return Ok(Some(managed));
+        return Ok(Some((managed, default_strategy)));
     }
     // At most 10 per page, with a nextToken for the rest, and no paginator in the SDK.
     let mut found = Vec::new();
@@ -185,7 +191,7 @@ async fn managed_groups(
             );
         }
     }
-    Ok(Some(managed))
+    Ok(Some((managed, default_strategy)))
 }
 
 /// A capacity provider names its group by ARN (`...:autoScalingGroupName/<name>`) or by name.

@@ -192,3 +192,5 @@ impl<'a> Planner<'a> {
 mod tests;
 #[cfg(test)]
 mod tests_placement;
+#[cfg(test)]
+mod tests_simulation;

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use aws_sdk_ecs::types::{
-    AvailabilityZoneRebalancing, DeploymentRolloutState, PlacementConstraintType, PlacementStrategyType,
-    SchedulingStrategy,
+    AvailabilityZoneRebalancing, CapacityProviderStrategyItem, DeploymentRolloutState,
+    PlacementConstraintType, PlacementStrategyType, SchedulingStrategy,
 };
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -26,6 +26,8 @@ pub struct Placement {
     pub member_of: Vec<String>,
     pub distinct_instance: bool,
     pub az_spread: bool,
+    /// The capacity providers its tasks can be placed on; `None`: any instance.
+    pub providers: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default)]
@@ -37,7 +39,12 @@ pub struct Services {
     pub definitions: BTreeSet<String>,
 }
 
-pub async fn read(ecs: &aws_sdk_ecs::Client, cluster: &str) -> Result<Services, AwsError> {
+/// `default_strategy`: the cluster's default capacity provider strategy.
+pub async fn read(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    default_strategy: &[CapacityProviderStrategyItem],
+) -> Result<Services, AwsError> {
     let listed: Result<Vec<String>, _> = ecs
         .list_services()
         .cluster(cluster)
@@ -81,14 +88,17 @@ pub async fn read(ecs: &aws_sdk_ecs::Client, cluster: &str) -> Result<Services, 
             continue;
         }
         out.definitions.extend(s.task_definition().map(str::to_owned));
-        out.placement.insert(name.clone(), placement(&s));
+        out.placement.insert(name.clone(), placement(&s, default_strategy));
         out.services.insert(name, Service { deployment: deployment(&s), events: events(&s) });
     }
     Ok(out)
 }
 
-fn placement(s: &aws_sdk_ecs::types::Service) -> Placement {
-    let mut p = Placement::default();
+fn placement(
+    s: &aws_sdk_ecs::types::Service,
+    default_strategy: &[CapacityProviderStrategyItem],
+) -> Placement {
+    let mut p = Placement { providers: providers(s, default_strategy), ..Placement::default() };
     for c in s.placement_constraints() {
         match c.r#type() {
             Some(PlacementConstraintType::DistinctInstance) => p.distinct_instance = true,
@@ -106,6 +116,33 @@ fn placement(s: &aws_sdk_ecs::types::Service) -> Placement {
             .any(|st| st.r#type() == Some(&PlacementStrategyType::Spread) && st.field() == Some(ZONE))
         || s.availability_zone_rebalancing() == Some(&AvailabilityZoneRebalancing::Enabled);
     p
+}
+
+/// The capacity providers ECS may place the service's tasks on: those of its strategy, or of the
+/// cluster's default strategy when it has neither a strategy nor a launch type ("If no
+/// capacityProviderStrategy or launchType is specified, the defaultCapacityProviderStrategy for the
+/// cluster is used", API_CreateService.html); of several, only those with a weight or a base ("any
+/// capacity providers with a weight of 0 can't be used to place tasks",
+/// API_CapacityProviderStrategyItem.html). `None`: a launch type, any instance.
+fn providers(
+    s: &aws_sdk_ecs::types::Service,
+    default_strategy: &[CapacityProviderStrategyItem],
+) -> Option<Vec<String>> {
+    let own = s.capacity_provider_strategy();
+    let strategy = match (own.is_empty(), s.launch_type()) {
+        (false, _) => own,
+        (true, None) if !default_strategy.is_empty() => default_strategy,
+        _ => return None,
+    };
+    let several = strategy.len() > 1;
+    let mut names: Vec<String> = strategy
+        .iter()
+        .filter(|i| !several || i.weight() > 0 || i.base() > 0)
+        .map(|i| i.capacity_provider().to_owned())
+        .collect();
+    names.sort();
+    names.dedup();
+    Some(names)
 }
 
 /// Why the service counts as being deployed, if it does: a deployment whose rollout is in progress, or

@@ -212,6 +212,7 @@ impl Reading<'_> {
                 needs.member_of.extend(p.member_of.iter().cloned());
                 needs.distinct_instance = p.distinct_instance;
                 needs.az_spread = p.az_spread;
+                needs.providers.clone_from(&p.providers);
             }
             let reserved = reservation(t);
             by_instance.entry(instance.to_owned()).or_default().push(Task {

@@ -76,6 +76,9 @@ pub struct Needs {
     pub distinct_instance: bool,
     /// Its service spreads over availability zones (ECS's default for services).
     pub az_spread: bool,
+    /// The capacity providers its service's strategy can place it on (weight or base above 0, or the
+    /// strategy's only one); `None`: any instance (a launch type, or a task of no service).
+    pub providers: Option<Vec<String>>,
 }
 
 /// A task that would have to run elsewhere if its instance went away.
@@ -122,6 +125,8 @@ pub struct Instance {
     pub gpus_free: u32,
     /// Its attributes (`ecs.instance-type`, `ecs.availability-zone`, custom ones); some have no value.
     pub attributes: BTreeMap<String, Option<String>>,
+    /// The capacity provider it is associated with (`capacityProviderName`), if any.
+    pub capacity_provider: Option<String>,
     pub running_tasks: i32,
     /// `pendingTasksCount`: tasks placed but not running yet.
     pub pending_tasks: i32,

@@ -170,6 +170,21 @@ impl Pool {
             );
             return blocked(Reason::NoRoom, why);
         }
+        if let Some(providers) = &needs.providers {
+            c.retain(|&s| {
+                inv.instances[self.slots[s].index]
+                    .capacity_provider
+                    .as_ref()
+                    .is_some_and(|p| providers.contains(p))
+            });
+            if c.is_empty() {
+                let why = format!(
+                    "a task of {name} goes only to capacity provider {} (its strategy), where no instance that stays has room",
+                    providers.join(" or ")
+                );
+                return blocked(Reason::CapacityProviderStrategy, why);
+            }
+        }
         if needs.gpus > 0 {
             c.retain(|&s| self.slots[s].gpus >= needs.gpus);
             if c.is_empty() {
@@ -257,6 +272,20 @@ impl Pool {
                      to another zone would unbalance it"
                 );
                 return blocked(Reason::AzSpread, why);
+            }
+        }
+        // Of several providers, ECS picks one by the strategy's base and weights and does not fall back to
+        // another when it has no room (aws/containers-roadmap#773): before a drain, each must have one.
+        if let (true, Some(providers)) = (strict, needs.providers.as_ref().filter(|p| p.len() > 1)) {
+            let reached = |p: &String| {
+                c.iter().any(|&s| inv.instances[self.slots[s].index].capacity_provider.as_ref() == Some(p))
+            };
+            if let Some(missing) = providers.iter().find(|p| !reached(p)) {
+                let why = format!(
+                    "a task of {name} may be placed by its strategy on capacity provider {missing}, where no instance that \
+                     stays can take it (ECS does not fall back to another provider)"
+                );
+                return blocked(Reason::CapacityProviderStrategy, why);
             }
         }
         let best = c.into_iter().min_by_key(|&s| {

@@ -70,6 +70,9 @@ pub enum Reason {
     LargestTask,
     /// Some task has no instance with enough CPU and memory.
     NoRoom,
+    /// Some task's capacity provider strategy reaches no instance with room (ECS places a service's task
+    /// only on instances of the provider its strategy picks, and does not fall back to another).
+    CapacityProviderStrategy,
     /// Some task needs GPUs no other instance has free.
     Gpu,
     /// Some task needs a static host port taken everywhere else.

@@ -56,6 +56,7 @@ pub(super) fn with_tasks(id: &str, az: &str, tasks: Vec<Task>) -> Instance {
             ("ecs.instance-type".to_owned(), Some("m5.large".to_owned())),
             ("ecs.availability-zone".to_owned(), Some(az.to_owned())),
         ]),
+        capacity_provider: None,
         running_tasks: i32::try_from(tasks.len()).unwrap_or(0),
         pending_tasks: 0,
         tasks: Some(tasks),

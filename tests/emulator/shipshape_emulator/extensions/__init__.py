@@ -27,6 +27,7 @@ from . import (
     cloudwatch_reads,
     ecs_agent,
     ecs_attributes,
+    ecs_capacity_providers,
     ecs_deployments,
     ecs_draining,
     ecs_listing,
@@ -66,6 +67,8 @@ ALL: list[Extension] = [
     # After ecs_draining: each wraps the CreateService the one before installed.
     ecs_placement,
     ecs_deployments,
+    # After ecs_deployments: it keeps the strategy on the service CreateService returns.
+    ecs_capacity_providers,
     ecs_protection,
     ecs_agent,
     lambda_alias,

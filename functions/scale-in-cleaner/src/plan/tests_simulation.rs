@@ -1,0 +1,74 @@
+//! Where ECS would place differently from a naive simulation: capacity provider strategies, deployment
+//! configurations, services short of tasks; and the order in which candidates are examined.
+
+use super::tests::{decided, decision, inventory, now, ours, reason, settings, task, with_tasks};
+use super::*;
+
+fn no_reserve() -> Settings {
+    Settings { reserve_cpu_percent: 0, reserve_memory_percent: 0, max_removals: 1, ..settings() }
+}
+
+fn on(provider: &str, mut i: Instance) -> Instance {
+    i.capacity_provider = Some(provider.to_owned());
+    i
+}
+
+fn young(mut i: Instance) -> Instance {
+    i.registered_at = Some(now());
+    i
+}
+
+fn strategy(providers: &[&str]) -> Task {
+    let providers = Some(providers.iter().map(|p| (*p).to_owned()).collect());
+    Task { needs: Needs { providers, ..Needs::default() }, ..task(100, 100) }
+}
+
+#[test]
+fn a_task_moves_only_to_its_strategys_providers() {
+    let inv = |others: Vec<Instance>| {
+        let mut instances = vec![on("cp-a", with_tasks("cand", "a", vec![strategy(&["cp-a"])]))];
+        instances.extend(others.into_iter().map(young));
+        inventory(instances, 0)
+    };
+    let elsewhere = super::plan(&inv(vec![on("cp-b", with_tasks("b1", "a", vec![]))]), &no_reserve(), now());
+    assert_eq!(
+        reason(&elsewhere, "cand"),
+        Reason::CapacityProviderStrategy,
+        "{:?}",
+        decision(&elsewhere, "cand")
+    );
+    assert!(decision(&elsewhere, "cand").1.contains("capacity provider cp-a"));
+    // An instance in no provider is not one of cp-a's either.
+    let plain = super::plan(&inv(vec![with_tasks("p1", "a", vec![])]), &no_reserve(), now());
+    assert_eq!(reason(&plain, "cand"), Reason::CapacityProviderStrategy);
+
+    let home = super::plan(&inv(vec![on("cp-a", with_tasks("a2", "a", vec![]))]), &no_reserve(), now());
+    assert_eq!(decided(&home, Decision::Drain), ["cand"]);
+}
+
+#[test]
+fn of_several_providers_each_must_have_room_before_a_drain() {
+    let inv = |others: Vec<Instance>| {
+        let mut instances = vec![on("cp-a", with_tasks("cand", "a", vec![strategy(&["cp-a", "cp-b"])]))];
+        instances.extend(others.into_iter().map(young));
+        inventory(instances, 0)
+    };
+    let one = super::plan(&inv(vec![on("cp-a", with_tasks("a2", "a", vec![]))]), &no_reserve(), now());
+    assert_eq!(reason(&one, "cand"), Reason::CapacityProviderStrategy, "{:?}", decision(&one, "cand"));
+    assert!(decision(&one, "cand").1.contains("cp-b"), "{:?}", decision(&one, "cand"));
+
+    let both =
+        inv(vec![on("cp-a", with_tasks("a2", "a", vec![])), on("cp-b", with_tasks("b1", "a", vec![]))]);
+    assert_eq!(decided(&super::plan(&both, &no_reserve(), now()), Decision::Drain), ["cand"]);
+
+    // A drain under way only needs one: its tasks are not set back for a provider ECS did not pick.
+    let drained = inventory(
+        vec![
+            ours(on("cp-a", with_tasks("d", "a", vec![strategy(&["cp-a", "cp-b"])]))),
+            young(on("cp-a", with_tasks("a2", "a", vec![]))),
+        ],
+        0,
+    );
+    let plan = super::plan(&drained, &Settings { max_removals: 0, ..no_reserve() }, now());
+    assert_eq!(decided(&plan, Decision::Wait), ["d"]);
+}
