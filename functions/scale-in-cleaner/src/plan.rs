@@ -38,6 +38,7 @@ pub mod placement;
 pub mod query;
 mod reason;
 mod remove;
+mod replace;
 pub mod window;
 
 pub use self::model::*;

@@ -66,3 +66,93 @@ async fn a_task_moves_only_to_instances_of_its_capacity_provider() {
     let placed: Vec<String> = world.placement_of("web", "api").await.into_iter().map(|(_, ci)| ci).collect();
     assert_eq!(placed, std::slice::from_ref(&a[1]), "not to {b}");
 }
+
+/// Three instances of group `web` in cluster `web`: `light` runs one task of service `api`, the other two
+/// are capacity (protected from scale-in, so never candidates) with room. Their ARNs: (light, others).
+async fn light_and_room(world: &World, api: &Service<'_>, placed: usize) -> (String, Vec<String>) {
+    let ids = world.group("web", 3).await;
+    world.cluster("web").await;
+    world.emulator.draining(0, 0);
+    let mut arns = Vec::new();
+    for id in &ids {
+        arns.push(world.register("web", id).await);
+    }
+    world
+        .autoscaling
+        .set_instance_protection()
+        .auto_scaling_group_name("web")
+        .set_instance_ids(Some(ids[1..].to_vec()))
+        .protected_from_scale_in(true)
+        .send()
+        .await
+        .unwrap();
+    world.definition(&Definition { family: "api", cpu: 256, memory: 512, ..Default::default() }).await;
+    world.service_with("web", api).await;
+    world.start("web", "api", &arns[0], Some("service:api")).await;
+    for arn in arns[1..].iter().take(placed.saturating_sub(1)) {
+        world.start("web", "api", arn, Some("service:api")).await;
+    }
+    (arns[0].clone(), arns[1..].to_vec())
+}
+
+fn entry<'a>(outcome: &'a scale_in_cleaner::Outcome, arn: &str) -> &'a scale_in_cleaner::plan::Entry {
+    web(outcome).instances.iter().find(|e| e.container_instance_arn == arn).unwrap()
+}
+
+/// `api` wants two tasks and runs one: ECS is still placing the other. Draining the instance of the one
+/// it runs (stopped first, as minimumHealthyPercent 0 allows) would leave it with none for a while.
+#[tokio::test]
+async fn a_service_short_of_its_desired_count_is_never_made_shorter() {
+    integration_tests::needs_emulator!();
+    let world = World::new().await;
+    let api =
+        Service { name: "api", family: "api", desired: 2, deployment: Some((0, 100)), ..Default::default() };
+    let (light, _) = light_and_room(&world, &api, 1).await;
+
+    let outcome = run(&deps(&world, &[("MAX_REMOVALS_PER_RUN", "1")])).await;
+
+    let e = entry(&outcome, &light);
+    assert_eq!((e.decision, e.reason), (Decision::Keep, Reason::ServiceShort), "{e:?}");
+    assert!(e.detail.contains("service api runs 1 of its 2 tasks"), "{e:?}");
+    assert_eq!(world.status("web", &light).await, "ACTIVE");
+    assert_eq!(world.placement_of("web", "api").await.len(), 1);
+}
+
+/// minimumHealthyPercent 100 and maximumPercent 100: ECS may neither stop the task before its replacement
+/// runs nor start the replacement first, so the drain would never end. With 50 % it stops the task first
+/// and places its replacement.
+#[tokio::test]
+async fn a_deployment_configuration_that_cannot_replace_a_task_keeps_its_instance() {
+    integration_tests::needs_emulator!();
+    let world = World::new().await;
+    let api = Service {
+        name: "api",
+        family: "api",
+        desired: 2,
+        deployment: Some((100, 100)),
+        ..Default::default()
+    };
+    let (light, _) = light_and_room(&world, &api, 2).await;
+    let deps = deps(&world, &[("MAX_REMOVALS_PER_RUN", "1")]);
+
+    let outcome = run(&deps).await;
+
+    let e = entry(&outcome, &light);
+    assert_eq!((e.decision, e.reason), (Decision::Keep, Reason::DeploymentConfiguration), "{e:?}");
+    assert!(e.detail.contains("minimumHealthyPercent=100 and maximumPercent=100"), "{e:?}");
+    assert_eq!(world.status("web", &light).await, "ACTIVE");
+
+    let world = World::new().await;
+    let api =
+        Service { name: "api", family: "api", desired: 2, deployment: Some((50, 100)), ..Default::default() };
+    let (light, others) = light_and_room(&world, &api, 2).await;
+    let outcome = run(&deps_of(&world)).await;
+    assert_eq!(entry(&outcome, &light).decision, Decision::Drain, "{outcome:#?}");
+    let placed: Vec<String> = world.placement_of("web", "api").await.into_iter().map(|(_, ci)| ci).collect();
+    assert_eq!(placed.len(), 2, "{placed:?}");
+    assert!(placed.iter().all(|ci| others.contains(ci)), "{placed:?}");
+}
+
+fn deps_of(world: &World) -> scale_in_cleaner::Deps {
+    deps(world, &[("MAX_REMOVALS_PER_RUN", "1")])
+}

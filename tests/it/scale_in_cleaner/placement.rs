@@ -164,9 +164,10 @@ async fn gpu_tasks_move_only_to_gpu_instances() {
     world
         .definition(&Definition { family: "train", cpu: 128, memory: 128, gpus: 1, ..Default::default() })
         .await;
-    world.service("web", "train", "train", 2, false).await;
+    world.service("web", "train", "train", 1, false).await;
     world.start("web", "train", gpu1, Some("service:train")).await;
-    let busy = world.start("web", "train", gpu2, Some("service:train")).await;
+    // A standalone task holds the other GPU: a stopped service task would leave the service short.
+    let busy = world.start("web", "train", gpu2, None).await;
     for arn in [gpu2, plain] {
         world.start_sized_tasks("web", arn, 1, Some("service:other".into()), TASK).await;
     }

@@ -14,7 +14,7 @@ use shared::AwsError;
 use shared::error::aws;
 
 use super::CONCURRENCY;
-use crate::plan::{EventKind, Service, ServiceEvent};
+use crate::plan::{Counts, EventKind, Service, ServiceEvent};
 
 /// `DescribeServices` takes up to 10 services (API_DescribeServices.html).
 const DESCRIBE_SERVICES_BATCH: usize = 10;
@@ -84,12 +84,13 @@ pub async fn read(
             // Daemon tasks run on every instance and leave with theirs: not load to move. A daemon being
             // deployed still blocks new drains, as any service does.
             out.daemon_groups.insert(format!("service:{name}"));
-            out.services.insert(name, Service { deployment: deployment(&s), events: Vec::new() });
+            out.services.insert(name, Service { deployment: deployment(&s), ..Service::default() });
             continue;
         }
         out.definitions.extend(s.task_definition().map(str::to_owned));
         out.placement.insert(name.clone(), placement(&s, default_strategy));
-        out.services.insert(name, Service { deployment: deployment(&s), events: events(&s) });
+        let service = Service { deployment: deployment(&s), events: events(&s), counts: Some(counts(&s)) };
+        out.services.insert(name, service);
     }
     Ok(out)
 }
@@ -143,6 +144,19 @@ fn providers(
     names.sort();
     names.dedup();
     Some(names)
+}
+
+/// Its task counts and deployment configuration; without one, ECS's defaults for a replica service, 100
+/// and 200 (API_DeploymentConfiguration.html).
+fn counts(s: &aws_sdk_ecs::types::Service) -> Counts {
+    let config = s.deployment_configuration();
+    Counts {
+        desired: s.desired_count(),
+        running: s.running_count(),
+        pending: s.pending_count(),
+        minimum_healthy_percent: config.and_then(|c| c.minimum_healthy_percent()).unwrap_or(100),
+        maximum_percent: config.and_then(|c| c.maximum_percent()).unwrap_or(200),
+    }
 }
 
 /// Why the service counts as being deployed, if it does: a deployment whose rollout is in progress, or

@@ -39,7 +39,10 @@ impl Planner<'_> {
                 self.decide(i, Decision::Wait, Reason::TasksLeaving, why);
                 return false;
             }
-            let blocker = self.stalled(inst).or_else(|| self.leave_blocker(inst));
+            let blocker = self
+                .stalled(inst)
+                .or_else(|| self.drain_never_ends(inst))
+                .or_else(|| self.leave_blocker(inst));
             match blocker {
                 Some((reason, why)) => {
                     self.decide(i, Decision::Reactivate, reason, why);

@@ -54,6 +54,11 @@ pub enum Reason {
     Cooldown,
     /// A drain of it stalled recently.
     RecentlyStalled,
+    /// A service with tasks on it runs fewer tasks than its desired count: ECS is still placing them.
+    ServiceShort,
+    /// A service with tasks on it has a deployment configuration that lets ECS neither start a replacement
+    /// before stopping the task nor stop the task first: the drain would never end.
+    DeploymentConfiguration,
     /// `SCALE_IN_BUDGET_PERCENT` of its group is already leaving.
     Budget,
     /// `MAX_REMOVALS_PER_RUN` reached.

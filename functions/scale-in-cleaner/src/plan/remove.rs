@@ -100,6 +100,10 @@ impl<'a> Planner<'a> {
                 self.decide(i, Decision::Skip, Reason::TaskProtected, why);
                 continue;
             }
+            if let Some((reason, why)) = self.replace_block(tasks) {
+                self.decide(i, Decision::Keep, reason, why);
+                continue;
+            }
             let (mut trial, moved_in) = pool.without(i);
             let leaving: Vec<Task> = tasks.iter().cloned().chain(moved_in).collect();
             let moved = trial.place(inv, &leaving, inst.zone(), Mode::Candidate, &mut self.queries);

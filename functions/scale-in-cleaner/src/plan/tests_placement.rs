@@ -166,7 +166,7 @@ fn a_deployment_in_progress_blocks_new_drains_but_not_reaps() {
         vec![with_tasks("e", "a", vec![]), ours(with_tasks("d", "a", vec![])), with_tasks("o", "a", vec![])],
         0,
     );
-    let deploying = Service { deployment: Some("ecs-svc/1 IN_PROGRESS".into()), events: Vec::new() };
+    let deploying = Service { deployment: Some("ecs-svc/1 IN_PROGRESS".into()), ..Service::default() };
     inv.services.insert("api".into(), deploying);
     let plan = plan_of(&inv, &Settings { max_removals: 2, ..no_reserve() });
     assert_eq!(reason(&plan, "e"), Reason::DeploymentInProgress);
@@ -233,7 +233,7 @@ fn events(kinds: &[(EventKind, i64)]) -> Service {
     let events = kinds
         .iter()
         .map(|&(kind, minutes_ago)| ServiceEvent { at: now() - Duration::minutes(minutes_ago), kind });
-    Service { deployment: None, events: events.collect() }
+    Service { events: events.collect(), ..Service::default() }
 }
 
 #[test]

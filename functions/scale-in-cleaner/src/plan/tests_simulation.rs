@@ -72,3 +72,58 @@ fn of_several_providers_each_must_have_room_before_a_drain() {
     let plan = super::plan(&drained, &Settings { max_removals: 0, ..no_reserve() }, now());
     assert_eq!(decided(&plan, Decision::Wait), ["d"]);
 }
+
+fn counts(desired: i32, running: i32, minimum: i32, maximum: i32) -> Counts {
+    Counts { desired, running, pending: 0, minimum_healthy_percent: minimum, maximum_percent: maximum }
+}
+
+#[test]
+fn what_a_deployment_configuration_lets_ecs_do_with_a_drained_task() {
+    // ECS's default: the replacement starts first.
+    assert!(counts(2, 2, 100, 200).start_first() && !counts(2, 2, 100, 200).stop_first());
+    // Stop first, down to the minimum: 50 % of 2 is 1.
+    assert!(counts(2, 2, 50, 100).stop_first() && !counts(2, 2, 50, 100).start_first());
+    // 50 % of 3 rounds up to 2: one may stop first.
+    assert!(counts(3, 3, 50, 100).stop_first());
+    assert!(!counts(3, 2, 50, 100).stop_first());
+    // Neither: 100/100, or a maximum too small for one task of room (150 % of 1 is 1).
+    for c in [counts(2, 2, 100, 100), counts(1, 1, 100, 150)] {
+        assert!(!c.stop_first() && !c.start_first(), "{c:?}");
+    }
+    // Pending tasks count against the maximum.
+    assert!(!Counts { pending: 2, ..counts(2, 2, 100, 200) }.start_first());
+}
+
+fn with_service(mut inv: Inventory, c: Counts) -> Inventory {
+    inv.services.insert("api".into(), Service { counts: Some(c), ..Service::default() });
+    inv
+}
+
+#[test]
+fn a_service_short_or_unable_to_replace_keeps_its_tasks_where_they_are() {
+    let scene = || {
+        inventory(vec![with_tasks("cand", "a", vec![task(100, 100)]), young(with_tasks("o", "a", vec![]))], 0)
+    };
+    let whole = super::plan(&with_service(scene(), counts(2, 2, 100, 200)), &no_reserve(), now());
+    assert_eq!(decided(&whole, Decision::Drain), ["cand"]);
+
+    let short = super::plan(&with_service(scene(), counts(3, 2, 100, 200)), &no_reserve(), now());
+    assert_eq!(reason(&short, "cand"), Reason::ServiceShort);
+    assert!(
+        decision(&short, "cand").1.contains("service api runs 2 of its 3 tasks"),
+        "{:?}",
+        decision(&short, "cand")
+    );
+
+    let stuck = super::plan(&with_service(scene(), counts(2, 2, 100, 100)), &no_reserve(), now());
+    assert_eq!(reason(&stuck, "cand"), Reason::DeploymentConfiguration);
+
+    // A drain of ours that can never end goes back to ACTIVE at once.
+    let drained = inventory(
+        vec![ours(with_tasks("d", "a", vec![task(100, 100)])), young(with_tasks("o", "a", vec![]))],
+        0,
+    );
+    let plan = super::plan(&with_service(drained, counts(2, 2, 100, 100)), &no_reserve(), now());
+    assert_eq!(decided(&plan, Decision::Reactivate), ["d"]);
+    assert_eq!(reason(&plan, "d"), Reason::DeploymentConfiguration);
+}
