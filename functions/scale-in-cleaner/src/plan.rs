@@ -39,10 +39,12 @@ pub mod query;
 mod reason;
 mod remove;
 mod replace;
+mod service;
 pub mod window;
 
 pub use self::model::*;
 use self::placement::Queries;
+pub use self::service::*;
 
 /// The one Auto Scaling lifecycle state in which an instance is capacity.
 const IN_SERVICE: &str = "InService";

@@ -126,8 +126,8 @@ def test_default_page_is_one_hundred(emulator: Any) -> None:
         ({"maxResults": 101}, "maxResults"),
         ({"status": "SLEEPING"}, "status"),
         ({"nextToken": "garbage"}, "nextToken"),
-        ({"filter": "registeredAt > 2020"}, "not emulated"),
-        ({"filter": "agentVersion < 1.14.5"}, "not emulated"),
+        ({"filter": "registeredAt > 2020"}, "documented date formats"),
+        ({"filter": "attribute:ecs.instance-type < m5"}, "not emulated"),
         ({"filter": "ec2InstanceId == a or"}, "not emulated"),
         ({"filter": "(ec2InstanceId == a"}, "not emulated"),
     ],
@@ -206,3 +206,22 @@ def test_a_task_just_started_is_listed_before_describe_tasks_sees_it(emulator: A
     assert [t["taskArn"] for t in ecs.describe_tasks(cluster="web", tasks=[arn])["tasks"]] == [arn]
     with pytest.raises(ControlError):
         emulator.control("POST", "/ecs/consistency", {"lag": 1})
+
+
+def test_quoted_patterns_agent_versions_and_registration_times(emulator: Any, cluster: dict) -> None:
+    """A quoted argument is what the quotes hold, patterns too; agentVersion and registeredAt compare by
+    value (cluster-query-language.html)."""
+    ecs = emulator.client("ecs")
+    everyone = set(cluster["arns"].values())
+
+    def listed(expression: str) -> set[str]:
+        return set(ecs.list_container_instances(cluster="web", filter=expression)["containerInstanceArns"])
+
+    assert listed("attribute:ecs.instance-type =~ 'm5.*'") == everyone
+    assert listed("attribute:ecs.instance-type !~ 'm5.*'") == set()
+    assert listed('attribute:ecs.instance-type =~ "m5\\.large"') == everyone
+    assert listed("agentVersion >= 1.0.0 and agentVersion < 1.10.0") == everyone  # moto's agents are 1.0.0
+    assert listed("agentVersion > 1.0") == set()
+    assert listed("agentVersion == 1.0") == everyone
+    assert listed("registeredAt > 2018-06-18") == everyone
+    assert listed("registeredAt < 2018-06-18T22:28:28Z") == set()

@@ -156,3 +156,105 @@ async fn a_deployment_configuration_that_cannot_replace_a_task_keeps_its_instanc
 fn deps_of(world: &World) -> scale_in_cleaner::Deps {
     deps(world, &[("MAX_REMOVALS_PER_RUN", "1")])
 }
+
+/// `infer` must not run on a g4dn (`!~ 'g4dn.*'`, quoted as the cluster query language page quotes
+/// arguments): the only instance with room is one, so its instance stays. The quotes once ended up inside
+/// the regular expression, which then matched nothing, so the g4dn counted as a place for it.
+#[tokio::test]
+async fn a_quoted_pattern_is_evaluated_as_ecs_does() {
+    integration_tests::needs_emulator!();
+    let world = World::new().await;
+    let ids = world.group("web", 3).await;
+    world.cluster("web").await;
+    world.emulator.draining(0, 0);
+    let mut arns = Vec::new();
+    for (id, kind) in ids.iter().zip(["m5.large", "g4dn.xlarge", "m5.large"]) {
+        arns.push(world.register_with("web", id, &[("ecs.instance-type", kind)], &[]).await);
+    }
+    let (cand, g4dn, m5) = (&arns[0], &arns[1], &arns[2]);
+    world
+        .autoscaling
+        .set_instance_protection()
+        .auto_scaling_group_name("web")
+        .set_instance_ids(Some(ids[1..].to_vec()))
+        .protected_from_scale_in(true)
+        .send()
+        .await
+        .unwrap();
+    let not_g4dn = "attribute:ecs.instance-type !~ 'g4dn.*'";
+    world
+        .definition(&Definition {
+            family: "infer",
+            cpu: 128,
+            memory: 128,
+            member_of: &[not_g4dn],
+            ..Default::default()
+        })
+        .await;
+    world.definition(&Definition { family: "big", cpu: 0, memory: 7400, ..Default::default() }).await;
+    world.service("web", "infer", "infer", 1, false).await;
+    world.start("web", "infer", cand, Some("service:infer")).await;
+    let big = world.start("web", "big", m5, None).await;
+    let deps = deps(&world, &[("MAX_REMOVALS_PER_RUN", "1")]);
+
+    let outcome = run(&deps).await;
+
+    let e = entry(&outcome, cand);
+    assert_eq!((e.decision, e.reason), (Decision::Keep, Reason::MemberOf), "{e:?}");
+    assert_eq!(world.status("web", cand).await, "ACTIVE");
+
+    // Room on the other m5: the task moves there, never to the g4dn.
+    world.stop("web", &big).await;
+    let outcome = run(&deps).await;
+    assert_eq!(entry(&outcome, cand).decision, Decision::Drain, "{outcome:#?}");
+    let placed: Vec<String> =
+        world.placement_of("web", "infer").await.into_iter().map(|(_, ci)| ci).collect();
+    assert_eq!(placed, std::slice::from_ref(m5), "not to {g4dn}");
+}
+
+/// `cache` runs only where `db` runs (`task:group == service:db`, one of the cluster query language's
+/// documented subjects): it moves to the other instance running `db`, never to the empty one.
+#[tokio::test]
+async fn a_task_group_affinity_is_evaluated_where_the_group_runs() {
+    integration_tests::needs_emulator!();
+    let world = World::new().await;
+    let ids = world.group("web", 3).await;
+    world.cluster("web").await;
+    world.emulator.draining(0, 0);
+    let mut arns = Vec::new();
+    for id in &ids {
+        arns.push(world.register("web", id).await);
+    }
+    let (cand, with_db, empty) = (&arns[0], &arns[1], &arns[2]);
+    world
+        .autoscaling
+        .set_instance_protection()
+        .auto_scaling_group_name("web")
+        .set_instance_ids(Some(ids[1..].to_vec()))
+        .protected_from_scale_in(true)
+        .send()
+        .await
+        .unwrap();
+    let near_db = "task:group == service:db";
+    world.definition(&Definition { family: "db", cpu: 128, memory: 128, ..Default::default() }).await;
+    world
+        .definition(&Definition {
+            family: "cache",
+            cpu: 128,
+            memory: 128,
+            member_of: &[near_db],
+            ..Default::default()
+        })
+        .await;
+    world.service("web", "db", "db", 1, false).await;
+    world.service("web", "cache", "cache", 1, false).await;
+    world.start("web", "db", with_db, Some("service:db")).await;
+    world.start("web", "cache", cand, Some("service:cache")).await;
+
+    let outcome = run(&deps(&world, &[("MAX_REMOVALS_PER_RUN", "1")])).await;
+
+    assert_eq!(entry(&outcome, cand).decision, Decision::Drain, "{outcome:#?}");
+    let placed: Vec<String> =
+        world.placement_of("web", "cache").await.into_iter().map(|(_, ci)| ci).collect();
+    assert_eq!(placed, std::slice::from_ref(with_db), "not to {empty}");
+}

@@ -83,6 +83,7 @@ pub fn instance(ci: &ContainerInstance, memberships: &HashMap<String, Membership
         // `remainingResources` lists the GPU ids no task has reserved; an instance without any has none.
         gpus_free: u32::try_from(strings(remaining, "GPU").map_or(0, <[String]>::len)).unwrap_or(u32::MAX),
         capacity_provider: ci.capacity_provider_name().map(str::to_owned),
+        agent_version: ci.version_info().and_then(|v| v.agent_version()).map(str::to_owned),
         running_tasks: ci.running_tasks_count(),
         pending_tasks: ci.pending_tasks_count(),
         // Known to be empty without a call; the others' tasks are read if the plan needs them.

@@ -186,22 +186,11 @@ impl Reading<'_> {
             .filter(|t| t.group().is_some_and(|g| g.starts_with("service:")))
             .filter_map(|t| t.task_arn().map(str::to_owned))
             .collect();
-        let distinct: BTreeSet<String> = found
-            .iter()
-            .filter_map(|t| t.group())
-            .filter(|g| {
-                service_of(g).and_then(|s| self.placement.get(s)).is_some_and(|p| p.distinct_instance)
-            })
-            .filter(|g| !self.known_hosts.contains(*g))
-            .map(str::to_owned)
-            .collect();
         let td_arns = found.iter().filter_map(|t| t.task_definition_arn().map(str::to_owned));
-        let (protected, hosts, ()) = futures_util::future::try_join3(
-            self.protected(&service_tasks),
-            self.hosts(&distinct),
-            definitions(ecs, td_arns, cache),
-        )
-        .await?;
+        let (protected, ()) =
+            futures_util::future::try_join(self.protected(&service_tasks), definitions(ecs, td_arns, cache))
+                .await?;
+        let hosts = self.hosts(&self.groups_to_locate(&found, cache)).await?;
         let mut by_instance: HashMap<String, Vec<Task>> = HashMap::new();
         for t in &found {
             let (Some(instance), Some(arn)) = (t.container_instance_arn(), t.task_arn()) else { continue };
@@ -224,6 +213,37 @@ impl Reading<'_> {
             });
         }
         Ok(Read { by_instance, hosts, undescribed })
+    }
+
+    /// The task groups whose hosts placing `found` elsewhere needs, not read before: those of services
+    /// with `distinctInstance`, and those the `memberOf` expressions of their definitions and services name
+    /// (`task:group == <group>`). A group that cannot be written in a filter unquoted is left out: a task
+    /// whose expression names it then stays where it is.
+    fn groups_to_locate(
+        &self,
+        found: &[aws_sdk_ecs::types::Task],
+        cache: &HashMap<String, Definition>,
+    ) -> BTreeSet<String> {
+        let mut texts: BTreeSet<&str> = BTreeSet::new();
+        let mut groups: BTreeSet<String> = BTreeSet::new();
+        for t in found {
+            let placement = t.group().and_then(service_of).and_then(|s| self.placement.get(s));
+            if placement.is_some_and(|p| p.distinct_instance) {
+                groups.extend(t.group().map(str::to_owned));
+            }
+            let definition = t.task_definition_arn().and_then(|d| cache.get(d));
+            texts.extend(definition.iter().flat_map(|d| d.needs.member_of.iter().map(String::as_str)));
+            texts.extend(placement.iter().flat_map(|p| p.member_of.iter().map(String::as_str)));
+        }
+        let named =
+            texts.into_iter().filter_map(|t| crate::plan::query::parse(t).ok()).flat_map(|e| e.task_groups());
+        groups.extend(
+            named.filter(|g| {
+                !g.is_empty() && g.chars().all(|c| c.is_ascii_alphanumeric() || ":_-.".contains(c))
+            }),
+        );
+        groups.retain(|g| !self.known_hosts.contains(g));
+        groups
     }
 
     /// The tasks among `arns` with scale-in protection on (and not expired).
@@ -257,7 +277,7 @@ impl Reading<'_> {
                 let arns: Vec<String> = ecs
                     .list_container_instances()
                     .cluster(cluster)
-                    // Service names are letters, digits, `-` and `_`: nothing to quote.
+                    // Groups here are letters, digits and `:_-.` (`groups_to_locate`): nothing to quote.
                     .filter(format!("task:group == {group}"))
                     .into_paginator()
                     .items()

@@ -11,8 +11,9 @@
 use chrono::Duration;
 
 use super::Planner;
-use super::model::{Decision, EventKind, Instance, Reason};
+use super::model::{Decision, Instance, Reason};
 use super::placement::{Mode, Pool};
+use super::service::EventKind;
 
 /// How long an instance whose drain stalled is not drained again: whatever blocked its tasks (a
 /// constraint or a port this function did not see) is unlikely to be gone within a day.

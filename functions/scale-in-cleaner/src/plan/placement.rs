@@ -65,6 +65,33 @@ pub struct Pool {
     slots: Vec<Slot>,
 }
 
+impl Slot {
+    /// Whether its instance matches a `memberOf` expression, with the tasks the plan moved onto it.
+    fn matches(&self, inv: &Inventory, expr: &Expr) -> bool {
+        let inst = &inv.instances[self.index];
+        let runs_group = |g: &str| {
+            let there = inv.hosts.get(g).map(|h| h.contains(&inst.container_instance_arn));
+            match (there, self.groups.contains(g)) {
+                (Some(true), _) => Some(true),
+                (Some(false), false) => Some(false),
+                // A task of the group moves here with the plan: ECS may place this one before it arrives.
+                _ => None,
+            }
+        };
+        let running = i64::from(inst.running_tasks);
+        let facts = Facts {
+            ec2_instance_id: &inst.ec2_instance_id,
+            agent_connected: inst.agent_connected,
+            attributes: &inst.attributes,
+            agent_version: inst.agent_version.as_deref(),
+            registered_at: inst.registered_at,
+            running_tasks: (running, running + i64::try_from(self.moved_in.len()).unwrap_or(i64::MAX)),
+            runs_group: &runs_group,
+        };
+        expr.matches(&facts)
+    }
+}
+
 impl Pool {
     pub fn new(inv: &Inventory, members: impl Iterator<Item = usize>) -> Self {
         let slots = members
@@ -137,7 +164,12 @@ impl Pool {
         let strict = mode == Mode::Candidate;
         let mut exprs = Vec::new();
         for text in &needs.member_of {
-            match queries.get(text) {
+            let located =
+                |e: &Rc<Expr>| match e.task_groups().into_iter().find(|g| !inv.hosts.contains_key(g)) {
+                    Some(g) => Err(format!("where the tasks of group {g} run is not known")),
+                    None => Ok(e.clone()),
+                };
+            match queries.get(text).and_then(|e| located(&e)) {
                 Ok(e) => exprs.push((text, e)),
                 Err(why) if strict => {
                     return blocked(
@@ -227,15 +259,7 @@ impl Pool {
             }
         }
         for (text, expr) in &exprs {
-            c.retain(|&s| {
-                let inst = &inv.instances[self.slots[s].index];
-                let facts = Facts {
-                    ec2_instance_id: &inst.ec2_instance_id,
-                    agent_connected: inst.agent_connected,
-                    attributes: &inst.attributes,
-                };
-                expr.matches(&facts)
-            });
+            c.retain(|&s| self.slots[s].matches(inv, expr));
             if c.is_empty() {
                 let why = format!("a task of {name} has memberOf({text}): no instance with room matches");
                 return blocked(Reason::MemberOf, why);

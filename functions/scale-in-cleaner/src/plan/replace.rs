@@ -14,7 +14,8 @@
 //! and a drain would compete with them, or (stopping first) leave it shorter still.
 
 use super::Planner;
-use super::model::{Counts, Instance, Reason, Task};
+use super::model::{Instance, Reason, Task};
+use super::service::Counts;
 
 impl Planner<'_> {
     /// Why the service tasks of a candidate must stay where they are, if they must.

@@ -57,6 +57,7 @@ pub(super) fn with_tasks(id: &str, az: &str, tasks: Vec<Task>) -> Instance {
             ("ecs.availability-zone".to_owned(), Some(az.to_owned())),
         ]),
         capacity_provider: None,
+        agent_version: Some("1.90.0".into()),
         running_tasks: i32::try_from(tasks.len()).unwrap_or(0),
         pending_tasks: 0,
         tasks: Some(tasks),
