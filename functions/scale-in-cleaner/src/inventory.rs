@@ -12,7 +12,9 @@
 //! - for the instances whose tasks the plan examines (those it drained, and candidates in the order it
 //!   considers them): `ecs:ListTasks` (one per instance), `ecs:DescribeTasks` (one per 100 tasks),
 //!   `ecs:GetTaskProtection` (one per 100 service tasks), and `ecs:ListContainerInstances` with
-//!   `task:group == service:<name>` for each service with `distinctInstance`.
+//!   `task:group == service:<name>` for each service with `distinctInstance`;
+//! - for the instances it drained that now run nothing: `ecs:ListTasks` with desired status STOPPED (one
+//!   each) and `ecs:DescribeTasks` (one per 100 of those tasks), for the services that had tasks on them.
 //!
 //! Instances with no task, pending or running, and nothing reserved need no task call at all.
 
@@ -24,6 +26,7 @@ use shared::error::aws;
 
 use crate::plan::Inventory;
 
+mod departed;
 mod groups;
 pub mod instances;
 mod services;
@@ -117,6 +120,22 @@ pub async fn read(
         .map(|i| i.container_instance_arn.clone())
         .collect();
     found.read_tasks(ecs, &ours).await?;
+    // Those now empty: which services' tasks left them (the backstop before they are terminated).
+    let empty: Vec<String> = found
+        .inventory
+        .instances
+        .iter()
+        .filter(|i| i.is_ours() && i.is_empty())
+        .map(|i| i.container_instance_arn.clone())
+        .collect();
+    if !empty.is_empty() {
+        let mut left = departed::services(ecs, cluster, &empty).await?;
+        for inst in found.inventory.instances.iter_mut() {
+            if let Some(services) = left.remove(&inst.container_instance_arn) {
+                inst.departed = Some(services);
+            }
+        }
+    }
     Ok(Read::Found(Box::new(found)))
 }
 

@@ -4,6 +4,7 @@
 
 use integration_tests::World;
 use integration_tests::placement::{Definition, Service};
+use scale_in_cleaner::inventory::STALLED_MARKER;
 use scale_in_cleaner::plan::{Decision, Reason};
 
 use super::{deps, run, web};
@@ -257,4 +258,96 @@ async fn a_task_group_affinity_is_evaluated_where_the_group_runs() {
     let placed: Vec<String> =
         world.placement_of("web", "cache").await.into_iter().map(|(_, ci)| ci).collect();
     assert_eq!(placed, std::slice::from_ref(with_db), "not to {empty}");
+}
+
+/// The backstop. `api` runs only on `gold` instances; the plan put its task on the other gold one. Before
+/// ECS placed the replacement, a task took that room. With minimumHealthyPercent 0, ECS stopped the task
+/// first and could not place the replacement: the drained instance is empty, the service runs none of its
+/// one task, and the cluster's spare capacity (on a plain instance) looks ample. The next run must not
+/// terminate the instance: it undoes the drain, and ECS places the task there again.
+#[tokio::test]
+async fn a_drained_instance_is_never_terminated_while_a_service_it_ran_is_short() {
+    integration_tests::needs_emulator!();
+    let world = World::new().await;
+    let ids = world.group("web", 3).await;
+    world.cluster("web").await;
+    world.emulator.draining(0, 0);
+    let gold: &[(&str, &str)] = &[("tier", "gold")];
+    let mut arns = Vec::new();
+    for (id, attributes) in ids.iter().zip([gold, gold, &[]]) {
+        arns.push(world.register_with("web", id, attributes, &[]).await);
+    }
+    let (light, other_gold) = (&arns[0], &arns[1]);
+    world
+        .autoscaling
+        .set_instance_protection()
+        .auto_scaling_group_name("web")
+        .set_instance_ids(Some(ids[1..].to_vec()))
+        .protected_from_scale_in(true)
+        .send()
+        .await
+        .unwrap();
+    let on_gold = "attribute:tier == gold";
+    world
+        .definition(&Definition {
+            family: "api",
+            cpu: 256,
+            memory: 512,
+            member_of: &[on_gold],
+            ..Default::default()
+        })
+        .await;
+    world.definition(&Definition { family: "big", cpu: 0, memory: 7400, ..Default::default() }).await;
+    let api =
+        Service { name: "api", family: "api", desired: 1, deployment: Some((0, 100)), ..Default::default() };
+    world.service_with("web", &api).await;
+    world.start("web", "api", light, Some("service:api")).await;
+    let deps = deps(&world, &[("MAX_REMOVALS_PER_RUN", "1")]);
+    plan_then_act(&deps, || async {
+        world.start("web", "big", other_gold, None).await;
+    })
+    .await;
+    assert_eq!(world.status("web", light).await, "DRAINING");
+    assert!(world.placement_of("web", "api").await.is_empty(), "ECS stopped the task and could not place it");
+
+    let outcome = run(&deps).await;
+
+    let e = entry(&outcome, light);
+    assert_eq!((e.decision, e.reason), (Decision::Reactivate, Reason::UnplacedReplacements), "{e:?}");
+    assert!(e.detail.contains("service api"), "{e:?}");
+    assert!(e.done());
+    assert!(world.lifecycle_state(&e.ec2_instance_id).await.is_some(), "still in its group");
+    assert_eq!(world.status("web", light).await, "ACTIVE");
+    assert!(world.attribute("web", light, STALLED_MARKER).await.is_some(), "not drained again for a day");
+    let placed: Vec<String> = world.placement_of("web", "api").await.into_iter().map(|(_, ci)| ci).collect();
+    assert_eq!(placed, std::slice::from_ref(light), "ECS placed the task again on the instance it left");
+}
+
+/// Plans as a run does, runs `between`, then carries the plan out: what changes in between is what the
+/// plan could not see.
+async fn plan_then_act<F, Fut>(deps: &scale_in_cleaner::Deps, between: F)
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    use scale_in_cleaner::inventory::{self, Read};
+    let Read::Found(mut read) = inventory::read(&deps.ecs, &deps.autoscaling, "web").await.unwrap() else {
+        panic!("cluster web not found")
+    };
+    let now = chrono::Utc::now();
+    let settings = &deps.config.settings;
+    let mut plan = scale_in_cleaner::plan::plan(&read.inventory, settings, now);
+    read.read_tasks(&deps.ecs, &plan.wanted).await.unwrap();
+    plan = scale_in_cleaner::plan::plan(&read.inventory, settings, now);
+    assert!(plan.entries.iter().any(|e| e.decision == Decision::Drain), "{plan:#?}");
+    between().await;
+    let act = scale_in_cleaner::act::Act {
+        deps,
+        cluster: "web",
+        daemon_groups: &read.inventory.daemon_groups,
+        fingerprints: &read.fingerprints,
+        budget: shared::edge::Budget::unlimited(),
+        now,
+    };
+    act.all(&mut plan.entries).await.unwrap();
 }

@@ -90,6 +90,7 @@ pub fn instance(ci: &ContainerInstance, memberships: &HashMap<String, Membership
         tasks: runs_nothing(ci).then(Vec::new),
         drained_by_us_at: attributes.get(MARKER).map(|v| v.clone().unwrap_or_default()),
         stalled_at,
+        departed: None,
         undescribed: false,
         membership: memberships.get(&ec2_instance_id).cloned(),
         attributes,

@@ -139,6 +139,9 @@ pub struct Instance {
     pub drained_by_us_at: Option<String>,
     /// When a drain of it by this function last stalled and was undone.
     pub stalled_at: Option<DateTime<Utc>>,
+    /// The services of tasks ECS lists as stopped on it; read only for those this function drained that
+    /// now run nothing.
+    pub departed: Option<BTreeSet<String>>,
     /// ECS listed a task on it that DescribeTasks could not describe this run (one just placed: the ECS
     /// API is eventually consistent); its tasks stay unknown until a later run.
     pub undescribed: bool,

@@ -43,6 +43,7 @@ impl Planner<'_> {
             let blocker = self
                 .stalled(inst)
                 .or_else(|| self.drain_never_ends(inst))
+                .or_else(|| self.unplaced(inst))
                 .or_else(|| self.leave_blocker(inst));
             match blocker {
                 Some((reason, why)) => {
@@ -106,6 +107,8 @@ impl Planner<'_> {
                 inst.is_empty() && inv.daemon_groups.is_empty() && inst.remaining != inst.registered;
             if stopping {
                 let why = "drained by this function; its last tasks are still stopping";
+                self.decide(i, Decision::Wait, Reason::TasksLeaving, why);
+            } else if let Some(why) = inst.is_empty().then(|| self.replacements_starting(inst)).flatten() {
                 self.decide(i, Decision::Wait, Reason::TasksLeaving, why);
             } else if inst.is_empty() && open {
                 self.decide(

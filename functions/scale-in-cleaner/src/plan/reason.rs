@@ -22,6 +22,9 @@ pub enum Reason {
     CapacityNeeded,
     /// Its tasks have not moved for `STALLED_DRAIN_MINUTES`: their services cannot place them.
     StalledDrain,
+    /// Drained and empty, but a service that had tasks on it runs short of its desired count, or could not
+    /// place a task since the drain began and has started none since: ECS disagreed with the plan.
+    UnplacedReplacements,
 
     // Never touched (skip).
     AgentDisconnected,

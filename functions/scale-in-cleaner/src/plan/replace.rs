@@ -13,9 +13,11 @@
 //! A service that runs fewer tasks than its desired count is not touched: ECS is still placing its tasks,
 //! and a drain would compete with them, or (stopping first) leave it shorter still.
 
+use chrono::{DateTime, Utc};
+
 use super::Planner;
 use super::model::{Instance, Reason, Task};
-use super::service::Counts;
+use super::service::{Counts, EventKind, Service};
 
 impl Planner<'_> {
     /// Why the service tasks of a candidate must stay where they are, if they must.
@@ -45,6 +47,62 @@ impl Planner<'_> {
             never_ends(name, &c).map(|why| (Reason::DeploymentConfiguration, format!("drain undone: {why}")))
         })
     }
+}
+
+impl Planner<'_> {
+    /// The backstop, for a drain of ours that now runs nothing: why it must not be terminated but go back
+    /// to ACTIVE, if it must. A service that had tasks on it runs short of its desired count (not even
+    /// counting those pending), or reported "unable to place a task" since the drain began and has started
+    /// none since: ECS could not put its tasks where the plan said, and this instance is room it needs.
+    pub(super) fn unplaced(&self, inst: &Instance) -> Option<(Reason, String)> {
+        if !inst.is_empty() {
+            return None;
+        }
+        let since = inst.drained_at();
+        inst.departed.iter().flatten().find_map(|name| {
+            let service = self.inv.services.get(name)?;
+            let c = service.counts?;
+            if c.running + c.pending < c.desired {
+                let why = format!(
+                    "service {name} had tasks on it and runs {} of its {} tasks ({} pending): ECS did not place them \
+                     elsewhere, so the drain is undone",
+                    c.running, c.desired, c.pending
+                );
+                return Some((Reason::UnplacedReplacements, why));
+            }
+            unable_since(service, since).map(|at| {
+                let why = format!(
+                    "service {name} had tasks on it and has been unable to place a task since {} without starting one \
+                     since, so the drain is undone",
+                    at.format("%Y-%m-%dT%H:%M:%SZ")
+                );
+                (Reason::UnplacedReplacements, why)
+            })
+        })
+    }
+
+    /// Why a drain of ours that runs nothing waits before it is terminated: the replacements of a service
+    /// that had tasks on it are placed but not running yet.
+    pub(super) fn replacements_starting(&self, inst: &Instance) -> Option<String> {
+        inst.departed.iter().flatten().find_map(|name| {
+            let c = self.inv.services.get(name)?.counts?;
+            (c.running < c.desired).then(|| {
+                format!(
+                    "drained by this function and empty; service {name}, which had tasks on it, runs {} of its {} tasks \
+                     and {} are starting: terminated once they run",
+                    c.running, c.desired, c.pending
+                )
+            })
+        })
+    }
+}
+
+/// When the service last reported "unable to place a task", if that was since `since` (any time, when the
+/// drain's start is unknown) and it has started no task after it.
+fn unable_since(service: &Service, since: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    let latest = |kind: EventKind| service.events.iter().filter(|e| e.kind == kind).map(|e| e.at).max();
+    let unable = latest(EventKind::UnableToPlace).filter(|at| since.is_none_or(|s| *at >= s))?;
+    latest(EventKind::Started).is_none_or(|started| started < unable).then_some(unable)
 }
 
 fn never_ends(name: &str, c: &Counts) -> Option<String> {

@@ -63,6 +63,7 @@ pub(super) fn with_tasks(id: &str, az: &str, tasks: Vec<Task>) -> Instance {
         tasks: Some(tasks),
         drained_by_us_at: None,
         stalled_at: None,
+        departed: None,
         undescribed: false,
         membership: Some(Membership {
             group: "g".into(),

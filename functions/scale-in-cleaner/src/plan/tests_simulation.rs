@@ -127,3 +127,54 @@ fn a_service_short_or_unable_to_replace_keeps_its_tasks_where_they_are() {
     assert_eq!(decided(&plan, Decision::Reactivate), ["d"]);
     assert_eq!(reason(&plan, "d"), Reason::DeploymentConfiguration);
 }
+
+/// Drained by us at 11:00 (`ours`), now empty, and `api` had tasks on it.
+fn drained_empty_after_api(service: Service) -> Inventory {
+    let mut d = ours(with_tasks("d", "a", vec![]));
+    d.departed = Some(["api".to_owned()].into());
+    let mut inv = inventory(vec![d, young(with_tasks("o", "a", vec![]))], 0);
+    inv.services.insert("api".into(), service);
+    inv
+}
+
+fn at(hour: u32, minute: u32, kind: EventKind) -> ServiceEvent {
+    use chrono::TimeZone;
+    ServiceEvent {
+        at: Utc.with_ymd_and_hms(2026, 11, 22, hour, minute, 0).single().unwrap_or_default(),
+        kind,
+    }
+}
+
+#[test]
+fn a_drained_instance_is_not_terminated_while_a_service_that_left_it_is_short() {
+    let plan = |service: Service| super::plan(&drained_empty_after_api(service), &no_reserve(), now());
+    let with =
+        |c: Counts, events: Vec<ServiceEvent>| Service { counts: Some(c), events, ..Service::default() };
+
+    let whole = plan(with(counts(2, 2, 0, 100), Vec::new()));
+    assert_eq!(decided(&whole, Decision::Reap), ["d"]);
+
+    let short = plan(with(counts(2, 1, 0, 100), Vec::new()));
+    assert_eq!(decided(&short, Decision::Reactivate), ["d"]);
+    assert_eq!(reason(&short, "d"), Reason::UnplacedReplacements);
+    assert!(
+        decision(&short, "d").1.contains("service api had tasks on it and runs 1 of its 2"),
+        "{:?}",
+        decision(&short, "d")
+    );
+
+    let starting = plan(with(Counts { pending: 1, ..counts(2, 1, 0, 100) }, Vec::new()));
+    assert_eq!(decided(&starting, Decision::Wait), ["d"]);
+    assert!(decision(&starting, "d").1.contains("1 are starting"), "{:?}", decision(&starting, "d"));
+
+    // Whole again, but it could not place a task since the drain began and started none after.
+    let unable = plan(with(counts(2, 2, 0, 100), vec![at(11, 30, EventKind::UnableToPlace)]));
+    assert_eq!(reason(&unable, "d"), Reason::UnplacedReplacements);
+    let recovered = plan(with(
+        counts(2, 2, 0, 100),
+        vec![at(11, 40, EventKind::Started), at(11, 30, EventKind::UnableToPlace)],
+    ));
+    assert_eq!(decided(&recovered, Decision::Reap), ["d"]);
+    let before_the_drain = plan(with(counts(2, 2, 0, 100), vec![at(10, 30, EventKind::UnableToPlace)]));
+    assert_eq!(decided(&before_the_drain, Decision::Reap), ["d"]);
+}
