@@ -2,6 +2,7 @@
 //! in [`placement`].
 
 mod ecs_agrees;
+mod fairness;
 mod placement;
 
 use std::collections::HashMap;

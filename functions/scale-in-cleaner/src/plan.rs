@@ -11,15 +11,16 @@
 //!    the thresholds, ours go back to ACTIVE (most room first) until the cluster has its spare again.
 //!    Ours that run nothing are reaped, inside the disruption windows and as far as each group's minimum
 //!    size allows; the rest wait for their tasks to leave.
-//! 3. New removals ([`remove`]): none outside `SCALE_IN_WINDOWS`, while a service is being deployed, or
-//!    while the cluster is short; per group none during its cool-down after a launch and at most
-//!    `SCALE_IN_BUDGET_PERCENT` of it; at most `MAX_REMOVALS_PER_RUN` in all. Candidates go empty first,
-//!    then from the availability zone with the most instances of their group, then least reserved. One
-//!    goes only if no task on it has scale-in protection, each of its tasks can be placed on an instance
-//!    that stays, checking what ECS checks ([`placement`]: CPU, memory, GPUs, static host ports, network
-//!    interfaces and the zone of an `awsvpc` task, the definition's required attributes, `memberOf` and
-//!    `distinctInstance`, and the service's zone), and the spare left meets the thresholds with room for
-//!    the largest task.
+//! 3. New removals ([`remove`]): none outside `SCALE_IN_WINDOWS`, while a daemon service is being
+//!    deployed, or while the cluster is short; per group none during its cool-down after a launch and at
+//!    most `SCALE_IN_BUDGET_PERCENT` of it; at most `MAX_REMOVALS_PER_RUN` in all. Candidates go empty
+//!    first, then from the availability zone with the most instances of their group, then least reserved.
+//!    One goes only if no task on it has scale-in protection or belongs to a service being deployed, ECS
+//!    can replace its services' tasks ([`replace`]: their deployment configuration, none short of its
+//!    desired count), each of its tasks can be placed on an instance that stays, checking what ECS checks
+//!    ([`placement`]: CPU, memory, capacity providers, GPUs, static host ports, network interfaces and the
+//!    zone of an `awsvpc` task, the definition's required attributes, `memberOf` and `distinctInstance`,
+//!    and the service's zone), and the spare left meets the thresholds with room for the largest task.
 //!
 //! Tasks are read only for the instances the plan examines: an instance whose tasks are unknown is
 //! listed in [`Plan::wanted`], and the caller reads them and plans again.

@@ -199,8 +199,9 @@ async fn protected_tasks_keep_their_instance() {
     assert_eq!(decision(&outcome, &s.idle), Decision::Terminate, "what is not protected still goes");
 }
 
+/// The light instance runs a task of `api`, which is being deployed: it stays; the idle one goes.
 #[tokio::test]
-async fn a_deployment_in_progress_blocks_new_drains() {
+async fn a_deployment_in_progress_blocks_drains_of_its_tasks() {
     integration_tests::needs_emulator!();
     let s = scene().await;
     s.world.service("web", "api", "web", 9, false).await;
@@ -215,10 +216,16 @@ async fn a_deployment_in_progress_blocks_new_drains() {
         .await
         .unwrap();
 
-    nothing_removed_while(&s, "api").await;
+    let outcome = run(&deps(&s.world, &[])).await;
+
+    let e = web(&outcome).entry(&s.light).unwrap();
+    assert_eq!((e.decision, e.reason), (Decision::Keep, Reason::DeploymentInProgress), "{e:?}");
+    assert!(e.detail.contains("service api is being deployed"), "{e:?}");
+    assert_eq!(decision(&outcome, &s.idle), Decision::Terminate, "it runs none of api's tasks");
 }
 
-/// A run keeps the idle and the light instance, because `service` is being deployed, and removes nothing.
+/// A run keeps the idle and the light instance, because `service` (a daemon, on every instance) is being
+/// deployed, and removes nothing.
 async fn nothing_removed_while(s: &Scene, service: &str) {
     let outcome = run(&deps(&s.world, &[])).await;
 

@@ -100,7 +100,7 @@ impl<'a> Planner<'a> {
                 self.decide(i, Decision::Skip, Reason::TaskProtected, why);
                 continue;
             }
-            if let Some((reason, why)) = self.replace_block(tasks) {
+            if let Some((reason, why)) = self.deploying(tasks).or_else(|| self.replace_block(tasks)) {
                 self.decide(i, Decision::Keep, reason, why);
                 continue;
             }
@@ -135,7 +135,18 @@ impl<'a> Planner<'a> {
         pool
     }
 
-    /// What stops every new removal of the run: outside the windows, a deployment, a short cluster.
+    /// Why the tasks of a candidate stay where they are while their service is deployed, if they must: a
+    /// drain would move them while ECS rolls them out.
+    fn deploying(&self, tasks: &[Task]) -> Option<(Reason, String)> {
+        tasks.iter().filter_map(Task::service).find_map(|name| {
+            let what = self.inv.services.get(name)?.deployment.as_ref()?;
+            let why = format!("service {name} is being deployed ({what}): its tasks stay until it is done");
+            Some((Reason::DeploymentInProgress, why))
+        })
+    }
+
+    /// What stops every new removal of the run: outside the windows, a daemon's deployment, a short
+    /// cluster.
     fn run_block(&self, short: Option<Blocked>) -> Option<(Reason, String)> {
         let windows = &self.settings.windows;
         if !windows.contains(self.now) {
@@ -147,8 +158,14 @@ impl<'a> Planner<'a> {
             );
             return Some((Reason::OutsideWindow, why));
         }
-        if let Some((name, what)) =
-            self.inv.services.iter().find_map(|(n, s)| Some((n, s.deployment.as_ref()?)))
+        // A daemon runs on every instance: its deployment concerns them all.
+        let daemon = |n: &String| self.inv.daemon_groups.contains(&format!("service:{n}"));
+        if let Some((name, what)) = self
+            .inv
+            .services
+            .iter()
+            .filter(|(n, _)| daemon(n))
+            .find_map(|(n, s)| Some((n, s.deployment.as_ref()?)))
         {
             let why = format!("service {name} is being deployed ({what}): no new drain until it is done");
             return Some((Reason::DeploymentInProgress, why));
