@@ -58,8 +58,10 @@ pub use crate::report::{ClusterOutcome, Outcome, Totals};
 
 /// No cluster is read with less than this left: reading a large one takes a few seconds.
 const CLUSTER_MARGIN: Duration = Duration::from_secs(20);
-/// Plans of one cluster per run: each after reading the tasks the previous one wanted.
-const PLAN_ROUNDS: usize = 4;
+/// At most this many plans of one cluster per run, each after reading the tasks the previous one wanted.
+/// The look-ahead doubles each round, so a few rounds reach every candidate of the largest cluster;
+/// Lambda's deadline stops them sooner if reading is slow.
+const PLAN_ROUNDS: usize = 24;
 
 /// What the handler needs, built once at cold start.
 #[derive(Debug, Clone)]
@@ -195,12 +197,16 @@ async fn one_cluster(
     };
     let settings = &deps.config.settings;
     let mut plan = plan::plan(&read.inventory, settings, now);
+    // Look ahead as far as has been read: when every candidate read so far was kept, the next round reads
+    // twice as many, so that blocked ones never starve the rest.
+    let mut examined = 0;
     for _ in 1..PLAN_ROUNDS {
         if plan.wanted.is_empty() || !budget.has_more_than(CLUSTER_MARGIN) {
             break;
         }
         read.read_tasks(&deps.ecs, &plan.wanted).await?;
-        plan = plan::plan(&read.inventory, settings, now);
+        examined += plan.wanted.len();
+        plan = plan::plan_ahead(&read.inventory, settings, now, examined);
     }
     done.before = Some(plan.before);
     done.after = Some(plan.after);

@@ -52,7 +52,16 @@ const IN_SERVICE: &str = "InService";
 
 /// Plans one cluster. `now` is the time of the run: instance ages, windows, cool-downs, stalled drains.
 pub fn plan(inv: &Inventory, settings: &Settings, now: DateTime<Utc>) -> Plan {
+    plan_ahead(inv, settings, now, 0)
+}
+
+/// [`plan`], also wanting the tasks of up to `look_ahead` candidates past those counted as removals, in
+/// case those cannot go: a caller that doubles it each round reads every candidate in a few rounds even
+/// when the least used ones are all blocked (protected tasks, constraints), instead of never reaching
+/// the others.
+pub fn plan_ahead(inv: &Inventory, settings: &Settings, now: DateTime<Utc>, look_ahead: usize) -> Plan {
     let mut p = Planner::new(inv, settings, now);
+    p.look_ahead = look_ahead;
     let Classified { mut usable, ours, clear_marker } = p.classify();
     let pool = p.settle_ours(&mut usable, ours);
     let before = pool.capacity(settings, p.largest_task);
@@ -75,11 +84,15 @@ struct Planner<'a> {
     /// How many more instances each group may lose before reaching its minimum size. Ours still draining
     /// are in the desired capacity and will leave it when reaped.
     min_size_room: HashMap<&'a str, i64>,
-    /// The largest CPU and the largest memory of a service's task definition or of any task read.
+    /// The largest CPU and the largest memory of a replica service's task definition or of a service task
+    /// read. A standalone task is not placed again by ECS once it stops: no room is kept for it, and how
+    /// many tasks a run reads does not change the rule.
     largest_task: Resources,
     queries: Queries,
     /// Instances whose tasks the plan needs and does not have.
     wanted: Vec<usize>,
+    /// Candidates past the removals whose tasks to want too ([`plan_ahead`]).
+    look_ahead: usize,
 }
 
 /// Instances by what they are to the plan.
@@ -105,9 +118,12 @@ impl<'a> Planner<'a> {
                 .iter()
                 .map(|(name, g)| (name.as_str(), i64::from(g.desired_capacity - g.min_size)))
                 .collect(),
-            largest_task: read.fold(inv.largest_service_task, |m, t| m.max(t.reserved)),
+            largest_task: read
+                .filter(|t| t.service().is_some())
+                .fold(inv.largest_service_task, |m, t| m.max(t.reserved)),
             queries: Queries::default(),
             wanted: Vec::new(),
+            look_ahead: 0,
         }
     }
 

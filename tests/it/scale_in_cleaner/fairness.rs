@@ -29,3 +29,48 @@ async fn a_deployment_blocks_only_the_instances_its_service_runs_on() {
     assert_eq!((batch.decision, batch.reason), (Decision::Keep, Reason::DeploymentInProgress), "{batch:?}");
     assert!(batch.detail.contains("service other is being deployed"), "{batch:?}");
 }
+
+/// Six instances, the least used, each run one task with scale-in protection; the seventh runs two tasks
+/// that can move. With one removal a run, a fixed order read the tasks of four candidates a run at most
+/// and never reached the seventh: it stayed `not-examined` run after run.
+#[tokio::test]
+async fn every_candidate_is_examined_however_many_cannot_go() {
+    integration_tests::needs_emulator!();
+    let world = integration_tests::World::new().await;
+    let ids = world.group("web", 9).await;
+    world.cluster("web").await;
+    world.emulator.draining(0, 0);
+    let mut arns = Vec::new();
+    for id in &ids {
+        arns.push(world.register("web", id).await);
+    }
+    // Two roomy instances are capacity, never candidates.
+    world
+        .autoscaling
+        .set_instance_protection()
+        .auto_scaling_group_name("web")
+        .set_instance_ids(Some(ids[7..].to_vec()))
+        .protected_from_scale_in(true)
+        .send()
+        .await
+        .unwrap();
+    world.definition(&Definition { family: "api", cpu: 256, memory: 512, ..Default::default() }).await;
+    world.service("web", "api", "api", 8, false).await;
+    for arn in &arns[..6] {
+        let task = world.start("web", "api", arn, Some("service:api")).await;
+        world.protect("web", &task).await;
+    }
+    let movable = &arns[6];
+    for _ in 0..2 {
+        world.start("web", "api", movable, Some("service:api")).await;
+    }
+
+    let outcome = run(&deps(&world, &[("MAX_REMOVALS_PER_RUN", "1"), ("DRY_RUN", "true")])).await;
+
+    let e = web(&outcome).instances.iter().find(|e| e.container_instance_arn == *movable).unwrap();
+    assert_eq!((e.decision, e.reason), (Decision::Drain, Reason::UnderUsed), "{outcome:#?}");
+    for arn in &arns[..6] {
+        let e = web(&outcome).instances.iter().find(|e| e.container_instance_arn == *arn).unwrap();
+        assert_eq!(e.reason, Reason::TaskProtected, "{e:?}");
+    }
+}

@@ -350,8 +350,8 @@ pub struct Capacity {
     pub spare: Resources,
     /// The spare the thresholds require: the reserve percentages of `registered`.
     pub required: Resources,
-    /// The largest CPU and the largest memory reservation of a service's task or of a task read; some
-    /// instance must have room for both at once.
+    /// The largest CPU and the largest memory reservation of a replica service's task (its definition, or
+    /// a task of it read); some instance must have room for both at once.
     pub largest_task: Resources,
 }
 

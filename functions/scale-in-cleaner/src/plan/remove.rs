@@ -43,6 +43,9 @@ impl<'a> Planner<'a> {
         }
         // Removals found, and candidates whose tasks are to be read (each may become one).
         let mut removals = 0;
+        // Unread candidates counted as removals, and those past the removals whose tasks are read ahead, in
+        // case those before them cannot go.
+        let (mut tentative, mut ahead, mut look_ahead) = (0, Vec::new(), self.look_ahead);
         while !candidates.is_empty() {
             let most_in_az = |i: usize| -> bool {
                 let Some(m) = &inv.instances[i].membership else { return false };
@@ -70,6 +73,10 @@ impl<'a> Planner<'a> {
                 continue;
             }
             if removals >= self.settings.max_removals {
+                if inst.tasks.is_none() && !inst.undescribed && look_ahead > 0 {
+                    ahead.push(i);
+                    look_ahead -= 1;
+                }
                 let why = format!("MAX_REMOVALS_PER_RUN={} reached", self.settings.max_removals);
                 self.decide(i, Decision::Keep, Reason::MaxRemovals, why);
                 continue;
@@ -87,6 +94,7 @@ impl<'a> Planner<'a> {
             let Some(tasks) = &inst.tasks else {
                 // Counted as a removal until its tasks are read: the next plan sees whether it is one.
                 self.wanted.push(i);
+                tentative += 1;
                 removals += 1;
                 *budget.entry(group).or_default() -= 1;
                 *self.min_size_room.entry(group).or_default() -= 1;
@@ -131,6 +139,10 @@ impl<'a> Planner<'a> {
                 );
                 self.decide(i, Decision::Drain, Reason::UnderUsed, why);
             }
+        }
+        // Read ahead only while some removal is still a guess: once those found are real, there is no need.
+        if tentative > 0 {
+            self.wanted.extend(ahead);
         }
         pool
     }

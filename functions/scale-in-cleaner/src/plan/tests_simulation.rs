@@ -178,3 +178,28 @@ fn a_drained_instance_is_not_terminated_while_a_service_that_left_it_is_short() 
     let before_the_drain = plan(with(counts(2, 2, 0, 100), vec![at(10, 30, EventKind::UnableToPlace)]));
     assert_eq!(decided(&before_the_drain, Decision::Reap), ["d"]);
 }
+
+#[test]
+fn tasks_are_read_ahead_only_while_a_removal_is_still_a_guess() {
+    let unread = |id: &str| {
+        let mut i = with_tasks(id, "a", vec![task(100, 100)]);
+        i.tasks = None;
+        i
+    };
+    let inv = inventory(
+        vec![unread("c1"), unread("c2"), unread("c3"), unread("c4"), young(with_tasks("o", "a", vec![]))],
+        0,
+    );
+    let wanted = |plan: &Plan| -> Vec<String> {
+        plan.wanted.iter().map(|arn| arn.rsplit('/').next().unwrap_or_default().to_owned()).collect()
+    };
+    assert_eq!(wanted(&super::plan(&inv, &no_reserve(), now())), ["c1"]);
+    assert_eq!(wanted(&super::plan_ahead(&inv, &no_reserve(), now(), 2)), ["c1", "c2", "c3"]);
+
+    // c1 read and a removal: nothing is a guess any more, so nothing is read ahead.
+    let mut known = inv.clone();
+    known.instances[0].tasks = Some(vec![task(100, 100)]);
+    let plan = super::plan_ahead(&known, &no_reserve(), now(), 2);
+    assert_eq!(decided(&plan, Decision::Drain), ["c1"]);
+    assert!(plan.wanted.is_empty(), "{:?}", plan.wanted);
+}
