@@ -6,7 +6,7 @@
 //!   capacity providers);
 //! - `ecs:ListContainerInstances` and `ecs:DescribeContainerInstances` (N/100 each);
 //! - `ecs:ListServices` (S/100), `ecs:DescribeServices` (S/10), `ecs:DescribeTaskDefinition` (one per task
-//!   definition revision the plan meets, once per run);
+//!   definition revision the plan meets, once per warm sandbox: a revision never changes);
 //! - `autoscaling:DescribeAutoScalingInstances` (one call of 50 to learn the groups, then only for the
 //!   instances those groups did not list) and `autoscaling:DescribeAutoScalingGroups` (G/100);
 //! - for the instances whose tasks the plan examines (those it drained, and candidates in the order it
@@ -24,8 +24,10 @@ use aws_sdk_ecs::types::{CapacityProviderStrategyItem, ManagedScalingStatus};
 use shared::AwsError;
 use shared::error::aws;
 
+use self::definitions::Definitions;
 use crate::plan::Inventory;
 
+pub mod definitions;
 mod departed;
 mod groups;
 pub mod instances;
@@ -57,16 +59,18 @@ pub struct Cluster {
     pub inventory: Inventory,
     /// Service placement rules, by service name.
     placement: HashMap<String, services::Placement>,
-    /// Task definitions read this run, by ARN.
-    definitions: HashMap<String, tasks::Definition>,
+    /// Task definitions read, by ARN: this sandbox's, shared by its runs.
+    definitions: Definitions,
     /// Each container instance as the plan saw it, to tell a change before it is drained.
     pub fingerprints: HashMap<String, instances::Fingerprint>,
 }
 
+/// `definitions`: the task definitions read before, which this read adds to.
 pub async fn read(
     ecs: &aws_sdk_ecs::Client,
     autoscaling: &aws_sdk_autoscaling::Client,
     cluster: &str,
+    definitions: &Definitions,
 ) -> Result<Read, AwsError> {
     let Some((managed, default_strategy)) = managed_groups(ecs, cluster).await? else {
         return Ok(Read::NoSuchCluster);
@@ -78,12 +82,12 @@ pub async fn read(
     .await?;
     // Deleted between DescribeClusters and now.
     let Some(described) = described else { return Ok(Read::NoSuchCluster) };
-    let mut definitions = HashMap::new();
+    let definitions = definitions.clone();
     let ids: Vec<String> =
         described.iter().filter_map(|ci| ci.ec2_instance_id().map(str::to_owned)).collect();
     let (groups, ()) = futures_util::future::try_join(
         groups::read(autoscaling, &ids, &managed),
-        tasks::definitions(ecs, services.definitions.iter().cloned(), &mut definitions),
+        definitions.read(ecs, services.definitions.iter().cloned()),
     )
     .await?;
     let (memberships, groups) = groups;
@@ -91,7 +95,7 @@ pub async fn read(
         .definitions
         .iter()
         .filter_map(|arn| definitions.get(arn))
-        .fold(Default::default(), |m: crate::plan::Resources, d| m.max(d.reserved));
+        .fold(crate::plan::Resources::default(), |m, d| m.max(d.reserved));
     let inventory = Inventory {
         instances: described.iter().filter_map(|ci| instances::instance(ci, &memberships)).collect(),
         groups,
@@ -153,10 +157,10 @@ impl Cluster {
             placement: &self.placement,
             known_hosts: inv.hosts.keys().cloned().collect::<BTreeSet<_>>(),
         };
-        let tasks::Read { mut by_instance, hosts, undescribed } =
-            read.tasks(arns, &mut self.definitions).await?;
+        let tasks::Read { mut by_instance, hosts, undescribed } = read.tasks(arns, &self.definitions).await?;
         inv.hosts.extend(hosts);
-        for inst in inv.instances.iter_mut().filter(|i| arns.contains(&i.container_instance_arn)) {
+        let asked: std::collections::HashSet<&str> = arns.iter().map(String::as_str).collect();
+        for inst in inv.instances.iter_mut().filter(|i| asked.contains(i.container_instance_arn.as_str())) {
             inst.undescribed = undescribed.contains(&inst.container_instance_arn);
             if inst.undescribed {
                 continue;

@@ -53,6 +53,7 @@ use tracing::{info, warn};
 pub use crate::config::Config;
 pub use crate::input::Request;
 use crate::inventory::Read;
+use crate::inventory::definitions::Definitions;
 use crate::plan::Progress;
 pub use crate::report::{ClusterOutcome, Outcome, Totals};
 
@@ -70,6 +71,8 @@ pub struct Deps {
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub notifier: Notifier,
     pub config: Config,
+    /// Task definitions read by earlier runs in this sandbox: a revision never changes.
+    pub definitions: Definitions,
 }
 
 impl Deps {
@@ -79,6 +82,7 @@ impl Deps {
             autoscaling: aws_sdk_autoscaling::Client::new(sdk),
             notifier: Notifier::new(aws_sdk_sns::Client::new(sdk), config.notification_topic_arn.clone()),
             config,
+            definitions: Definitions::default(),
         }
     }
 }
@@ -191,7 +195,7 @@ async fn one_cluster(
     budget: Budget,
     done: &mut ClusterOutcome,
 ) -> Result<Option<bool>, Error> {
-    let mut read = match inventory::read(&deps.ecs, &deps.autoscaling, cluster).await? {
+    let mut read = match inventory::read(&deps.ecs, &deps.autoscaling, cluster, &deps.definitions).await? {
         Read::Found(read) => read,
         Read::NoSuchCluster => return Ok(None),
     };

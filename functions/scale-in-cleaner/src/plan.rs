@@ -34,6 +34,7 @@ use shared::ecs::InstanceStatus;
 
 mod eni;
 mod model;
+mod order;
 mod ours;
 pub mod placement;
 pub mod query;
@@ -64,9 +65,9 @@ pub fn plan_ahead(inv: &Inventory, settings: &Settings, now: DateTime<Utc>, look
     p.look_ahead = look_ahead;
     let Classified { mut usable, ours, clear_marker } = p.classify();
     let pool = p.settle_ours(&mut usable, ours);
-    let before = pool.capacity(settings, p.largest_task);
+    let before = pool.capacity(settings);
     let pool = p.remove(&usable, pool);
-    let after = pool.capacity(settings, p.largest_task);
+    let after = pool.capacity(settings);
     let wanted = p.wanted.iter().map(|&i| inv.instances[i].container_instance_arn.clone()).collect();
     Plan { before, after, entries: p.entries(clear_marker), wanted }
 }

@@ -331,7 +331,9 @@ where
     Fut: std::future::Future<Output = ()>,
 {
     use scale_in_cleaner::inventory::{self, Read};
-    let Read::Found(mut read) = inventory::read(&deps.ecs, &deps.autoscaling, "web").await.unwrap() else {
+    let Read::Found(mut read) =
+        inventory::read(&deps.ecs, &deps.autoscaling, "web", &deps.definitions).await.unwrap()
+    else {
         panic!("cluster web not found")
     };
     let now = chrono::Utc::now();

@@ -1,5 +1,6 @@
-//! Fewer wasted dollars: one service's deployment blocks only the instances its tasks run on, and every
-//! candidate is examined in time, however many of the least used ones cannot go.
+//! Fewer wasted dollars, and staying fast: one service's deployment blocks only the instances its tasks run
+//! on, every candidate is examined in time however many of the least used ones cannot go, and a warm
+//! sandbox reads a task definition revision once.
 
 use integration_tests::placement::Definition;
 use scale_in_cleaner::plan::{Decision, Reason};
@@ -73,4 +74,20 @@ async fn every_candidate_is_examined_however_many_cannot_go() {
         let e = web(&outcome).instances.iter().find(|e| e.container_instance_arn == *arn).unwrap();
         assert_eq!(e.reason, Reason::TaskProtected, "{e:?}");
     }
+}
+
+/// A task definition revision never changes: a warm sandbox reads each once, not once per run.
+#[tokio::test]
+async fn a_warm_sandbox_reads_each_task_definition_once() {
+    integration_tests::needs_emulator!();
+    let s = scene().await;
+    let deps = deps(&s.world, &[("DRY_RUN", "true")]);
+    run(&deps).await;
+    assert_eq!(s.world.emulator.calls_of("ecs:DescribeTaskDefinition"), 1);
+
+    s.world.emulator.reset_calls();
+    let again = run(&deps).await;
+
+    assert_eq!(s.world.emulator.calls_of("ecs:DescribeTaskDefinition"), 0, "{:?}", s.world.emulator.calls());
+    assert_eq!(decision(&again, &s.light), Decision::Drain, "the cached definition still sizes its task");
 }

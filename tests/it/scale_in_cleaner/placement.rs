@@ -354,7 +354,9 @@ async fn a_change_since_the_plan_cancels_the_drain() {
     integration_tests::needs_emulator!();
     let s = scene().await;
     let deps = deps(&s.world, &[]);
-    let Read::Found(mut read) = inventory::read(&deps.ecs, &deps.autoscaling, "web").await.unwrap() else {
+    let Read::Found(mut read) =
+        inventory::read(&deps.ecs, &deps.autoscaling, "web", &deps.definitions).await.unwrap()
+    else {
         panic!("cluster web not found")
     };
     let settings = &deps.config.settings;

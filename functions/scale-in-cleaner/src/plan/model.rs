@@ -1,6 +1,7 @@
 //! What the planner reads (one cluster's inventory) and what it writes (a decision per instance).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -89,7 +90,8 @@ pub struct Task {
     /// `service:<name>` for a service's task, `family:<name>` or what its starter set otherwise.
     pub group: Option<String>,
     pub reserved: Resources,
-    pub needs: Needs,
+    /// Shared by the tasks of one revision and group.
+    pub needs: Arc<Needs>,
     /// ECS task scale-in protection is on.
     pub protected: bool,
 }

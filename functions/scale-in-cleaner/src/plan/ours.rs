@@ -58,29 +58,30 @@ impl Planner<'_> {
             let r = inv.instances[i].remaining;
             (std::cmp::Reverse(r.memory), std::cmp::Reverse(r.cpu), i)
         });
-        let mut pool = Pool::new(inv, usable.iter().copied());
+        let mut pool = Pool::new(inv, usable.iter().copied(), self.largest_task);
         loop {
-            let mut trial = pool.clone();
+            pool.begin();
             let mut placed = Ok(());
             for &i in &ours {
                 let inst = &inv.instances[i];
                 let tasks = inst.tasks.as_deref().unwrap_or_default();
-                placed = trial.place(inv, tasks, inst.zone(), Mode::Draining, &mut self.queries);
+                placed = pool.place(inv, tasks, inst.zone(), Mode::Draining, &mut self.queries);
                 if placed.is_err() {
                     break;
                 }
             }
             let shortfall = match placed {
-                Ok(()) => trial.shortfall(self.settings, self.largest_task).map(|b| b.detail),
+                Ok(()) => pool.shortfall(self.settings).map(|b| b.detail),
                 Err(b) => {
                     Some(format!("the tasks of the instances it drained would not all move: {}", b.detail))
                 }
             };
+            if shortfall.is_none() {
+                pool.commit();
+                break;
+            }
+            pool.rollback();
             match shortfall {
-                None => {
-                    pool = trial;
-                    break;
-                }
                 Some(why) if !ours.is_empty() => {
                     let i = ours.remove(0);
                     if let Some(m) = &inv.instances[i].membership {
@@ -93,9 +94,9 @@ impl Planner<'_> {
                         format!("capacity needed again: {why}"),
                     );
                     usable.push(i);
-                    pool = Pool::new(inv, usable.iter().copied());
+                    pool.add(inv, i);
                 }
-                Some(_) => break,
+                _ => break,
             }
         }
         let open = self.settings.windows.contains(self.now);

@@ -14,7 +14,7 @@ fn no_reserve() -> Settings {
 }
 
 fn with_needs(cpu: i64, memory: i64, needs: Needs) -> Task {
-    Task { needs, ..task(cpu, memory) }
+    Task { needs: needs.into(), ..task(cpu, memory) }
 }
 
 fn port(p: u16) -> Needs {

@@ -20,7 +20,7 @@ fn young(mut i: Instance) -> Instance {
 
 fn strategy(providers: &[&str]) -> Task {
     let providers = Some(providers.iter().map(|p| (*p).to_owned()).collect());
-    Task { needs: Needs { providers, ..Needs::default() }, ..task(100, 100) }
+    Task { needs: Needs { providers, ..Needs::default() }.into(), ..task(100, 100) }
 }
 
 #[test]
@@ -202,4 +202,106 @@ fn tasks_are_read_ahead_only_while_a_removal_is_still_a_guess() {
     let plan = super::plan_ahead(&known, &no_reserve(), now(), 2);
     assert_eq!(decided(&plan, Decision::Drain), ["c1"]);
     assert!(plan.wanted.is_empty(), "{:?}", plan.wanted);
+}
+
+/// The candidate queue picks what the quadratic search it replaced picked: the least of the rest by
+/// (not empty, not in its group's fullest zone, share, tasks, registered, ARN), the fullest zone changing
+/// as instances leave.
+#[test]
+fn the_candidate_queue_orders_as_a_search_of_every_pair_would() {
+    use std::collections::HashMap;
+    let mut seed = 7_u64;
+    let mut next = |n: u64| {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    for _ in 0..50 {
+        let mut instances = Vec::new();
+        for n in 0..40 {
+            let tasks: Vec<(i64, i64)> = (0..next(4)).map(|_| (100 * (1 + next(3) as i64), 100)).collect();
+            let zone = ["a", "b", "c"][next(3) as usize];
+            let mut inst = super::tests::inst(&format!("i{n:02}"), zone, &tasks);
+            if let Some(m) = inst.membership.as_mut() {
+                m.group = ["g1", "g2"][next(2) as usize].into();
+            }
+            instances.push(inst);
+        }
+        let inv = inventory(instances, 0);
+        fn staying(inv: &Inventory) -> HashMap<(&str, &str), i64> {
+            let mut s: HashMap<(&str, &str), i64> = HashMap::new();
+            for i in &inv.instances {
+                let m = i.membership.as_ref().unwrap_or_else(|| panic!("in a group"));
+                *s.entry((m.group.as_str(), m.availability_zone.as_str())).or_default() += 1;
+            }
+            s
+        }
+        let candidates: Vec<usize> = (0..inv.instances.len()).filter(|_| next(5) > 0).collect();
+        let mut order = super::order::Order::new(&inv, &candidates, staying(&inv));
+        let mut reference = staying(&inv);
+        let mut left = candidates.clone();
+        while let Some(got) = order.pop() {
+            let most = |i: usize, s: &HashMap<(&str, &str), i64>| {
+                let m = inv.instances[i].membership.as_ref().unwrap_or_else(|| panic!("in a group"));
+                let here = s.get(&(m.group.as_str(), m.availability_zone.as_str())).copied().unwrap_or(0);
+                here >= s.iter().filter(|((g, _), _)| *g == m.group).map(|(_, c)| *c).max().unwrap_or(0)
+            };
+            let pos = (0..left.len())
+                .min_by(|&a, &b| {
+                    let (ia, ib) = (&inv.instances[left[a]], &inv.instances[left[b]]);
+                    (!ia.is_empty(), !most(left[a], &reference))
+                        .cmp(&(!ib.is_empty(), !most(left[b], &reference)))
+                        .then(ia.reserved_share().total_cmp(&ib.reserved_share()))
+                        .then(ia.task_count().cmp(&ib.task_count()))
+                        .then(ia.registered_at.cmp(&ib.registered_at))
+                        .then(ia.container_instance_arn.cmp(&ib.container_instance_arn))
+                })
+                .unwrap_or_else(|| panic!("the queue gave more than the search"));
+            assert_eq!(got, left.remove(pos));
+            if next(3) == 0 {
+                order.removed(got);
+                let m = inv.instances[got].membership.as_ref().unwrap_or_else(|| panic!("in a group"));
+                *reference.entry((m.group.as_str(), m.availability_zone.as_str())).or_default() -= 1;
+            }
+        }
+        assert!(left.is_empty());
+    }
+}
+
+/// A trial undone leaves the pool as it was: its totals, and where the next task goes.
+#[test]
+fn a_trial_rolled_back_leaves_the_pool_as_it_was() {
+    use super::placement::{Mode, Pool, Queries};
+    let web = |port: u16| Task {
+        needs: Needs { ports: vec![HostPort { port, protocol: Protocol::Tcp }], ..Needs::default() }.into(),
+        ..task(300, 300)
+    };
+    let inv = inventory(
+        vec![
+            with_tasks("a", "a", vec![task(500, 500)]),
+            with_tasks("b", "a", vec![task(200, 200), web(80)]),
+            with_tasks("c", "a", vec![]),
+        ],
+        0,
+    );
+    let settings = no_reserve();
+    let mut queries = Queries::default();
+    let mut pool = Pool::new(&inv, 0..3, Resources::new(600, 600));
+    let before = pool.capacity(&settings);
+    let fresh = {
+        let mut p = pool.clone();
+        p.place(&inv, &[web(80), task(450, 450)], Some("a"), Mode::Candidate, &mut queries)
+            .map(|()| p.capacity(&settings))
+    };
+
+    pool.begin();
+    let moved_in = pool.remove(2);
+    assert!(moved_in.is_empty());
+    assert!(pool.place(&inv, &[web(81), task(400, 400)], Some("a"), Mode::Candidate, &mut queries).is_ok());
+    assert_ne!(pool.capacity(&settings), before);
+    pool.rollback();
+
+    assert_eq!(pool.capacity(&settings), before);
+    assert!(pool.shortfall(&settings).is_none());
+    let again = pool.place(&inv, &[web(80), task(450, 450)], Some("a"), Mode::Candidate, &mut queries);
+    assert_eq!(again.map(|()| pool.capacity(&settings)), fresh);
 }
