@@ -87,7 +87,7 @@ pub async fn read(
         described.iter().filter_map(|ci| ci.ec2_instance_id().map(str::to_owned)).collect();
     let (groups, ()) = futures_util::future::try_join(
         groups::read(autoscaling, &ids, &managed),
-        definitions.read(ecs, services.definitions.iter().cloned()),
+        definitions.read(ecs, services.definitions.iter().chain(&services.daemon_definitions).cloned()),
     )
     .await?;
     let (memberships, groups) = groups;
@@ -96,6 +96,11 @@ pub async fn read(
         .iter()
         .filter_map(|arn| definitions.get(arn))
         .fold(crate::plan::Resources::default(), |m, d| m.max(d.reserved));
+    let daemon_share = services
+        .daemon_definitions
+        .iter()
+        .filter_map(|arn| definitions.get(arn))
+        .fold(crate::plan::Resources::default(), |s, d| s.plus(d.reserved));
     let inventory = Inventory {
         instances: described.iter().filter_map(|ci| instances::instance(ci, &memberships)).collect(),
         groups,
@@ -103,6 +108,7 @@ pub async fn read(
         services: services.services,
         hosts: Default::default(),
         largest_service_task,
+        daemon_share,
     };
     let fingerprints = described
         .iter()

@@ -37,6 +37,8 @@ pub struct Services {
     pub placement: HashMap<String, Placement>,
     /// The task definitions of the replica services (for the largest task a service may start).
     pub definitions: BTreeSet<String>,
+    /// Those of the daemon services (what they hold on every instance, at most).
+    pub daemon_definitions: BTreeSet<String>,
 }
 
 /// `default_strategy`: the cluster's default capacity provider strategy.
@@ -84,6 +86,7 @@ pub async fn read(
             // Daemon tasks run on every instance and leave with theirs: not load to move. A daemon being
             // deployed still blocks new drains, as any service does.
             out.daemon_groups.insert(format!("service:{name}"));
+            out.daemon_definitions.extend(s.task_definition().map(str::to_owned));
             out.services.insert(name, Service { deployment: deployment(&s), ..Service::default() });
             continue;
         }

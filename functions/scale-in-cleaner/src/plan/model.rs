@@ -220,6 +220,9 @@ pub struct Inventory {
     pub hosts: BTreeMap<String, BTreeSet<String>>,
     /// The largest CPU and memory of the replica services' task definitions.
     pub largest_service_task: Resources,
+    /// What the daemon services' task definitions reserve together: at most what daemon tasks hold on one
+    /// instance (their tasks leave with it; the others must move).
+    pub daemon_share: Resources,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -290,25 +290,47 @@ impl Pool {
         }
     }
 
+    /// Why taking `index` out must break the thresholds whatever its tasks, if it must: they would take
+    /// at least what it has reserved less what daemon tasks (which leave with it) may hold, on top of its
+    /// own room, and the room for the largest task can only shrink. No placement needed, so a candidate
+    /// whose tasks are not read yet is known not to go without reading them.
+    pub fn could_not_lose(&self, index: usize, daemons: Resources, settings: &Settings) -> Option<Blocked> {
+        let slot = self.slots.get(index).and_then(Option::as_ref)?;
+        let reserved = slot.registered.minus(slot.room).minus(daemons).max(Resources::default());
+        let spare = self.spare.minus(slot.room).minus(reserved);
+        let registered = self.registered.minus(slot.registered);
+        let fit_largest = self.fit_largest - usize::from(self.largest.fits_in(slot.room));
+        self.shortfall_of(settings, spare, registered, fit_largest)
+    }
+
     /// Why the pool does not meet the thresholds, if it does not.
     pub fn shortfall(&self, settings: &Settings) -> Option<Blocked> {
-        let c = self.capacity(settings);
+        self.shortfall_of(settings, self.spare, self.registered, self.fit_largest)
+    }
+
+    fn shortfall_of(
+        &self,
+        settings: &Settings,
+        spare: Resources,
+        registered: Resources,
+        fit_largest: usize,
+    ) -> Option<Blocked> {
         // Exact integer comparison: spare * 100 >= percent * registered.
         let short = |spare: i64, total: i64, pct: u32| spare * 100 < i64::from(pct) * total;
         let reserve = |detail: String| Some(Blocked { reason: Reason::Reserve, detail });
-        if short(c.spare.cpu, c.registered.cpu, settings.reserve_cpu_percent) {
+        if short(spare.cpu, registered.cpu, settings.reserve_cpu_percent) {
             return reserve(format!(
                 "spare CPU would be {} of {} units, under RESERVE_CPU_PERCENT={}",
-                c.spare.cpu, c.registered.cpu, settings.reserve_cpu_percent
+                spare.cpu, registered.cpu, settings.reserve_cpu_percent
             ));
         }
-        if short(c.spare.memory, c.registered.memory, settings.reserve_memory_percent) {
+        if short(spare.memory, registered.memory, settings.reserve_memory_percent) {
             return reserve(format!(
                 "spare memory would be {} of {} MiB, under RESERVE_MEMORY_PERCENT={}",
-                c.spare.memory, c.registered.memory, settings.reserve_memory_percent
+                spare.memory, registered.memory, settings.reserve_memory_percent
             ));
         }
-        if self.largest != Resources::default() && self.fit_largest == 0 {
+        if self.largest != Resources::default() && fit_largest == 0 {
             return Some(Blocked {
                 reason: Reason::LargestTask,
                 detail: format!(

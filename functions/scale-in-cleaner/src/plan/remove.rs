@@ -60,8 +60,13 @@ impl<'a> Planner<'a> {
                 self.decide(i, Decision::Keep, *reason, why.clone());
                 continue;
             }
+            // Whether taking it out breaks the thresholds whatever its tasks: then they need not be read.
+            let hopeless = || {
+                let daemons = inv.daemon_share;
+                inst.tasks.is_none().then(|| pool.could_not_lose(i, daemons, self.settings)).flatten()
+            };
             if removals >= self.settings.max_removals {
-                if inst.tasks.is_none() && !inst.undescribed && look_ahead > 0 {
+                if inst.tasks.is_none() && !inst.undescribed && look_ahead > 0 && hopeless().is_none() {
                     ahead.push(i);
                     look_ahead -= 1;
                 }
@@ -77,6 +82,10 @@ impl<'a> Planner<'a> {
             if inst.undescribed {
                 let why = "ECS lists a task on it that it cannot describe yet (one just placed); a later run examines it";
                 self.decide(i, Decision::Keep, Reason::TasksUndescribed, why);
+                continue;
+            }
+            if let Some(Blocked { reason, detail }) = hopeless() {
+                self.decide(i, Decision::Keep, reason, format!("{detail}, whatever its tasks (not read)"));
                 continue;
             }
             let Some(tasks) = &inst.tasks else {

@@ -305,3 +305,24 @@ fn a_trial_rolled_back_leaves_the_pool_as_it_was() {
     let again = pool.place(&inv, &[web(80), task(450, 450)], Some("a"), Mode::Candidate, &mut queries);
     assert_eq!(again.map(|()| pool.capacity(&settings)), fresh);
 }
+
+/// A cluster at its reserve: taking any instance out breaks it, whatever its tasks. Reading their tasks
+/// would change nothing, so none is read: in a fleet that sits at its reserve (where runs leave it), the
+/// look-ahead would otherwise read every candidate, every run.
+#[test]
+fn a_candidate_whose_removal_alone_breaks_the_reserve_is_not_read() {
+    let unread = |id: &str, load: i64| {
+        let mut i = super::tests::inst(id, "a", &[(load, load)]);
+        i.tasks = None;
+        i
+    };
+    // 4,000 registered, 900 spare; 20 % is 800: taking out any instance with 300 or more free breaks it.
+    let inv = inventory(vec![unread("c1", 700), unread("c2", 700), unread("c3", 700), unread("c4", 1000)], 0);
+    let at_reserve =
+        Settings { reserve_cpu_percent: 20, reserve_memory_percent: 0, max_removals: 1, ..settings() };
+    let plan = super::plan_ahead(&inv, &at_reserve, now(), 8);
+    assert!(plan.wanted.is_empty(), "{:?}", plan.wanted);
+    for id in ["c1", "c2", "c3"] {
+        assert_eq!(reason(&plan, id), Reason::Reserve, "{:?}", decision(&plan, id));
+    }
+}

@@ -24,6 +24,7 @@ from . import (
     autoscaling_launch,
     autoscaling_listing,
     autoscaling_warm_pool,
+    bulk,
     cloudwatch_reads,
     ecs_agent,
     ecs_attributes,
@@ -79,5 +80,7 @@ ALL: list[Extension] = [
 ALL += [cloudwatch_reads, lambda_traffic]
 # Launches through lifecycle hooks, warm pools, and what a stopped instance does to ECS.
 ALL += [autoscaling_launch, autoscaling_warm_pool, ec2_stop]
+# Seeding large clusters in one request (the benchmarks).
+ALL += [bulk]
 # What EventBridge would carry of all this: last, so that its tick sees every change the others made.
 ALL += [events]

@@ -90,10 +90,16 @@ def chosen(backend: Any, cluster: Any, service: Any, replacing: Any) -> str | No
 
 
 def register_container_instance(self: EC2ContainerServiceBackend, cluster_str: str, ec2_instance_id: str) -> Any:
-    ci = _original["register_container_instance"](self, cluster_str, ec2_instance_id)
     cluster = self.clusters.get(cluster_str.split("/")[-1])
-    group = _group_of(self.account_id, self.region_name, ec2_instance_id)
-    ci.capacity_provider_name = provider_of_group(self, cluster, group) if cluster and group else None
+    if cluster is None:
+        return _original["register_container_instance"](self, cluster_str, ec2_instance_id)
+    return register_in(self, cluster, ec2_instance_id, _group_of(self.account_id, self.region_name, ec2_instance_id))
+
+
+def register_in(backend: Any, cluster: Any, ec2_instance_id: str, group: Any) -> Any:
+    """Registers an instance of Auto Scaling group `group` (or of none), as the agent does."""
+    ci = _original["register_container_instance"](backend, cluster.name, ec2_instance_id)
+    ci.capacity_provider_name = provider_of_group(backend, cluster, group) if group is not None else None
     return ci
 
 

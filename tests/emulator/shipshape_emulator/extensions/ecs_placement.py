@@ -230,17 +230,22 @@ def start_task(self: EC2ContainerServiceResponse) -> ActionResult:
     cluster = backend._get_cluster(self._get_param("cluster", "default"))
     definition = backend.describe_task_definition(self._get_param("taskDefinition"))
     group = self._get_param("group") or f"family:{definition.family}"
-    needs = requirements(definition)
     tasks = []
     for arn in self._get_param("containerInstances") or []:
         ci = backend.container_instances[cluster.name][arn.rsplit("/", 1)[-1]]
-        task = Task(cluster, definition, ci.container_instance_arn, needs, backend=backend, group=group,
-                    overrides=self._get_param("overrides") or {}, started_by=self._get_param("startedBy") or "",
-                    tags=self._get_param("tags"), networking_configuration=self._get_param("networkConfiguration"))
-        backend.update_container_instance_resources(ci, needs)
-        backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task
-        tasks.append(task)
+        tasks.append(start_one(backend, cluster, definition, ci, group, overrides=self._get_param("overrides") or {},
+                               started_by=self._get_param("startedBy") or "", tags=self._get_param("tags"),
+                               networking_configuration=self._get_param("networkConfiguration")))
     return ActionResult({"tasks": tasks, "failures": []})
+
+
+def start_one(backend: Any, cluster: Any, definition: Any, ci: Any, group: str, **extra: Any) -> Any:
+    """One task of `definition` started on `ci`, holding what it reserves there."""
+    needs = requirements(definition)
+    task = Task(cluster, definition, ci.container_instance_arn, needs, backend=backend, group=group, **extra)
+    backend.update_container_instance_resources(ci, needs)
+    backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task
+    return task
 
 
 def _keep_placement(self: EC2ContainerServiceResponse, result: ActionResult) -> ActionResult:
