@@ -102,6 +102,14 @@ impl Task {
     }
 }
 
+/// The services whose tasks left an instance, as far as ECS tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Departed {
+    Known(BTreeSet<String>),
+    /// ECS listed a stopped task on it that it could not describe: which service it was is not known.
+    Unknown,
+}
+
 /// An instance's place in its Auto Scaling group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Membership {
@@ -143,7 +151,7 @@ pub struct Instance {
     pub stalled_at: Option<DateTime<Utc>>,
     /// The services of tasks ECS lists as stopped on it; read only for those this function drained that
     /// now run nothing.
-    pub departed: Option<BTreeSet<String>>,
+    pub departed: Option<Departed>,
     /// ECS listed a task on it that DescribeTasks could not describe this run (one just placed: the ECS
     /// API is eventually consistent); its tasks stay unknown until a later run.
     pub undescribed: bool,

@@ -13,10 +13,10 @@
 //! A service that runs fewer tasks than its desired count is not touched: ECS is still placing its tasks,
 //! and a drain would compete with them, or (stopping first) leave it shorter still.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use super::Planner;
-use super::model::{Instance, Reason, Task};
+use super::model::{Departed, Instance, Reason, Task};
 use super::service::{Counts, EventKind, Service};
 
 impl Planner<'_> {
@@ -54,12 +54,16 @@ impl Planner<'_> {
     /// to ACTIVE, if it must. A service that had tasks on it runs short of its desired count (not even
     /// counting those pending), or reported "unable to place a task" since the drain began and has started
     /// none since: ECS could not put its tasks where the plan said, and this instance is room it needs.
+    /// ECS lists stopped tasks for at least an hour ("Currently, stopped tasks appear in the returned
+    /// results for at least one hour", ListTasks): for a drain older than that, any service of the
+    /// cluster that cannot place a task since it began counts.
     pub(super) fn unplaced(&self, inst: &Instance) -> Option<(Reason, String)> {
         if !inst.is_empty() {
             return None;
         }
         let since = inst.drained_at();
-        inst.departed.iter().flatten().find_map(|name| {
+        let Some(Departed::Known(departed)) = &inst.departed else { return None };
+        let short = departed.iter().find_map(|name| {
             let service = self.inv.services.get(name)?;
             let c = service.counts?;
             if c.running + c.pending < c.desired {
@@ -70,21 +74,39 @@ impl Planner<'_> {
                 );
                 return Some((Reason::UnplacedReplacements, why));
             }
-            unable_since(service, since).map(|at| {
-                let why = format!(
-                    "service {name} had tasks on it and has been unable to place a task since {} without starting one \
-                     since, so the drain is undone",
-                    at.format("%Y-%m-%dT%H:%M:%SZ")
+            unable_since(service, since).map(|at| (name, at))
+                .map(|(name, at)| (Reason::UnplacedReplacements, unable(name, at, "had tasks on it and")))
+        });
+        let listed_for = Duration::hours(1);
+        let forgotten = since.is_none_or(|s| self.now - s >= listed_for);
+        short.or_else(|| {
+            let replicas = self.inv.services.iter().filter(|(_, s)| s.counts.is_some());
+            replicas.filter(|_| forgotten).find_map(|(name, service)| {
+                let at = unable_since(service, since)?;
+                let why = unable(
+                    name,
+                    at,
+                    "(the tasks that left an instance drained an hour ago may no longer be listed)",
                 );
-                (Reason::UnplacedReplacements, why)
+                Some((Reason::UnplacedReplacements, why))
             })
         })
     }
 
     /// Why a drain of ours that runs nothing waits before it is terminated: the replacements of a service
-    /// that had tasks on it are placed but not running yet.
+    /// that had tasks on it are placed but not running yet, or which services had tasks on it is not
+    /// known yet.
     pub(super) fn replacements_starting(&self, inst: &Instance) -> Option<String> {
-        inst.departed.iter().flatten().find_map(|name| {
+        let departed = match &inst.departed {
+            Some(Departed::Known(set)) => set,
+            Some(Departed::Unknown) => {
+                let why = "drained by this function and empty; ECS lists a task stopped on it that it cannot describe \
+                           yet, so which services it ran is not known: terminated once it is";
+                return Some(why.to_owned());
+            }
+            None => return None,
+        };
+        departed.iter().find_map(|name| {
             let c = self.inv.services.get(name)?.counts?;
             (c.running < c.desired).then(|| {
                 format!(
@@ -95,6 +117,14 @@ impl Planner<'_> {
             })
         })
     }
+}
+
+fn unable(name: &str, at: DateTime<Utc>, how: &str) -> String {
+    format!(
+        "service {name} {how} has been unable to place a task since {} without starting one since, so the drain is \
+         undone",
+        at.format("%Y-%m-%dT%H:%M:%SZ")
+    )
 }
 
 /// When the service last reported "unable to place a task", if that was since `since` (any time, when the

@@ -131,7 +131,7 @@ fn a_service_short_or_unable_to_replace_keeps_its_tasks_where_they_are() {
 /// Drained by us at 11:00 (`ours`), now empty, and `api` had tasks on it.
 fn drained_empty_after_api(service: Service) -> Inventory {
     let mut d = ours(with_tasks("d", "a", vec![]));
-    d.departed = Some(["api".to_owned()].into());
+    d.departed = Some(Departed::Known(["api".to_owned()].into()));
     let mut inv = inventory(vec![d, young(with_tasks("o", "a", vec![]))], 0);
     inv.services.insert("api".into(), service);
     inv
@@ -325,4 +325,34 @@ fn a_candidate_whose_removal_alone_breaks_the_reserve_is_not_read() {
     for id in ["c1", "c2", "c3"] {
         assert_eq!(reason(&plan, id), Reason::Reserve, "{:?}", decision(&plan, id));
     }
+}
+
+#[test]
+fn what_left_a_drained_instance_unknown_or_forgotten_keeps_it() {
+    let plan = |inv: &Inventory| super::plan(inv, &no_reserve(), now());
+    // A stopped task ECS cannot describe: which service it was is not known, so no termination yet.
+    let mut inv =
+        drained_empty_after_api(Service { counts: Some(counts(2, 2, 0, 100)), ..Service::default() });
+    inv.instances[0].departed = Some(Departed::Unknown);
+    let p = plan(&inv);
+    assert_eq!(decided(&p, Decision::Wait), ["d"]);
+    assert!(decision(&p, "d").1.contains("cannot describe yet"), "{:?}", decision(&p, "d"));
+
+    // Drained more than an hour ago: its stopped tasks may no longer be listed, so any service that could
+    // not place a task since the drain began keeps it.
+    let stuck = Service {
+        counts: Some(counts(2, 2, 0, 100)),
+        events: vec![at(11, 45, EventKind::UnableToPlace)],
+        ..Service::default()
+    };
+    let mut inv =
+        drained_empty_after_api(Service { counts: Some(counts(2, 2, 0, 100)), ..Service::default() });
+    inv.services.insert("other".into(), stuck);
+    inv.instances[0].drained_by_us_at = Some("2026-11-22T10:30:00Z".into());
+    let p = plan(&inv);
+    assert_eq!(reason(&p, "d"), Reason::UnplacedReplacements, "{:?}", decision(&p, "d"));
+    assert!(decision(&p, "d").1.contains("service other"), "{:?}", decision(&p, "d"));
+    // Drained twenty minutes ago: the listing is complete, and `other` never ran on it.
+    inv.instances[0].drained_by_us_at = Some("2026-11-22T11:40:00Z".into());
+    assert_eq!(decided(&plan(&inv), Decision::Reap), ["d"]);
 }
