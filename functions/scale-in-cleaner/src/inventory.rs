@@ -109,6 +109,7 @@ pub async fn read(
         hosts: Default::default(),
         largest_service_task,
         daemon_share,
+        undescribed_services: services.undescribed,
     };
     let fingerprints = described
         .iter()

@@ -39,6 +39,8 @@ pub struct Services {
     pub definitions: BTreeSet<String>,
     /// Those of the daemon services (what they hold on every instance, at most).
     pub daemon_definitions: BTreeSet<String>,
+    /// Services listed but not described: their rules, counts and deployments are not known.
+    pub undescribed: BTreeSet<String>,
 }
 
 /// `default_strategy`: the cluster's default capacity provider strategy.
@@ -62,7 +64,8 @@ pub async fn read(
         Err(e) if e.code_is("ClusterNotFoundException") => return Ok(Services::default()),
         Err(e) => return Err(e),
     };
-    let described: Vec<Vec<aws_sdk_ecs::types::Service>> = stream::iter(arns.chunks(DESCRIBE_SERVICES_BATCH))
+    type Page = (Vec<aws_sdk_ecs::types::Service>, Vec<aws_sdk_ecs::types::Failure>);
+    let described: Vec<Page> = stream::iter(arns.chunks(DESCRIBE_SERVICES_BATCH))
         .map(|batch| async move {
             let out = ecs
                 .describe_services()
@@ -71,12 +74,21 @@ pub async fn read(
                 .send()
                 .await
                 .map_err(aws("DescribeServices"))?;
-            Ok::<_, AwsError>(out.services.unwrap_or_default())
+            Ok::<_, AwsError>((out.services.unwrap_or_default(), out.failures.unwrap_or_default()))
         })
         .buffered(CONCURRENCY)
         .try_collect()
         .await?;
     let mut out = Services::default();
+    let (described, failures): (Vec<_>, Vec<_>) = described.into_iter().unzip();
+    // A service ListServices named that DescribeServices could not describe (eventual consistency): its
+    // rules are not known this run.
+    out.undescribed = failures
+        .iter()
+        .flatten()
+        .filter_map(|f| f.arn())
+        .map(|arn| arn.rsplit('/').next().unwrap_or(arn).to_owned())
+        .collect();
     for s in described.into_iter().flatten() {
         let Some(name) = s.service_name().map(str::to_owned) else { continue };
         if s.status() != Some("ACTIVE") {

@@ -231,6 +231,8 @@ pub struct Inventory {
     /// What the daemon services' task definitions reserve together: at most what daemon tasks hold on one
     /// instance (their tasks leave with it; the others must move).
     pub daemon_share: Resources,
+    /// Services ECS listed but could not describe this run (their rules are not known).
+    pub undescribed_services: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

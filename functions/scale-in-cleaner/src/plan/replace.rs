@@ -26,6 +26,13 @@ impl Planner<'_> {
         services.sort_unstable();
         services.dedup();
         services.into_iter().find_map(|name| {
+            if self.inv.undescribed_services.contains(name) {
+                let why = format!(
+                    "service {name} could not be described this run (DescribeServices failure): its placement rules, \
+                     task counts and deployment are not known"
+                );
+                return Some((Reason::ConstraintUnknown, why));
+            }
             let c = self.inv.services.get(name)?.counts?;
             if c.running < c.desired {
                 let why = format!(

@@ -356,3 +356,19 @@ fn what_left_a_drained_instance_unknown_or_forgotten_keeps_it() {
     inv.instances[0].drained_by_us_at = Some("2026-11-22T11:40:00Z".into());
     assert_eq!(decided(&plan(&inv), Decision::Reap), ["d"]);
 }
+
+#[test]
+fn a_service_ecs_could_not_describe_keeps_the_instances_of_its_tasks() {
+    let mut inv = inventory(
+        vec![with_tasks("cand", "a", vec![task(100, 100)]), young(with_tasks("o", "a", vec![]))],
+        0,
+    );
+    inv.undescribed_services.insert("api".into());
+    let plan = super::plan(&inv, &no_reserve(), now());
+    assert_eq!(reason(&plan, "cand"), Reason::ConstraintUnknown);
+    assert!(
+        decision(&plan, "cand").1.contains("service api could not be described"),
+        "{:?}",
+        decision(&plan, "cand")
+    );
+}
