@@ -108,7 +108,7 @@ check-package: $(DEPLOY_STAMP) $(TEMPLATE_STAMP) ## The bundle's template: sam v
 bench: $(STAMP) ## Benchmarks: release binaries against the emulator and Python peers (results in bench/results/)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	$(CARGO) build --locked --release --bins
-	$(VPY) bench/scale_in_cleaner.py target/release/scale-in-cleaner 1000 bench/results/scale-in-cleaner.md
+	$(VPY) bench/scale_in_cleaner.py target/release/scale-in-cleaner 5000 bench/results/scale-in-cleaner.md
 	$(VPY) bench/compare.py target/release bench/results/comparison.md $(wildcard .aws-sam/build)
 	$(VPY) bench/drain_completion.py target/release bench/results/drain-completion.md
 

@@ -72,7 +72,7 @@ pub async fn read(
     cluster: &str,
     definitions: &Definitions,
 ) -> Result<Read, AwsError> {
-    let Some((managed, default_strategy)) = managed_groups(ecs, cluster).await? else {
+    let Some(Providers { managed, default_strategy, exclusive }) = managed_groups(ecs, cluster).await? else {
         return Ok(Read::NoSuchCluster);
     };
     let (described, services) = futures_util::future::try_join(
@@ -110,6 +110,7 @@ pub async fn read(
         largest_service_task,
         daemon_share,
         undescribed_services: services.undescribed,
+        exclusive_providers: exclusive,
     };
     let fingerprints = described
         .iter()
@@ -180,19 +181,26 @@ impl Cluster {
     }
 }
 
-/// Groups owned by a capacity provider of this cluster with managed scaling on (by group name), and the
-/// cluster's default capacity provider strategy; `None` when the cluster does not exist.
-async fn managed_groups(
-    ecs: &aws_sdk_ecs::Client,
-    cluster: &str,
-) -> Result<Option<(HashMap<String, String>, Vec<CapacityProviderStrategyItem>)>, AwsError> {
+/// What a cluster's capacity providers tell the plan.
+struct Providers {
+    /// Groups owned by a capacity provider with managed scaling on: group name to provider name.
+    managed: HashMap<String, String>,
+    default_strategy: Vec<CapacityProviderStrategyItem>,
+    /// Providers without an Auto Scaling group (ECS Managed Instances): their instances take only the
+    /// tasks of strategies that name them.
+    exclusive: BTreeSet<String>,
+}
+
+/// The cluster's capacity providers; `None` when the cluster does not exist.
+async fn managed_groups(ecs: &aws_sdk_ecs::Client, cluster: &str) -> Result<Option<Providers>, AwsError> {
     let out = ecs.describe_clusters().clusters(cluster).send().await.map_err(aws("DescribeClusters"))?;
     let Some(found) = out.clusters().iter().find(|c| c.status() != Some("INACTIVE")) else { return Ok(None) };
     let default_strategy = found.default_capacity_provider_strategy().to_vec();
     let providers = found.capacity_providers();
     let mut managed = HashMap::new();
+    let mut exclusive = BTreeSet::new();
     if providers.is_empty() {
-        return Ok(Some((managed, default_strategy)));
+        return Ok(Some(Providers { managed, default_strategy, exclusive }));
     }
     // At most 10 per page, with a nextToken for the rest, and no paginator in the SDK.
     let mut found = Vec::new();
@@ -212,7 +220,11 @@ async fn managed_groups(
         }
     }
     for cp in &found {
-        let Some(asg) = cp.auto_scaling_group_provider() else { continue };
+        let Some(asg) = cp.auto_scaling_group_provider() else {
+            // ECS Managed Instances (or Fargate): its instances run only tasks whose strategy names it.
+            exclusive.extend(cp.name().map(str::to_owned));
+            continue;
+        };
         let enabled = asg.managed_scaling().and_then(|m| m.status()) == Some(&ManagedScalingStatus::Enabled);
         if enabled {
             managed.insert(
@@ -221,7 +233,7 @@ async fn managed_groups(
             );
         }
     }
-    Ok(Some((managed, default_strategy)))
+    Ok(Some(Providers { managed, default_strategy, exclusive }))
 }
 
 /// A capacity provider names its group by ARN (`...:autoScalingGroupName/<name>`) or by name.

@@ -233,6 +233,9 @@ pub struct Inventory {
     pub daemon_share: Resources,
     /// Services ECS listed but could not describe this run (their rules are not known).
     pub undescribed_services: BTreeSet<String>,
+    /// Capacity providers without an Auto Scaling group (ECS Managed Instances): their instances take
+    /// only tasks whose strategy names them, never a launch type's.
+    pub exclusive_providers: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

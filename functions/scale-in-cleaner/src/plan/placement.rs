@@ -69,6 +69,8 @@ struct Slot {
     /// Its zone and capacity provider, as numbers ([`Pool::names`]): compared for every task.
     zone: Option<u16>,
     provider: Option<u16>,
+    /// Its provider takes only tasks whose strategy names it.
+    exclusive: bool,
 }
 
 /// A change to the pool since [`Pool::begin`], to undo it.
@@ -143,6 +145,7 @@ impl Pool {
         let busy = i64::from(inst.running_tasks) + i64::from(inst.pending_tasks);
         let zone = inst.zone().map(|z| self.number(z));
         let provider = inst.capacity_provider.as_deref().map(|p| self.number(p));
+        let exclusive = inst.capacity_provider.as_ref().is_some_and(|p| inv.exclusive_providers.contains(p));
         self.insert(Slot {
             index: i,
             registered: inst.registered,
@@ -154,6 +157,7 @@ impl Pool {
             moved_in: Vec::new(),
             zone,
             provider,
+            exclusive,
         });
     }
 

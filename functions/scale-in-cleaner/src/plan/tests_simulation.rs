@@ -372,3 +372,30 @@ fn a_service_ecs_could_not_describe_keeps_the_instances_of_its_tasks() {
         decision(&plan, "cand")
     );
 }
+
+#[test]
+fn a_launch_type_task_never_moves_to_managed_instances() {
+    let scene = |other: Instance| {
+        let mut inv = inventory(vec![with_tasks("cand", "a", vec![task(100, 100)]), young(other)], 0);
+        inv.exclusive_providers.insert("managed".into());
+        inv
+    };
+    let managed = super::plan(&scene(on("managed", with_tasks("mi", "a", vec![]))), &no_reserve(), now());
+    assert_eq!(
+        reason(&managed, "cand"),
+        Reason::CapacityProviderStrategy,
+        "{:?}",
+        decision(&managed, "cand")
+    );
+    assert!(
+        decision(&managed, "cand").1.contains("ECS Managed Instances"),
+        "{:?}",
+        decision(&managed, "cand")
+    );
+    let asg = super::plan(&scene(on("cp-a", with_tasks("o", "a", vec![]))), &no_reserve(), now());
+    assert_eq!(
+        decided(&asg, Decision::Drain),
+        ["cand"],
+        "an Auto Scaling group provider's instance takes it"
+    );
+}

@@ -223,7 +223,9 @@ impl<'a> Ask<'a> {
             (true, None) => None,
         };
         let mut checks = Vec::new();
-        checks.extend(needs.providers.is_some().then_some(Check::Provider));
+        checks.extend(
+            (needs.providers.is_some() || !inv.exclusive_providers.is_empty()).then_some(Check::Provider),
+        );
         checks.extend((needs.gpus > 0).then_some(Check::Gpu));
         checks.extend((!needs.ports.is_empty()).then_some(Check::Ports));
         checks.extend(needs.awsvpc.then_some(Check::Eni));
@@ -277,6 +279,13 @@ impl<'a> Ask<'a> {
     fn why_not(&self, check: Check) -> Blocked {
         let (name, needs) = (self.name, &self.task.needs);
         let (reason, detail) = match check {
+            Check::Provider if needs.providers.is_none() => (
+                Reason::CapacityProviderStrategy,
+                format!(
+                    "a task of {name} (a launch type, no capacity provider strategy) has room only on instances of ECS \
+                     Managed Instances, which take only the tasks of strategies that name their provider"
+                ),
+            ),
             Check::Provider => (
                 Reason::CapacityProviderStrategy,
                 format!(
@@ -347,6 +356,7 @@ impl Slot {
         let inst = &inv.instances[self.index];
         let needs = &ask.task.needs;
         match check {
+            Check::Provider if needs.providers.is_none() => !self.exclusive,
             Check::Provider => self.provider.is_some_and(|p| ask.providers.contains(&p)),
             Check::Gpu => self.gpus >= needs.gpus,
             Check::Ports => needs.ports.iter().all(|p| !self.ports.contains(p)),
