@@ -255,7 +255,8 @@ def main() -> None:
     # Reading the cluster: one of each per 100 instances; plus one ListContainerInstances per group whose
     # hosts a placement rule needs (distinctInstance, task:group), and one DescribeContainerInstances for the
     # instances chosen right before they are drained and one for those to terminate right before.
-    distinct = sum(1 for s in range(SERVICES) if service_spec(s)["distinct"])
+    # A distinctInstance service's hosts are listed with `task:group == service:<name>`, a page per 100.
+    distinct = sum(1 for s in range(SERVICES) if service_spec(s)["distinct"]) * math.ceil(seeded["tasks"] / SERVICES / 100)
     pages_ok = all(c.get("ecs:ListContainerInstances", 0) <= hundreds + distinct and c.get("ecs:DescribeContainerInstances", 0) <= hundreds + 2
                    for _, _, c, _ in live)
     examined_ok = all(c.get("ecs:DescribeTasks", 0) <= c.get("ecs:ListTasks", 0) and c.get("ecs:GetTaskProtection", 0) <= c.get("ecs:ListTasks", 0)
@@ -274,7 +275,7 @@ def main() -> None:
         "",
         "Targets (issue 24):",
         f"- at most one ListContainerInstances and one DescribeContainerInstances per 100 instances ({hundreds} each), plus what "
-        f"the chosen ones need (one ListContainerInstances per group whose hosts a rule needs, here up to {distinct}; one "
+        f"the chosen ones need (the pages of `task:group` lookups of the groups whose hosts a rule needs, here up to {distinct}; one "
         f"DescribeContainerInstances before the drains and one before the terminations): {met(pages_ok)};",
         "- no call kind that grows with the task count except for instances examined (ListTasks is one per instance "
         f"examined; DescribeTasks and GetTaskProtection never more): {met(examined_ok)};",

@@ -208,7 +208,23 @@ async fn one_cluster(
         if plan.wanted.is_empty() || !budget.has_more_than(CLUSTER_MARGIN) {
             break;
         }
-        read.read_tasks(&deps.ecs, &plan.wanted).await?;
+        // A round's reads stop short of the deadline (a large one reads thousands of instances): the run
+        // then acts on the plan it has, which wants the rest examined by a later run.
+        let reading = read.read_tasks(&deps.ecs, &plan.wanted);
+        let left = budget.remaining().map(|l| l.saturating_sub(CLUSTER_MARGIN));
+        let in_time = match left {
+            Some(left) => tokio::time::timeout(left, reading).await.ok(),
+            None => Some(reading.await),
+        };
+        let Some(done) = in_time else {
+            warn!(
+                cluster,
+                wanted = plan.wanted.len(),
+                "Lambda deadline near: planning with the tasks read so far"
+            );
+            break;
+        };
+        done?;
         examined += plan.wanted.len();
         plan = plan::plan_ahead(&read.inventory, settings, now, examined);
     }
