@@ -41,6 +41,9 @@ pub const MARKER: &str = "shipshape.scale-in-cleaner.drained-at";
 /// The attribute on an instance whose drain by this function stalled and was undone; its value is when.
 pub const STALLED_MARKER: &str = "shipshape.scale-in-cleaner.stalled-at";
 
+/// Container instances whose tasks are read together (`Cluster::read_tasks`).
+const READ_AT_ONCE: usize = 200;
+
 /// Requests of one kind in flight at once: enough to read a large cluster in a few round trips, few enough
 /// to stay clear of ECS's request rate limits.
 pub(crate) const CONCURRENCY: usize = 8;
@@ -152,8 +155,18 @@ pub async fn read(
 }
 
 impl Cluster {
-    /// Reads the tasks on these container instances, and what placing them elsewhere takes.
+    /// Reads the tasks on these container instances, and what placing them elsewhere takes: a few hundred
+    /// instances at a time, so that the tasks as DescribeTasks answers them (kilobytes each) are held for
+    /// those only, and what the plan keeps of them (a few hundred bytes) for the rest. Read all at once,
+    /// the 50,000 tasks of 5,000 instances took 180 MB, over the function's 128.
     pub async fn read_tasks(&mut self, ecs: &aws_sdk_ecs::Client, arns: &[String]) -> Result<(), AwsError> {
+        for chunk in arns.chunks(READ_AT_ONCE) {
+            self.read_some_tasks(ecs, chunk).await?;
+        }
+        Ok(())
+    }
+
+    async fn read_some_tasks(&mut self, ecs: &aws_sdk_ecs::Client, arns: &[String]) -> Result<(), AwsError> {
         if arns.is_empty() {
             return Ok(());
         }
