@@ -109,7 +109,7 @@ bench: $(STAMP) ## Benchmarks: the alias-shifter's judge on synthetic traffic; r
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	$(CARGO) build --locked --release --bins
 	$(CARGO) run --locked --release -p alias-shifter --example judge_benchmark -- bench/results/alias-shifter-judge.md
-	$(VPY) bench/scale_in_cleaner.py target/release/scale-in-cleaner 1000 bench/results/scale-in-cleaner.md
+	$(VPY) bench/scale_in_cleaner.py target/release/scale-in-cleaner 5000 bench/results/scale-in-cleaner.md
 	$(VPY) bench/compare.py target/release bench/results/comparison.md $(wildcard .aws-sam/build)
 	$(MAKE) $(HELD_BIN)
 	$(VPY) bench/drain_scale.py target/release $(HELD_BIN) bench/results/drain-scale.md

@@ -1,6 +1,8 @@
 //! scale-in-cleaner against the emulator, with the real SDK. Placement and the operator's controls are
 //! in [`placement`].
 
+mod ecs_agrees;
+mod fairness;
 mod placement;
 
 use std::collections::HashMap;
@@ -102,14 +104,17 @@ async fn drains_the_light_terminates_the_idle_then_reaps_the_drained() {
     assert_eq!(s.world.group_size("web").await, (0, 3, 3), "desired capacity decremented");
     assert_eq!(s.world.emulator.calls_of("autoscaling:TerminateInstanceInAutoScalingGroup"), 1);
 
-    // The light instance's service task stops; the next run terminates it and plans nothing new: the
-    // busy instance's eight tasks would not fit beside the batch instance's eight.
+    // The light instance's service task stops; the next run terminates it and plans nothing new: without
+    // the busy instance, what stays (the batch instance) would keep less than the 20 % reserve, whatever
+    // the busy instance's tasks, so they are not even read.
     let second = run(&deps).await;
 
     assert_eq!(decision(&second, &s.light), Decision::Reap);
     assert!(web(&second).entry(&s.light).unwrap().done());
     assert_eq!(decision(&second, &s.busy), Decision::Keep);
-    assert_eq!(web(&second).entry(&s.busy).unwrap().reason, Reason::NoRoom, "{second:#?}");
+    let busy = web(&second).entry(&s.busy).unwrap();
+    assert_eq!(busy.reason, Reason::Reserve, "{second:#?}");
+    assert!(busy.detail.contains("whatever its tasks (not read)"), "{busy:?}");
     assert_eq!(s.world.lifecycle_state(&s.light).await, None);
     assert_eq!(s.world.group_size("web").await, (0, 2, 2));
 

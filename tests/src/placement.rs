@@ -1,8 +1,10 @@
 //! ECS fixtures for task placement: instances with attributes and GPUs, task definitions with ports, GPUs
-//! and constraints, services with placement rules, task protection, deployments.
+//! and constraints, services with placement rules, capacity provider strategies and deployment
+//! configurations, capacity providers, task protection, deployments.
 
 use aws_sdk_ecs::types::{
-    Attribute, ContainerDefinition, PlacementConstraint, PlacementConstraintType, PortMapping, Resource,
+    Attribute, AutoScalingGroupProvider, CapacityProviderStrategyItem, ContainerDefinition,
+    DeploymentConfiguration, PlacementConstraint, PlacementConstraintType, PortMapping, Resource,
     ResourceRequirement, ResourceType, TaskDefinitionPlacementConstraint,
     TaskDefinitionPlacementConstraintType, TransportProtocol,
 };
@@ -24,7 +26,87 @@ pub struct Definition<'a> {
     pub member_of: &'a [&'a str],
 }
 
+/// A replica service for [`World::service_with`].
+#[derive(Debug, Clone, Default)]
+pub struct Service<'a> {
+    pub name: &'a str,
+    pub family: &'a str,
+    pub desired: i32,
+    /// `(capacity provider, base, weight)`; empty: the cluster's default strategy, if it has one.
+    pub strategy: &'a [(&'a str, i32, i32)],
+    /// `(minimumHealthyPercent, maximumPercent)`; `None`: ECS's defaults for a replica service (100, 200).
+    pub deployment: Option<(i32, i32)>,
+}
+
 impl World {
+    /// A capacity provider without managed scaling for each of `groups`, named `cp-<group>`, on `cluster`,
+    /// with `default` (a provider's name) as the cluster's default strategy. Register the groups'
+    /// instances afterwards: ECS associates an instance with its group's provider when it registers.
+    pub async fn capacity_providers(&self, cluster: &str, groups: &[&str], default: Option<&str>) {
+        for group in groups {
+            let found = self
+                .autoscaling
+                .describe_auto_scaling_groups()
+                .auto_scaling_group_names(*group)
+                .send()
+                .await
+                .expect("DescribeAutoScalingGroups");
+            let arn = found.auto_scaling_groups()[0].auto_scaling_group_arn().unwrap_or_default().to_owned();
+            self.ecs
+                .create_capacity_provider()
+                .name(format!("cp-{group}"))
+                .auto_scaling_group_provider(
+                    AutoScalingGroupProvider::builder()
+                        .auto_scaling_group_arn(arn)
+                        .build()
+                        .expect("provider"),
+                )
+                .send()
+                .await
+                .expect("CreateCapacityProvider");
+        }
+        let strategy = default.map(|d| {
+            vec![
+                CapacityProviderStrategyItem::builder().capacity_provider(d).weight(1).build().expect("item"),
+            ]
+        });
+        self.ecs
+            .put_cluster_capacity_providers()
+            .cluster(cluster)
+            .set_capacity_providers(Some(groups.iter().map(|g| format!("cp-{g}")).collect()))
+            .set_default_capacity_provider_strategy(Some(strategy.unwrap_or_default()))
+            .send()
+            .await
+            .expect("PutClusterCapacityProviders");
+    }
+
+    /// A replica service with a capacity provider strategy and a deployment configuration.
+    pub async fn service_with(&self, cluster: &str, s: &Service<'_>) {
+        let mut call = self
+            .ecs
+            .create_service()
+            .cluster(cluster)
+            .service_name(s.name)
+            .task_definition(s.family)
+            .desired_count(s.desired);
+        for (provider, base, weight) in s.strategy {
+            call = call.capacity_provider_strategy(
+                CapacityProviderStrategyItem::builder()
+                    .capacity_provider(*provider)
+                    .base(*base)
+                    .weight(*weight)
+                    .build()
+                    .expect("strategy item"),
+            );
+        }
+        if let Some((min, max)) = s.deployment {
+            call = call.deployment_configuration(
+                DeploymentConfiguration::builder().minimum_healthy_percent(min).maximum_percent(max).build(),
+            );
+        }
+        call.send().await.expect("CreateService");
+    }
+
     /// Registers an EC2 instance with a cluster as the ECS agent does, with `attributes` (such as
     /// `ecs.instance-type`) and GPU ids in its total resources; the container instance ARN.
     pub async fn register_with(

@@ -52,7 +52,11 @@ impl Act<'_> {
         let stale = arns_of(entries, |e| e.clear_marker);
         self.attribute(MARKER, &[done, stale].concat(), false).await?;
         // A drain that stalled is not tried again for a while; the marker says since when.
-        let stalled = arns_of(entries, |e| e.reason == Reason::StalledDrain && e.done());
+        let stalled = arns_of(entries, |e| {
+            matches!(e.reason, Reason::StalledDrain | Reason::UnplacedReplacements)
+                && e.decision == Decision::Reactivate
+                && e.done()
+        });
         self.attribute(STALLED_MARKER, &stalled, true).await?;
         self.attribute(STALLED_MARKER, &arns_of(entries, |e| e.clear_stalled), false).await?;
 

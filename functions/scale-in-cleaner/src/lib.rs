@@ -53,13 +53,16 @@ use tracing::{info, warn};
 pub use crate::config::Config;
 pub use crate::input::Request;
 use crate::inventory::Read;
+use crate::inventory::definitions::Definitions;
 use crate::plan::Progress;
 pub use crate::report::{ClusterOutcome, Outcome, Totals};
 
 /// No cluster is read with less than this left: reading a large one takes a few seconds.
 const CLUSTER_MARGIN: Duration = Duration::from_secs(20);
-/// Plans of one cluster per run: each after reading the tasks the previous one wanted.
-const PLAN_ROUNDS: usize = 4;
+/// At most this many plans of one cluster per run, each after reading the tasks the previous one wanted.
+/// The look-ahead doubles each round, so a few rounds reach every candidate of the largest cluster;
+/// Lambda's deadline stops them sooner if reading is slow.
+const PLAN_ROUNDS: usize = 24;
 
 /// What the handler needs, built once at cold start.
 #[derive(Debug, Clone)]
@@ -68,6 +71,8 @@ pub struct Deps {
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub notifier: Notifier,
     pub config: Config,
+    /// Task definitions read by earlier runs in this sandbox: a revision never changes.
+    pub definitions: Definitions,
 }
 
 impl Deps {
@@ -77,6 +82,7 @@ impl Deps {
             autoscaling: aws_sdk_autoscaling::Client::new(sdk),
             notifier: Notifier::new(aws_sdk_sns::Client::new(sdk), config.notification_topic_arn.clone()),
             config,
+            definitions: Definitions::default(),
         }
     }
 }
@@ -189,18 +195,38 @@ async fn one_cluster(
     budget: Budget,
     done: &mut ClusterOutcome,
 ) -> Result<Option<bool>, Error> {
-    let mut read = match inventory::read(&deps.ecs, &deps.autoscaling, cluster).await? {
+    let mut read = match inventory::read(&deps.ecs, &deps.autoscaling, cluster, &deps.definitions).await? {
         Read::Found(read) => read,
         Read::NoSuchCluster => return Ok(None),
     };
     let settings = &deps.config.settings;
     let mut plan = plan::plan(&read.inventory, settings, now);
+    // Look ahead as far as has been read: when every candidate read so far was kept, the next round reads
+    // twice as many, so that blocked ones never starve the rest.
+    let mut examined = 0;
     for _ in 1..PLAN_ROUNDS {
         if plan.wanted.is_empty() || !budget.has_more_than(CLUSTER_MARGIN) {
             break;
         }
-        read.read_tasks(&deps.ecs, &plan.wanted).await?;
-        plan = plan::plan(&read.inventory, settings, now);
+        // A round's reads stop short of the deadline (a large one reads thousands of instances): the run
+        // then acts on the plan it has, which wants the rest examined by a later run.
+        let reading = read.read_tasks(&deps.ecs, &plan.wanted);
+        let left = budget.remaining().map(|l| l.saturating_sub(CLUSTER_MARGIN));
+        let in_time = match left {
+            Some(left) => tokio::time::timeout(left, reading).await.ok(),
+            None => Some(reading.await),
+        };
+        let Some(done) = in_time else {
+            warn!(
+                cluster,
+                wanted = plan.wanted.len(),
+                "Lambda deadline near: planning with the tasks read so far"
+            );
+            break;
+        };
+        done?;
+        examined += plan.wanted.len();
+        plan = plan::plan_ahead(&read.inventory, settings, now, examined);
     }
     done.before = Some(plan.before);
     done.after = Some(plan.after);

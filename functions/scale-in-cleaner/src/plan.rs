@@ -11,15 +11,16 @@
 //!    the thresholds, ours go back to ACTIVE (most room first) until the cluster has its spare again.
 //!    Ours that run nothing are reaped, inside the disruption windows and as far as each group's minimum
 //!    size allows; the rest wait for their tasks to leave.
-//! 3. New removals ([`remove`]): none outside `SCALE_IN_WINDOWS`, while a service is being deployed, or
-//!    while the cluster is short; per group none during its cool-down after a launch and at most
-//!    `SCALE_IN_BUDGET_PERCENT` of it; at most `MAX_REMOVALS_PER_RUN` in all. Candidates go empty first,
-//!    then from the availability zone with the most instances of their group, then least reserved. One
-//!    goes only if no task on it has scale-in protection, each of its tasks can be placed on an instance
-//!    that stays, checking what ECS checks ([`placement`]: CPU, memory, GPUs, static host ports, network
-//!    interfaces and the zone of an `awsvpc` task, the definition's required attributes, `memberOf` and
-//!    `distinctInstance`, and the service's zone), and the spare left meets the thresholds with room for
-//!    the largest task.
+//! 3. New removals ([`remove`]): none outside `SCALE_IN_WINDOWS`, while a daemon service is being
+//!    deployed, or while the cluster is short; per group none during its cool-down after a launch and at
+//!    most `SCALE_IN_BUDGET_PERCENT` of it; at most `MAX_REMOVALS_PER_RUN` in all. Candidates go empty
+//!    first, then from the availability zone with the most instances of their group, then least reserved.
+//!    One goes only if no task on it has scale-in protection or belongs to a service being deployed, ECS
+//!    can replace its services' tasks ([`replace`]: their deployment configuration, none short of its
+//!    desired count), each of its tasks can be placed on an instance that stays, checking what ECS checks
+//!    ([`placement`]: CPU, memory, capacity providers, GPUs, static host ports, network interfaces and the
+//!    zone of an `awsvpc` task, the definition's required attributes, `memberOf` and `distinctInstance`,
+//!    and the service's zone), and the spare left meets the thresholds with room for the largest task.
 //!
 //! Tasks are read only for the instances the plan examines: an instance whose tasks are unknown is
 //! listed in [`Plan::wanted`], and the caller reads them and plans again.
@@ -33,27 +34,40 @@ use shared::ecs::InstanceStatus;
 
 mod eni;
 mod model;
+mod order;
 mod ours;
 pub mod placement;
 pub mod query;
 mod reason;
 mod remove;
+mod replace;
+mod service;
 pub mod window;
 
 pub use self::model::*;
 use self::placement::Queries;
+pub use self::service::*;
 
 /// The one Auto Scaling lifecycle state in which an instance is capacity.
 const IN_SERVICE: &str = "InService";
 
 /// Plans one cluster. `now` is the time of the run: instance ages, windows, cool-downs, stalled drains.
 pub fn plan(inv: &Inventory, settings: &Settings, now: DateTime<Utc>) -> Plan {
+    plan_ahead(inv, settings, now, 0)
+}
+
+/// [`plan`], also wanting the tasks of up to `look_ahead` candidates past those counted as removals, in
+/// case those cannot go: a caller that doubles it each round reads every candidate in a few rounds even
+/// when the least used ones are all blocked (protected tasks, constraints), instead of never reaching
+/// the others.
+pub fn plan_ahead(inv: &Inventory, settings: &Settings, now: DateTime<Utc>, look_ahead: usize) -> Plan {
     let mut p = Planner::new(inv, settings, now);
+    p.look_ahead = look_ahead;
     let Classified { mut usable, ours, clear_marker } = p.classify();
     let pool = p.settle_ours(&mut usable, ours);
-    let before = pool.capacity(settings, p.largest_task);
+    let before = pool.capacity(settings);
     let pool = p.remove(&usable, pool);
-    let after = pool.capacity(settings, p.largest_task);
+    let after = pool.capacity(settings);
     let wanted = p.wanted.iter().map(|&i| inv.instances[i].container_instance_arn.clone()).collect();
     Plan { before, after, entries: p.entries(clear_marker), wanted }
 }
@@ -71,11 +85,15 @@ struct Planner<'a> {
     /// How many more instances each group may lose before reaching its minimum size. Ours still draining
     /// are in the desired capacity and will leave it when reaped.
     min_size_room: HashMap<&'a str, i64>,
-    /// The largest CPU and the largest memory of a service's task definition or of any task read.
+    /// The largest CPU and the largest memory of a replica service's task definition or of a service task
+    /// read. A standalone task is not placed again by ECS once it stops: no room is kept for it, and how
+    /// many tasks a run reads does not change the rule.
     largest_task: Resources,
     queries: Queries,
     /// Instances whose tasks the plan needs and does not have.
     wanted: Vec<usize>,
+    /// Candidates past the removals whose tasks to want too ([`plan_ahead`]).
+    look_ahead: usize,
 }
 
 /// Instances by what they are to the plan.
@@ -101,9 +119,12 @@ impl<'a> Planner<'a> {
                 .iter()
                 .map(|(name, g)| (name.as_str(), i64::from(g.desired_capacity - g.min_size)))
                 .collect(),
-            largest_task: read.fold(inv.largest_service_task, |m, t| m.max(t.reserved)),
+            largest_task: read
+                .filter(|t| t.service().is_some())
+                .fold(inv.largest_service_task, |m, t| m.max(t.reserved)),
             queries: Queries::default(),
             wanted: Vec::new(),
+            look_ahead: 0,
         }
     }
 
@@ -192,3 +213,5 @@ impl<'a> Planner<'a> {
 mod tests;
 #[cfg(test)]
 mod tests_placement;
+#[cfg(test)]
+mod tests_simulation;

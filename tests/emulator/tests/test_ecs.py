@@ -128,8 +128,8 @@ def test_default_page_is_one_hundred(emulator: Any) -> None:
         ({"maxResults": 101}, "maxResults"),
         ({"status": "SLEEPING"}, "status"),
         ({"nextToken": "garbage"}, "nextToken"),
-        ({"filter": "registeredAt > 2020"}, "not emulated"),
-        ({"filter": "agentVersion < 1.14.5"}, "not emulated"),
+        ({"filter": "registeredAt > 2020"}, "documented date formats"),
+        ({"filter": "attribute:ecs.instance-type < m5"}, "not emulated"),
         ({"filter": "ec2InstanceId == a or"}, "not emulated"),
         ({"filter": "(ec2InstanceId == a"}, "not emulated"),
     ],
@@ -225,3 +225,51 @@ def test_a_task_just_started_is_not_listed_yet(emulator: Any, cluster: dict) -> 
     assert ecs.list_tasks(cluster="web", containerInstance=busy)["taskArns"] == [arn]
     with pytest.raises(ControlError):
         emulator.control("POST", "/ecs/consistency", {"list_tasks_lag_seconds": 301})
+
+
+def test_quoted_patterns_agent_versions_and_registration_times(emulator: Any, cluster: dict) -> None:
+    """A quoted argument is what the quotes hold, patterns too; agentVersion and registeredAt compare by
+    value (cluster-query-language.html)."""
+    ecs = emulator.client("ecs")
+    everyone = set(cluster["arns"].values())
+
+    def listed(expression: str) -> set[str]:
+        return set(ecs.list_container_instances(cluster="web", filter=expression)["containerInstanceArns"])
+
+    assert listed("attribute:ecs.instance-type =~ 'm5.*'") == everyone
+    assert listed("attribute:ecs.instance-type !~ 'm5.*'") == set()
+    assert listed('attribute:ecs.instance-type =~ "m5\\.large"') == everyone
+    assert listed("agentVersion >= 1.0.0 and agentVersion < 1.10.0") == everyone  # moto's agents are 1.0.0
+    assert listed("agentVersion > 1.0") == set()
+    assert listed("agentVersion == 1.0") == everyone
+    assert listed("registeredAt > 2018-06-18") == everyone
+    assert listed("registeredAt < 2018-06-18T22:28:28Z") == set()
+
+
+def test_a_cluster_seeded_in_one_request_is_what_the_calls_would_make(emulator: Any) -> None:
+    ecs = emulator.client("ecs")
+    ids = emulator.group("g", 3)
+    asg = emulator.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["g"])["AutoScalingGroups"][0]
+    ecs.create_cluster(clusterName="fleet")
+    ecs.create_capacity_provider(name="cp-g", autoScalingGroupProvider={"autoScalingGroupArn": asg["AutoScalingGroupARN"]})
+    ecs.put_cluster_capacity_providers(cluster="fleet", capacityProviders=["cp-g"], defaultCapacityProviderStrategy=[])
+    ecs.register_task_definition(family="web", containerDefinitions=[{"name": "a", "image": "x", "cpu": 256, "memory": 512}])
+    out = emulator.control("POST", "/bulk/ecs", {
+        "cluster": "fleet",
+        "instances": [{"instance_id": i, "attributes": {"tier": "gold"}} for i in ids],
+        "tasks": [{"family": "web", "instance": 0, "group": "service:api", "protected": True},
+                  {"family": "web", "instance": 0, "group": "service:api"}, {"family": "web", "instance": 2}],
+    })
+    arns, tasks = out["container_instance_arns"], out["task_arns"]
+    described = ecs.describe_container_instances(cluster="fleet", containerInstances=arns)["containerInstances"]
+    by_arn = {ci["containerInstanceArn"]: ci for ci in described}
+    first = by_arn[arns[0]]
+    assert first["runningTasksCount"] == 2 and first["capacityProviderName"] == "cp-g"
+    assert {"name": "tier", "value": "gold"} in first["attributes"]
+    memory = next(r["integerValue"] for r in first["remainingResources"] if r["name"] == "MEMORY")
+    assert memory == 7482 - 2 * 512
+    assert sorted(ecs.list_tasks(cluster="fleet", containerInstance=arns[0])["taskArns"]) == sorted(tasks[:2])
+    protection = ecs.get_task_protection(cluster="fleet", tasks=tasks[:2])["protectedTasks"]
+    assert [p["protectionEnabled"] for p in protection] == [True, False]
+    with pytest.raises(ControlError):
+        emulator.control("POST", "/bulk/ecs", {"cluster": "fleet", "tasks": [{"family": "web", "instance": 9}]})

@@ -141,3 +141,69 @@ def test_a_spread_service_prefers_the_zone_with_fewest_of_its_tasks(emulator: Em
     start(emulator, "web", arns[2])
     drain(emulator, arns[0])
     assert old not in where(emulator) and sorted(where(emulator).values()) == sorted(arns[1:])
+
+
+def providers(emulator: Emulator, cluster: str, **groups: int) -> dict[str, list[str]]:
+    """A capacity provider (without managed scaling) per group `name=count`, `cp-<name>`, on `cluster`;
+    the container instance ARNs of each group's instances."""
+    emulator.ecs.create_cluster(clusterName=cluster)
+    arns: dict[str, list[str]] = {}
+    for name, count in groups.items():
+        ids = emulator.group(name, count)
+        asg = emulator.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+        emulator.ecs.create_capacity_provider(name=f"cp-{name}", autoScalingGroupProvider={"autoScalingGroupArn": asg["AutoScalingGroupARN"]})
+        arns[name] = ids
+    emulator.ecs.put_cluster_capacity_providers(cluster=cluster, capacityProviders=[f"cp-{n}" for n in groups],
+                                                defaultCapacityProviderStrategy=[{"capacityProvider": "cp-a", "weight": 1}])
+    return {name: [emulator.register(cluster, i) for i in ids] for name, ids in arns.items()}
+
+
+def test_instances_name_their_capacity_provider_and_services_keep_their_strategy(emulator: Emulator) -> None:
+    arns = providers(emulator, "p", a=1, b=1)
+    plain = instances(emulator, "p", 1)[0]  # launched outside any group
+    described = emulator.ecs.describe_container_instances(cluster="p", containerInstances=[arns["a"][0], arns["b"][0], plain])
+    assert [ci.get("capacityProviderName") for ci in described["containerInstances"]] == ["cp-a", "cp-b", None]
+    emulator.ecs.register_task_definition(family="web", containerDefinitions=[{"name": "a", "image": "x", "cpu": 1, "memory": 1}])
+    emulator.ecs.create_service(cluster="p", serviceName="on-b", taskDefinition="web", desiredCount=1,
+                                capacityProviderStrategy=[{"capacityProvider": "cp-b", "weight": 1}])
+    emulator.ecs.create_service(cluster="p", serviceName="default", taskDefinition="web", desiredCount=1)
+    emulator.ecs.create_service(cluster="p", serviceName="ec2", taskDefinition="web", desiredCount=1, launchType="EC2")
+    services = {s["serviceName"]: s for s in emulator.ecs.describe_services(cluster="p", services=["on-b", "default", "ec2"])["services"]}
+    assert services["on-b"]["capacityProviderStrategy"] == [{"capacityProvider": "cp-b", "weight": 1}]
+    assert "launchType" not in services["on-b"]
+    assert services["default"]["capacityProviderStrategy"] == [{"capacityProvider": "cp-a", "weight": 1}], "the cluster's default"
+    assert services["ec2"]["launchType"] == "EC2" and not services["ec2"].get("capacityProviderStrategy")
+
+
+def test_a_replacement_goes_only_to_its_strategys_provider(emulator: Emulator) -> None:
+    arns = providers(emulator, "p", a=2, b=1)
+    emulator.ecs.register_task_definition(family="web", containerDefinitions=[{"name": "a", "image": "x", "cpu": 128, "memory": 128}])
+    emulator.ecs.register_task_definition(family="big", containerDefinitions=[{"name": "a", "image": "x", "cpu": 0, "memory": 7400}])
+    emulator.draining(stop_after_ms=0, step_ms=0)
+    emulator.ecs.create_service(cluster="p", serviceName="api", taskDefinition="web", desiredCount=1,
+                                capacityProviderStrategy=[{"capacityProvider": "cp-a", "weight": 1}])
+    old = start(emulator, "web", arns["a"][0])
+    blocker = start(emulator, "big", arns["a"][1], group=None)  # the other instance of cp-a is full; cp-b is empty
+    drain(emulator, arns["a"][0])
+    assert where(emulator) == {old: arns["a"][0]}, "never to the instance of cp-b"
+    assert events(emulator)[0].startswith("(service api) was unable to place a task")
+    emulator.ecs.stop_task(cluster="p", task=blocker)
+    assert list(where(emulator).values()) == [arns["a"][1]]
+
+
+def test_a_weighted_strategy_does_not_fall_back_to_its_other_provider(emulator: Emulator) -> None:
+    arns = providers(emulator, "p", a=2, b=1)
+    emulator.ecs.register_task_definition(family="web", containerDefinitions=[{"name": "a", "image": "x", "cpu": 128, "memory": 128}])
+    emulator.ecs.register_task_definition(family="big", containerDefinitions=[{"name": "a", "image": "x", "cpu": 0, "memory": 7400}])
+    emulator.draining(stop_after_ms=0, step_ms=0)
+    emulator.ecs.create_service(cluster="p", serviceName="api", taskDefinition="web", desiredCount=2,
+                                capacityProviderStrategy=[{"capacityProvider": "cp-a", "weight": 1},
+                                                          {"capacityProvider": "cp-b", "weight": 1}])
+    old = start(emulator, "web", arns["a"][0])
+    start(emulator, "web", arns["b"][0])
+    start(emulator, "big", arns["a"][1], group=None)
+    # One task on each provider: the replacement of the one on cp-a goes to cp-a, which is full, even
+    # though cp-b has room.
+    drain(emulator, arns["a"][0])
+    assert where(emulator)[old] == arns["a"][0]
+    assert events(emulator)[0].startswith("(service api) was unable to place a task")

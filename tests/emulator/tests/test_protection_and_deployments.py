@@ -71,3 +71,25 @@ def test_describe_services_takes_ten(emulator: Emulator, cluster: dict) -> None:
     assert "at most 10" in err.value.response["Error"]["Message"]
     with pytest.raises(ControlError):
         emulator.control("POST", "/ecs/deployments", {"rollout_ms": -1})
+
+
+def test_a_service_counts_its_running_and_pending_tasks(emulator: Emulator, cluster: dict) -> None:
+    ecs = emulator.ecs
+    ecs.register_task_definition(family="web", containerDefinitions=[{"name": "a", "image": "x", "cpu": 1, "memory": 1}])
+    ecs.register_task_definition(family="big", containerDefinitions=[{"name": "a", "image": "x", "cpu": 0, "memory": 7482}])
+    ecs.create_service(cluster="web", serviceName="api", taskDefinition="web", desiredCount=2,
+                       deploymentConfiguration={"minimumHealthyPercent": 0, "maximumPercent": 100})
+    counts = lambda: [(s["desiredCount"], s["runningCount"], s["pendingCount"])  # noqa: E731
+                      for s in ecs.describe_services(cluster="web", services=["api"])["services"]]
+    assert counts() == [(2, 0, 0)], "moto's own counts come from an environment variable"
+    first, second, third = cluster["arns"].values()
+    for arn in (first, second):
+        ecs.start_task(cluster="web", taskDefinition="web", containerInstances=[arn], group="service:api")
+    assert counts() == [(2, 2, 0)]
+    # The other instances are full: a drained task is stopped first (minimumHealthyPercent 0) and its
+    # replacement cannot be placed, so the service runs one task short.
+    for arn in (second, third):
+        ecs.start_task(cluster="web", taskDefinition="big", containerInstances=[arn])
+    emulator.draining(stop_after_ms=0, step_ms=0)
+    ecs.update_container_instances_state(cluster="web", containerInstances=[first], status="DRAINING")
+    assert counts() == [(2, 1, 0)]

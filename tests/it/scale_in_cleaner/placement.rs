@@ -164,9 +164,10 @@ async fn gpu_tasks_move_only_to_gpu_instances() {
     world
         .definition(&Definition { family: "train", cpu: 128, memory: 128, gpus: 1, ..Default::default() })
         .await;
-    world.service("web", "train", "train", 2, false).await;
+    world.service("web", "train", "train", 1, false).await;
     world.start("web", "train", gpu1, Some("service:train")).await;
-    let busy = world.start("web", "train", gpu2, Some("service:train")).await;
+    // A standalone task holds the other GPU: a stopped service task would leave the service short.
+    let busy = world.start("web", "train", gpu2, None).await;
     for arn in [gpu2, plain] {
         world.start_sized_tasks("web", arn, 1, Some("service:other".into()), TASK).await;
     }
@@ -198,8 +199,9 @@ async fn protected_tasks_keep_their_instance() {
     assert_eq!(decision(&outcome, &s.idle), Decision::Terminate, "what is not protected still goes");
 }
 
+/// The light instance runs a task of `api`, which is being deployed: it stays; the idle one goes.
 #[tokio::test]
-async fn a_deployment_in_progress_blocks_new_drains() {
+async fn a_deployment_in_progress_blocks_drains_of_its_tasks() {
     integration_tests::needs_emulator!();
     let s = scene().await;
     s.world.service("web", "api", "web", 9, false).await;
@@ -214,10 +216,16 @@ async fn a_deployment_in_progress_blocks_new_drains() {
         .await
         .unwrap();
 
-    nothing_removed_while(&s, "api").await;
+    let outcome = run(&deps(&s.world, &[])).await;
+
+    let e = web(&outcome).entry(&s.light).unwrap();
+    assert_eq!((e.decision, e.reason), (Decision::Keep, Reason::DeploymentInProgress), "{e:?}");
+    assert!(e.detail.contains("service api is being deployed"), "{e:?}");
+    assert_eq!(decision(&outcome, &s.idle), Decision::Terminate, "it runs none of api's tasks");
 }
 
-/// A run keeps the idle and the light instance, because `service` is being deployed, and removes nothing.
+/// A run keeps the idle and the light instance, because `service` (a daemon, on every instance) is being
+/// deployed, and removes nothing.
 async fn nothing_removed_while(s: &Scene, service: &str) {
     let outcome = run(&deps(&s.world, &[])).await;
 
@@ -346,7 +354,9 @@ async fn a_change_since_the_plan_cancels_the_drain() {
     integration_tests::needs_emulator!();
     let s = scene().await;
     let deps = deps(&s.world, &[]);
-    let Read::Found(mut read) = inventory::read(&deps.ecs, &deps.autoscaling, "web").await.unwrap() else {
+    let Read::Found(mut read) =
+        inventory::read(&deps.ecs, &deps.autoscaling, "web", &deps.definitions).await.unwrap()
+    else {
         panic!("cluster web not found")
     };
     let settings = &deps.config.settings;

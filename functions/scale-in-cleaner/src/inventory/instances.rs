@@ -82,12 +82,15 @@ pub fn instance(ci: &ContainerInstance, memberships: &HashMap<String, Membership
         ports_used: ports(remaining),
         // `remainingResources` lists the GPU ids no task has reserved; an instance without any has none.
         gpus_free: u32::try_from(strings(remaining, "GPU").map_or(0, <[String]>::len)).unwrap_or(u32::MAX),
+        capacity_provider: ci.capacity_provider_name().map(str::to_owned),
+        agent_version: ci.version_info().and_then(|v| v.agent_version()).map(str::to_owned),
         running_tasks: ci.running_tasks_count(),
         pending_tasks: ci.pending_tasks_count(),
         // Known to be empty without a call; the others' tasks are read if the plan needs them.
         tasks: runs_nothing(ci).then(Vec::new),
         drained_by_us_at: attributes.get(MARKER).map(|v| v.clone().unwrap_or_default()),
         stalled_at,
+        departed: None,
         undescribed: false,
         membership: memberships.get(&ec2_instance_id).cloned(),
         attributes,

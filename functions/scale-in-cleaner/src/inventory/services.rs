@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use aws_sdk_ecs::types::{
-    AvailabilityZoneRebalancing, DeploymentRolloutState, PlacementConstraintType, PlacementStrategyType,
-    SchedulingStrategy,
+    AvailabilityZoneRebalancing, CapacityProviderStrategyItem, DeploymentRolloutState,
+    PlacementConstraintType, PlacementStrategyType, SchedulingStrategy,
 };
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -14,7 +14,7 @@ use shared::AwsError;
 use shared::error::aws;
 
 use super::CONCURRENCY;
-use crate::plan::{EventKind, Service, ServiceEvent};
+use crate::plan::{Counts, EventKind, Service, ServiceEvent};
 
 /// `DescribeServices` takes up to 10 services (API_DescribeServices.html).
 const DESCRIBE_SERVICES_BATCH: usize = 10;
@@ -26,6 +26,8 @@ pub struct Placement {
     pub member_of: Vec<String>,
     pub distinct_instance: bool,
     pub az_spread: bool,
+    /// The capacity providers its tasks can be placed on; `None`: any instance.
+    pub providers: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default)]
@@ -35,9 +37,18 @@ pub struct Services {
     pub placement: HashMap<String, Placement>,
     /// The task definitions of the replica services (for the largest task a service may start).
     pub definitions: BTreeSet<String>,
+    /// Those of the daemon services (what they hold on every instance, at most).
+    pub daemon_definitions: BTreeSet<String>,
+    /// Services listed but not described: their rules, counts and deployments are not known.
+    pub undescribed: BTreeSet<String>,
 }
 
-pub async fn read(ecs: &aws_sdk_ecs::Client, cluster: &str) -> Result<Services, AwsError> {
+/// `default_strategy`: the cluster's default capacity provider strategy.
+pub async fn read(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    default_strategy: &[CapacityProviderStrategyItem],
+) -> Result<Services, AwsError> {
     let listed: Result<Vec<String>, _> = ecs
         .list_services()
         .cluster(cluster)
@@ -53,7 +64,8 @@ pub async fn read(ecs: &aws_sdk_ecs::Client, cluster: &str) -> Result<Services, 
         Err(e) if e.code_is("ClusterNotFoundException") => return Ok(Services::default()),
         Err(e) => return Err(e),
     };
-    let described: Vec<Vec<aws_sdk_ecs::types::Service>> = stream::iter(arns.chunks(DESCRIBE_SERVICES_BATCH))
+    type Page = (Vec<aws_sdk_ecs::types::Service>, Vec<aws_sdk_ecs::types::Failure>);
+    let described: Vec<Page> = stream::iter(arns.chunks(DESCRIBE_SERVICES_BATCH))
         .map(|batch| async move {
             let out = ecs
                 .describe_services()
@@ -62,12 +74,21 @@ pub async fn read(ecs: &aws_sdk_ecs::Client, cluster: &str) -> Result<Services, 
                 .send()
                 .await
                 .map_err(aws("DescribeServices"))?;
-            Ok::<_, AwsError>(out.services.unwrap_or_default())
+            Ok::<_, AwsError>((out.services.unwrap_or_default(), out.failures.unwrap_or_default()))
         })
         .buffered(CONCURRENCY)
         .try_collect()
         .await?;
     let mut out = Services::default();
+    let (described, failures): (Vec<_>, Vec<_>) = described.into_iter().unzip();
+    // A service ListServices named that DescribeServices could not describe (eventual consistency): its
+    // rules are not known this run.
+    out.undescribed = failures
+        .iter()
+        .flatten()
+        .filter_map(|f| f.arn())
+        .map(|arn| arn.rsplit('/').next().unwrap_or(arn).to_owned())
+        .collect();
     for s in described.into_iter().flatten() {
         let Some(name) = s.service_name().map(str::to_owned) else { continue };
         if s.status() != Some("ACTIVE") {
@@ -77,18 +98,23 @@ pub async fn read(ecs: &aws_sdk_ecs::Client, cluster: &str) -> Result<Services, 
             // Daemon tasks run on every instance and leave with theirs: not load to move. A daemon being
             // deployed still blocks new drains, as any service does.
             out.daemon_groups.insert(format!("service:{name}"));
-            out.services.insert(name, Service { deployment: deployment(&s), events: Vec::new() });
+            out.daemon_definitions.extend(s.task_definition().map(str::to_owned));
+            out.services.insert(name, Service { deployment: deployment(&s), ..Service::default() });
             continue;
         }
         out.definitions.extend(s.task_definition().map(str::to_owned));
-        out.placement.insert(name.clone(), placement(&s));
-        out.services.insert(name, Service { deployment: deployment(&s), events: events(&s) });
+        out.placement.insert(name.clone(), placement(&s, default_strategy));
+        let service = Service { deployment: deployment(&s), events: events(&s), counts: Some(counts(&s)) };
+        out.services.insert(name, service);
     }
     Ok(out)
 }
 
-fn placement(s: &aws_sdk_ecs::types::Service) -> Placement {
-    let mut p = Placement::default();
+fn placement(
+    s: &aws_sdk_ecs::types::Service,
+    default_strategy: &[CapacityProviderStrategyItem],
+) -> Placement {
+    let mut p = Placement { providers: providers(s, default_strategy), ..Placement::default() };
     for c in s.placement_constraints() {
         match c.r#type() {
             Some(PlacementConstraintType::DistinctInstance) => p.distinct_instance = true,
@@ -106,6 +132,46 @@ fn placement(s: &aws_sdk_ecs::types::Service) -> Placement {
             .any(|st| st.r#type() == Some(&PlacementStrategyType::Spread) && st.field() == Some(ZONE))
         || s.availability_zone_rebalancing() == Some(&AvailabilityZoneRebalancing::Enabled);
     p
+}
+
+/// The capacity providers ECS may place the service's tasks on: those of its strategy, or of the
+/// cluster's default strategy when it has neither a strategy nor a launch type ("If no
+/// capacityProviderStrategy or launchType is specified, the defaultCapacityProviderStrategy for the
+/// cluster is used", API_CreateService.html); of several, only those with a weight or a base ("any
+/// capacity providers with a weight of 0 can't be used to place tasks",
+/// API_CapacityProviderStrategyItem.html). `None`: a launch type, any instance.
+fn providers(
+    s: &aws_sdk_ecs::types::Service,
+    default_strategy: &[CapacityProviderStrategyItem],
+) -> Option<Vec<String>> {
+    let own = s.capacity_provider_strategy();
+    let strategy = match (own.is_empty(), s.launch_type()) {
+        (false, _) => own,
+        (true, None) if !default_strategy.is_empty() => default_strategy,
+        _ => return None,
+    };
+    let several = strategy.len() > 1;
+    let mut names: Vec<String> = strategy
+        .iter()
+        .filter(|i| !several || i.weight() > 0 || i.base() > 0)
+        .map(|i| i.capacity_provider().to_owned())
+        .collect();
+    names.sort();
+    names.dedup();
+    Some(names)
+}
+
+/// Its task counts and deployment configuration; without one, ECS's defaults for a replica service, 100
+/// and 200 (API_DeploymentConfiguration.html).
+fn counts(s: &aws_sdk_ecs::types::Service) -> Counts {
+    let config = s.deployment_configuration();
+    Counts {
+        desired: s.desired_count(),
+        running: s.running_count(),
+        pending: s.pending_count(),
+        minimum_healthy_percent: config.and_then(|c| c.minimum_healthy_percent()).unwrap_or(100),
+        maximum_percent: config.and_then(|c| c.maximum_percent()).unwrap_or(200),
+    }
 }
 
 /// Why the service counts as being deployed, if it does: a deployment whose rollout is in progress, or

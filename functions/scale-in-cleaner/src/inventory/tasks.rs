@@ -1,110 +1,24 @@
 //! The tasks on the instances the plan examines, and what ECS needs to place each elsewhere:
 //! `ecs:ListTasks` (per instance), `ecs:DescribeTasks` (100 per call), `ecs:DescribeTaskDefinition`
-//! (once per revision and run), `ecs:GetTaskProtection` (100 per call), and `ecs:ListContainerInstances`
+//! (once per revision and warm sandbox), `ecs:GetTaskProtection` (100 per call), and `ecs:ListContainerInstances`
 //! with `task:group == service:<name>` (where a `distinctInstance` service runs). Independent calls go
 //! at once.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
-use aws_sdk_ecs::types::{
-    DesiredStatus, NetworkMode, ResourceType, TargetType, TaskDefinitionPlacementConstraintType,
-    TransportProtocol,
-};
+use aws_sdk_ecs::types::DesiredStatus;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use shared::AwsError;
 use shared::error::aws;
 
 use super::CONCURRENCY;
+use super::definitions::{Definition, Definitions};
 use super::services::Placement;
-use crate::plan::{HostPort, Needs, Protocol, Resources, Task};
+use crate::plan::{Needs, Resources, Task};
 
 /// `GetTaskProtection` takes up to 100 tasks (API_GetTaskProtection.html).
 const PROTECTION_BATCH: usize = 100;
-
-/// What a task definition says about placing its tasks.
-#[derive(Debug, Clone, Default)]
-pub struct Definition {
-    pub reserved: Resources,
-    pub needs: Needs,
-}
-
-/// Reads the task definitions in `arns` that are not in `cache` yet.
-pub async fn definitions(
-    ecs: &aws_sdk_ecs::Client,
-    arns: impl Iterator<Item = String>,
-    cache: &mut HashMap<String, Definition>,
-) -> Result<(), AwsError> {
-    let missing: BTreeSet<String> = arns.filter(|a| !cache.contains_key(a)).collect();
-    let read: Vec<(String, Definition)> = stream::iter(missing)
-        .map(|arn| async move {
-            let out = ecs
-                .describe_task_definition()
-                .task_definition(&arn)
-                .send()
-                .await
-                .map_err(aws("DescribeTaskDefinition"))?;
-            Ok::<_, AwsError>((arn, out.task_definition().map(definition).unwrap_or_default()))
-        })
-        .buffered(CONCURRENCY)
-        .try_collect()
-        .await?;
-    cache.extend(read);
-    Ok(())
-}
-
-fn definition(td: &aws_sdk_ecs::types::TaskDefinition) -> Definition {
-    let int = |s: Option<&str>| s.and_then(|v| v.trim().parse::<i64>().ok());
-    let containers = td.container_definitions();
-    let cpu = int(td.cpu()).unwrap_or_else(|| containers.iter().map(|c| i64::from(c.cpu())).sum());
-    let memory = int(td.memory()).unwrap_or_else(|| {
-        containers.iter().map(|c| i64::from(c.memory_reservation().or(c.memory()).unwrap_or(0))).sum()
-    });
-    let mode = td.network_mode().cloned().unwrap_or(NetworkMode::Bridge);
-    let mut ports = Vec::new();
-    if matches!(mode, NetworkMode::Bridge | NetworkMode::Host) {
-        for m in containers.iter().flat_map(|c| c.port_mappings()) {
-            // Host mode maps each container port to the same host port; in bridge mode a missing or 0
-            // hostPort is dynamic, which never conflicts.
-            let host =
-                if mode == NetworkMode::Host { m.host_port().or(m.container_port()) } else { m.host_port() };
-            let Some(port) = host.and_then(|p| u16::try_from(p).ok()).filter(|p| *p != 0) else { continue };
-            let protocol =
-                if m.protocol() == Some(&TransportProtocol::Udp) { Protocol::Udp } else { Protocol::Tcp };
-            ports.push(HostPort { port, protocol });
-        }
-    }
-    let gpus = containers
-        .iter()
-        .flat_map(|c| c.resource_requirements())
-        .filter(|r| r.r#type() == &ResourceType::Gpu)
-        .filter_map(|r| r.value().parse::<u32>().ok())
-        .sum();
-    let member_of = td
-        .placement_constraints()
-        .iter()
-        .filter(|c| c.r#type() == Some(&TaskDefinitionPlacementConstraintType::MemberOf))
-        .filter_map(|c| c.expression().map(str::to_owned))
-        .collect();
-    // ECS places a task only on an instance with every attribute its definition requires
-    // (API_TaskDefinition.html, requiresAttributes); those of other target types do not apply.
-    let requires = td
-        .requires_attributes()
-        .iter()
-        .filter(|a| a.target_type().is_none_or(|t| *t == TargetType::ContainerInstance))
-        .map(|a| (a.name().to_owned(), a.value().map(str::to_owned)))
-        .collect();
-    Definition {
-        reserved: Resources::new(cpu, memory),
-        needs: Needs {
-            ports,
-            gpus,
-            awsvpc: mode == NetworkMode::Awsvpc,
-            requires,
-            member_of,
-            ..Needs::default()
-        },
-    }
-}
 
 /// One cluster's task reads.
 #[derive(Debug)]
@@ -132,11 +46,7 @@ pub struct Read {
 impl Reading<'_> {
     /// The tasks with desired status RUNNING on each of `instances` (daemon tasks left out), and where
     /// the `distinctInstance` groups among them run.
-    pub async fn tasks(
-        &self,
-        instances: &[String],
-        cache: &mut HashMap<String, Definition>,
-    ) -> Result<Read, AwsError> {
+    pub async fn tasks(&self, instances: &[String], cache: &Definitions) -> Result<Read, AwsError> {
         let (ecs, cluster) = (self.ecs, self.cluster);
         let listed: Vec<Vec<String>> = stream::iter(instances)
             .map(|instance| async move {
@@ -186,33 +96,22 @@ impl Reading<'_> {
             .filter(|t| t.group().is_some_and(|g| g.starts_with("service:")))
             .filter_map(|t| t.task_arn().map(str::to_owned))
             .collect();
-        let distinct: BTreeSet<String> = found
-            .iter()
-            .filter_map(|t| t.group())
-            .filter(|g| {
-                service_of(g).and_then(|s| self.placement.get(s)).is_some_and(|p| p.distinct_instance)
-            })
-            .filter(|g| !self.known_hosts.contains(*g))
-            .map(str::to_owned)
-            .collect();
         let td_arns = found.iter().filter_map(|t| t.task_definition_arn().map(str::to_owned));
-        let (protected, hosts, ()) = futures_util::future::try_join3(
-            self.protected(&service_tasks),
-            self.hosts(&distinct),
-            definitions(ecs, td_arns, cache),
-        )
-        .await?;
+        let (protected, ()) =
+            futures_util::future::try_join(self.protected(&service_tasks), cache.read(ecs, td_arns)).await?;
+        let hosts = self.hosts(&self.groups_to_locate(&found, cache)).await?;
         let mut by_instance: HashMap<String, Vec<Task>> = HashMap::new();
+        // One `Needs` per (revision, group), shared by its tasks: a large service's tasks need the same.
+        let mut shared: HashMap<(&str, &str), Arc<Needs>> = HashMap::new();
         for t in &found {
             let (Some(instance), Some(arn)) = (t.container_instance_arn(), t.task_arn()) else { continue };
-            let definition = t.task_definition_arn().and_then(|d| cache.get(d)).cloned().unwrap_or_default();
+            let td = t.task_definition_arn().unwrap_or_default();
+            let definition = cache.get(td).unwrap_or_default();
             let group = t.group().map(str::to_owned);
-            let mut needs = definition.needs;
-            if let Some(p) = group.as_deref().and_then(service_of).and_then(|s| self.placement.get(s)) {
-                needs.member_of.extend(p.member_of.iter().cloned());
-                needs.distinct_instance = p.distinct_instance;
-                needs.az_spread = p.az_spread;
-            }
+            let needs = shared
+                .entry((td, t.group().unwrap_or_default()))
+                .or_insert_with(|| self.needs(&definition, group.as_deref()))
+                .clone();
             let reserved = reservation(t);
             by_instance.entry(instance.to_owned()).or_default().push(Task {
                 arn: arn.to_owned(),
@@ -223,6 +122,47 @@ impl Reading<'_> {
             });
         }
         Ok(Read { by_instance, hosts, undescribed })
+    }
+
+    /// What a task of `definition` in `group` needs: its definition's, and its service's rules.
+    fn needs(&self, definition: &Definition, group: Option<&str>) -> Arc<Needs> {
+        let Some(p) = group.and_then(service_of).and_then(|s| self.placement.get(s)) else {
+            return definition.needs.clone();
+        };
+        let mut needs = Needs::clone(&definition.needs);
+        needs.member_of.extend(p.member_of.iter().cloned());
+        needs.distinct_instance = p.distinct_instance;
+        needs.az_spread = p.az_spread;
+        needs.providers.clone_from(&p.providers);
+        Arc::new(needs)
+    }
+
+    /// The task groups whose hosts placing `found` elsewhere needs, not read before: those of services
+    /// with `distinctInstance`, and those the `memberOf` expressions of their definitions and services name
+    /// (`task:group == <group>`). A group that cannot be written in a filter unquoted is left out: a task
+    /// whose expression names it then stays where it is.
+    fn groups_to_locate(&self, found: &[aws_sdk_ecs::types::Task], cache: &Definitions) -> BTreeSet<String> {
+        let mut texts: BTreeSet<String> = BTreeSet::new();
+        let mut groups: BTreeSet<String> = BTreeSet::new();
+        for t in found {
+            let placement = t.group().and_then(service_of).and_then(|s| self.placement.get(s));
+            if placement.is_some_and(|p| p.distinct_instance) {
+                groups.extend(t.group().map(str::to_owned));
+            }
+            if let Some(d) = t.task_definition_arn().and_then(|d| cache.get(d)) {
+                texts.extend(d.needs.member_of.iter().cloned());
+            }
+            texts.extend(placement.iter().flat_map(|p| p.member_of.iter().cloned()));
+        }
+        let named =
+            texts.iter().filter_map(|t| crate::plan::query::parse(t).ok()).flat_map(|e| e.task_groups());
+        groups.extend(
+            named.filter(|g| {
+                !g.is_empty() && g.chars().all(|c| c.is_ascii_alphanumeric() || ":_-.".contains(c))
+            }),
+        );
+        groups.retain(|g| !self.known_hosts.contains(g));
+        groups
     }
 
     /// The tasks among `arns` with scale-in protection on (and not expired).
@@ -256,7 +196,7 @@ impl Reading<'_> {
                 let arns: Vec<String> = ecs
                     .list_container_instances()
                     .cluster(cluster)
-                    // Service names are letters, digits, `-` and `_`: nothing to quote.
+                    // Groups here are letters, digits and `:_-.` (`groups_to_locate`): nothing to quote.
                     .filter(format!("task:group == {group}"))
                     .into_paginator()
                     .items()

@@ -1,12 +1,14 @@
 //! What the planner reads (one cluster's inventory) and what it writes (a decision per instance).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use shared::ecs::InstanceStatus;
 
 pub use super::reason::Reason;
+use super::service::Service;
 use super::window::Windows;
 
 /// CPU units (1024 per vCPU) and MiB, as ECS reports `registeredResources` and `remainingResources`.
@@ -76,6 +78,9 @@ pub struct Needs {
     pub distinct_instance: bool,
     /// Its service spreads over availability zones (ECS's default for services).
     pub az_spread: bool,
+    /// The capacity providers its service's strategy can place it on (weight or base above 0, or the
+    /// strategy's only one); `None`: any instance (a launch type, or a task of no service).
+    pub providers: Option<Vec<String>>,
 }
 
 /// A task that would have to run elsewhere if its instance went away.
@@ -85,7 +90,8 @@ pub struct Task {
     /// `service:<name>` for a service's task, `family:<name>` or what its starter set otherwise.
     pub group: Option<String>,
     pub reserved: Resources,
-    pub needs: Needs,
+    /// Shared by the tasks of one revision and group.
+    pub needs: Arc<Needs>,
     /// ECS task scale-in protection is on.
     pub protected: bool,
 }
@@ -94,6 +100,14 @@ impl Task {
     pub fn service(&self) -> Option<&str> {
         self.group.as_deref().and_then(|g| g.strip_prefix("service:"))
     }
+}
+
+/// The services whose tasks left an instance, as far as ECS tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Departed {
+    Known(BTreeSet<String>),
+    /// ECS listed a stopped task on it that it could not describe: which service it was is not known.
+    Unknown,
 }
 
 /// An instance's place in its Auto Scaling group.
@@ -122,6 +136,10 @@ pub struct Instance {
     pub gpus_free: u32,
     /// Its attributes (`ecs.instance-type`, `ecs.availability-zone`, custom ones); some have no value.
     pub attributes: BTreeMap<String, Option<String>>,
+    /// The capacity provider it is associated with (`capacityProviderName`), if any.
+    pub capacity_provider: Option<String>,
+    /// Its ECS agent's version (`versionInfo.agentVersion`).
+    pub agent_version: Option<String>,
     pub running_tasks: i32,
     /// `pendingTasksCount`: tasks placed but not running yet.
     pub pending_tasks: i32,
@@ -131,6 +149,9 @@ pub struct Instance {
     pub drained_by_us_at: Option<String>,
     /// When a drain of it by this function last stalled and was undone.
     pub stalled_at: Option<DateTime<Utc>>,
+    /// The services of tasks ECS lists as stopped on it; read only for those this function drained that
+    /// now run nothing.
+    pub departed: Option<Departed>,
     /// ECS listed a task on it that DescribeTasks could not describe this run (one just placed: the ECS
     /// API is eventually consistent); its tasks stay unknown until a later run.
     pub undescribed: bool,
@@ -193,29 +214,6 @@ pub struct Group {
     pub launching: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
-    /// "(service x) has started n tasks: ..."
-    Started,
-    /// "(service x) was unable to place a task because ..."
-    UnableToPlace,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceEvent {
-    pub at: DateTime<Utc>,
-    pub kind: EventKind,
-}
-
-/// What the planner needs of a service.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Service {
-    /// Why its deployment counts as in progress, if it does.
-    pub deployment: Option<String>,
-    /// Its recent placement events, newest first.
-    pub events: Vec<ServiceEvent>,
-}
-
 /// Everything the planner looks at for one cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Inventory {
@@ -230,6 +228,14 @@ pub struct Inventory {
     pub hosts: BTreeMap<String, BTreeSet<String>>,
     /// The largest CPU and memory of the replica services' task definitions.
     pub largest_service_task: Resources,
+    /// What the daemon services' task definitions reserve together: at most what daemon tasks hold on one
+    /// instance (their tasks leave with it; the others must move).
+    pub daemon_share: Resources,
+    /// Services ECS listed but could not describe this run (their rules are not known).
+    pub undescribed_services: BTreeSet<String>,
+    /// Capacity providers without an Auto Scaling group (ECS Managed Instances): their instances take
+    /// only tasks whose strategy names them, never a launch type's.
+    pub exclusive_providers: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -362,8 +368,8 @@ pub struct Capacity {
     pub spare: Resources,
     /// The spare the thresholds require: the reserve percentages of `registered`.
     pub required: Resources,
-    /// The largest CPU and the largest memory reservation of a service's task or of a task read; some
-    /// instance must have room for both at once.
+    /// The largest CPU and the largest memory reservation of a replica service's task (its definition, or
+    /// a task of it read); some instance must have room for both at once.
     pub largest_task: Resources,
 }
 

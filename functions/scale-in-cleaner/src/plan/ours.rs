@@ -11,8 +11,9 @@
 use chrono::Duration;
 
 use super::Planner;
-use super::model::{Decision, EventKind, Instance, Reason};
+use super::model::{Decision, Instance, Reason};
 use super::placement::{Mode, Pool};
+use super::service::EventKind;
 
 /// How long an instance whose drain stalled is not drained again: whatever blocked its tasks (a
 /// constraint or a port this function did not see) is unlikely to be gone within a day.
@@ -39,7 +40,11 @@ impl Planner<'_> {
                 self.decide(i, Decision::Wait, Reason::TasksLeaving, why);
                 return false;
             }
-            let blocker = self.stalled(inst).or_else(|| self.leave_blocker(inst));
+            let blocker = self
+                .stalled(inst)
+                .or_else(|| self.drain_never_ends(inst))
+                .or_else(|| self.unplaced(inst))
+                .or_else(|| self.leave_blocker(inst));
             match blocker {
                 Some((reason, why)) => {
                     self.decide(i, Decision::Reactivate, reason, why);
@@ -53,29 +58,30 @@ impl Planner<'_> {
             let r = inv.instances[i].remaining;
             (std::cmp::Reverse(r.memory), std::cmp::Reverse(r.cpu), i)
         });
-        let mut pool = Pool::new(inv, usable.iter().copied());
+        let mut pool = Pool::new(inv, usable.iter().copied(), self.largest_task);
         loop {
-            let mut trial = pool.clone();
+            pool.begin();
             let mut placed = Ok(());
             for &i in &ours {
                 let inst = &inv.instances[i];
                 let tasks = inst.tasks.as_deref().unwrap_or_default();
-                placed = trial.place(inv, tasks, inst.zone(), Mode::Draining, &mut self.queries);
+                placed = pool.place(inv, tasks, inst.zone(), Mode::Draining, &mut self.queries);
                 if placed.is_err() {
                     break;
                 }
             }
             let shortfall = match placed {
-                Ok(()) => trial.shortfall(self.settings, self.largest_task).map(|b| b.detail),
+                Ok(()) => pool.shortfall(self.settings).map(|b| b.detail),
                 Err(b) => {
                     Some(format!("the tasks of the instances it drained would not all move: {}", b.detail))
                 }
             };
+            if shortfall.is_none() {
+                pool.commit();
+                break;
+            }
+            pool.rollback();
             match shortfall {
-                None => {
-                    pool = trial;
-                    break;
-                }
                 Some(why) if !ours.is_empty() => {
                     let i = ours.remove(0);
                     if let Some(m) = &inv.instances[i].membership {
@@ -88,9 +94,9 @@ impl Planner<'_> {
                         format!("capacity needed again: {why}"),
                     );
                     usable.push(i);
-                    pool = Pool::new(inv, usable.iter().copied());
+                    pool.add(inv, i);
                 }
-                Some(_) => break,
+                _ => break,
             }
         }
         let open = self.settings.windows.contains(self.now);
@@ -102,6 +108,8 @@ impl Planner<'_> {
                 inst.is_empty() && inv.daemon_groups.is_empty() && inst.remaining != inst.registered;
             if stopping {
                 let why = "drained by this function; its last tasks are still stopping";
+                self.decide(i, Decision::Wait, Reason::TasksLeaving, why);
+            } else if let Some(why) = inst.is_empty().then(|| self.replacements_starting(inst)).flatten() {
                 self.decide(i, Decision::Wait, Reason::TasksLeaving, why);
             } else if inst.is_empty() && open {
                 self.decide(

@@ -1,15 +1,27 @@
-//! The ECS cluster query language, as far as `memberOf` placement constraints use it in practice
+//! The ECS cluster query language, as `memberOf` placement constraints use it
 //! (<https://docs.aws.amazon.com/AmazonECS/latest/developerguide/cluster-query-language.html>):
-//! `subject operator [argument]` with the subjects `attribute:<name>`, `ec2InstanceId` and
-//! `agentConnected`; the operators `==`/`equals`, `!=`/`not_equals`, `in`, `!in`/`not_in`, `exists`,
-//! `!exists`/`not_exists`, `=~`/`matches` and `!~`/`not_matches` (a Java regular expression that must
-//! match the whole value); joined by `and`/`&&`, `or`/`||`, `not`/`!` and parentheses.
+//! `subject operator [argument]` with every documented subject: `attribute:<name>`, `ec2InstanceId`,
+//! `agentConnected`, `agentVersion`, `registeredAt`, `runningTasksCount` and `task:group`; the operators
+//! `==`/`equals`, `!=`/`not_equals`, `in`, `!in`/`not_in`, `exists`, `!exists`/`not_exists`,
+//! `=~`/`matches` and `!~`/`not_matches` (a Java regular expression that must match the whole value), and
+//! for `agentVersion`, `registeredAt` and `runningTasksCount` the ordering operators `>`/`greater_than`,
+//! `>=`/`greater_than_equal`, `<`/`less_than`, `<=`/`less_than_equal`; joined by `and`/`&&`, `or`/`||`,
+//! `not`/`!` and parentheses. An argument may be quoted (`ec2InstanceId in ['i-abcd1234', 'i-wxyx7890']`),
+//! and a quoted pattern is what the quotes hold (`=~ 'c5.*'`).
 //!
-//! Anything else (`task:group`, `runningTasksCount`, `registeredAt`, `agentVersion`, ordering operators,
-//! a pattern this regex engine does not take) is refused with the reason: the planner then keeps the
-//! instance rather than guess where ECS would place the task.
+//! What is refused, with the reason (the planner then keeps the instance rather than guess where ECS
+//! would place the task): an operator the page does not document for a subject, a pattern over
+//! `task:group` (which groups an instance runs is known only for the groups asked about), a pattern this
+//! regex engine does not take, a version or a date that does not read as the page shows them.
 
-use std::collections::BTreeMap;
+use chrono::{DateTime, Utc};
+
+mod eval;
+mod value;
+
+pub use eval::Facts;
+use value::ordered;
+pub use value::version;
 
 /// A parsed expression.
 #[derive(Debug, Clone)]
@@ -26,6 +38,11 @@ pub enum Subject {
     Attribute(String),
     Ec2InstanceId,
     AgentConnected,
+    AgentVersion,
+    RegisteredAt,
+    RunningTasksCount,
+    /// Which task groups run on it (tasks with desired status RUNNING).
+    TaskGroup,
 }
 
 #[derive(Debug, Clone)]
@@ -34,66 +51,48 @@ pub enum Test {
     In(Vec<String>),
     Exists,
     Matches(regex_lite::Regex),
+    /// A value compared by its kind: a count, a version, a time.
+    Compare(Order, Value),
     /// The negation of the test inside: `!=`, `!in`, `!exists`, `!~`.
     Negated(Box<Test>),
 }
 
-/// The facts of one container instance an expression is evaluated against.
-#[derive(Debug, Clone, Copy)]
-pub struct Facts<'a> {
-    pub ec2_instance_id: &'a str,
-    pub agent_connected: bool,
-    /// Attribute name to value; attributes such as `ecs.capability.*` have none.
-    pub attributes: &'a BTreeMap<String, Option<String>>,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Equal,
+    Greater,
+    GreaterOrEqual,
+    Less,
+    LessOrEqual,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Value {
+    Count(i64),
+    /// Numbers compared one by one, missing ones 0 (1.0 == 1.0.0 < 1.10.0).
+    Version(Vec<u64>),
+    Time(DateTime<Utc>),
 }
 
 impl Expr {
-    /// Whether the instance is known to match. ECS's documentation does not say how a comparison with an
-    /// attribute the instance lacks evaluates (`attribute:stack != prod` on an instance without `stack`),
-    /// so such a comparison is unknown, combined as in three-valued logic, and an unknown result is not a
-    /// match: the planner never counts on an instance ECS might refuse.
-    pub fn matches(&self, facts: &Facts<'_>) -> bool {
-        self.eval(facts) == Some(true)
-    }
-
-    fn eval(&self, facts: &Facts<'_>) -> Option<bool> {
+    /// The task groups its `task:group` tests name: where they run must be known to evaluate it.
+    pub fn task_groups(&self) -> Vec<String> {
         match self {
-            Expr::And(a, b) => match (a.eval(facts), b.eval(facts)) {
-                (Some(false), _) | (_, Some(false)) => Some(false),
-                (Some(true), Some(true)) => Some(true),
-                _ => None,
-            },
-            Expr::Or(a, b) => match (a.eval(facts), b.eval(facts)) {
-                (Some(true), _) | (_, Some(true)) => Some(true),
-                (Some(false), Some(false)) => Some(false),
-                _ => None,
-            },
-            Expr::Not(e) => e.eval(facts).map(|v| !v),
-            Expr::Test(subject, test) => {
-                let agent = facts.agent_connected.to_string();
-                let value = match subject {
-                    Subject::Attribute(name) => facts.attributes.get(name).map(|v| v.as_deref()),
-                    Subject::Ec2InstanceId => Some(Some(facts.ec2_instance_id)),
-                    Subject::AgentConnected => Some(Some(agent.as_str())),
-                };
-                test.holds(value)
-            }
+            Expr::And(a, b) | Expr::Or(a, b) => [a.task_groups(), b.task_groups()].concat(),
+            Expr::Not(e) => e.task_groups(),
+            Expr::Test(Subject::TaskGroup, test) => test.arguments(),
+            Expr::Test(..) => Vec::new(),
         }
     }
 }
 
 impl Test {
-    /// `value`: `None` when the subject does not exist, `Some(None)` when it exists without a value.
-    /// Only `exists` and `!exists` are known for a subject that does not exist.
-    fn holds(&self, value: Option<Option<&str>>) -> Option<bool> {
-        let text = value.flatten();
+    fn arguments(&self) -> Vec<String> {
         match self {
-            Test::Exists => Some(value.is_some()),
-            Test::Negated(inner) => inner.holds(value).map(|v| !v),
-            _ if value.is_none() => None,
-            Test::Equals(v) => Some(text == Some(v.as_str())),
-            Test::In(list) => Some(text.is_some_and(|t| list.iter().any(|v| v == t))),
-            Test::Matches(re) => Some(text.is_some_and(|t| re.is_match(t))),
+            Test::Equals(v) => vec![v.clone()],
+            Test::In(list) => list.clone(),
+            Test::Negated(inner) => inner.arguments(),
+            _ => Vec::new(),
         }
     }
 }
@@ -142,16 +141,19 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
             ',' => (Token::Comma, 1),
             '=' | '!' if next == Some('~') => {
                 out.push(word(if c == '=' { "matches" } else { "not_matches" }));
-                let (pattern, end) = pattern_at(&chars, i + 2);
+                let (pattern, end) = pattern_at(&chars, i + 2)?;
                 out.push(Token::Pattern(pattern));
                 i = end;
                 continue;
+            }
+            '>' | '<' => {
+                let name = if c == '>' { "greater_than" } else { "less_than" };
+                if next == Some('=') { (word(&format!("{name}_equal")), 2) } else { (word(name), 1) }
             }
             '=' if next == Some('=') => (word("equals"), 2),
             '!' if next == Some('=') => (word("not_equals"), 2),
             '&' if next == Some('&') => (word("and"), 2),
             '|' if next == Some('|') => (word("or"), 2),
-            '>' | '<' => return Err("ordering operators (<, >) are not supported".into()),
             '!' => {
                 // `!in` and `!exists` are operators; a `!` before anything else is `not`.
                 let rest = bare_word(&chars, i + 1);
@@ -172,7 +174,7 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
                 let n = w.chars().count();
                 if w.eq_ignore_ascii_case("matches") || w.eq_ignore_ascii_case("not_matches") {
                     out.push(Token::Word(w.to_ascii_lowercase()));
-                    let (pattern, end) = pattern_at(&chars, i + n);
+                    let (pattern, end) = pattern_at(&chars, i + n)?;
                     out.push(Token::Pattern(pattern));
                     i = end;
                     continue;
@@ -194,10 +196,15 @@ fn bare_word(chars: &[char], i: usize) -> String {
         .collect()
 }
 
-/// A pattern runs to the next blank; closing parentheses it did not open end the group around it.
-fn pattern_at(chars: &[char], mut i: usize) -> (String, usize) {
+/// A pattern runs to the next blank; closing parentheses it did not open end the group around it. A
+/// quoted pattern is what the quotes hold, as any quoted argument.
+fn pattern_at(chars: &[char], mut i: usize) -> Result<(String, usize), String> {
     while i < chars.len() && chars[i].is_whitespace() {
         i += 1;
+    }
+    if let Some(&q) = chars.get(i).filter(|c| **c == '\'' || **c == '"') {
+        let end = chars[i + 1..].iter().position(|&c| c == q).ok_or("unterminated quote")?;
+        return Ok((chars[i + 1..i + 1 + end].iter().collect(), i + end + 2));
     }
     let start = i;
     let mut depth = 0i32;
@@ -210,7 +217,7 @@ fn pattern_at(chars: &[char], mut i: usize) -> (String, usize) {
         }
         i += 1;
     }
-    (chars[start..i].iter().collect(), i)
+    Ok((chars[start..i].iter().collect(), i))
 }
 
 struct Parser {
@@ -283,18 +290,28 @@ impl Parser {
             "not_matches" => (true, "matches"),
             o => (false, o),
         };
-        let test = match op {
-            "equals" => Test::Equals(self.value()?),
-            "exists" => Test::Exists,
-            "in" => Test::In(self.list()?),
-            "matches" => match self.next() {
+        let test = match (op, ordered(&subject)) {
+            ("equals", Some(kind)) => Test::Compare(Order::Equal, kind(&self.value()?)?),
+            (o @ ("greater_than" | "greater_than_equal" | "less_than" | "less_than_equal"), Some(kind)) => {
+                let order = match o {
+                    "greater_than" => Order::Greater,
+                    "greater_than_equal" => Order::GreaterOrEqual,
+                    "less_than" => Order::Less,
+                    _ => Order::LessOrEqual,
+                };
+                Test::Compare(order, kind(&self.value()?)?)
+            }
+            ("equals", None) => Test::Equals(self.value()?),
+            ("in", None) => Test::In(self.list()?),
+            ("exists", None) if subject != Subject::TaskGroup => Test::Exists,
+            ("matches", None) if subject != Subject::TaskGroup => match self.next() {
                 Some(Token::Pattern(p)) if !p.is_empty() => Test::Matches(
                     regex_lite::Regex::new(&format!("^(?:{p})$"))
                         .map_err(|e| format!("pattern {p:?} is not supported: {e}"))?,
                 ),
                 _ => return Err("expected a pattern after =~".into()),
             },
-            other => return Err(format!("operator {other:?} is not supported")),
+            (other, _) => return Err(format!("operator {other:?} is not supported for {subject:?}")),
         };
         let test = if negated { Test::Negated(Box::new(test)) } else { test };
         Ok(Expr::Test(subject, test))
@@ -334,8 +351,11 @@ fn subject(word: &str) -> Result<Subject, String> {
     match word {
         "ec2InstanceId" => Ok(Subject::Ec2InstanceId),
         "agentConnected" => Ok(Subject::AgentConnected),
-        // Where tasks run changes as the plan moves them, and the others are not placement facts.
-        other => Err(format!("subject {other:?} is not supported")),
+        "agentVersion" => Ok(Subject::AgentVersion),
+        "registeredAt" => Ok(Subject::RegisteredAt),
+        "runningTasksCount" => Ok(Subject::RunningTasksCount),
+        "task:group" => Ok(Subject::TaskGroup),
+        other => Err(format!("subject {other:?} is not documented")),
     }
 }
 

@@ -22,6 +22,9 @@ pub enum Reason {
     CapacityNeeded,
     /// Its tasks have not moved for `STALLED_DRAIN_MINUTES`: their services cannot place them.
     StalledDrain,
+    /// Drained and empty, but a service that had tasks on it runs short of its desired count, or could not
+    /// place a task since the drain began and has started none since: ECS disagreed with the plan.
+    UnplacedReplacements,
 
     // Never touched (skip).
     AgentDisconnected,
@@ -54,6 +57,11 @@ pub enum Reason {
     Cooldown,
     /// A drain of it stalled recently.
     RecentlyStalled,
+    /// A service with tasks on it runs fewer tasks than its desired count: ECS is still placing them.
+    ServiceShort,
+    /// A service with tasks on it has a deployment configuration that lets ECS neither start a replacement
+    /// before stopping the task nor stop the task first: the drain would never end.
+    DeploymentConfiguration,
     /// `SCALE_IN_BUDGET_PERCENT` of its group is already leaving.
     Budget,
     /// `MAX_REMOVALS_PER_RUN` reached.
@@ -70,6 +78,9 @@ pub enum Reason {
     LargestTask,
     /// Some task has no instance with enough CPU and memory.
     NoRoom,
+    /// Some task's capacity provider strategy reaches no instance with room (ECS places a service's task
+    /// only on instances of the provider its strategy picks, and does not fall back to another).
+    CapacityProviderStrategy,
     /// Some task needs GPUs no other instance has free.
     Gpu,
     /// Some task needs a static host port taken everywhere else.

@@ -3,7 +3,10 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
+
 use super::model::{Decision, Instance, Reason, Task};
+use super::order::Order;
 use super::ours::stalled_hold;
 use super::placement::{Blocked, Mode, Pool};
 use super::{IN_SERVICE, Planner};
@@ -32,50 +35,47 @@ impl<'a> Planner<'a> {
                 candidates.push(i);
             }
         }
-        let run_block = self.run_block(pool.shortfall(self.settings, self.largest_task));
+        let run_block = self.run_block(pool.shortfall(self.settings));
         let mut budget = self.disruption_budget();
         let mut staying: HashMap<(&str, &str), i64> = HashMap::new();
+        let mut newest: HashMap<&str, DateTime<Utc>> = HashMap::new();
         for (i, inst) in inv.instances.iter().enumerate() {
-            let leaving = matches!(self.decisions[i], Some((Decision::Reap | Decision::Wait, _, _)));
-            if let (Some(m), false) = (&inst.membership, leaving) {
+            let Some(m) = &inst.membership else { continue };
+            if let Some(at) = inst.registered_at {
+                newest.entry(m.group.as_str()).and_modify(|n| *n = (*n).max(at)).or_insert(at);
+            }
+            if !matches!(self.decisions[i], Some((Decision::Reap | Decision::Wait, _, _))) {
                 *staying.entry((m.group.as_str(), m.availability_zone.as_str())).or_default() += 1;
             }
         }
+        let mut order = Order::new(inv, &candidates, staying);
         // Removals found, and candidates whose tasks are to be read (each may become one).
         let mut removals = 0;
-        while !candidates.is_empty() {
-            let most_in_az = |i: usize| -> bool {
-                let Some(m) = &inv.instances[i].membership else { return false };
-                let here =
-                    staying.get(&(m.group.as_str(), m.availability_zone.as_str())).copied().unwrap_or(0);
-                let most =
-                    staying.iter().filter(|((g, _), _)| *g == m.group).map(|(_, c)| *c).max().unwrap_or(0);
-                here >= most
-            };
-            let Some(pos) = (0..candidates.len()).min_by(|&a, &b| {
-                let (ia, ib) = (&inv.instances[candidates[a]], &inv.instances[candidates[b]]);
-                (!ia.is_empty(), !most_in_az(candidates[a]))
-                    .cmp(&(!ib.is_empty(), !most_in_az(candidates[b])))
-                    .then(ia.reserved_share().total_cmp(&ib.reserved_share()))
-                    .then(ia.task_count().cmp(&ib.task_count()))
-                    .then(ia.registered_at.cmp(&ib.registered_at))
-                    .then(ia.container_instance_arn.cmp(&ib.container_instance_arn))
-            }) else {
-                break;
-            };
-            let i = candidates.remove(pos);
+        // Unread candidates counted as removals, and those past the removals whose tasks are read ahead, in
+        // case those before them cannot go.
+        let (mut tentative, mut ahead, mut look_ahead) = (0, Vec::new(), self.look_ahead);
+        while let Some(i) = order.pop() {
             let inst = &inv.instances[i];
             if let Some((reason, why)) = &run_block {
                 self.decide(i, Decision::Keep, *reason, why.clone());
                 continue;
             }
+            // Whether taking it out breaks the thresholds whatever its tasks: then they need not be read.
+            let hopeless = || {
+                let daemons = inv.daemon_share;
+                inst.tasks.is_none().then(|| pool.could_not_lose(i, daemons, self.settings)).flatten()
+            };
             if removals >= self.settings.max_removals {
+                if inst.tasks.is_none() && !inst.undescribed && look_ahead > 0 && hopeless().is_none() {
+                    ahead.push(i);
+                    look_ahead -= 1;
+                }
                 let why = format!("MAX_REMOVALS_PER_RUN={} reached", self.settings.max_removals);
                 self.decide(i, Decision::Keep, Reason::MaxRemovals, why);
                 continue;
             }
             let group = inst.membership.as_ref().map(|m| m.group.as_str()).unwrap_or_default();
-            if let Some((reason, why)) = self.group_block(group, &budget) {
+            if let Some((reason, why)) = self.group_block(group, &budget, newest.get(group).copied()) {
                 self.decide(i, Decision::Keep, reason, why);
                 continue;
             }
@@ -84,9 +84,14 @@ impl<'a> Planner<'a> {
                 self.decide(i, Decision::Keep, Reason::TasksUndescribed, why);
                 continue;
             }
+            if let Some(Blocked { reason, detail }) = hopeless() {
+                self.decide(i, Decision::Keep, reason, format!("{detail}, whatever its tasks (not read)"));
+                continue;
+            }
             let Some(tasks) = &inst.tasks else {
                 // Counted as a removal until its tasks are read: the next plan sees whether it is one.
                 self.wanted.push(i);
+                tentative += 1;
                 removals += 1;
                 *budget.entry(group).or_default() -= 1;
                 *self.min_size_room.entry(group).or_default() -= 1;
@@ -100,22 +105,24 @@ impl<'a> Planner<'a> {
                 self.decide(i, Decision::Skip, Reason::TaskProtected, why);
                 continue;
             }
-            let (mut trial, moved_in) = pool.without(i);
+            if let Some((reason, why)) = self.deploying(tasks).or_else(|| self.replace_block(tasks)) {
+                self.decide(i, Decision::Keep, reason, why);
+                continue;
+            }
+            pool.begin();
+            let moved_in = pool.remove(i);
             let leaving: Vec<Task> = tasks.iter().cloned().chain(moved_in).collect();
-            let moved = trial.place(inv, &leaving, inst.zone(), Mode::Candidate, &mut self.queries);
-            if let Some(Blocked { reason, detail }) =
-                moved.err().or_else(|| trial.shortfall(self.settings, self.largest_task))
-            {
+            let moved = pool.place(inv, &leaving, inst.zone(), Mode::Candidate, &mut self.queries);
+            if let Some(Blocked { reason, detail }) = moved.err().or_else(|| pool.shortfall(self.settings)) {
+                pool.rollback();
                 self.decide(i, Decision::Keep, reason, detail);
                 continue;
             }
-            pool = trial;
+            pool.commit();
+            order.removed(i);
             removals += 1;
             *budget.entry(group).or_default() -= 1;
             *self.min_size_room.entry(group).or_default() -= 1;
-            if let Some(m) = &inst.membership {
-                *staying.entry((m.group.as_str(), m.availability_zone.as_str())).or_default() -= 1;
-            }
             if inst.is_empty() {
                 let why = "empty, and the spare capacity left meets the thresholds";
                 self.decide(i, Decision::Terminate, Reason::Empty, why);
@@ -128,10 +135,25 @@ impl<'a> Planner<'a> {
                 self.decide(i, Decision::Drain, Reason::UnderUsed, why);
             }
         }
+        // Read ahead only while some removal is still a guess: once those found are real, there is no need.
+        if tentative > 0 {
+            self.wanted.extend(ahead);
+        }
         pool
     }
 
-    /// What stops every new removal of the run: outside the windows, a deployment, a short cluster.
+    /// Why the tasks of a candidate stay where they are while their service is deployed, if they must: a
+    /// drain would move them while ECS rolls them out.
+    fn deploying(&self, tasks: &[Task]) -> Option<(Reason, String)> {
+        tasks.iter().filter_map(Task::service).find_map(|name| {
+            let what = self.inv.services.get(name)?.deployment.as_ref()?;
+            let why = format!("service {name} is being deployed ({what}): its tasks stay until it is done");
+            Some((Reason::DeploymentInProgress, why))
+        })
+    }
+
+    /// What stops every new removal of the run: outside the windows, a daemon's deployment, a short
+    /// cluster.
     fn run_block(&self, short: Option<Blocked>) -> Option<(Reason, String)> {
         let windows = &self.settings.windows;
         if !windows.contains(self.now) {
@@ -143,8 +165,14 @@ impl<'a> Planner<'a> {
             );
             return Some((Reason::OutsideWindow, why));
         }
-        if let Some((name, what)) =
-            self.inv.services.iter().find_map(|(n, s)| Some((n, s.deployment.as_ref()?)))
+        // A daemon runs on every instance: its deployment concerns them all.
+        let daemon = |n: &String| self.inv.daemon_groups.contains(&format!("service:{n}"));
+        if let Some((name, what)) = self
+            .inv
+            .services
+            .iter()
+            .filter(|(n, _)| daemon(n))
+            .find_map(|(n, s)| Some((n, s.deployment.as_ref()?)))
         {
             let why = format!("service {name} is being deployed ({what}): no new drain until it is done");
             return Some((Reason::DeploymentInProgress, why));
@@ -153,8 +181,13 @@ impl<'a> Planner<'a> {
     }
 
     /// What stops a removal from this instance's group: cool-down, the group's budget for the run, its
-    /// minimum size.
-    fn group_block(&self, group: &str, budget: &HashMap<&str, i64>) -> Option<(Reason, String)> {
+    /// minimum size. `newest`: when its newest instance registered.
+    fn group_block(
+        &self,
+        group: &str,
+        budget: &HashMap<&str, i64>,
+        newest: Option<DateTime<Utc>>,
+    ) -> Option<(Reason, String)> {
         let inv = self.inv;
         let cooldown = self.settings.cooldown;
         if cooldown > chrono::Duration::zero() {
@@ -165,12 +198,6 @@ impl<'a> Planner<'a> {
                 );
                 return Some((Reason::Cooldown, why));
             }
-            let newest = inv
-                .instances
-                .iter()
-                .filter(|i| i.membership.as_ref().is_some_and(|m| m.group == group))
-                .filter_map(|i| i.registered_at)
-                .max();
             if let Some(at) = newest.filter(|at| self.now - *at < cooldown) {
                 let why = format!(
                     "group {group} launched an instance {} min ago, within SCALE_IN_COOLDOWN_MINUTES={}",

@@ -14,7 +14,7 @@ fn no_reserve() -> Settings {
 }
 
 fn with_needs(cpu: i64, memory: i64, needs: Needs) -> Task {
-    Task { needs, ..task(cpu, memory) }
+    Task { needs: needs.into(), ..task(cpu, memory) }
 }
 
 fn port(p: u16) -> Needs {
@@ -161,16 +161,30 @@ fn protected_tasks_keep_their_instance() {
 }
 
 #[test]
-fn a_deployment_in_progress_blocks_new_drains_but_not_reaps() {
+fn a_deployment_in_progress_blocks_drains_of_its_tasks_only() {
     let mut inv = inventory(
-        vec![with_tasks("e", "a", vec![]), ours(with_tasks("d", "a", vec![])), with_tasks("o", "a", vec![])],
+        vec![
+            with_tasks("e", "a", vec![]),
+            with_tasks("api", "a", vec![task(100, 100)]),
+            ours(with_tasks("d", "a", vec![])),
+            with_tasks("o", "a", vec![]),
+        ],
         0,
     );
-    let deploying = Service { deployment: Some("ecs-svc/1 IN_PROGRESS".into()), events: Vec::new() };
-    inv.services.insert("api".into(), deploying);
-    let plan = plan_of(&inv, &Settings { max_removals: 2, ..no_reserve() });
+    let deploying = Service { deployment: Some("ecs-svc/1 IN_PROGRESS".into()), ..Service::default() };
+    inv.services.insert("api".into(), deploying.clone());
+    let plan = plan_of(&inv, &Settings { max_removals: 3, ..no_reserve() });
+    assert_eq!(reason(&plan, "api"), Reason::DeploymentInProgress);
+    assert!(decision(&plan, "api").1.contains("service api is being deployed"));
+    assert_eq!(decided(&plan, Decision::Terminate), ["e", "o"]);
+    assert_eq!(decided(&plan, Decision::Reap), ["d"]);
+
+    // A daemon runs everywhere: its deployment keeps every instance.
+    inv.services.insert("agent".into(), deploying);
+    inv.daemon_groups.insert("service:agent".into());
+    let plan = plan_of(&inv, &Settings { max_removals: 3, ..no_reserve() });
     assert_eq!(reason(&plan, "e"), Reason::DeploymentInProgress);
-    assert!(decision(&plan, "e").1.contains("service api is being deployed"));
+    assert!(decision(&plan, "e").1.contains("service agent is being deployed"));
     assert_eq!(decided(&plan, Decision::Reap), ["d"]);
 }
 
@@ -233,7 +247,7 @@ fn events(kinds: &[(EventKind, i64)]) -> Service {
     let events = kinds
         .iter()
         .map(|&(kind, minutes_ago)| ServiceEvent { at: now() - Duration::minutes(minutes_ago), kind });
-    Service { deployment: None, events: events.collect() }
+    Service { events: events.collect(), ..Service::default() }
 }
 
 #[test]

@@ -24,9 +24,11 @@ from . import (
     autoscaling_launch,
     autoscaling_listing,
     autoscaling_warm_pool,
+    bulk,
     cloudwatch_reads,
     ecs_agent,
     ecs_attributes,
+    ecs_capacity_providers,
     ecs_deployments,
     ecs_draining,
     ecs_listing,
@@ -67,6 +69,8 @@ ALL: list[Extension] = [
     # After ecs_draining: each wraps the CreateService the one before installed.
     ecs_placement,
     ecs_deployments,
+    # After ecs_deployments: it keeps the strategy on the service CreateService returns.
+    ecs_capacity_providers,
     ecs_protection,
     ecs_agent,
     lambda_alias,
@@ -79,5 +83,7 @@ ALL += [cloudwatch_reads, lambda_traffic]
 ALL += [autoscaling_launch, autoscaling_warm_pool, ec2_stop]
 # EC2's scheduled events, and the launch time of a restarted instance.
 ALL += [ec2_events]
+# Seeding large clusters in one request (the benchmarks).
+ALL += [bulk]
 # What EventBridge would carry of all this: last, so that its tick sees every change the others made.
 ALL += [events]

@@ -1,5 +1,6 @@
 """ECS service deployments and their rollout state, which moto 5.x leaves IN_PROGRESS forever (it
-compares the desired count with an environment variable) and never starts anew on UpdateService.
+compares the desired count with an environment variable) and never starts anew on UpdateService; and a
+service's running and pending counts, which moto takes from that variable too.
 
 AWS (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Deployment.html, ``rolloutState``):
 "When a service deployment is started, it begins in an IN_PROGRESS state. When the service reaches a
@@ -13,6 +14,11 @@ IN_PROGRESS for ``rollout_ms`` (0 by default: COMPLETED by the next request), th
 deployments it replaced are removed. ``POST /_shipshape/ecs/deployments {"rollout_ms": n}`` sets the time
 for deployments started from then on (``null``: they never complete, a rollout that hangs); ``GET`` shows
 it and the deployments in progress.
+
+Counts (API_Service.html): ``runningCount`` is "The number of tasks in the cluster that are in the RUNNING
+state", ``pendingCount`` those "in the PENDING state"; ``DescribeServices`` counts the service's tasks
+(group ``service:<name>``) as they are when it answers, so a service whose drained task could not be
+placed shows fewer running tasks than its ``desiredCount``.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from typing import Any
 
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
-from moto.ecs.models import ecs_backends
+from moto.ecs.models import EC2ContainerServiceBackend, ecs_backends
 from moto.ecs.responses import EC2ContainerServiceResponse
 
 DEFAULTS: dict[str, Any] = {"rollout_ms": 0}
@@ -71,6 +77,24 @@ def update_service(self: EC2ContainerServiceResponse) -> ActionResult:
     if self._get_param("forceNewDeployment") or service.task_definition != definition:
         _start(service)
     return result
+
+
+def describe_services(self: EC2ContainerServiceBackend, cluster_str: str, service_names: list[str]) -> Any:
+    services, failures = _original["describe_services"](self, cluster_str, service_names)
+    if services:
+        cluster = self._get_cluster(cluster_str)
+        counts: dict[str, list[int]] = {}
+        for task in self.tasks.get(cluster.name, {}).values():
+            group = str(task.group or "")
+            if group.startswith("service:"):
+                count = counts.setdefault(group, [0, 0])
+                if task.last_status == "RUNNING":
+                    count[0] += 1
+                elif task.last_status in ("PROVISIONING", "PENDING", "ACTIVATING"):
+                    count[1] += 1
+        for service in services:
+            service.running_count, service.pending_count = counts.get(f"service:{service.name}", [0, 0])
+    return services, failures
 
 
 def tick() -> None:
@@ -121,6 +145,8 @@ def install() -> None:
     for name, handler in (("create_service", create_service), ("update_service", update_service)):
         _original[name] = getattr(EC2ContainerServiceResponse, name)
         setattr(EC2ContainerServiceResponse, name, handler)
+    _original["describe_services"] = EC2ContainerServiceBackend.describe_services
+    EC2ContainerServiceBackend.describe_services = describe_services  # type: ignore[method-assign]
 
 
 def reset() -> None:

@@ -222,8 +222,15 @@ def _pass(backend: Any, now: float, floor: float) -> bool:
         cluster = backend.clusters.get(cluster_name)
         if cluster is None:
             continue
+        owed = False
         for task in list(tasks.values()):
             changed |= _progress(backend, cluster, task, now, step)
+            owed = owed or bool((task.__dict__.get(_KEY) or {}).get("owed"))
+        # Nothing draining and no replacement owed: no service has anything to do (the rest of a pass
+        # costs a lookup per task, on every request, in a cluster of tens of thousands of tasks).
+        instances = backend.container_instances.get(cluster_name, {}).values()
+        if not owed and not any(ci.status == "DRAINING" for ci in instances):
+            continue
         services: dict[str, list[Any]] = {}
         for task in tasks.values():
             if str(task.group or "").startswith("service:"):

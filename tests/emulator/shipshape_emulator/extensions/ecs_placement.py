@@ -35,6 +35,8 @@ attribute:ecs.availability-zone". What the emulator adds, for the replacements a
   container instance", for the tasks of the service's group with desired status RUNNING) and ``memberOf``
   (a cluster query language expression, evaluated by ``ecs_query``) from the task definition and the
   service. An expression ``ecs_query`` does not emulate places the task nowhere.
+- Capacity providers (``ecs_capacity_providers``): a service with a capacity provider strategy places
+  only on instances of the provider its strategy picks.
 - Order: a service spreading over zones (no strategy, or ``spread`` on ``attribute:ecs.availability-zone``)
   prefers the zone with the fewest of its tasks, then the instance with the most memory left; others the
   instance with the most memory left (ties in ARN order).
@@ -48,7 +50,7 @@ from moto.core.responses import ActionResult
 from moto.ecs.models import EC2ContainerServiceBackend, Task
 from moto.ecs.responses import EC2ContainerServiceResponse
 
-from . import ecs_query
+from . import ecs_capacity_providers, ecs_query
 
 # Tasks in awsvpc mode per instance type, without and with ENI trunking (eni-trunking-supported-instance-types).
 TASK_ENI_LIMITS = {"m5.large": (2, 10), "m5.xlarge": (3, 20), "c5.large": (2, 10), "c5.xlarge": (3, 20)}
@@ -179,10 +181,12 @@ def eligible(backend: Any, cluster: Any, old: Any, service: Any) -> list[Any]:
             except ecs_query.Unsupported:
                 return []
     distinct = any(rule.get("type") == "distinctInstance" for rule in rules)
+    provider = ecs_capacity_providers.chosen(backend, cluster, service, old) if service is not None else None
     found = [
         ci
         for ci in backend.container_instances.get(cluster.name, {}).values()
         if ci.status == "ACTIVE" and ci.agent_connected and fits(ci, needs)
+        and (provider is None or getattr(ci, "capacity_provider_name", None) == provider)
         and all(p(ci, groups) for p in member_of)
         and not (distinct and old.group in groups(ci))
     ]
@@ -226,17 +230,22 @@ def start_task(self: EC2ContainerServiceResponse) -> ActionResult:
     cluster = backend._get_cluster(self._get_param("cluster", "default"))
     definition = backend.describe_task_definition(self._get_param("taskDefinition"))
     group = self._get_param("group") or f"family:{definition.family}"
-    needs = requirements(definition)
     tasks = []
     for arn in self._get_param("containerInstances") or []:
         ci = backend.container_instances[cluster.name][arn.rsplit("/", 1)[-1]]
-        task = Task(cluster, definition, ci.container_instance_arn, needs, backend=backend, group=group,
-                    overrides=self._get_param("overrides") or {}, started_by=self._get_param("startedBy") or "",
-                    tags=self._get_param("tags"), networking_configuration=self._get_param("networkConfiguration"))
-        backend.update_container_instance_resources(ci, needs)
-        backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task
-        tasks.append(task)
+        tasks.append(start_one(backend, cluster, definition, ci, group, overrides=self._get_param("overrides") or {},
+                               started_by=self._get_param("startedBy") or "", tags=self._get_param("tags"),
+                               networking_configuration=self._get_param("networkConfiguration")))
     return ActionResult({"tasks": tasks, "failures": []})
+
+
+def start_one(backend: Any, cluster: Any, definition: Any, ci: Any, group: str, **extra: Any) -> Any:
+    """One task of `definition` started on `ci`, holding what it reserves there."""
+    needs = requirements(definition)
+    task = Task(cluster, definition, ci.container_instance_arn, needs, backend=backend, group=group, **extra)
+    backend.update_container_instance_resources(ci, needs)
+    backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task
+    return task
 
 
 def _keep_placement(self: EC2ContainerServiceResponse, result: ActionResult) -> ActionResult:

@@ -76,6 +76,12 @@ def update_task_protection(self: EC2ContainerServiceResponse) -> ActionResult:
     return ActionResult({"protectedTasks": protected, "failures": failures})
 
 
+def protect(arn: str, minutes: int = DEFAULT_MINUTES) -> None:
+    """Protection on for a service task, as UpdateTaskProtection sets it (``bulk``)."""
+    with _lock:
+        PROTECTED[arn] = datetime.now(timezone.utc) + timedelta(minutes=minutes)
+
+
 def get_task_protection(self: EC2ContainerServiceResponse) -> ActionResult:
     _, found = _tasks(self, 100)
     now = datetime.now(timezone.utc)

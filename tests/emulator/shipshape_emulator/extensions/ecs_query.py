@@ -11,8 +11,10 @@ and ``!~``/``not_matches`` ("an argument that conforms to the Java regular expre
 expressions with ``&&``/``and``, ``||``/``or``, ``!``/``not`` and parentheses for precedence. Arguments may
 be quoted (``ec2InstanceId in ['i-abcd1234', 'i-wxyx7890']``).
 
-Emulated: every subject but ``agentVersion`` and ``registeredAt``; ordering operators on
-``runningTasksCount`` only. Anything else raises ``Unsupported`` (the callers answer
+Emulated: every subject; ordering operators on ``runningTasksCount``, ``agentVersion`` (compared number by
+number: 1.10.0 > 1.9.2) and ``registeredAt`` ("Valid date formats: 2018-06-18T22:28:28+00:00,
+2018-06-18T22:28:28Z, 2018-06-18T22:28:28, 2018-06-18", UTC). A quoted argument is the text between the
+quotes, patterns included (``=~ 'c5.*'``). Anything else raises ``Unsupported`` (the callers answer
 ``InvalidParameterException``), so a test never passes against an expression the emulator silently
 misread. ``task:group`` matches an instance that runs a task of that group with desired status RUNNING.
 """
@@ -20,6 +22,7 @@ misread. ``task:group`` matches an instance that runs a task of that group with 
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 Predicate = Callable[[Any, Callable[[Any], set[str]]], bool]
@@ -62,9 +65,17 @@ def _tokens(text: str) -> list[tuple[str, str]]:
         else:
             out.append((kind, value))
         if out[-1] in (("op", "=~"), ("op", "!~")):
-            # A pattern is taken as written, up to the next blank or a parenthesis it did not open.
+            # A pattern is taken as written, up to the next blank or a parenthesis it did not open; a quoted
+            # one is what the quotes hold.
             rest = text[at:].lstrip()
             at = len(text) - len(rest)
+            if rest[:1] in ("'", '"'):
+                close = rest.find(rest[0], 1)
+                if close < 0:
+                    raise Unsupported("unterminated quote")
+                out.append(("word", rest[1:close]))
+                at += close + 1
+                continue
             depth, end = 0, 0
             while end < len(rest) and not rest[end].isspace():
                 if rest[end] == "(":
@@ -152,20 +163,58 @@ class _Parser:
                 raise Unsupported(f"pattern {argument!r}: {err}") from None
             negate = op == "!~"
             return lambda ci, g: _any(value(ci, g), lambda v: pattern.fullmatch(v) is not None) != negate
+        if op in ("==", "!=") and subject in _ORDERED:
+            of, parse = _ORDERED[subject]
+            wanted_value = parse(argument)
+            negate = op == "!="
+            return lambda ci, g: (of(ci) == wanted_value) != negate
         if op in ("==", "!="):
             negate = op == "!="
             return lambda ci, g: _any(value(ci, g), lambda v: v == argument) != negate
-        if subject != "runningTasksCount":
-            raise Unsupported(f"ordering operators are emulated for runningTasksCount only, not {subject}")
-        limit = int(argument)
+        key = _ORDERED.get(subject)
+        if key is None:
+            raise Unsupported(f"ordering operators are not documented for {subject}")
+        limit = key[1](argument)
         compare = {">": lambda n: n > limit, ">=": lambda n: n >= limit, "<": lambda n: n < limit, "<=": lambda n: n <= limit}[op]
-        return lambda ci, g: compare(ci.running_tasks_count)
+        return lambda ci, g: compare(key[0](ci))
 
     def word(self) -> str:
         kind, value = self.take()
         if kind != "word":
             raise Unsupported(f"expected a value, found {value!r}")
         return value
+
+
+def _version(text: str) -> tuple[int, ...]:
+    """Numbers compared one by one, missing ones 0: 1.0 == 1.0.0 < 1.10.0."""
+    try:
+        parts = [int(part) for part in text.strip().lstrip("v").split(".")]
+    except ValueError:
+        raise Unsupported(f"{text!r} is not a version such as 1.14.5") from None
+    return tuple(parts + [0] * (4 - len(parts)))
+
+
+def _date(text: str) -> datetime:
+    for form in ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
+        try:
+            moment = datetime.strptime(text.replace("Z", "+00:00"), form)
+        except ValueError:
+            continue
+        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    raise Unsupported(f"{text!r} is not one of the documented date formats")
+
+
+def _registered(ci: Any) -> datetime:
+    at = ci.registered_at
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
+# Subjects compared by value, with ordering operators: what an instance has, and how an argument reads.
+_ORDERED: dict[str, tuple[Callable[[Any], Any], Callable[[str], Any]]] = {
+    "runningTasksCount": (lambda ci: ci.running_tasks_count, int),
+    "agentVersion": (lambda ci: _version((ci.version_info or {}).get("agentVersion", "0")), _version),
+    "registeredAt": (_registered, _date),
+}
 
 
 _NO_VALUE = object()  # an attribute set without a value: it exists, and equals nothing
@@ -187,6 +236,10 @@ def _subject(name: str, op: str) -> Callable[[Any, Callable[[Any], set[str]]], A
         return lambda ci, g: "true" if ci.agent_connected else "false"
     if name == "runningTasksCount":
         return lambda ci, g: str(ci.running_tasks_count)
+    if name == "agentVersion":
+        return lambda ci, g: (ci.version_info or {}).get("agentVersion")
+    if name == "registeredAt":
+        return lambda ci, g: _registered(ci).isoformat()
     if name == "task:group":
         return lambda ci, g: g(ci)
     if name.startswith("attribute:") and len(name) > len("attribute:"):
