@@ -477,7 +477,7 @@ async fn a_busy_group_is_tried_again_next_run() {
 
 async fn mark_busy_and_drain_idle_by_hand(s: &Scene) {
     let marker = aws_sdk_ecs::types::Attribute::builder()
-        .name(MARKER)
+        .name(shared::drain::marker::LEGACY_SCALE_IN) // as 0.1.0 wrote it
         .value("2026-11-01T00:00:00Z")
         .target_type(aws_sdk_ecs::types::TargetType::ContainerInstance)
         .target_id(&s.arns[&s.busy])
@@ -505,7 +505,10 @@ async fn a_stale_marker_is_removed() {
     let outcome = run(&deps_live(&s.world)).await;
 
     assert!(web(&outcome).entry(&s.busy).unwrap().clear_marker);
-    assert_eq!(s.world.attribute("web", &s.arns[&s.busy], MARKER).await, None);
+    assert_eq!(
+        s.world.attribute("web", &s.arns[&s.busy], shared::drain::marker::LEGACY_SCALE_IN).await,
+        None
+    );
 }
 
 #[tokio::test]
@@ -593,4 +596,35 @@ async fn a_cluster_that_cannot_be_read_fails_the_run_after_the_others() {
 
 async fn run_err(deps: &Deps) -> Error {
     invoke(deps, sample_event("scale-in-scheduled.json")).await.expect_err("the run should fail")
+}
+
+/// A drain ECS refused leaves no marker that claims a later drain by someone else: an operator who drains
+/// the instance afterwards keeps it DRAINING, and the function neither reaps nor reactivates it.
+#[tokio::test]
+async fn a_drain_that_failed_claims_no_later_drain_by_someone_else() {
+    integration_tests::needs_emulator!();
+    let s = scene().await;
+    let deps = deps_live(&s.world);
+    s.world.emulator.fail("UpdateContainerInstancesState", 1, "AccessDeniedException");
+    let err = run_err(&deps).await;
+    assert!(err.to_string().contains("UpdateContainerInstancesState"), "{err}");
+    let light = &s.arns[&s.light];
+    assert_eq!(s.world.status("web", light).await, "ACTIVE");
+    assert_eq!(s.world.attribute("web", light, MARKER).await, None, "no marker left behind");
+
+    // An operator drains it; its service task stops at once.
+    s.world
+        .ecs
+        .update_container_instances_state()
+        .cluster("web")
+        .container_instances(light)
+        .status(aws_sdk_ecs::types::ContainerInstanceStatus::Draining)
+        .send()
+        .await
+        .expect("drain by hand");
+    let outcome = run(&deps).await;
+    let entry = web(&outcome).entry(&s.light).unwrap();
+    assert_eq!((entry.decision, entry.reason), (Decision::Skip, Reason::DrainedByOthers), "{entry:?}");
+    assert_eq!(s.world.status("web", light).await, "DRAINING");
+    assert_eq!(s.world.lifecycle_state(&s.light).await.as_deref(), Some("InService"));
 }

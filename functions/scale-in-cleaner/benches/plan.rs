@@ -110,6 +110,7 @@ fn cluster(instances: usize, tasks: usize, services: usize, variant: Variant) ->
             pending_tasks: 0,
             tasks: Some(Vec::new()),
             drained_by_us_at: None,
+            carries_our_marker: false,
             stalled_at: None,
             departed: None,
             undescribed: false,
@@ -220,7 +221,8 @@ fn cluster(instances: usize, tasks: usize, services: usize, variant: Variant) ->
     for i in (0..instances).step_by(instances / 10).take(10) {
         let inst = &mut inv.instances[i + 2];
         inst.status = InstanceStatus::Draining;
-        inst.drained_by_us_at = Some("2026-12-01T11:30:00Z".to_owned());
+        inst.drained_by_us_at = "2026-12-01T11:30:00Z".parse().ok();
+        inst.carries_our_marker = true;
     }
     inv
 }

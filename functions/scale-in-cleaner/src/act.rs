@@ -2,20 +2,22 @@
 //! `ecs:DeleteAttributes`, `ecs:DescribeContainerInstances` (the instances to drain, described again
 //! right before; those to terminate, checked empty right before), `ecs:ListTasks` and `ecs:DescribeTasks`
 //! (only when that description cannot tell daemon tasks from others),
-//! `autoscaling:TerminateInstanceInAutoScalingGroup`.
+//! `autoscaling:TerminateInstanceInAutoScalingGroup`. Drains and their undoing go through the drain core
+//! (`shared::drain::act`), which alone writes and clears the marker that makes a drain ours.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use aws_sdk_ecs::types::ContainerInstanceStatus;
 use chrono::{DateTime, SecondsFormat, Utc};
-use shared::ecs::{self, StateChange};
+use shared::drain::act::{self as core, Change};
+use shared::drain::marker::{Marker, Owner};
+use shared::ecs::{self, Found};
 use shared::edge::Budget;
 use shared::error::aws;
 use tracing::{info, warn};
 
+use crate::inventory::STALLED_MARKER;
 use crate::inventory::instances::{self, Fingerprint};
-use crate::inventory::{MARKER, STALLED_MARKER};
 use crate::plan::{Decision, Entry, Progress, Reason};
 use crate::{Deps, Error};
 
@@ -34,6 +36,8 @@ pub struct Act<'a> {
     pub daemon_groups: &'a BTreeSet<String>,
     /// Each instance as the plan saw it.
     pub fingerprints: &'a HashMap<String, Fingerprint>,
+    /// Each instance as the plan read it, by ARN, for the drain core.
+    pub found: &'a HashMap<String, Found>,
     pub budget: Budget,
     /// The run's time, the value of new markers.
     pub now: DateTime<Utc>,
@@ -43,14 +47,12 @@ impl Act<'_> {
     /// `Ok(true)` when Lambda's deadline stopped it before the end.
     pub async fn all(&self, entries: &mut [Entry]) -> Result<bool, Error> {
         // Capacity first: what comes back to ACTIVE is what later steps may lean on.
-        let reactivate = arns_of(entries, |e| e.decision == Decision::Reactivate);
-        let change =
-            ecs::set_status(&self.deps.ecs, self.cluster, &reactivate, ContainerInstanceStatus::Active)
-                .await?;
+        let reactivate = self.found_of(entries, |e| e.decision == Decision::Reactivate);
+        let change = core::undo(&self.deps.ecs, self.cluster, &reactivate).await?;
         record(entries, &change, |e| e.decision == Decision::Reactivate);
-        let done = arns_of(entries, |e| e.decision == Decision::Reactivate && e.done());
-        let stale = arns_of(entries, |e| e.clear_marker);
-        self.attribute(MARKER, &[done, stale].concat(), false).await?;
+        // A marker of ours on an ACTIVE instance (a drain cut short, or undone by hand) claims nothing,
+        // but would be taken for ours if someone else drained the instance later.
+        core::clear(&self.deps.ecs, self.cluster, &self.found_of(entries, |e| e.clear_marker)).await?;
         // A drain that stalled is not tried again for a while; the marker says since when.
         let stalled = arns_of(entries, |e| {
             matches!(e.reason, Reason::StalledDrain | Reason::UnplacedReplacements)
@@ -66,12 +68,9 @@ impl Act<'_> {
         let leaving = |e: &Entry| matches!(e.decision, Decision::Drain | Decision::Terminate);
         self.confirm(entries, leaving).await?;
         let leaving = |e: &Entry| leaving(e) && e.progress == Progress::Planned;
-        // Marked before DRAINING: if we stop in between, an ACTIVE instance carries a marker (cleared next
-        // run), never a DRAINING instance without one (which no run would ever reap).
-        let drain = arns_of(entries, leaving);
-        self.attribute(MARKER, &drain, true).await?;
-        let change =
-            ecs::set_status(&self.deps.ecs, self.cluster, &drain, ContainerInstanceStatus::Draining).await?;
+        let drain = self.found_of(entries, leaving);
+        let marker = Marker::new(Owner::ScaleInCleaner, "consolidation", self.now);
+        let change = core::drain(&self.deps.ecs, self.cluster, &drain, Some(&marker)).await?;
         record(entries, &change, leaving);
         for e in entries.iter_mut().filter(|e| e.decision == Decision::Terminate) {
             match e.progress {
@@ -199,6 +198,12 @@ impl Act<'_> {
         Ok(())
     }
 
+    /// The instances `pick` chooses, as the plan read them.
+    fn found_of(&self, entries: &[Entry], pick: impl Fn(&Entry) -> bool) -> Vec<Found> {
+        let arns = arns_of(entries, pick);
+        arns.iter().filter_map(|arn| self.found.get(arn).cloned()).collect()
+    }
+
     /// Sets attribute `name` to the run's time on `arns` (`set`), or deletes it.
     async fn attribute(&self, name: &str, arns: &[String], set: bool) -> Result<(), Error> {
         let value = self.now.to_rfc3339_opts(SecondsFormat::Secs, true);
@@ -250,11 +255,11 @@ fn arns_of(entries: &[Entry], pick: impl Fn(&Entry) -> bool) -> Vec<String> {
 }
 
 /// Marks entries ECS accepted as done and those it refused with its reason.
-fn record(entries: &mut [Entry], change: &StateChange, pick: impl Fn(&Entry) -> bool) {
+fn record(entries: &mut [Entry], change: &Change, pick: impl Fn(&Entry) -> bool) {
     for e in entries.iter_mut().filter(|e| pick(e)) {
-        if change.updated.contains(&e.container_instance_arn) {
+        if change.done.contains(&e.container_instance_arn) {
             e.progress = Progress::Done;
-        } else if let Some(f) = change.failures.iter().find(|f| f.arn == e.container_instance_arn) {
+        } else if let Some(f) = change.refused.iter().find(|f| f.arn == e.container_instance_arn) {
             e.progress = Progress::Failed(format!("UpdateContainerInstancesState refused: {}", f.reason));
         }
     }

@@ -34,10 +34,11 @@ pub mod instances;
 mod services;
 mod tasks;
 
-/// The container-instance attribute that marks an instance this function set DRAINING; its value is when.
-/// Names allow letters, digits, `-`, `_`, `/`, `\` and `.`; values also `:` and `@`
-/// (<https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Attribute.html>).
-pub const MARKER: &str = "shipshape.scale-in-cleaner.drained-at";
+/// The container-instance attribute that marks an instance a shipshape function set DRAINING: the drain
+/// core's, one format for every function (`shared::drain::marker`), this function's as
+/// `scale-in-cleaner:consolidation@<time>`. Earlier versions wrote `shipshape.scale-in-cleaner.drained-at`,
+/// still read.
+pub const MARKER: &str = shared::drain::marker::ATTRIBUTE;
 /// The attribute on an instance whose drain by this function stalled and was undone; its value is when.
 pub const STALLED_MARKER: &str = "shipshape.scale-in-cleaner.stalled-at";
 

@@ -240,6 +240,7 @@ async fn one_cluster(
         cluster,
         daemon_groups: &inv.daemon_groups,
         fingerprints: &read.fingerprints,
+        found: &inv.found(cluster),
         budget,
         now,
     };

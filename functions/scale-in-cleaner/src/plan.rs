@@ -151,11 +151,11 @@ impl<'a> Planner<'a> {
                     let state = leaving.unwrap_or_default();
                     let why = format!("lifecycle state {state}: not counted as capacity");
                     self.decide(i, Decision::Skip, Reason::NotInService, why);
-                    c.clear_marker[i] = inst.is_ours();
+                    c.clear_marker[i] = inst.carries_our_marker;
                 }
                 InstanceStatus::Active => {
                     c.usable.push(i);
-                    c.clear_marker[i] = inst.is_ours();
+                    c.clear_marker[i] = inst.carries_our_marker;
                 }
                 InstanceStatus::Draining if !inst.is_ours() => {
                     self.decide(i, Decision::Skip, Reason::DrainedByOthers, "DRAINING, not by this function");

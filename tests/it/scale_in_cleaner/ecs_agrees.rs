@@ -348,6 +348,7 @@ where
         cluster: "web",
         daemon_groups: &read.inventory.daemon_groups,
         fingerprints: &read.fingerprints,
+        found: &read.inventory.found("web"),
         budget: shared::edge::Budget::unlimited(),
         now,
     };

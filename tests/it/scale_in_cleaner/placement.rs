@@ -303,6 +303,7 @@ async fn a_stalled_drain_is_undone() {
     let light = &s.arns[&s.light];
     assert_eq!(s.world.status("web", light).await, "ACTIVE");
     assert_eq!(s.world.attribute("web", light, MARKER).await, None);
+    assert_eq!(s.world.attribute("web", light, shared::drain::marker::LEGACY_SCALE_IN).await, None);
     assert!(s.world.attribute("web", light, STALLED_MARKER).await.is_some());
     assert_eq!(outcome.totals.reactivated, 1);
 
@@ -322,8 +323,9 @@ async fn stall_the_light_instance(s: &Scene) {
     let light = &s.arns[&s.light];
     let two_hours_ago =
         (Utc::now() - chrono::Duration::hours(2)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    // As 0.1.0 wrote it: still read as ours.
     let marker = aws_sdk_ecs::types::Attribute::builder()
-        .name(MARKER)
+        .name(shared::drain::marker::LEGACY_SCALE_IN)
         .value(two_hours_ago)
         .target_type(aws_sdk_ecs::types::TargetType::ContainerInstance)
         .target_id(light)
@@ -372,6 +374,7 @@ async fn a_change_since_the_plan_cancels_the_drain() {
         cluster: "web",
         daemon_groups: &read.inventory.daemon_groups,
         fingerprints: &read.fingerprints,
+        found: &read.inventory.found("web"),
         budget: Budget::unlimited(),
         now: Utc::now(),
     };

@@ -9,7 +9,9 @@ use shared::AwsError;
 use shared::ecs::{InstanceStatus, describe_container_instances_in_full};
 use shared::error::aws;
 
-use super::{MARKER, STALLED_MARKER};
+use shared::drain::marker::{Marker, Owner};
+
+use super::STALLED_MARKER;
 use crate::plan::{HostPort, Instance, Membership, Protocol, Resources};
 
 /// Every container instance of the cluster, described; `None` when the cluster is gone.
@@ -68,6 +70,9 @@ pub fn instance(ci: &ContainerInstance, memberships: &HashMap<String, Membership
         ci.attributes().iter().map(|a| (a.name().to_owned(), a.value().map(str::to_owned))).collect();
     let registered_at =
         ci.registered_at().and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()));
+    // Only a held marker of ours makes a drain ours; a pending one (a drain cut short) claims nothing.
+    let marker =
+        Marker::read(&attributes.iter().filter_map(|(k, v)| Some((k.clone(), v.clone()?))).collect());
     let stalled_at = attributes
         .get(STALLED_MARKER)
         .and_then(|v| DateTime::parse_from_rfc3339(v.as_deref()?).ok())
@@ -88,7 +93,8 @@ pub fn instance(ci: &ContainerInstance, memberships: &HashMap<String, Membership
         pending_tasks: ci.pending_tasks_count(),
         // Known to be empty without a call; the others' tasks are read if the plan needs them.
         tasks: runs_nothing(ci).then(Vec::new),
-        drained_by_us_at: attributes.get(MARKER).map(|v| v.clone().unwrap_or_default()),
+        drained_by_us_at: marker.as_ref().filter(|m| m.held_by(Owner::ScaleInCleaner)).map(|m| m.at),
+        carries_our_marker: marker.is_some_and(|m| m.owner == Owner::ScaleInCleaner),
         stalled_at,
         departed: None,
         undescribed: false,

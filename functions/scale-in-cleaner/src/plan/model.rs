@@ -145,8 +145,10 @@ pub struct Instance {
     pub pending_tasks: i32,
     /// Tasks with desired status RUNNING, daemon-service tasks left out; `None` when not read this run.
     pub tasks: Option<Vec<Task>>,
-    /// When this function set it DRAINING (its marker attribute), if it did.
-    pub drained_by_us_at: Option<String>,
+    /// When this function set it DRAINING, if it did (our held marker: see `shared::drain::marker`).
+    pub drained_by_us_at: Option<DateTime<Utc>>,
+    /// It carries a marker of this function, held or pending: one on an ACTIVE instance is stale.
+    pub carries_our_marker: bool,
     /// When a drain of it by this function last stalled and was undone.
     pub stalled_at: Option<DateTime<Utc>>,
     /// The services of tasks ECS lists as stopped on it; read only for those this function drained that
@@ -185,10 +187,23 @@ impl Instance {
         self.drained_by_us_at.is_some()
     }
 
-    /// When our drain began; `None` if the marker's value is not a time.
+    /// As the drain core reads a container instance.
+    pub fn found(&self, cluster: &str) -> shared::ecs::Found {
+        shared::ecs::Found {
+            cluster: cluster.to_owned(),
+            container_instance_arn: self.container_instance_arn.clone(),
+            ec2_instance_id: self.ec2_instance_id.clone(),
+            status: self.status,
+            running_tasks: self.running_tasks,
+            pending_tasks: self.pending_tasks,
+            agent_connected: self.agent_connected,
+            attributes: self.attributes.iter().filter_map(|(k, v)| Some((k.clone(), v.clone()?))).collect(),
+        }
+    }
+
+    /// When our drain began.
     pub fn drained_at(&self) -> Option<DateTime<Utc>> {
-        let at = DateTime::parse_from_rfc3339(self.drained_by_us_at.as_deref()?).ok()?;
-        Some(at.with_timezone(&Utc))
+        self.drained_by_us_at
     }
 
     pub fn attribute(&self, name: &str) -> Option<&str> {
@@ -236,6 +251,13 @@ pub struct Inventory {
     /// Capacity providers without an Auto Scaling group (ECS Managed Instances): their instances take
     /// only tasks whose strategy names them, never a launch type's.
     pub exclusive_providers: BTreeSet<String>,
+}
+
+impl Inventory {
+    /// Every instance as the drain core reads it, by container instance ARN.
+    pub fn found(&self, cluster: &str) -> std::collections::HashMap<String, shared::ecs::Found> {
+        self.instances.iter().map(|i| (i.container_instance_arn.clone(), i.found(cluster))).collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -62,6 +62,7 @@ pub(super) fn with_tasks(id: &str, az: &str, tasks: Vec<Task>) -> Instance {
         pending_tasks: 0,
         tasks: Some(tasks),
         drained_by_us_at: None,
+        carries_our_marker: false,
         stalled_at: None,
         departed: None,
         undescribed: false,
@@ -97,7 +98,8 @@ fn only_first_is_a_candidate(mut instances: Vec<Instance>) -> Vec<Instance> {
 
 pub(super) fn ours(mut i: Instance) -> Instance {
     i.status = InstanceStatus::Draining;
-    i.drained_by_us_at = Some("2026-11-22T11:00:00Z".into());
+    i.drained_by_us_at = "2026-11-22T11:00:00Z".parse().ok();
+    i.carries_our_marker = true;
     i
 }
 
@@ -421,7 +423,8 @@ fn a_short_cluster_removes_nothing() {
 #[test]
 fn a_stale_marker_on_an_active_instance_is_cleared() {
     let mut reactivated_by_hand = inst("back", "a", &[(500, 500)]);
-    reactivated_by_hand.drained_by_us_at = Some("2026-11-21T00:00:00Z".into());
+    reactivated_by_hand.drained_by_us_at = "2026-11-21T00:00:00Z".parse().ok();
+    reactivated_by_hand.carries_our_marker = true;
     let instances = vec![reactivated_by_hand, inst("o1", "a", &[(900, 900)])];
     let plan = super::plan(&inventory(instances, 0), &settings(), now());
     let e = entry(&plan, "back");

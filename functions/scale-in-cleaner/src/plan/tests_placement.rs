@@ -254,7 +254,8 @@ fn events(kinds: &[(EventKind, i64)]) -> Service {
 fn a_stalled_drain_goes_back_to_active_and_stays_out_for_a_day() {
     let drained = |minutes_ago: i64| {
         let mut i = ours(with_tasks("d", "a", vec![task(100, 100)]));
-        i.drained_by_us_at = Some((now() - Duration::minutes(minutes_ago)).to_rfc3339());
+        i.drained_by_us_at = Some(now() - Duration::minutes(minutes_ago));
+        i.carries_our_marker = true;
         i
     };
     let plan_with = |d: Instance, service: Service| {

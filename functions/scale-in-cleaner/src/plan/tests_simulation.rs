@@ -348,12 +348,14 @@ fn what_left_a_drained_instance_unknown_or_forgotten_keeps_it() {
     let mut inv =
         drained_empty_after_api(Service { counts: Some(counts(2, 2, 0, 100)), ..Service::default() });
     inv.services.insert("other".into(), stuck);
-    inv.instances[0].drained_by_us_at = Some("2026-11-22T10:30:00Z".into());
+    inv.instances[0].drained_by_us_at = "2026-11-22T10:30:00Z".parse().ok();
+    inv.instances[0].carries_our_marker = true;
     let p = plan(&inv);
     assert_eq!(reason(&p, "d"), Reason::UnplacedReplacements, "{:?}", decision(&p, "d"));
     assert!(decision(&p, "d").1.contains("service other"), "{:?}", decision(&p, "d"));
     // Drained twenty minutes ago: the listing is complete, and `other` never ran on it.
-    inv.instances[0].drained_by_us_at = Some("2026-11-22T11:40:00Z".into());
+    inv.instances[0].drained_by_us_at = "2026-11-22T11:40:00Z".parse().ok();
+    inv.instances[0].carries_our_marker = true;
     assert_eq!(decided(&plan(&inv), Decision::Reap), ["d"]);
 }
 
