@@ -342,6 +342,12 @@ impl Emulator {
         );
     }
 
+    /// Every EC2 instance stopped so far (a warm pool stops them too), and the tasks on it that were not
+    /// STOPPED then.
+    pub fn stops(&self) -> Vec<Value> {
+        self.control("GET", "/stops", None).as_array().cloned().unwrap_or_default()
+    }
+
     /// Every EC2 instance terminated so far, and the tasks on it that were not STOPPED then.
     pub fn terminations(&self) -> Vec<Value> {
         self.control("GET", "/terminations", None).as_array().cloned().unwrap_or_default()

@@ -76,6 +76,10 @@ impl Effects for Aws<'_> {
         Ok(act::mark(&self.deps.ecs, cluster, targets, marker).await?)
     }
 
+    async fn undo(&self, cluster: &str, targets: &[Found]) -> Result<Change, Error> {
+        Ok(act::undo(&self.deps.ecs, cluster, targets).await?)
+    }
+
     async fn heartbeat(&self, hook: &Hook, instance_id: &str) -> Result<Answered, Error> {
         Ok(hooks::heartbeat(&self.deps.autoscaling, hook, instance_id).await?)
     }

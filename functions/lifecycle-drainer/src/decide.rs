@@ -8,13 +8,14 @@ use chrono::{DateTime, Utc};
 use shared::autoscaling::LifecycleState;
 use shared::drain::Marker;
 use shared::drain::hooks::Transition;
+use shared::drain::marker::Owner;
 use shared::ecs::{Found, InstanceStatus};
 
 /// What an open lifecycle action of ours is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// The instance leaves: drained, then let go (`Terminating:Wait`, or `Warmed:Terminating:Wait` for one
-    /// terminated from the warm pool).
+    /// The instance leaves: drained, then let go (`Terminating:Wait`; `Warmed:Terminating:Wait` for one
+    /// terminated from the warm pool; `Warmed:Pending:Wait` for one going back to the pool on scale in).
     Terminating,
     /// The instance joins the group: let go once ECS can place tasks on it (`Pending:Wait`).
     Launching,
@@ -24,19 +25,20 @@ pub enum Kind {
 }
 
 /// The action a hook of `transition` holds an instance in `state` for; `None` when that hook does not
-/// hold instances in that state. ECS container instances cannot return to a warm pool on scale in
-/// (`ReuseOnScaleIn` cannot be set for an ECS group, "Configuring pre-initialized instances for your Amazon
-/// ECS Auto Scaling group"): `Warmed:Pending:Wait` is a launch into the pool.
+/// hold instances in that state. A terminating hook holds an instance in `Warmed:Pending:Wait` when the
+/// group returns instances to its warm pool on scale in (`ReuseOnScaleIn`, "Use lifecycle hooks with a warm
+/// pool"): the ECS guide advises against it for ECS groups, but Auto Scaling accepts it, and the instance
+/// is stopped there with its tasks. It is drained like any termination.
 pub fn kind(transition: Transition, state: LifecycleState) -> Option<Kind> {
     match (transition, state) {
         (
             Transition::Terminating,
-            LifecycleState::TerminatingWait | LifecycleState::WarmedTerminatingWait,
+            LifecycleState::TerminatingWait
+            | LifecycleState::WarmedTerminatingWait
+            | LifecycleState::WarmedPendingWait,
         ) => Some(Kind::Terminating),
         (Transition::Launching, LifecycleState::PendingWait) => Some(Kind::Launching),
-        (Transition::Launching | Transition::Terminating, LifecycleState::WarmedPendingWait) => {
-            Some(Kind::IntoWarmPool)
-        }
+        (Transition::Launching, LifecycleState::WarmedPendingWait) => Some(Kind::IntoWarmPool),
         _ => None,
     }
 }
@@ -154,6 +156,9 @@ pub enum Launch {
     Ready,
     /// DRAINING, not by us: whoever drained it meant it; its launch goes on, with a warning.
     DrainedByOthers,
+    /// DRAINING by our own drain of an earlier scale in that returned it to the warm pool: these
+    /// registrations (by ARN) are to be set ACTIVE again; ready on a later pass.
+    Undo(Vec<String>),
     /// Not yet, and why.
     NotYet(String),
     /// Not ready by its deadline: let Auto Scaling replace it.
@@ -164,6 +169,15 @@ pub fn launch(registrations: &[Found], deadline: DateTime<Utc>, now: DateTime<Ut
     let ready = registrations.iter().any(|f| f.status == InstanceStatus::Active && f.agent_connected);
     if ready {
         return Launch::Ready;
+    }
+    let ours: Vec<String> = registrations
+        .iter()
+        .filter(|f| f.status == InstanceStatus::Draining)
+        .filter(|f| Marker::read(&f.attributes).is_some_and(|m| m.held_by(Owner::LifecycleDrainer)))
+        .map(|f| f.container_instance_arn.clone())
+        .collect();
+    if !ours.is_empty() {
+        return Launch::Undo(ours);
     }
     if registrations.iter().any(|f| f.status == InstanceStatus::Draining) {
         return Launch::DrainedByOthers;

@@ -56,6 +56,8 @@ pub trait Effects {
     async fn tasks_left(&self, registrations: &[Found]) -> Result<Vec<TaskLeft>, AwsError>;
     async fn drain(&self, cluster: &str, targets: &[Found], marker: &Marker) -> Result<Change, Error>;
     async fn mark(&self, cluster: &str, targets: &[Found], marker: &Marker) -> Result<(), Error>;
+    /// Sets registrations DRAINING under our marker ACTIVE again (the drain core's undo).
+    async fn undo(&self, cluster: &str, targets: &[Found]) -> Result<Change, Error>;
     async fn heartbeat(&self, hook: &Hook, instance_id: &str) -> Result<Answered, Error>;
     async fn complete(
         &self,

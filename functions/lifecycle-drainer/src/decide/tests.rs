@@ -31,7 +31,8 @@ fn the_kind_of_action_follows_the_hook_and_the_state() {
     assert_eq!(kind(Transition::Terminating, S::WarmedTerminatingWait), Some(Kind::Terminating));
     assert_eq!(kind(Transition::Launching, S::PendingWait), Some(Kind::Launching));
     assert_eq!(kind(Transition::Launching, S::WarmedPendingWait), Some(Kind::IntoWarmPool));
-    assert_eq!(kind(Transition::Terminating, S::WarmedPendingWait), Some(Kind::IntoWarmPool));
+    // Back to the warm pool on scale in (`ReuseOnScaleIn`): stopped there with its tasks, so drained first.
+    assert_eq!(kind(Transition::Terminating, S::WarmedPendingWait), Some(Kind::Terminating));
     for (transition, state) in [
         (Transition::Terminating, S::InService),
         (Transition::Terminating, S::PendingWait),
@@ -110,6 +111,12 @@ fn a_launch_is_ready_when_ecs_can_place_tasks() {
     assert!(matches!(launch(&[], deadline, t(0)), Launch::NotYet(_)));
     assert!(matches!(launch(&[disconnected], deadline, t(300)), Launch::Abandon(_)));
     assert_eq!(launch(&[reg(InstanceStatus::Draining, 0, None)], deadline, t(0)), Launch::DrainedByOthers);
+    // Our drain from its return to the warm pool: undone as it comes back.
+    let ours = reg(InstanceStatus::Draining, 0, Some(-600));
+    assert_eq!(
+        launch(std::slice::from_ref(&ours), deadline, t(0)),
+        Launch::Undo(vec![ours.container_instance_arn])
+    );
     assert!(takes_tasks_in_warm_pool(&[reg(InstanceStatus::Active, 0, None)]));
     assert!(!takes_tasks_in_warm_pool(&[]));
 }

@@ -32,6 +32,20 @@ pub async fn run<E: Effects>(fx: &E, config: &Config, o: &mut Open, regs: &[Foun
                 .push("its container instance is DRAINING, not by this function: left as it is".into());
             complete(fx, config, o, LifecycleResult::Continue, Step::Ready, clock).await;
         }
+        Launch::Undo(arns) => {
+            let ours: Vec<Found> =
+                regs.iter().filter(|f| arns.contains(&f.container_instance_arn)).cloned().collect();
+            o.report.step = Step::NotYet;
+            o.report.reason =
+                Some("DRAINING by our drain when it went back to the warm pool: set ACTIVE again".into());
+            for cluster in ours.iter().map(|f| f.cluster.clone()).collect::<std::collections::BTreeSet<_>>() {
+                let here: Vec<Found> = ours.iter().filter(|f| f.cluster == cluster).cloned().collect();
+                if let Err(e) = fx.undo(&cluster, &here).await {
+                    warn!(instance_id = %o.instance_id, error = %e, "could not undo our drain; next pass");
+                    o.report.warnings.push(format!("could not set it ACTIVE again: {e}"));
+                }
+            }
+        }
         Launch::NotYet(why) => {
             o.report.step = Step::NotYet;
             o.report.reason = Some(why);

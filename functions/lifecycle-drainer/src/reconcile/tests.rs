@@ -234,6 +234,19 @@ impl Effects for Scripted {
         Ok(())
     }
 
+    async fn undo(&self, _: &str, targets: &[Found]) -> Result<Change, Error> {
+        let mut instances = self.instances.borrow_mut();
+        for f in targets {
+            if let Some(inst) = instances.get_mut(&f.ec2_instance_id) {
+                (inst.status, inst.marker, inst.drained_at) = (InstanceStatus::Active, None, None);
+            }
+        }
+        Ok(Change {
+            done: targets.iter().map(|f| f.container_instance_arn.clone()).collect(),
+            refused: Vec::new(),
+        })
+    }
+
     async fn heartbeat(&self, _: &Hook, instance_id: &str) -> Result<Answered, Error> {
         self.check_timers();
         *self.heartbeats.borrow_mut() += 1;
