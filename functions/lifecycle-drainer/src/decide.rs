@@ -43,13 +43,20 @@ pub fn kind(transition: Transition, state: LifecycleState) -> Option<Kind> {
     }
 }
 
-/// How long before the hook's `GlobalTimeout` an action of ours is completed by us: Auto Scaling never
-/// applies the hook's default result to a drain of ours.
+/// How long before the hook's `GlobalTimeout` an action of ours is completed by us, beyond two reconcile
+/// periods (a pass may start late, or fail, and the next must still be in time): Auto Scaling never applies
+/// the hook's default result to a drain of ours.
 pub const GLOBAL_TIMEOUT_MARGIN: Duration = Duration::from_secs(60);
+
+/// The margin before the hook's `GlobalTimeout` with passes `period` apart.
+pub fn global_timeout_margin(period: Duration) -> Duration {
+    period * 2 + GLOBAL_TIMEOUT_MARGIN
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeoutCause {
-    /// `DRAIN_TIMEOUT_SECONDS` (or `LAUNCH_TIMEOUT_SECONDS`) since the instance began to wait.
+    /// `DRAIN_TIMEOUT_SECONDS` since the drain began (`LAUNCH_TIMEOUT_SECONDS` since the instance began to
+    /// wait).
     Ours,
     /// The hook's `GlobalTimeout` (less a margin) came first.
     HookLifetime,
@@ -66,17 +73,33 @@ impl TimeoutCause {
     }
 }
 
-/// When an action's time is up: `timeout` after the instance began to wait, never later than the hook's
-/// `GlobalTimeout` (from the same moment) less [`GLOBAL_TIMEOUT_MARGIN`]; which of the two it is.
+/// When an action's time is up: `timeout` after `since` (when our count starts: the drain's start; `None`
+/// while it has not started, so it starts before its time can be up), never later than the hook's
+/// `GlobalTimeout` from when the instance `began` to wait, less [`global_timeout_margin`]; which it is.
 pub fn deadline(
-    began: DateTime<Utc>,
+    (began, since): (DateTime<Utc>, Option<DateTime<Utc>>),
     timeout: Duration,
     global_timeout: u32,
+    period: Duration,
 ) -> (DateTime<Utc>, TimeoutCause) {
-    let ours = began + to_chrono(timeout);
-    let hook =
-        began + to_chrono(Duration::from_secs(global_timeout.into()).saturating_sub(GLOBAL_TIMEOUT_MARGIN));
+    let ours = since.map_or(DateTime::<Utc>::MAX_UTC, |s| s + to_chrono(timeout));
+    let lifetime = Duration::from_secs(global_timeout.into()).saturating_sub(global_timeout_margin(period));
+    let hook = began + to_chrono(lifetime);
     if hook < ours { (hook, TimeoutCause::HookLifetime) } else { (ours, TimeoutCause::Ours) }
+}
+
+/// When our count of a drain's time starts: when it began (its earliest marker), never before the instance
+/// began to wait (a drain by someone else before the action counts from the action). `None` before any
+/// registration is marked. Auto Scaling's wait can begin long after the scaling activity's start (a load
+/// balancer's deregistration delay comes first), so the drain's own start is what `DRAIN_TIMEOUT_SECONDS`
+/// counts from.
+pub fn drain_began(registrations: &[Found], began: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    registrations
+        .iter()
+        .filter_map(|f| Marker::read(&f.attributes))
+        .map(|m| m.at)
+        .min()
+        .map(|at| at.max(began))
 }
 
 /// Whether to send a heartbeat now: none sent yet by this sandbox (it may have been a while), or the hook

@@ -115,11 +115,17 @@ pub async fn run<E: Effects>(
     begin_times(fx, memory, &mut open, clock.now(), &mut pass.warnings).await;
     heartbeats(fx, config, memory, &mut open, (began, clock.now())).await;
     let ids: Vec<InstanceId> = open.iter().map(|o| o.instance_id.clone()).collect();
-    let registrations = fx.registrations(&ids).await?;
+    let registrations = match fx.registrations(&ids).await {
+        Ok(registrations) => registrations,
+        Err(e) => {
+            terminate::unreadable(fx, config, &mut open, &e.to_string(), clock).await;
+            return Err(e);
+        }
+    };
     for missing in &registrations.missing_clusters {
         pass.warnings.push(format!("cluster {missing} does not exist; skipped"));
     }
-    open.sort_by_key(|o| terminate::time_up(config, o).0);
+    open.sort_by_key(|o| terminate::time_up(config, o, registrations.of(o.instance_id.as_str())).0);
     let mut looks = LOOKS_PER_PASS;
     let mut starts = Vec::new();
     for (i, o) in open.iter_mut().enumerate() {

@@ -45,10 +45,26 @@ fn the_kind_of_action_follows_the_hook_and_the_state() {
 
 #[test]
 fn the_deadline_is_the_sooner_of_ours_and_the_hooks_lifetime() {
-    let began = t(0);
-    assert_eq!(deadline(began, Duration::from_secs(900), 172_800), (t(900), TimeoutCause::Ours));
-    // A 30 s heartbeat timeout gives the hook 3,000 s in all, counted from when it began.
-    assert_eq!(deadline(began, Duration::from_secs(7200), 3000), (t(2940), TimeoutCause::HookLifetime));
+    let (began, period) = (t(0), Duration::from_secs(60));
+    let d = |since, timeout, global| deadline((began, since), Duration::from_secs(timeout), global, period);
+    assert_eq!(d(Some(began), 900, 172_800), (t(900), TimeoutCause::Ours));
+    // A 30 s heartbeat timeout gives the hook 3,000 s in all, counted from when it began; we answer two
+    // periods and a minute before.
+    assert_eq!(d(Some(began), 7200, 3000), (t(2820), TimeoutCause::HookLifetime));
+    // Ours counts from the drain's start: a load balancer's deregistration delay before it costs nothing.
+    assert_eq!(d(Some(t(300)), 900, 172_800), (t(1200), TimeoutCause::Ours));
+    // Not drained yet: only the hook's lifetime can be up.
+    assert_eq!(d(None, 900, 172_800).1, TimeoutCause::HookLifetime);
+}
+
+#[test]
+fn a_drain_counts_from_its_earliest_marker_never_before_the_wait() {
+    let began = t(100);
+    assert_eq!(drain_began(&[reg(InstanceStatus::Active, 2, None)], began), None);
+    let regs = [reg(InstanceStatus::Draining, 2, Some(400)), reg(InstanceStatus::Draining, 0, Some(300))];
+    assert_eq!(drain_began(&regs, began), Some(t(300)));
+    // Drained by someone else before the action began: counted from the action.
+    assert_eq!(drain_began(&[reg(InstanceStatus::Draining, 2, Some(0))], began), Some(began));
 }
 
 #[test]

@@ -23,7 +23,7 @@ pub async fn run<E: Effects>(fx: &E, config: &Config, o: &mut Open, regs: &[Foun
         o.report.reason = Some("a launch into the warm pool: looked at when it leaves the pool".into());
         return complete(fx, config, o, LifecycleResult::Continue, Step::EnteredWarmPool, clock).await;
     }
-    let (deadline, _) = time_up(config, o);
+    let (deadline, _) = time_up(config, o, regs);
     match decide::launch(regs, deadline, clock.now()) {
         Launch::Ready => complete(fx, config, o, LifecycleResult::Continue, Step::Ready, clock).await,
         Launch::DrainedByOthers => {

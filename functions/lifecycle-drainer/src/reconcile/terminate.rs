@@ -12,16 +12,39 @@ use super::{Effects, Open, complete, our_marker};
 use crate::decide::{self, Drain, TimeoutCause};
 use crate::{Config, LifecycleResult, Step};
 
-/// When the action's time is up, and why.
-pub fn time_up(config: &Config, o: &Open) -> (DateTime<Utc>, TimeoutCause) {
-    let timeout =
-        if o.kind == decide::Kind::Terminating { config.drain_timeout } else { config.launch_timeout };
-    decide::deadline(o.began, timeout, o.hook.global_timeout)
+/// When the action's time is up, and why: a drain's from its start, a launch's from its wait's.
+pub fn time_up(config: &Config, o: &Open, regs: &[Found]) -> (DateTime<Utc>, TimeoutCause) {
+    let (since, timeout) = if o.kind == decide::Kind::Terminating {
+        (decide::drain_began(regs, o.began), config.drain_timeout)
+    } else {
+        (Some(o.began), config.launch_timeout)
+    };
+    decide::deadline((o.began, since), timeout, o.hook.global_timeout, config.period)
+}
+
+/// ECS could not be read this pass: a terminating action whose hook's lifetime is about to end is completed
+/// with `TIMEOUT_RESULT` anyway, with what went wrong: Auto Scaling would otherwise apply the hook's default
+/// result, and nobody would say so. Nothing else is done blind.
+pub async fn unreadable<E: Effects>(fx: &E, config: &Config, open: &mut [Open], why: &str, clock: Clock) {
+    for o in open.iter_mut().filter(|o| o.kind == decide::Kind::Terminating) {
+        if o.report.step == Step::AlreadyCompleted {
+            continue;
+        }
+        let (deadline, cause) =
+            decide::deadline((o.began, None), config.drain_timeout, o.hook.global_timeout, config.period);
+        if clock.now() < deadline {
+            continue;
+        }
+        o.report.reason = Some(cause.reason().into());
+        o.report.warnings.push(format!("its container instances could not be read: {why}"));
+        warn!(instance_id = %o.instance_id, error = why, "hook lifetime ends while ECS cannot be read");
+        complete(fx, config, o, config.timeout_result, Step::TimedOut, clock).await;
+    }
 }
 
 /// What the instance needs next ([`decide::drain`]).
 pub fn plan(config: &Config, o: &Open, regs: &[Found], now: DateTime<Utc>) -> Drain {
-    decide::drain(regs, time_up(config, o), now)
+    decide::drain(regs, time_up(config, o, regs), now)
 }
 
 /// Does what `plan` says, but for [`Drain::Start`], which [`start`] does for every action of a pass at once.

@@ -52,6 +52,8 @@ struct Scripted {
     activities: std::cell::Cell<bool>,
     /// Whether listing tasks fails (throttled for good).
     listing_fails: std::cell::Cell<bool>,
+    /// Whether describing container instances fails (throttled for good).
+    registrations_fail: std::cell::Cell<bool>,
 }
 
 impl Scripted {
@@ -68,6 +70,7 @@ impl Scripted {
             expired: RefCell::default(),
             activities: std::cell::Cell::new(true),
             listing_fails: std::cell::Cell::new(false),
+            registrations_fail: std::cell::Cell::new(false),
         }
     }
 
@@ -164,6 +167,14 @@ impl Effects for Scripted {
     }
 
     async fn registrations(&self, ids: &[InstanceId]) -> Result<Registrations, Error> {
+        if self.registrations_fail.get() {
+            let e = AwsError {
+                operation: "DescribeContainerInstances",
+                code: Some("ThrottlingException".into()),
+                message: "Rate exceeded".to_owned(),
+            };
+            return Err(e.into());
+        }
         let mut regs = Registrations::default();
         for i in ids {
             let instances = self.instances.borrow();
@@ -342,6 +353,28 @@ async fn a_listing_that_fails_at_the_deadline_is_not_an_empty_instance() {
     assert!(last.warnings.iter().any(|w| w.contains("could not be listed")), "{last:?}");
 }
 
+/// ECS cannot be read at all (throttled for good): the hook's lifetime still ends with our answer, not Auto
+/// Scaling's default result, and each pass fails so that the error shows.
+#[tokio::test(start_paused = true)]
+async fn ecs_unreadable_still_answers_before_the_hooks_lifetime() {
+    let aws = Scripted::new(Transition::Terminating, 60).terminating(1, 2, None);
+    aws.registrations_fail.set(true);
+    let c = config(&[("TIMEOUT_RESULT", "ABANDON")]);
+    let clock = Clock::starting_at(epoch());
+    let memory = Shared::default();
+    let mut failed = 0;
+    while aws.at() < Duration::from_secs(7200) && aws.completed.borrow().is_empty() {
+        failed += usize::from(run(&aws, &c, &memory, &Scope::All, clock).await.is_err());
+        tokio::time::sleep(c.period).await;
+    }
+    assert_eq!(aws.expired.borrow().as_slice(), [] as [String; 0]);
+    let (_, at, result) = aws.completed.borrow()[0].clone();
+    assert_eq!(result, LifecycleResult::Abandon, "the configured result");
+    // 6,000 s of lifetime, answered two periods and a minute before.
+    assert!(at >= Duration::from_secs(5820) && at < Duration::from_secs(6000), "{at:?}");
+    assert!(failed > 90, "every pass failed: {failed}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_drain_ends_before_the_hooks_lifetime_whatever_drain_timeout_says() {
     // A 120 s heartbeat timeout gives the hook 12,000 s; the drain timeout asks for 48 hours.
@@ -350,7 +383,8 @@ async fn a_drain_ends_before_the_hooks_lifetime_whatever_drain_timeout_says() {
     schedule(&aws, &c, &Shared::default(), Duration::from_secs(20_000)).await;
     assert_eq!(aws.expired.borrow().as_slice(), [] as [String; 0]);
     let (_, at, _) = aws.completed.borrow()[0].clone();
-    assert!(at < Duration::from_secs(12_000) && at >= Duration::from_secs(11_940), "{at:?}");
+    // Answered two periods and a minute before: a late or failed pass still leaves one in time.
+    assert!(at < Duration::from_secs(12_000) && at >= Duration::from_secs(11_820), "{at:?}");
 }
 
 #[tokio::test(start_paused = true)]
