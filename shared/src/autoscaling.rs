@@ -175,9 +175,21 @@ pub async fn groups(autoscaling: &Client, names: &[String]) -> Result<Vec<Group>
         }
     }
     for group in out.iter_mut().filter(|g| g.has_warm_pool) {
+        warm_pool(autoscaling, group).await?;
+    }
+    Ok(out)
+}
+
+/// Every instance of `group`'s warm pool, page after page: `DescribeWarmPool` answers at most 50 a call
+/// (`MaxRecords`, "The maximum value is 50"), and an instance waiting on a later page is ours to answer too.
+async fn warm_pool(autoscaling: &Client, group: &mut Group) -> Result<(), AwsError> {
+    let mut token: Option<String> = None;
+    loop {
         let pool = autoscaling
             .describe_warm_pool()
             .auto_scaling_group_name(&group.name)
+            .max_records(50)
+            .set_next_token(token.take())
             .send()
             .await
             .map_err(aws("DescribeWarmPool"))?;
@@ -186,8 +198,11 @@ pub async fn groups(autoscaling: &Client, names: &[String]) -> Result<Vec<Group>
                 group.instances.insert(id.to_owned(), LifecycleState::of(state.as_str()));
             }
         }
+        match pool.next_token() {
+            Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+            _ => return Ok(()),
+        }
     }
-    Ok(out)
 }
 
 /// Pages of scaling activities read at most, looking for the ones asked about: an instance refresh of a

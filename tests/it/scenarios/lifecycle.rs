@@ -126,6 +126,50 @@ async fn an_instance_going_back_to_the_warm_pool_is_drained_first() {
     );
 }
 
+/// A warm pool larger than one page of `DescribeWarmPool` (50): an instance going back to it on scale in,
+/// listed on its second page, waits for our hook like any other, and the reconcile finds it (its lifecycle
+/// message lost).
+#[tokio::test]
+async fn an_instance_on_the_warm_pools_second_page_is_answered() {
+    integration_tests::needs_emulator!();
+    let mut s = scene(2, Hook::Ours(4, "ABANDON"), (300, 300)).await;
+    s.world().warm_pool(crate::stack::GROUP, 55).await;
+    s.busy(0).await;
+    s.busy(1).await;
+    s.world().set_desired(crate::stack::GROUP, 1).await;
+    let mut returning = None;
+    for id in &s.instances {
+        if s.world().lifecycle_state(id).await.as_deref() == Some("Warmed:Pending:Wait") {
+            returning = Some(id.clone());
+        }
+    }
+    let id = returning.expect("one instance goes back to the pool");
+    let first_page = s
+        .world()
+        .autoscaling
+        .describe_warm_pool()
+        .auto_scaling_group_name(crate::stack::GROUP)
+        .max_records(50)
+        .send()
+        .await
+        .unwrap();
+    assert!(first_page.next_token().is_some(), "more than one page");
+    assert!(!first_page.instances().iter().any(|i| i.instance_id() == Some(id.as_str())), "on a later page");
+    s.stack.drop_deliveries().await;
+    let stopped = |w: &integration_tests::World| {
+        w.emulator.stops().into_iter().find(|r| r["instance_id"] == id.as_str())
+    };
+    s.stack.run_until(Duration::from_secs(25), async |w| stopped(w).is_some()).await;
+    let transcript = s.stack.transcript();
+    let stop = stopped(s.world()).unwrap_or_else(|| panic!("never stopped in the pool\n{transcript}"));
+    assert_eq!(not_stopped(&stop), 0, "{stop}\n{transcript}");
+    assert_eq!(
+        finished_actions(s.world(), &id),
+        [("completed".to_owned(), "CONTINUE".to_owned())],
+        "{transcript}"
+    );
+}
+
 /// (11) ECS container instances cannot go back to a warm pool on scale in, and an agent without
 /// `ECS_WARM_POOLS_CHECK=true` registers while its instance warms up in the pool, where ECS may place tasks
 /// on it before it is stopped: the launch into the pool goes on, with a warning that names the fix.
