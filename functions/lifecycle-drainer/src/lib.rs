@@ -112,6 +112,9 @@ pub enum Step {
     TimedOut,
     /// The action was over already (completed elsewhere, expired, or the instance is gone).
     AlreadyCompleted,
+    /// The action ended while this function was still waiting on it, not by its answer: the hook expired,
+    /// or another tool completed it. Auto Scaling went on with whatever was left on the instance.
+    Lost,
     /// Not a container instance of the configured clusters: completed with CONTINUE.
     NotAnEcsInstance,
     /// A launch ECS can place tasks on: completed with CONTINUE.
@@ -136,6 +139,7 @@ impl Step {
             Step::Completed
                 | Step::TimedOut
                 | Step::AlreadyCompleted
+                | Step::Lost
                 | Step::NotAnEcsInstance
                 | Step::Ready
                 | Step::NotReady
@@ -205,6 +209,15 @@ impl ActionReport {
     pub fn over(&mut self, message: String) {
         self.step = Step::AlreadyCompleted;
         self.reason = Some(format!("no active lifecycle action: {message}"));
+    }
+
+    /// Over, though we were still waiting on it: not ended by us.
+    pub fn lost(&mut self, message: &str) {
+        warn!(instance_id = %self.instance_id, hook = %self.lifecycle_hook, message, "lifecycle action ended without our answer");
+        self.step = Step::Lost;
+        self.reason = Some(format!(
+            "the lifecycle action ended while the drainer was still waiting on it, without its answer (the hook expired, or another tool completed it): {message}"
+        ));
     }
 
     pub fn failed(&mut self, error: &Error) {
@@ -344,6 +357,7 @@ mod tests {
             Step::Completed,
             Step::TimedOut,
             Step::AlreadyCompleted,
+            Step::Lost,
             Step::NotAnEcsInstance,
             Step::Ready,
             Step::NotYet,

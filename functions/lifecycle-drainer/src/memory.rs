@@ -36,14 +36,22 @@ pub struct Memory {
 
 impl Memory {
     /// After a full pass: forgets the actions that no longer wait (`waiting`: every action the pass saw
-    /// waiting, answered or not), so that the memory stays as small as the work.
-    pub fn keep_only(&mut self, waiting: &HashSet<Key>) {
+    /// waiting, answered or not), so that the memory stays as small as the work. Answers those it followed
+    /// and did not answer: they ended without us.
+    pub fn keep_only(&mut self, waiting: &HashSet<Key>) -> Vec<(Key, shared::drain::hooks::Hook)> {
+        let lost: Vec<(Key, shared::drain::hooks::Hook)> = self
+            .open
+            .iter()
+            .filter(|(k, _)| !waiting.contains(*k) && !self.answered.contains(*k))
+            .map(|(k, h)| (k.clone(), h.clone()))
+            .collect();
         self.answered.retain(|k| waiting.contains(k));
         self.heartbeats.retain(|k, _| waiting.contains(k));
         self.open.retain(|k, _| waiting.contains(k));
         let instances: HashSet<&str> = waiting.iter().map(|k| k.2.as_str()).collect();
         self.began.retain(|i, _| instances.contains(i.as_str()));
         self.seen_only.retain(|i| instances.contains(i.as_str()));
+        lost
     }
 
     /// The open actions of `instance` this sandbox follows (found waiting by an earlier pass), with their

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use shared::AwsError;
 use shared::autoscaling::{Group, LifecycleState};
 use shared::drain::act::Change;
-use shared::drain::hooks::{Answered, Hook};
+use shared::drain::hooks::{Answered, Hook, Transition};
 use shared::drain::instances::Registrations;
 use shared::drain::{Marker, Owner};
 use shared::ecs::{Found, TaskLeft};
@@ -100,16 +100,17 @@ pub async fn run<E: Effects>(
 ) -> Result<Pass, Error> {
     let mut pass = Pass::default();
     let began = clock.now();
-    remembered_heartbeats(fx, config, memory, began).await;
+    let mut lost = remembered_heartbeats(fx, config, memory, began).await;
     let (mut open, waiting) = match followed(memory, scope) {
         Some(open) => (open, HashSet::new()),
         None => open_actions(fx, config, scope, &mut pass.warnings).await?,
     };
     if *scope == Scope::All {
-        memory.with(|m| {
-            m.keep_only(&waiting);
+        let gone = memory.with(|m| {
             m.last_full_pass = Some(began);
+            m.keep_only(&waiting)
         });
+        lost.extend(gone.iter().filter_map(|(k, h)| lost_report(k, h, "no longer waiting")));
     }
     open.retain(|o| !memory.with(|m| m.answered.contains(&o.key())));
     begin_times(fx, memory, &mut open, clock.now(), &mut pass.warnings).await;
@@ -150,6 +151,7 @@ pub async fn run<E: Effects>(
         remember(memory, &o, registrations.of(o.instance_id.as_str()));
         pass.actions.push(o.report);
     }
+    pass.actions.extend(lost);
     if *scope == Scope::All {
         memory.with(|m| {
             m.draining = pass
@@ -248,8 +250,11 @@ async fn heartbeats<E: Effects>(
                 memory.with(|m| m.heartbeats.insert(o.key(), now));
             }
             Ok(Answered::NoActiveAction(message)) => {
-                o.report.over(message);
-                memory.with(|m| m.answered.insert(o.key()));
+                let followed = memory.with(|m| {
+                    m.answered.insert(o.key());
+                    m.open.remove(&o.key()).is_some()
+                });
+                if followed { o.report.lost(&message) } else { o.report.over(message) }
             }
             Err(e) => {
                 warn!(instance_id = %o.instance_id, error = %e, "heartbeat failed; the next pass tries again")
@@ -258,10 +263,17 @@ async fn heartbeats<E: Effects>(
     }
 }
 
-/// The heartbeats due for the actions the last pass left open, before anything is read.
-async fn remembered_heartbeats<E: Effects>(fx: &E, config: &Config, memory: &Shared, now: DateTime<Utc>) {
+/// The heartbeats due for the actions the last pass left open, before anything is read; those found over
+/// without our answer, reported.
+async fn remembered_heartbeats<E: Effects>(
+    fx: &E,
+    config: &Config,
+    memory: &Shared,
+    now: DateTime<Utc>,
+) -> Vec<ActionReport> {
+    let mut lost = Vec::new();
     if config.dry_run {
-        return;
+        return lost;
     }
     let due: Vec<(Key, Hook)> = memory.with(|m| {
         m.open
@@ -275,9 +287,10 @@ async fn remembered_heartbeats<E: Effects>(fx: &E, config: &Config, memory: &Sha
     for (key, hook) in due {
         match fx.heartbeat(&hook, &key.2).await {
             Ok(Answered::Done) => memory.with(|m| m.heartbeats.insert(key, now)),
-            Ok(Answered::NoActiveAction(_)) => memory.with(|m| {
+            Ok(Answered::NoActiveAction(message)) => memory.with(|m| {
                 m.open.remove(&key);
                 m.answered.insert(key.clone());
+                lost.extend(lost_report(&key, &hook, &message));
                 None
             }),
             Err(e) => {
@@ -286,6 +299,15 @@ async fn remembered_heartbeats<E: Effects>(fx: &E, config: &Config, memory: &Sha
             }
         };
     }
+    lost
+}
+
+/// An action this sandbox followed, found over without our answer (its key holds a checked instance id).
+fn lost_report(key: &Key, hook: &Hook, message: &str) -> Option<ActionReport> {
+    let kind = if hook.transition == Transition::Terminating { Kind::Terminating } else { Kind::Launching };
+    let mut report = ActionReport::new(&InstanceId::parse("EC2InstanceId", &key.2).ok()?, hook, kind);
+    report.lost(message);
+    Some(report)
 }
 
 /// When each action began: remembered, or its scaling activity's start, or (neither known) now, the

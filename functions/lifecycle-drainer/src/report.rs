@@ -15,6 +15,7 @@ impl Record for Outcome {
         m.count("DrainsStarted", count(Step::Drained));
         m.count("DrainsCompleted", self.actions.iter().filter(|a| a.step == Step::Completed).count());
         m.count("DrainsTimedOut", count(Step::TimedOut));
+        m.count("HooksLost", count(Step::Lost));
         m.count("InstancesNotFound", count(Step::NotAnEcsInstance));
         m.count("LaunchesReady", count(Step::Ready));
         m.count("LaunchesAbandoned", count(Step::NotReady));
@@ -36,7 +37,26 @@ pub fn ended(a: &ActionReport) -> Option<Message> {
     match a.step {
         Step::NotReady => Some(abandoned(a)),
         Step::Completed | Step::TimedOut => Some(drained(a)),
+        Step::Lost => Some(lost(a)),
         _ => None,
+    }
+}
+
+/// An action that ended without our answer: whatever was on the instance went with it.
+fn lost(a: &ActionReport) -> Message {
+    let instance = &a.instance_id;
+    Message {
+        subject: format!("shipshape: lifecycle action of {instance} ended without the drainer's answer"),
+        body: format!(
+            "Instance: {instance}\nAuto Scaling group: {}\nLifecycle hook: {}\nWhy: {}\n\n\
+             The drainer was still waiting on this lifecycle action when it ended: the hook expired (its heartbeat \
+             or global timeout; Auto Scaling applied its default result) or another tool completed it. Tasks may \
+             have been stopped without a drain. Check the function's errors and throttles, and that nothing else \
+             answers this hook.\n",
+            a.auto_scaling_group,
+            a.lifecycle_hook,
+            a.reason.as_deref().unwrap_or("-"),
+        ),
     }
 }
 

@@ -170,6 +170,29 @@ async fn an_instance_on_the_warm_pools_second_page_is_answered() {
     );
 }
 
+/// A hook that ends while the drainer still waits on it (it expired: the function was throttled, or another
+/// tool answered it) is reported as lost, with a message: Auto Scaling went on without our answer.
+#[tokio::test]
+async fn a_hook_that_ends_without_our_answer_is_reported_lost() {
+    integration_tests::needs_emulator!();
+    let mut s = scene(2, Hook::Ours(4, "ABANDON"), (300, 300)).await;
+    let tasks = s.world().start_tasks(CLUSTER, &s.arns[0], 1).await; // standalone: never stopped by a drain
+    assert_eq!(tasks.len(), 1);
+    s.world().terminate(&s.instances[0]).await;
+    let id = s.instances[0].clone();
+    s.stack.run_for(Duration::from_secs(2)).await;
+    assert!(pending_action(s.world(), &id).is_some(), "still draining:\n{}", s.stack.transcript());
+    s.world().emulator.age_lifecycle_actions(100_000);
+    s.stack.run_for(Duration::from_secs(3)).await;
+    let transcript = s.stack.transcript();
+    assert_eq!(
+        finished_actions(s.world(), &id),
+        [("timed-out".to_owned(), "ABANDON".to_owned())],
+        "{transcript}"
+    );
+    assert!(transcript.contains("\"step\": String(\"lost\")"), "{transcript}");
+}
+
 /// (11) ECS container instances cannot go back to a warm pool on scale in, and an agent without
 /// `ECS_WARM_POOLS_CHECK=true` registers while its instance warms up in the pool, where ECS may place tasks
 /// on it before it is stopped: the launch into the pool goes on, with a warning that names the fix.
