@@ -34,10 +34,27 @@ pub fn marker_for(trigger: Trigger, at: DateTime<Utc>) -> Option<Marker> {
 
 /// A warning for an instance already DRAINING under our marker: the marker is stamped again with the new
 /// warning (so that a restart before it can never undo this drain), and a termination is never undone.
-/// `None`: leave the marker (not ours, or nothing newer).
+/// The marker never goes back in time, nor to a weaker reason (a late or forged event of another kind must
+/// not make a standing drain undoable). `None`: leave the marker (not ours, or nothing newer).
 pub fn after_warning(marker: Option<&Marker>, warning: Trigger, at: DateTime<Utc>) -> Option<Marker> {
     let m = marker.filter(|m| m.held_by(Owner::SpotDrainer))?;
+    if strength(warning) < Trigger::from_name(&m.reason).map_or(0, strength) {
+        return None;
+    }
+    let at = at.max(m.at);
     (at > m.at || m.reason != warning.name()).then(|| Marker::new(Owner::SpotDrainer, warning.name(), at))
+}
+
+/// How surely a reason takes the instance away: a termination, then a stop or hibernation, then scheduled
+/// maintenance, then a rebalance recommendation (a risk only).
+fn strength(trigger: Trigger) -> u8 {
+    match trigger {
+        Trigger::Terminate => 4,
+        Trigger::Stop | Trigger::Hibernate => 3,
+        Trigger::Scheduled => 2,
+        Trigger::Rebalance => 1,
+        Trigger::Running | Trigger::Sweep => 0,
+    }
 }
 
 /// What EC2 says of an instance right now (`DescribeInstances`, `DescribeInstanceStatus`).

@@ -111,7 +111,11 @@ async fn restamp(deps: &Deps, spot: &SpotEvent, regs: &[Found]) -> Result<(), Er
     for f in regs.iter().filter(|f| f.status == InstanceStatus::Draining) {
         let marker = shared::drain::Marker::read(&f.attributes);
         if let Some(newer) = decide::after_warning(marker.as_ref(), spot.trigger, at) {
-            act::drain(&deps.ecs, &f.cluster, std::slice::from_ref(f), Some(&newer)).await?;
+            // Held at once (the drain is ours already: never a pending phase that could claim less), then
+            // DRAINING asserted again, in case a sweep undid it since our read.
+            let one = std::slice::from_ref(f);
+            act::mark(&deps.ecs, &f.cluster, one, &newer).await?;
+            act::drain(&deps.ecs, &f.cluster, one, None).await?;
         }
     }
     Ok(())

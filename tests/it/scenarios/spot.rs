@@ -273,3 +273,21 @@ async fn restart(s: &Scene, id: &str) {
     s.world().ec2.stop_instances().instance_ids(id).send().await.expect("StopInstances");
     s.world().ec2.start_instances().instance_ids(id).send().await.expect("StartInstances");
 }
+
+/// A forged (or very late) warning of another kind, dated long ago, for an instance we drained for a stop:
+/// the marker never goes back in time, so the sweep does not take the instance's launch for a restart
+/// after the drain, and the drain stands until the stop.
+#[tokio::test]
+async fn an_old_warning_of_another_kind_never_makes_a_drain_undoable() {
+    integration_tests::needs_emulator!();
+    let mut s = scene(2, Hook::None, (300, 300)).await;
+    let id = s.instances[0].clone();
+    let _ = s.stack.spot(spot_event("spot-interruption-stop.json", &id)).await;
+    assert_eq!(status(s.world(), &s.arns[0]).await, "DRAINING");
+    let mut forged = spot_event("spot-interruption-stop.json", &id);
+    forged["detail"]["instance-action"] = serde_json::json!("hibernate");
+    forged["time"] = serde_json::json!("1970-01-01T00:00:00Z");
+    let _ = s.stack.spot(forged).await;
+    s.stack.run_for(Duration::from_secs(3)).await;
+    assert_eq!(status(s.world(), &s.arns[0]).await, "DRAINING", "{}", s.stack.transcript());
+}

@@ -68,6 +68,12 @@ fn a_new_warning_stamps_our_marker_again() {
     let theirs = Marker::new(Owner::ScaleInCleaner, "consolidation", stop.at);
     assert_eq!(after_warning(Some(&theirs), Trigger::Stop, later), None, "not ours");
     assert_eq!(after_warning(Some(&stop.pending()), Trigger::Stop, later), None, "not known to be ours");
+    // Never back in time, never to a weaker reason: a late or forged event must not make it undoable.
+    let earlier = at("1970-01-01T00:00:00Z");
+    let hibernate = after_warning(Some(&stop), Trigger::Hibernate, earlier).expect("another reason");
+    assert_eq!((hibernate.reason.as_str(), hibernate.at), ("hibernate", stop.at));
+    assert_eq!(after_warning(Some(&stop), Trigger::Rebalance, later), None, "a weaker reason");
+    assert_eq!(after_warning(Some(&stop), Trigger::Scheduled, later), None, "a weaker reason");
 }
 
 #[test]
