@@ -628,3 +628,28 @@ async fn a_drain_that_failed_claims_no_later_drain_by_someone_else() {
     assert_eq!(s.world.status("web", light).await, "DRAINING");
     assert_eq!(s.world.lifecycle_state(&s.light).await.as_deref(), Some("InService"));
 }
+
+/// ECS throttles the marker's second write (held, once the instance is DRAINING): the drain stands under our
+/// pending marker, and the next run takes it for its own and reaps it, instead of skipping a DRAINING
+/// instance for good as someone else's.
+#[tokio::test]
+async fn a_drain_whose_marker_could_not_be_held_is_still_ours() {
+    integration_tests::needs_emulator!();
+    let s = scene().await;
+    let deps = deps_live(&s.world);
+    s.world.emulator.delay("UpdateContainerInstancesState", 1, 1500);
+    let inject = async {
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        // As many as the SDK's attempts (5): the held write fails, nothing after it.
+        s.world.emulator.fail("PutAttributes", 5, "ThrottlingException");
+    };
+    let (first, ()) = tokio::join!(invoke(&deps, sample_event("scale-in-scheduled.json")), inject);
+    let light = &s.arns[&s.light];
+    assert_eq!(s.world.status("web", light).await, "DRAINING", "{first:?}");
+    let marker = s.world.attribute("web", light, MARKER).await.unwrap_or_default();
+    assert!(marker.starts_with("pending scale-in-cleaner:"), "{marker}");
+    let next = run(&deps).await;
+    let entry = web(&next).entry(&s.light).unwrap();
+    assert_eq!(entry.decision, Decision::Reap, "{entry:?}");
+    assert_eq!(s.world.lifecycle_state(&s.light).await, None, "terminated");
+}

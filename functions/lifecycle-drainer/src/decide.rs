@@ -196,7 +196,8 @@ pub fn launch(registrations: &[Found], deadline: DateTime<Utc>, now: DateTime<Ut
     let ours: Vec<String> = registrations
         .iter()
         .filter(|f| f.status == InstanceStatus::Draining)
-        .filter(|f| Marker::read(&f.attributes).is_some_and(|m| m.held_by(Owner::LifecycleDrainer)))
+        // Held, or pending (our drain happened and its held write failed).
+        .filter(|f| Marker::read(&f.attributes).is_some_and(|m| m.owner == Owner::LifecycleDrainer))
         .map(|f| f.container_instance_arn.clone())
         .collect();
     if !ours.is_empty() {

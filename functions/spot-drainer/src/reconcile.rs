@@ -6,6 +6,7 @@
 //! cleared.
 
 use chrono::{DateTime, Utc};
+use shared::drain::marker::Phase;
 use shared::drain::{Marker, Owner, act};
 use shared::ecs::{Found, InstanceStatus};
 use shared::events::InstanceId;
@@ -55,6 +56,13 @@ async fn clear_stale(deps: &Deps, marked: &[Found], now: DateTime<Utc>) -> Resul
     }
     for f in marked {
         let Some(m) = Marker::read(&f.attributes) else { continue };
+        let draining = f.status == InstanceStatus::Draining;
+        if draining && m.phase == Phase::Pending && m.adopted(Owner::SpotDrainer, now) {
+            // Our drain happened and its held write failed: ours, or it would never be undone.
+            info!(container_instance_arn = %f.container_instance_arn, marker = %m.value(), "holding our pending marker on a drain that stands");
+            act::mark(&deps.ecs, &f.cluster, std::slice::from_ref(f), &m.held()).await?;
+            continue;
+        }
         let stale = m.abandoned(now) || (m.held_by(Owner::SpotDrainer) && f.status == InstanceStatus::Active);
         if stale {
             info!(container_instance_arn = %f.container_instance_arn, marker = %m.value(), "clearing a marker that stands for no drain");

@@ -3,7 +3,8 @@
 //!
 //! - a drain writes a pending marker, sets DRAINING, then holds the marker; when ECS refused or the call
 //!   failed, the instance is described again: one DRAINING after all is held, any other loses the
-//!   pending marker (a failure on the way leaves at most a pending one, which claims nothing);
+//!   pending marker (a failure on the way leaves at most a pending one, which claims nothing on an ACTIVE
+//!   instance, and which its owner adopts on a DRAINING one after [`super::marker::PENDING_LIFETIME`]);
 //! - an undo removes the marker first, then sets ACTIVE (a failure on the way leaves a DRAINING instance
 //!   without our marker: never one that is ACTIVE and still claims a drain). When ECS refuses ACTIVE, the
 //!   marker is put back, so that the next reconcile tries again.
@@ -47,7 +48,13 @@ pub async fn drain(
         Err(e) => (look_again(ecs, cluster, &arns, InstanceStatus::Draining, &e.to_string()).await, Some(e)),
     };
     if let Some(m) = marker {
-        ecs::set_attribute(ecs, cluster, &change.done, ATTRIBUTE, Some(&m.held().value())).await?;
+        // The drain happened: a failed write leaves our pending marker on a DRAINING instance, which its
+        // owner adopts (`Marker::adopted`); failing here would hide a drain that stands.
+        if let Err(e) =
+            ecs::set_attribute(ecs, cluster, &change.done, ATTRIBUTE, Some(&m.held().value())).await
+        {
+            warn!(error = %e, "could not hold our marker after the drain; its owner adopts the pending one");
+        }
         let refused: Vec<String> = change.refused.iter().map(|f| f.arn.clone()).collect();
         if let Err(e) = ecs::set_attribute(ecs, cluster, &refused, ATTRIBUTE, None).await {
             warn!(error = %e, "could not remove a pending marker; the reconcile will");

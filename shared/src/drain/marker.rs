@@ -121,6 +121,12 @@ impl Marker {
         self.owner == owner && self.phase == Phase::Held
     }
 
+    /// Whether the drain of a DRAINING instance with this marker is `owner`'s: held by it, or its own pending
+    /// marker left by a drain whose held write failed, old enough that no invocation is still finishing it.
+    pub fn adopted(&self, owner: Owner, now: DateTime<Utc>) -> bool {
+        self.held_by(owner) || (self.owner == owner && self.abandoned(now))
+    }
+
     /// A pending marker old enough that no invocation can still be finishing its drain.
     pub fn abandoned(&self, now: DateTime<Utc>) -> bool {
         self.phase == Phase::Pending && now - self.at >= PENDING_LIFETIME
@@ -206,5 +212,9 @@ mod tests {
         assert!(!m.abandoned(at("2026-12-07T10:14:59Z")));
         assert!(m.abandoned(at("2026-12-07T10:15:00Z")));
         assert!(!m.held().abandoned(at("2026-12-08T10:00:00Z")));
+        // On a DRAINING instance, its owner adopts it then (the drain happened, the held write failed).
+        assert!(!m.adopted(Owner::SpotDrainer, at("2026-12-07T10:14:59Z")));
+        assert!(m.adopted(Owner::SpotDrainer, at("2026-12-07T10:15:00Z")));
+        assert!(!m.adopted(Owner::ScaleInCleaner, at("2026-12-07T10:15:00Z")));
     }
 }

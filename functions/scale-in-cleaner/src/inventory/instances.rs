@@ -93,7 +93,14 @@ pub fn instance(ci: &ContainerInstance, memberships: &HashMap<String, Membership
         pending_tasks: ci.pending_tasks_count(),
         // Known to be empty without a call; the others' tasks are read if the plan needs them.
         tasks: runs_nothing(ci).then(Vec::new),
-        drained_by_us_at: marker.as_ref().filter(|m| m.held_by(Owner::ScaleInCleaner)).map(|m| m.at),
+        // Our own pending marker on a DRAINING instance: our drain happened and its held write failed.
+        drained_by_us_at: marker
+            .as_ref()
+            .filter(|m| {
+                m.held_by(Owner::ScaleInCleaner)
+                    || (m.owner == Owner::ScaleInCleaner && ci.status() == Some("DRAINING"))
+            })
+            .map(|m| m.at),
         carries_our_marker: marker.is_some_and(|m| m.owner == Owner::ScaleInCleaner),
         stalled_at,
         departed: None,
