@@ -94,12 +94,15 @@ pub fn deadline(
 /// balancer's deregistration delay comes first), so the drain's own start is what `DRAIN_TIMEOUT_SECONDS`
 /// counts from.
 pub fn drain_began(registrations: &[Found], began: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    draining_markers(registrations).map(|m| m.at).min().map(|at| at.max(began))
+}
+
+/// The markers of the DRAINING registrations: one left on an ACTIVE registration stands for no drain.
+fn draining_markers(registrations: &[Found]) -> impl Iterator<Item = Marker> + '_ {
     registrations
         .iter()
+        .filter(|f| f.status == InstanceStatus::Draining)
         .filter_map(|f| Marker::read(&f.attributes))
-        .map(|m| m.at)
-        .min()
-        .map(|at| at.max(began))
 }
 
 /// Whether to send a heartbeat now: none sent yet by this sandbox (it may have been a while), or the hook
@@ -169,7 +172,7 @@ pub fn drain(
 /// When the drain began, for the settle rule: the latest marker on its registrations (a registration drained
 /// later restarts the count); `None` when none carries one.
 pub fn drained_at(registrations: &[Found]) -> Option<DateTime<Utc>> {
-    registrations.iter().filter_map(|f| Marker::read(&f.attributes)).map(|m| m.at).max()
+    draining_markers(registrations).map(|m| m.at).max()
 }
 
 /// Whether a launching instance can take tasks.

@@ -65,6 +65,9 @@ fn a_drain_counts_from_its_earliest_marker_never_before_the_wait() {
     assert_eq!(drain_began(&regs, began), Some(t(300)));
     // Drained by someone else before the action began: counted from the action.
     assert_eq!(drain_began(&[reg(InstanceStatus::Draining, 2, Some(0))], began), Some(began));
+    // A marker left on an ACTIVE registration stands for no drain: the drain has not begun.
+    assert_eq!(drain_began(&[reg(InstanceStatus::Active, 2, Some(150))], began), None);
+    assert_eq!(drained_at(&[reg(InstanceStatus::Active, 0, Some(150))]), None);
 }
 
 #[test]
