@@ -135,6 +135,13 @@ pub async fn run<E: Effects>(
         }
         let regs = registrations.of(o.instance_id.as_str());
         o.report.container_instances = regs.iter().map(|f| f.container_instance_arn.clone()).collect();
+        if !holds(memory, o) {
+            o.report.reason = Some(
+                "Warmed:Pending:Wait is also a launch into the warm pool: drained once a heartbeat shows our terminating hook holds it"
+                    .into(),
+            );
+            continue;
+        }
         match o.kind {
             Kind::Terminating => match terminate::plan(config, o, regs, clock.now()) {
                 decide::Drain::Start { activate, mark } => {
@@ -300,6 +307,16 @@ async fn remembered_heartbeats<E: Effects>(
         };
     }
     lost
+}
+
+/// Whether the hook is known to hold the instance. Only `Warmed:Pending:Wait` is in doubt: a launch into the
+/// warm pool waits there too, for a launching hook, and a terminating hook of ours would then drain a new
+/// instance. A heartbeat that Auto Scaling accepted for our hook settles it.
+fn holds(memory: &Shared, o: &Open) -> bool {
+    o.kind != Kind::Terminating
+        || o.state != LifecycleState::WarmedPendingWait
+        || o.report.heartbeat
+        || memory.with(|m| m.heartbeats.contains_key(&o.key()))
 }
 
 /// An action this sandbox followed, found over without our answer (its key holds a checked instance id).

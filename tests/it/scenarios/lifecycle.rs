@@ -193,6 +193,43 @@ async fn a_hook_that_ends_without_our_answer_is_reported_lost() {
     assert!(transcript.contains("\"step\": String(\"lost\")"), "{transcript}");
 }
 
+/// A launch into the warm pool waits in `Warmed:Pending:Wait` for the launching hook; with our terminating
+/// hook on the group too, the same state would read as a return to the pool on scale in. Until a heartbeat
+/// for the terminating hook succeeds (here they are throttled), the new instance is not drained.
+#[tokio::test]
+async fn a_launch_into_the_warm_pool_is_never_taken_for_a_return() {
+    integration_tests::needs_emulator!();
+    let s = scene(1, Hook::None, (300, 300)).await;
+    let world = s.world();
+    world.hook(crate::stack::GROUP, &s.stack.hooks, 300, "CONTINUE").await;
+    world.launch_hook(crate::stack::GROUP, "drain-launch", &s.stack.hooks, 300).await;
+    world.sns_events(&s.stack.hooks).await;
+    world.warm_pool(crate::stack::GROUP, 0).await;
+    let mut into_pool = world.sns_events(&s.stack.hooks).await;
+    let message: serde_json::Value =
+        serde_json::from_str(into_pool[0]["Records"][0]["Sns"]["Message"].as_str().unwrap()).unwrap();
+    let warm = message["EC2InstanceId"].as_str().unwrap().to_owned();
+    let arn = world.register(CLUSTER, &warm).await;
+    world.emulator.fail("RecordLifecycleActionHeartbeat", 5, "ThrottlingException");
+    let deps = lifecycle_drainer::Deps::new(
+        &world.sdk,
+        lifecycle_drainer::Config::from_env(shared::config::Env::from_map(&std::collections::HashMap::from(
+            [
+                ("CLUSTERS", CLUSTER),
+                ("LIFECYCLE_HOOK_NAMES", "drain,drain-launch"),
+                ("LIFECYCLE_TOPIC_ARN", s.stack.hooks.arn.as_str()),
+            ],
+        )))
+        .unwrap(),
+    );
+    let answer = lifecycle_drainer::handler(
+        &deps,
+        lambda_runtime::LambdaEvent::new(into_pool.remove(0), Default::default()),
+    )
+    .await;
+    assert_eq!(crate::stack::status(world, &arn).await, "ACTIVE", "{answer:?}");
+}
+
 /// (11) ECS container instances cannot go back to a warm pool on scale in, and an agent without
 /// `ECS_WARM_POOLS_CHECK=true` registers while its instance warms up in the pool, where ECS may place tasks
 /// on it before it is stopped: the launch into the pool goes on, with a warning that names the fix.
