@@ -653,3 +653,32 @@ async fn a_drain_whose_marker_could_not_be_held_is_still_ours() {
     assert_eq!(entry.decision, Decision::Reap, "{entry:?}");
     assert_eq!(s.world.lifecycle_state(&s.light).await, None, "terminated");
 }
+
+/// A Spot interruption warning for an instance the cleaner drained: the drain becomes the spot-drainer's,
+/// so the cleaner, needing capacity again, never sets an instance about to be interrupted ACTIVE.
+#[tokio::test]
+async fn a_drain_a_spot_warning_took_over_is_never_undone_by_the_cleaner() {
+    integration_tests::needs_emulator!();
+    let s = scene().await;
+    s.world.emulator.draining(3_600_000, 1000); // the light instance's task does not leave
+    let deps = deps(&s.world, &[]);
+    run(&deps).await;
+    let light = &s.arns[&s.light];
+    assert_eq!(s.world.status("web", light).await, "DRAINING");
+    let spot = spot_drainer::Deps::new(
+        &s.world.sdk,
+        spot_drainer::Config::from_env(Env::from_map(&HashMap::from([("CLUSTERS", "web")]))).unwrap(),
+    );
+    let warning = integration_tests::spot_event("spot-interruption-stop.json", &s.light);
+    spot_drainer::handler(&spot, LambdaEvent::new(warning, Context::default())).await.expect("warning");
+    let marker = s.world.attribute("web", light, MARKER).await.unwrap_or_default();
+    assert!(marker.starts_with("spot-drainer:stop@"), "{marker}");
+
+    // Load that would bring the cleaner's drain back.
+    s.world.start_sized_tasks("web", &s.arns[&s.busy], 6, Some("service:api".into()), TASK).await;
+    s.world.start_sized_tasks("web", &s.arns[&s.batch], 6, None, TASK).await;
+    let outcome = run(&deps).await;
+    let entry = web(&outcome).entry(&s.light).unwrap();
+    assert_eq!((entry.decision, entry.reason), (Decision::Skip, Reason::DrainedByOthers), "{entry:?}");
+    assert_eq!(s.world.status("web", light).await, "DRAINING");
+}

@@ -45,6 +45,20 @@ pub fn after_warning(marker: Option<&Marker>, warning: Trigger, at: DateTime<Utc
     (at > m.at || m.reason != warning.name()).then(|| Marker::new(Owner::SpotDrainer, warning.name(), at))
 }
 
+/// What a warning does to a drain the scale-in-cleaner owns: the cleaner undoes its drains when capacity is
+/// needed, and would set an instance about to be interrupted ACTIVE again. The drain becomes ours (our
+/// marker for a reason that may pass; none for a termination, never undone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TakeOver {
+    Mark(Marker),
+    Clear,
+}
+
+pub fn take_over(marker: Option<&Marker>, warning: Trigger, at: DateTime<Utc>) -> Option<TakeOver> {
+    marker.filter(|m| m.owner == Owner::ScaleInCleaner)?;
+    Some(marker_for(warning, at).map_or(TakeOver::Clear, TakeOver::Mark))
+}
+
 /// How surely a reason takes the instance away: a termination, then a stop or hibernation, then scheduled
 /// maintenance, then a rebalance recommendation (a risk only).
 fn strength(trigger: Trigger) -> u8 {

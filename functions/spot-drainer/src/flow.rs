@@ -102,7 +102,8 @@ fn dated(spot: &SpotEvent) -> chrono::DateTime<Utc> {
 
 /// Registrations already DRAINING under our marker: stamped again with this event (a restart before it
 /// can then never undo this drain; a termination is never undone), and set DRAINING again with it: a
-/// sweep that undid the drain between our read and our stamp must not leave the instance ACTIVE.
+/// sweep that undid the drain between our read and our stamp must not leave the instance ACTIVE. Those
+/// DRAINING under the scale-in-cleaner's marker become ours ([`decide::take_over`]).
 async fn restamp(deps: &Deps, spot: &SpotEvent, regs: &[Found]) -> Result<(), Error> {
     if deps.config.dry_run {
         return Ok(());
@@ -110,10 +111,15 @@ async fn restamp(deps: &Deps, spot: &SpotEvent, regs: &[Found]) -> Result<(), Er
     let at = dated(spot);
     for f in regs.iter().filter(|f| f.status == InstanceStatus::Draining) {
         let marker = shared::drain::Marker::read(&f.attributes);
+        let one = std::slice::from_ref(f);
+        match decide::take_over(marker.as_ref(), spot.trigger, at) {
+            Some(decide::TakeOver::Mark(ours)) => act::mark(&deps.ecs, &f.cluster, one, &ours).await?,
+            Some(decide::TakeOver::Clear) => act::clear(&deps.ecs, &f.cluster, one).await?,
+            None => {}
+        }
         if let Some(newer) = decide::after_warning(marker.as_ref(), spot.trigger, at) {
             // Held at once (the drain is ours already: never a pending phase that could claim less), then
             // DRAINING asserted again, in case a sweep undid it since our read.
-            let one = std::slice::from_ref(f);
             act::mark(&deps.ecs, &f.cluster, one, &newer).await?;
             act::drain(&deps.ecs, &f.cluster, one, None).await?;
         }

@@ -146,3 +146,18 @@ fn drain_on_filters_triggers() {
     assert!(wanted(Trigger::Stop, &[Trigger::Stop]));
     assert!(!wanted(Trigger::Rebalance, &[Trigger::Terminate, Trigger::Stop, Trigger::Hibernate]));
 }
+
+#[test]
+fn a_warning_takes_over_a_drain_the_scale_in_cleaner_could_undo() {
+    let when = at("2026-11-22T11:00:00Z");
+    let cleaner = Marker::new(Owner::ScaleInCleaner, "consolidation", at("2026-11-22T10:00:00Z"));
+    assert_eq!(take_over(Some(&cleaner), Trigger::Terminate, when), Some(TakeOver::Clear));
+    assert_eq!(
+        take_over(Some(&cleaner), Trigger::Stop, when),
+        Some(TakeOver::Mark(Marker::new(Owner::SpotDrainer, "stop", when)))
+    );
+    assert!(take_over(Some(&cleaner.pending()), Trigger::Stop, when).is_some());
+    let lifecycle = Marker::new(Owner::LifecycleDrainer, "terminating", when);
+    assert_eq!(take_over(Some(&lifecycle), Trigger::Stop, when), None, "never undone by its owner");
+    assert_eq!(take_over(None, Trigger::Stop, when), None);
+}
