@@ -248,7 +248,13 @@ async fn heartbeats<E: Effects>(
             o.report.heartbeat = true; // sent at the start of this invocation
             continue;
         }
-        if config.dry_run || !decide::heartbeat_due(o.hook.heartbeat_timeout, since, now, config.period) {
+        // A terminating hook's action in Warmed:Pending:Wait is in doubt until Auto Scaling accepts a
+        // heartbeat for it (see `holds`): one is sent at once.
+        let probe =
+            o.kind == Kind::Terminating && o.state == LifecycleState::WarmedPendingWait && last.is_none();
+        if config.dry_run
+            || !(probe || decide::heartbeat_due(o.hook.heartbeat_timeout, since, now, config.period))
+        {
             continue;
         }
         match fx.heartbeat(&o.hook, o.instance_id.as_str()).await {
