@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
+use shared::autoscaling::LifecycleState;
 
 /// An action, by group, hook, instance and the wait state it holds the instance in (one instance may
 /// wait for the same hook twice: into the warm pool, then out of it).
@@ -42,7 +43,7 @@ impl Memory {
         let lost: Vec<(Key, shared::drain::hooks::Hook)> = self
             .open
             .iter()
-            .filter(|(k, _)| !waiting.contains(*k) && !self.answered.contains(*k))
+            .filter(|(k, _)| !waiting.contains(*k) && !self.answered.contains(*k) && self.confirmed(k))
             .map(|(k, h)| (k.clone(), h.clone()))
             .collect();
         self.answered.retain(|k| waiting.contains(k));
@@ -52,6 +53,13 @@ impl Memory {
         self.began.retain(|i, _| instances.contains(i.as_str()));
         self.seen_only.retain(|i| instances.contains(i.as_str()));
         lost
+    }
+
+    /// Whether Auto Scaling is known to hold the instance for this action: always, but in
+    /// `Warmed:Pending:Wait`, where a launch into the warm pool waits too (for a launching hook), until a
+    /// heartbeat for our hook was accepted.
+    pub fn confirmed(&self, key: &Key) -> bool {
+        key.3 != <&str>::from(LifecycleState::WarmedPendingWait) || self.heartbeats.contains_key(key)
     }
 
     /// The open actions of `instance` this sandbox follows (found waiting by an earlier pass), with their

@@ -112,6 +112,9 @@ pub async fn run<E: Effects>(
         });
         lost.extend(gone.iter().filter_map(|(k, h)| lost_report(k, h, "no longer waiting")));
     }
+    if config.dry_run {
+        lost.clear(); // nothing of ours was ever going to answer
+    }
     open.retain(|o| !memory.with(|m| m.answered.contains(&o.key())));
     begin_times(fx, memory, &mut open, clock.now(), &mut pass.warnings).await;
     heartbeats(fx, config, memory, &mut open, (began, clock.now())).await;
@@ -120,6 +123,9 @@ pub async fn run<E: Effects>(
         Ok(registrations) => registrations,
         Err(e) => {
             terminate::unreadable(fx, config, &mut open, &e.to_string(), clock).await;
+            for o in open.iter().filter(|o| o.report.step.ends_action()) {
+                remember(memory, o, &[]); // answered by us: never taken for lost
+            }
             return Err(e);
         }
     };
@@ -265,7 +271,7 @@ async fn heartbeats<E: Effects>(
             Ok(Answered::NoActiveAction(message)) => {
                 let followed = memory.with(|m| {
                     m.answered.insert(o.key());
-                    m.open.remove(&o.key()).is_some()
+                    m.confirmed(&o.key()) && m.open.remove(&o.key()).is_some()
                 });
                 if followed { o.report.lost(&message) } else { o.report.over(message) }
             }

@@ -51,12 +51,16 @@ pub fn after_warning(marker: Option<&Marker>, warning: Trigger, at: DateTime<Utc
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TakeOver {
     Mark(Marker),
-    Clear,
 }
 
+/// Only a stop or hibernation is taken over (undone by us once the instance runs again after it, dated no
+/// earlier than the cleaner's drain); a termination or a rebalance leaves the drain the cleaner's, whose
+/// undo or reap stays the way out for an instance that was never interrupted.
 pub fn take_over(marker: Option<&Marker>, warning: Trigger, at: DateTime<Utc>) -> Option<TakeOver> {
-    marker.filter(|m| m.owner == Owner::ScaleInCleaner)?;
-    Some(marker_for(warning, at).map_or(TakeOver::Clear, TakeOver::Mark))
+    let m = marker.filter(|m| m.owner == Owner::ScaleInCleaner)?;
+    matches!(warning, Trigger::Stop | Trigger::Hibernate)
+        .then(|| marker_for(warning, at.max(m.at)).map(TakeOver::Mark))
+        .flatten()
 }
 
 /// How surely a reason takes the instance away: a termination, then a stop or hibernation, then scheduled

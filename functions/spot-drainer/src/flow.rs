@@ -112,10 +112,10 @@ async fn restamp(deps: &Deps, spot: &SpotEvent, regs: &[Found]) -> Result<(), Er
     for f in regs.iter().filter(|f| f.status == InstanceStatus::Draining) {
         let marker = shared::drain::Marker::read(&f.attributes);
         let one = std::slice::from_ref(f);
-        match decide::take_over(marker.as_ref(), spot.trigger, at) {
-            Some(decide::TakeOver::Mark(ours)) => act::mark(&deps.ecs, &f.cluster, one, &ours).await?,
-            Some(decide::TakeOver::Clear) => act::clear(&deps.ecs, &f.cluster, one).await?,
-            None => {}
+        if let Some(decide::TakeOver::Mark(ours)) = decide::take_over(marker.as_ref(), spot.trigger, at) {
+            // Ours, then DRAINING asserted again: the cleaner may have been undoing its drain meanwhile.
+            act::mark(&deps.ecs, &f.cluster, one, &ours).await?;
+            act::drain(&deps.ecs, &f.cluster, one, None).await?;
         }
         if let Some(newer) = decide::after_warning(marker.as_ref(), spot.trigger, at) {
             // Held at once (the drain is ours already: never a pending phase that could claim less), then

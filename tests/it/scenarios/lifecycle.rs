@@ -228,6 +228,14 @@ async fn a_launch_into_the_warm_pool_is_never_taken_for_a_return() {
     )
     .await;
     assert_eq!(crate::stack::status(world, &arn).await, "ACTIVE", "{answer:?}");
+    // Once it is stopped in the pool, the next pass never reports the doubtful action lost.
+    let next = lifecycle_drainer::handler(
+        &deps,
+        lambda_runtime::LambdaEvent::new(crate::stack::scheduled(), Default::default()),
+    )
+    .await
+    .unwrap();
+    assert!(next.actions.iter().all(|a| a.step != lifecycle_drainer::Step::Lost), "{next:?}");
 }
 
 /// (11) ECS container instances cannot go back to a warm pool on scale in, and an agent without

@@ -151,7 +151,14 @@ fn drain_on_filters_triggers() {
 fn a_warning_takes_over_a_drain_the_scale_in_cleaner_could_undo() {
     let when = at("2026-11-22T11:00:00Z");
     let cleaner = Marker::new(Owner::ScaleInCleaner, "consolidation", at("2026-11-22T10:00:00Z"));
-    assert_eq!(take_over(Some(&cleaner), Trigger::Terminate, when), Some(TakeOver::Clear));
+    assert_eq!(take_over(Some(&cleaner), Trigger::Terminate, when), None, "the cleaner's to reap");
+    assert_eq!(take_over(Some(&cleaner), Trigger::Rebalance, when), None, "a risk only");
+    // Dated no earlier than the cleaner's drain: an old event never makes it undoable.
+    let old = at("1970-01-01T00:00:00Z");
+    assert_eq!(
+        take_over(Some(&cleaner), Trigger::Hibernate, old),
+        Some(TakeOver::Mark(Marker::new(Owner::SpotDrainer, "hibernate", cleaner.at)))
+    );
     assert_eq!(
         take_over(Some(&cleaner), Trigger::Stop, when),
         Some(TakeOver::Mark(Marker::new(Owner::SpotDrainer, "stop", when)))
