@@ -32,7 +32,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         arns = ecs.list_container_instances(cluster=cluster, filter=f"ec2InstanceId == {instance_id}")["containerInstanceArns"]
         if not arns:
             continue
-        instance = ecs.describe_container_instances(cluster=cluster, containerInstances=arns)["containerInstances"][0]
+        described = ecs.describe_container_instances(cluster=cluster, containerInstances=arns)["containerInstances"]
+        if not described:
+            # Deregistered since it was listed (a repeated message's chain completed it and the instance
+            # went): the sample indexes [0] and fails the invocation, which Lambda retries to the same end.
+            continue
+        instance = described[0]
         if instance["status"] != "DRAINING":
             ecs.update_container_instances_state(cluster=cluster, containerInstances=arns, status="DRAINING")
         if instance["runningTasksCount"] > 0:
