@@ -256,8 +256,7 @@ async fn heartbeats<E: Effects>(
         }
         // A terminating hook's action in Warmed:Pending:Wait is in doubt until Auto Scaling accepts a
         // heartbeat for it (see `holds`): one is sent at once.
-        let probe =
-            o.kind == Kind::Terminating && o.state == LifecycleState::WarmedPendingWait && last.is_none();
+        let probe = o.kind == Kind::Terminating && !memory.with(|m| m.confirmed(&o.key()));
         if config.dry_run
             || !(probe || decide::heartbeat_due(o.hook.heartbeat_timeout, since, now, config.period))
         {

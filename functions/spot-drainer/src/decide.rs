@@ -48,19 +48,16 @@ pub fn after_warning(marker: Option<&Marker>, warning: Trigger, at: DateTime<Utc
 /// What a warning does to a drain the scale-in-cleaner owns: the cleaner undoes its drains when capacity is
 /// needed, and would set an instance about to be interrupted ACTIVE again. The drain becomes ours (our
 /// marker for a reason that may pass; none for a termination, never undone).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TakeOver {
-    Mark(Marker),
-}
-
-/// Only a stop or hibernation is taken over (undone by us once the instance runs again after it, dated no
-/// earlier than the cleaner's drain); a termination or a rebalance leaves the drain the cleaner's, whose
-/// undo or reap stays the way out for an instance that was never interrupted.
-pub fn take_over(marker: Option<&Marker>, warning: Trigger, at: DateTime<Utc>) -> Option<TakeOver> {
+/// The marker under which a warning takes over the scale-in-cleaner's drain. Only a stop or hibernation
+/// is taken over (undone by us once the instance runs again after it, dated no earlier than the cleaner's
+/// drain); a termination or a rebalance leaves the drain the cleaner's, whose undo or reap stays the way
+/// out for an instance that was never interrupted.
+pub fn take_over(marker: Option<&Marker>, warning: Trigger, at: DateTime<Utc>) -> Option<Marker> {
     let m = marker.filter(|m| m.owner == Owner::ScaleInCleaner)?;
-    matches!(warning, Trigger::Stop | Trigger::Hibernate)
-        .then(|| marker_for(warning, at.max(m.at)).map(TakeOver::Mark))
-        .flatten()
+    if !matches!(warning, Trigger::Stop | Trigger::Hibernate) {
+        return None;
+    }
+    marker_for(warning, at.max(m.at))
 }
 
 /// How surely a reason takes the instance away: a termination, then a stop or hibernation, then scheduled

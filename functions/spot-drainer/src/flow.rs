@@ -112,7 +112,7 @@ async fn restamp(deps: &Deps, spot: &SpotEvent, regs: &[Found]) -> Result<(), Er
     for f in regs.iter().filter(|f| f.status == InstanceStatus::Draining) {
         let marker = shared::drain::Marker::read(&f.attributes);
         let one = std::slice::from_ref(f);
-        if let Some(decide::TakeOver::Mark(ours)) = decide::take_over(marker.as_ref(), spot.trigger, at) {
+        if let Some(ours) = decide::take_over(marker.as_ref(), spot.trigger, at) {
             // Ours, then DRAINING asserted again: the cleaner may have been undoing its drain meanwhile.
             act::mark(&deps.ecs, &f.cluster, one, &ours).await?;
             act::drain(&deps.ecs, &f.cluster, one, None).await?;

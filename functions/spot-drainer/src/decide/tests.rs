@@ -157,11 +157,11 @@ fn a_warning_takes_over_a_drain_the_scale_in_cleaner_could_undo() {
     let old = at("1970-01-01T00:00:00Z");
     assert_eq!(
         take_over(Some(&cleaner), Trigger::Hibernate, old),
-        Some(TakeOver::Mark(Marker::new(Owner::SpotDrainer, "hibernate", cleaner.at)))
+        Some(Marker::new(Owner::SpotDrainer, "hibernate", cleaner.at))
     );
     assert_eq!(
         take_over(Some(&cleaner), Trigger::Stop, when),
-        Some(TakeOver::Mark(Marker::new(Owner::SpotDrainer, "stop", when)))
+        Some(Marker::new(Owner::SpotDrainer, "stop", when))
     );
     assert!(take_over(Some(&cleaner.pending()), Trigger::Stop, when).is_some());
     let lifecycle = Marker::new(Owner::LifecycleDrainer, "terminating", when);
